@@ -1,0 +1,87 @@
+"""The interface every engine implements, and what engines report back.
+
+An engine knows nothing of Flask, the database or HTTP requests to Haul: it gets a
+`DownloadRequest` with the URL, the folder to write under and three callbacks — `report`
+(throttled progress), `add_file` (a finished file) and `check` (raises `Cancelled` when the
+job must stop) — and raises `EngineError` when the download fails.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+
+class Cancelled(Exception):
+    """The job was cancelled, timed out or the worker is shutting down."""
+
+    def __init__(self, reason: str = "cancelled"):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class EngineError(Exception):
+    """A download failed. `transient` errors (connection, 5xx, 429) are worth another attempt."""
+
+    def __init__(self, message: str, transient: bool = False, unsupported: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+        self.unsupported = unsupported
+
+
+@dataclass
+class Progress:
+    bytes_done: int = 0
+    bytes_total: int | None = None
+    speed: float | None = None
+    eta: float | None = None
+    items_done: int = 0
+    items_total: int | None = None
+    current_file: str | None = None
+    title: str | None = None
+    resource_id: str | None = None
+
+
+@dataclass
+class DownloadRequest:
+    url: str
+    base_dir: Path  # storage_root/<post_title>/<domain>; the engine adds <resource-id>/
+    storage_root: Path
+    report: Callable[[Progress], None]
+    add_file: Callable[[Path], None]
+    cancel_event: threading.Event
+    cancel_reason: Callable[[], str] = lambda: "cancelled"
+    gallery_dl_options: tuple = ()
+    ytdlp_options: dict = field(default_factory=dict)
+    preset: str | None = None
+    temp_paths: set = field(default_factory=set)  # partial files to remove if the job stops
+
+    def check(self) -> None:
+        """Raise Cancelled when the job has to stop."""
+        if self.cancel_event.is_set():
+            raise Cancelled(self.cancel_reason())
+
+
+class Engine:
+    """A download tool behind Haul's interface."""
+
+    name = "engine"
+
+    def run(self, request: DownloadRequest) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+_STATUS_IN_TEXT = re.compile(r"\b(?:HTTP Error |')?([1-5]\d\d)(?:[: ]|' )")
+
+
+def is_transient_status(status: int | None) -> bool:
+    return status is not None and (status >= 500 or status in (408, 425, 429))
+
+
+def status_from_message(message: str) -> int | None:
+    """The HTTP status a tool's error message names, e.g. "'500 Internal Server Error' for …"."""
+    match = _STATUS_IN_TEXT.search(message or "")
+    return int(match.group(1)) if match else None

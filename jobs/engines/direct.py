@@ -1,0 +1,101 @@
+"""Direct media links: one HTTP GET streamed to disk, with progress and cancellation."""
+from __future__ import annotations
+
+import mimetypes
+import os
+import re
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import requests
+
+from jobs.engines.base import Cancelled, DownloadRequest, Engine, EngineError, Progress, is_transient_status
+from webapp.services.library import inside_root, resource_directory, sanitize_component
+
+MEDIA_EXTENSIONS = {
+    "jpg", "jpeg", "jpe", "png", "gif", "webp", "avif", "bmp", "tif", "tiff", "heic", "svg",
+    "mp4", "m4v", "mkv", "webm", "mov", "avi", "flv", "ogv",
+    "mp3", "m4a", "aac", "ogg", "oga", "opus", "flac", "wav",
+}
+CHUNK = 64 * 1024
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) Haul"
+
+
+def is_direct_media_url(url: str) -> bool:
+    """True when the URL's path ends in a media file extension."""
+    path = urlsplit(url).path
+    _, dot, ext = path.rpartition(".")
+    return bool(dot) and "/" not in ext and ext.lower() in MEDIA_EXTENSIONS
+
+
+def _filename(url: str, response: requests.Response) -> str:
+    disposition = response.headers.get("Content-Disposition", "")
+    match = re.search(r"filename\*?=(?:UTF-8'')?\"?([^\";]+)", disposition)
+    name = unquote(match.group(1)) if match else unquote(os.path.basename(urlsplit(url).path))
+    if "." not in name:
+        ext = mimetypes.guess_extension((response.headers.get("Content-Type") or "").split(";")[0].strip())
+        name = (name or "file") + (ext or "")
+    return sanitize_component(name, fallback="file", keep_extension=True)
+
+
+class DirectEngine(Engine):
+    name = "direct"
+
+    def __init__(self, session: requests.Session | None = None):
+        self.session = session
+
+    def run(self, request: DownloadRequest) -> None:
+        session = self.session or requests.Session()
+        session.headers.setdefault("User-Agent", USER_AGENT)
+        folder = resource_directory(request.base_dir, request.storage_root, None, request.url)
+        progress = Progress(resource_id=folder.name, items_total=1)
+        try:
+            response = session.get(request.url, stream=True, timeout=(15, 60))
+        except requests.RequestException as exc:
+            raise EngineError(f"Could not connect: {exc.__class__.__name__}: {exc}", transient=True) from None
+        with response:
+            if response.status_code != 200:
+                raise EngineError(
+                    f"HTTP Error {response.status_code}: {response.reason} for {request.url}",
+                    transient=is_transient_status(response.status_code),
+                )
+            if (response.headers.get("Content-Type") or "").startswith("text/html"):
+                raise EngineError("The server answered with a web page, not a media file")
+            name = _filename(request.url, response)
+            target = inside_root(request.storage_root, folder / name)
+            if target.exists():  # an earlier attempt finished it
+                request.add_file(target)
+                return
+            progress.current_file = name
+            total = response.headers.get("Content-Length")
+            progress.bytes_total = int(total) if total and total.isdigit() else None
+            folder.mkdir(parents=True, exist_ok=True)
+            part = target.with_name(target.name + ".part")
+            request.temp_paths.add(str(part))
+            started = time.monotonic()
+            try:
+                with open(part, "wb") as fh:
+                    for chunk in response.iter_content(CHUNK):
+                        request.check()
+                        fh.write(chunk)
+                        progress.bytes_done += len(chunk)
+                        elapsed = time.monotonic() - started
+                        if elapsed > 0:
+                            progress.speed = progress.bytes_done / elapsed
+                            if progress.bytes_total:
+                                progress.eta = (progress.bytes_total - progress.bytes_done) / max(progress.speed, 1)
+                        request.report(progress)
+            except requests.RequestException as exc:
+                raise EngineError(f"Download interrupted: {exc}", transient=True) from None
+            except Cancelled:
+                raise
+            if progress.bytes_total and progress.bytes_done < progress.bytes_total:
+                raise EngineError(
+                    f"Connection closed early ({progress.bytes_done} of {progress.bytes_total} bytes)", transient=True
+                )
+            os.replace(part, target)
+            request.temp_paths.discard(str(part))
+        progress.items_done = 1
+        request.report(progress)
+        request.add_file(Path(target))

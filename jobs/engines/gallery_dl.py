@@ -1,0 +1,257 @@
+"""gallery-dl as a library: galleries, image pages and the sites it knows.
+
+gallery-dl's configuration is process-wide, so what is the same for every job (retries,
+progress interval, the admin's extra switches) is set once, and what differs per job (the
+target folder) lives on the job object. Progress comes through a custom output object;
+cancelling raises a TerminateExtraction subclass, the one exception gallery-dl lets through.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from pathlib import Path
+
+from gallery_dl import config as gdl_config
+from gallery_dl import exception as gdl_exception
+from gallery_dl import extractor as gdl_extractor
+from gallery_dl import job as gdl_job
+from gallery_dl import output as gdl_output
+from gallery_dl.extractor.generic import GenericExtractor
+
+from jobs.engines.base import (
+    Cancelled,
+    DownloadRequest,
+    Engine,
+    EngineError,
+    Progress,
+    is_transient_status,
+    status_from_message,
+)
+from webapp.services.library import resource_directory, sanitize_component
+
+_setup_lock = threading.Lock()
+_configured_with: tuple | None = None
+# Keys of a directory's metadata that name the gallery/post, most specific first.
+_RESOURCE_KEYS = ("gallery_id", "album_id", "post_id", "id")
+_TITLE_KEYS = ("title", "og_title", "gallery_title", "album", "name")
+
+
+class _Stop(gdl_exception.TerminateExtraction):
+    """Raised from our hooks to end a job; gallery-dl re-raises TerminateExtraction."""
+
+
+def configure(options: tuple = ()) -> None:
+    """Set gallery-dl's process-wide options once (again only when `options` change)."""
+    global _configured_with
+    with _setup_lock:
+        if _configured_with == options:
+            return
+        gdl_config.clear()
+        # Haul retries whole jobs with backoff; the tool's own retries would multiply that.
+        gdl_config.set(("extractor",), "retries", 0)
+        gdl_config.set(("extractor",), "timeout", 30.0)
+        gdl_config.set(("downloader",), "retries", 0)
+        gdl_config.set(("downloader",), "progress", 0.25)
+        gdl_config.set(("downloader",), "part", True)
+        gdl_config.set(("output",), "mode", "null")
+        for path, key, value in options:
+            gdl_config.set(path, key, value)
+        # Building the extractor list from several threads at once races inside gallery-dl
+        # (7 of 8 concurrent first calls fail): build it here, once, under the lock.
+        gdl_extractor.extractors()
+        if not any(isinstance(h, _JobLogHandler) for h in logging.getLogger().handlers):
+            logging.getLogger().addHandler(_JobLogHandler())
+        _configured_with = options
+
+
+class PortAwareGenericExtractor(GenericExtractor):
+    """gallery-dl's generic image extractor, keeping the port of http://host:PORT/… URLs.
+
+    The stock pattern's domain group stops at ':' and the extractor then fetches port 80.
+    """
+
+    pattern = re.compile(
+        r"(?i)(?P<generic>g(?:eneric)?:)"
+        r"(?P<scheme>https?://)?"
+        r"(?P<domain>(?:[-\w.]+|\[[0-9a-f:.]+\])(?::\d+)?)"
+        r"(?P<path>/[^?#]*)?"
+        r"(?:\?(?P<query>[^#]*))?"
+        r"(?:#(?P<fragment>.*))?"
+    )
+
+    @classmethod
+    def for_url(cls, url: str) -> "PortAwareGenericExtractor":
+        return cls(cls.pattern.match("generic:" + url))
+
+
+def site_extractor(url: str):
+    """gallery-dl's site-specific extractor for `url`, or None (generic and direct links excluded)."""
+    extr = gdl_extractor.find(url)
+    if extr is None or extr.category in ("generic", "directlink", "noop"):
+        return None
+    return extr
+
+
+class _JobLogHandler(logging.Handler):
+    """Routes gallery-dl's log records to the Haul job they belong to (records carry `job`)."""
+
+    def emit(self, record):
+        job = getattr(record, "job", None)
+        context = getattr(job, "haul", None)
+        if context is not None and record.levelno >= logging.WARNING:
+            context.note_message(record.getMessage())
+
+
+class _Context:
+    """Per-job state shared by the job, its child jobs and the output object."""
+
+    def __init__(self, request: DownloadRequest):
+        self.request = request
+        self.progress = Progress()
+        self.messages: list[str] = []
+        self.exception: Exception | None = None
+        self.cancel: Cancelled | None = None
+        self.files = 0
+
+    def check(self):
+        try:
+            self.request.check()
+        except Cancelled as exc:
+            self.cancel = exc
+            raise _Stop() from None
+
+    def note_message(self, message: str):
+        if len(self.messages) < 50:
+            self.messages.append(message)
+
+    def report(self):
+        self.request.report(self.progress)
+
+
+class _Output(gdl_output.NullOutput):
+    def __init__(self, context: _Context, job: "_HaulJob"):
+        self.context = context
+        self.job = job
+
+    def start(self, path):
+        # The downloader writes to pathfmt.temppath (a .part file) until it finishes.
+        self.context.request.temp_paths.add(self.job.pathfmt.temppath)
+        self.context.progress.current_file = os.path.basename(path)
+        self.context.progress.bytes_done = 0
+        self.context.progress.bytes_total = None
+        self.context.check()
+        self.context.report()
+
+    def progress(self, bytes_total, bytes_downloaded, bytes_per_second):
+        progress = self.context.progress
+        progress.bytes_total = int(bytes_total) if bytes_total else None
+        progress.bytes_done = int(bytes_downloaded)
+        progress.speed = float(bytes_per_second) if bytes_per_second else None
+        if progress.bytes_total and bytes_per_second:
+            progress.eta = max(0.0, (progress.bytes_total - progress.bytes_done) / bytes_per_second)
+        self.context.check()
+        self.context.report()
+
+    def success(self, path):
+        self._file_done(path)
+
+    def skip(self, path):
+        # Already on disk from an earlier attempt: still one of this job's files.
+        self._file_done(path)
+
+    def _file_done(self, path):
+        context = self.context
+        context.request.temp_paths.discard(self.job.pathfmt.temppath)
+        context.request.add_file(Path(path))
+        context.files += 1
+        context.progress.items_done += 1
+        context.report()
+
+
+class _HaulJob(gdl_job.DownloadJob):
+    """A DownloadJob writing into Haul's layout and reporting to a Haul job."""
+
+    def __init__(self, extr, parent=None, context: _Context | None = None):
+        super().__init__(extr, parent)
+        self.haul = context if context is not None else parent.haul
+        self.out = _Output(self.haul, self)
+
+    def dispatch(self, messages):
+        try:
+            return super().dispatch(messages)
+        except gdl_exception.ControlException:
+            raise
+        except Exception as exc:  # remember it for the retry decision, then let gallery-dl log it
+            self.haul.exception = exc
+            raise
+
+    def initialize(self, kwdict=None):
+        super().initialize(None)
+        pathfmt = self.pathfmt
+        pathfmt.basedirectory = str(self.haul.request.base_dir) + os.sep
+        pathfmt.build_directory = self._build_directory
+        build_filename = pathfmt.build_filename
+        pathfmt.build_filename = lambda kw: sanitize_component(build_filename(kw), "file", keep_extension=True)
+        if kwdict is not None:
+            pathfmt.set_directory(kwdict)
+
+    def _build_directory(self, kwdict, segments=None):
+        request = self.haul.request
+        resource_id = next((str(kwdict[k]) for k in _RESOURCE_KEYS if kwdict.get(k) not in (None, "")), None)
+        folder = resource_directory(request.base_dir, request.storage_root, resource_id, request.url)
+        progress = self.haul.progress
+        progress.resource_id = folder.name
+        title = next((str(kwdict[k]) for k in _TITLE_KEYS if kwdict.get(k)), None)
+        if title and not progress.title:
+            progress.title = title[:500]
+        if isinstance(kwdict.get("count"), int):
+            progress.items_total = kwdict["count"]
+        return [folder.name]
+
+    def handle_url(self, url, kwdict):
+        self.haul.check()
+        super().handle_url(url, kwdict)
+
+
+class GalleryDlEngine(Engine):
+    name = "gallery-dl"
+
+    def run(self, request: DownloadRequest, generic: bool = False) -> None:
+        """Download with the site's extractor, or the page's images when `generic` or none fits."""
+        configure(request.gallery_dl_options)
+        extr = None if generic else gdl_extractor.find(request.url)
+        if extr is None:
+            generic = True
+            extr = PortAwareGenericExtractor.for_url(request.url)
+        context = _Context(request)
+        job = _HaulJob(extr, context=context)
+        try:
+            status = job.run()
+        except _Stop:
+            raise context.cancel or Cancelled() from None
+        if context.cancel is not None:
+            raise context.cancel
+        if status == 0 and (context.files or not generic):
+            if context.files == 0:
+                raise EngineError("gallery-dl found nothing to download at this URL")
+            return
+        raise self._failure(context, generic)
+
+    @staticmethod
+    def _failure(context: _Context, generic: bool) -> EngineError:
+        exc = context.exception
+        message = next((m for m in reversed(context.messages) if "Failed to download" not in m), None)
+        message = message or (context.messages[-1] if context.messages else None)
+        status = getattr(exc, "status", None) or None
+        if status is None:
+            status = next((s for s in map(status_from_message, context.messages) if s), None)
+        if exc is not None and not message:
+            message = f"{exc.__class__.__name__}: {exc}"
+        if generic and context.files == 0 and exc is None and not context.messages:
+            return EngineError("No images or videos found on this page", unsupported=True)
+        transient = is_transient_status(status) or (
+            status is None and any("Connection" in m or "Timeout" in m or "timed out" in m for m in context.messages)
+        )
+        return EngineError(message or "gallery-dl could not download this URL", transient=transient)

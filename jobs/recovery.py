@@ -1,0 +1,86 @@
+"""Nothing is lost: jobs whose worker died go back to the queue.
+
+Huey runs a task at most once, so a task that was running when its consumer was killed is
+gone from Huey. The job row still says `downloading`, with the worker's tag and heartbeat:
+when that worker is gone (its process is dead on this host, or its heartbeat is stale), the
+job is queued again and a wake-up task enqueued. This runs when a consumer starts and every
+few seconds in its watchdog thread.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from jobs import runner
+from webapp.extensions import db
+from webapp.models import Job
+from webapp.models.base import utcnow
+from webapp.models.job import DOWNLOADING, FAILED, QUEUED
+from webapp.services import dispatch, events
+
+log = logging.getLogger(__name__)
+STALE_AFTER = timedelta(seconds=30)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child nobody has reaped yet is a zombie: dead for our purposes
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def is_orphaned(job: Job, now) -> bool:
+    """True when the worker that claimed `job` is certainly gone."""
+    if job.heartbeat_at is None or now - job.heartbeat_at > STALE_AFTER:
+        return True
+    host, _, rest = (job.worker_tag or "").partition(":")
+    pid_text, _, boot_id = rest.partition(":")
+    if host != runner.HOSTNAME or not pid_text.isdigit():
+        return False  # another machine: only its heartbeat can tell
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return boot_id != runner.BOOT_ID  # our pid, but an earlier life (e.g. pid 1 in a container)
+    return not _pid_alive(pid)
+
+
+def requeue_orphans() -> list[int]:
+    """Queue again every downloading job whose worker is gone; returns their ids."""
+    now = utcnow()
+    recovered = []
+    for job in db.session.scalars(select(Job).where(Job.status == DOWNLOADING)).all():
+        if not is_orphaned(job, now):
+            continue
+        job.worker_tag = None
+        job.heartbeat_at = None
+        if job.attempts >= runner.MAX_ATTEMPTS:
+            # The URL killed its worker on every attempt: stop trying.
+            job.status, job.finished_at, job.dedupe_key = FAILED, now, None
+            job.error = f"The worker stopped during each of {job.attempts} attempts"
+            events.publish_job(events.FAILED, job)
+        else:
+            job.status = QUEUED
+            job.error = "Worker stopped while downloading; queued again"
+            events.publish_job(events.STATUS, job)
+            recovered.append(job.id)
+    db.session.commit()
+    if recovered:
+        log.warning("re-queued %d job(s) left by a stopped worker: %s", len(recovered), recovered)
+    return recovered
+
+
+def recover() -> None:
+    """Requeue orphans and make sure every queued job has a wake-up task."""
+    requeue_orphans()
+    added = dispatch.top_up()
+    if added:
+        log.info("enqueued %d wake-up task(s) for queued jobs", added)

@@ -1,0 +1,335 @@
+"""Running one job in a worker: claim it, download it with its engine, record the outcome.
+
+Writes are short transactions: the claim, progress at most a few times a second, and the
+outcome. No transaction is held across a download. A monitor thread per job keeps the
+heartbeat fresh and turns a cancel request, the job timeout or a shutdown into the job's
+cancel event, which every engine checks as it goes.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import or_, select, update
+
+from jobs.engines import picker
+from jobs.engines.base import Cancelled, DownloadRequest, EngineError, Progress
+from jobs.engines.direct import DirectEngine
+from jobs.engines.gallery_dl import GalleryDlEngine
+from jobs.engines.ytdlp import YtDlpEngine
+from webapp.extensions import db
+from webapp.models import Job, JobFile
+from webapp.models.base import utcnow
+from webapp.models.job import CANCELLED, COMPLETED, DOWNLOADING, FAILED, QUEUED
+from webapp.services import dispatch, events
+from webapp.services.library import inside_root, job_directory, relative_to_root
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+HEARTBEAT_SECONDS = 5.0
+CANCEL_POLL_SECONDS = 0.4
+PROGRESS_WRITE_SECONDS = 0.3
+BOOT_ID = uuid.uuid4().hex[:12]
+HOSTNAME = socket.gethostname()
+
+# Set by the worker process when it is asked to stop: running jobs go back to the queue.
+SHUTDOWN = threading.Event()
+
+ENGINES = {"gallery-dl": GalleryDlEngine(), "yt-dlp": YtDlpEngine(), "direct": DirectEngine()}
+
+
+def worker_tag() -> str:
+    """Who runs a job: host, process id and this process's boot id."""
+    return f"{HOSTNAME}:{os.getpid()}:{BOOT_ID}"
+
+
+def claim_next_job() -> int | None:
+    """Atomically move the next runnable job (priority, then age) to downloading."""
+    for _ in range(10):
+        now = utcnow()
+        candidate = db.session.scalar(
+            select(Job.id)
+            .where(Job.status == QUEUED, or_(Job.not_before.is_(None), Job.not_before <= now))
+            .order_by(Job.priority.desc(), Job.created_at, Job.id)
+            .limit(1)
+        )
+        if candidate is None:
+            db.session.rollback()
+            return None
+        # The WHERE on status makes the claim atomic: of two workers, one gets rowcount 1.
+        claimed = db.session.execute(
+            update(Job)
+            .where(Job.id == candidate, Job.status == QUEUED)
+            .values(
+                status=DOWNLOADING,
+                worker_tag=worker_tag(),
+                heartbeat_at=now,
+                started_at=now,
+                attempts=Job.attempts + 1,
+                cancel_requested=False,
+                not_before=None,
+            )
+        ).rowcount
+        if claimed == 1:
+            job = db.session.get(Job, candidate)
+            db.session.refresh(job)
+            events.publish_job(events.STATUS, job)
+            db.session.commit()
+            return candidate
+        db.session.rollback()
+    return None
+
+
+@dataclass
+class _Stop:
+    reason: str = "cancelled"  # cancelled | timeout | shutdown | taken-over
+
+
+class _Monitor(threading.Thread):
+    """Heartbeat, cancel requests, timeout and shutdown for one running job."""
+
+    def __init__(self, app, job_id: int, timeout_seconds: int, cancel_event: threading.Event, stop: _Stop):
+        super().__init__(name=f"haul-monitor-{job_id}", daemon=True)
+        self.app = app
+        self.job_id = job_id
+        self.timeout_seconds = timeout_seconds
+        self.cancel_event = cancel_event
+        self.stop_info = stop
+        self.finished = threading.Event()
+        self.started_at = time.monotonic()
+
+    def _cancel(self, reason: str) -> None:
+        if not self.cancel_event.is_set():
+            self.stop_info.reason = reason
+            self.cancel_event.set()
+
+    def run(self) -> None:
+        last_beat = time.monotonic()
+        tag = worker_tag()
+        while not self.finished.wait(CANCEL_POLL_SECONDS):
+            if SHUTDOWN.is_set():
+                self._cancel("shutdown")
+            if self.timeout_seconds and time.monotonic() - self.started_at > self.timeout_seconds:
+                self._cancel("timeout")
+            try:
+                with self.app.app_context():
+                    if db.session.scalar(select(Job.cancel_requested).where(Job.id == self.job_id)):
+                        self._cancel("cancelled")
+                    if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                        beat = db.session.execute(
+                            update(Job)
+                            .where(Job.id == self.job_id, Job.worker_tag == tag, Job.status == DOWNLOADING)
+                            .values(heartbeat_at=utcnow())
+                        ).rowcount
+                        db.session.commit()
+                        last_beat = time.monotonic()
+                        if beat == 0:  # recovered by a watchdog and given to another worker
+                            self._cancel("taken-over")
+                    db.session.remove()
+            except Exception:  # a busy database must not kill the monitor
+                log.exception("job %s monitor check failed", self.job_id)
+
+
+class _Reporter:
+    """Writes progress to the job row and the event log, at most every PROGRESS_WRITE_SECONDS."""
+
+    def __init__(self, job_id: int):
+        self.job_id = job_id
+        self.last_write = 0.0
+
+    def __call__(self, progress: Progress, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_write < PROGRESS_WRITE_SECONDS:
+            return
+        self.last_write = now
+        job = db.session.get(Job, self.job_id)
+        if job is None:
+            return
+        apply_progress(job, progress)
+        events.publish_job(events.PROGRESS, job)
+        db.session.commit()
+
+
+def apply_progress(job: Job, progress: Progress) -> None:
+    job.bytes_done = progress.bytes_done or 0
+    job.bytes_total = progress.bytes_total
+    job.speed = round(progress.speed, 1) if progress.speed else None
+    job.eta = round(progress.eta, 1) if progress.eta is not None else None
+    job.items_done = progress.items_done
+    job.items_total = progress.items_total
+    job.current_file = (progress.current_file or "")[:500] or None
+    if progress.title:
+        job.title = progress.title[:500]
+    if progress.resource_id:
+        job.resource_id = progress.resource_id[:200]
+
+
+def _download(engine_name: str, request: DownloadRequest, used: list[str]) -> None:
+    """Run the engine; for "generic", yt-dlp first and gallery-dl's page images when it finds no video.
+
+    `used` receives the name of each engine as it starts, so a failure names the right one.
+    """
+    if engine_name == picker.GENERIC:
+        used.append("yt-dlp")
+        try:
+            ENGINES["yt-dlp"].run(request)
+            return
+        except EngineError as exc:
+            if not exc.unsupported:
+                raise
+        request.check()
+        used.append("gallery-dl")
+        ENGINES["gallery-dl"].run(request, generic=True)
+        return
+    used.append(engine_name)
+    ENGINES[engine_name].run(request)
+
+
+def run_job(job_id: int) -> str:
+    """Download a claimed job and record how it ended; returns the final status."""
+    app = current_app._get_current_object()
+    settings = app.config["HAUL"]
+    job = db.session.get(Job, job_id)
+    url, requested = job.url, job.requested_engine
+    post_title = job.submission.post_title
+    db.session.commit()
+
+    files: list[Path] = []
+    cancel_event = threading.Event()
+    stop = _Stop()
+    reporter = _Reporter(job_id)
+    base_dir = job_directory(settings.storage_root, post_title, job.domain)
+    request = DownloadRequest(
+        url=url,
+        base_dir=base_dir,
+        storage_root=settings.storage_root,
+        report=reporter,
+        add_file=lambda path: files.append(Path(path)) if Path(path) not in files else None,
+        cancel_event=cancel_event,
+        cancel_reason=lambda: stop.reason,
+        gallery_dl_options=settings.gallery_dl_options,
+        ytdlp_options=settings.ytdlp_options,
+    )
+    monitor = _Monitor(app, job_id, settings.job_timeout_seconds, cancel_event, stop)
+    monitor.start()
+    outcome, error, transient, used = COMPLETED, None, False, []
+    try:
+        engine_name = picker.pick(url, requested)
+        db.session.execute(update(Job).where(Job.id == job_id).values(engine=engine_name if engine_name != picker.GENERIC else None))
+        db.session.commit()
+        _download(engine_name, request, used)
+    except Cancelled as exc:
+        outcome = exc.reason
+    except EngineError as exc:
+        outcome, error, transient = FAILED, exc.message, exc.transient
+    except Exception as exc:  # a bug or an unexpected tool error: fail this job, keep the worker
+        log.exception("job %s crashed", job_id)
+        outcome, error = FAILED, f"Unexpected error: {exc.__class__.__name__}: {exc}"
+    finally:
+        monitor.finished.set()
+        monitor.join()
+        db.session.rollback()
+        _remove_partial_files(settings.storage_root, request.temp_paths, files)
+
+    return _finish(job_id, outcome, error, transient, used[-1] if used else None, files, settings)
+
+
+def _remove_partial_files(storage_root: Path, temp_paths: set, finished: list[Path]) -> None:
+    for temp in list(temp_paths):
+        path = Path(temp)
+        if path in finished:
+            continue
+        try:
+            inside_root(storage_root, path).unlink(missing_ok=True)
+        except (OSError, ValueError):
+            log.warning("could not remove partial file %s", temp)
+
+
+def _finish(job_id, outcome, error, transient, used_engine, files, settings) -> str:
+    job = db.session.get(Job, job_id)
+    if job is None:  # deleted while it ran
+        return outcome
+    if used_engine:
+        job.engine = used_engine
+    _record_files(job, files, settings.storage_root)
+    now = utcnow()
+    job.worker_tag = None
+    job.speed = job.eta = None
+    if outcome == COMPLETED:
+        job.status, job.finished_at, job.error = COMPLETED, now, None
+        job.items_done = max(job.items_done, len(job.files))
+        job.current_file = None
+        if job.bytes_total:
+            job.bytes_done = job.bytes_total
+        kind = events.COMPLETED
+    elif outcome == "cancelled":
+        job.status, job.finished_at, job.dedupe_key = CANCELLED, now, None
+        kind = events.CANCELLED
+    elif outcome == "timeout":
+        job.status, job.finished_at, job.dedupe_key = FAILED, now, None
+        job.error = f"Timed out after {settings.job_timeout_seconds} seconds (HAUL_JOB_TIMEOUT_SECONDS)"
+        kind = events.FAILED
+    elif outcome in ("shutdown", "taken-over"):
+        if outcome == "taken-over":
+            db.session.rollback()
+            return outcome  # the other worker owns the row now
+        # Not the URL's fault: back to the queue without counting the attempt.
+        job.status, job.attempts, job.heartbeat_at = QUEUED, max(0, job.attempts - 1), None
+        kind = events.STATUS
+    elif transient and job.attempts < MAX_ATTEMPTS:
+        delay = settings.retry_backoff_seconds * (2 ** (job.attempts - 1))
+        job.status, job.error = QUEUED, f"Attempt {job.attempts} of {MAX_ATTEMPTS} failed: {error}"
+        job.not_before = now + timedelta(seconds=delay)
+        kind = events.STATUS
+    else:
+        job.status, job.finished_at, job.dedupe_key = FAILED, now, None
+        job.error = error if not transient else f"{error} (gave up after {job.attempts} attempts)"
+        kind = events.FAILED
+    extra = {"files": [f.path for f in job.files]} if kind == events.COMPLETED else {}
+    events.publish_job(kind, job, **extra)
+    db.session.commit()
+    if job.status == QUEUED:
+        if outcome == "shutdown":
+            dispatch.wake_workers(1)  # persisted by Huey; runs when a worker starts again
+        else:
+            dispatch.wake_workers(1, delay=(job.not_before - now).total_seconds())
+    return job.status
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _record_files(job: Job, files: list[Path], storage_root: Path) -> None:
+    known = {f.path for f in job.files}
+    for path in files:
+        try:
+            relative = relative_to_root(storage_root, path)
+            if relative in known or not path.is_file():
+                continue
+            job.files.append(
+                JobFile(
+                    path=relative,
+                    size=path.stat().st_size,
+                    sha256=_sha256(path),
+                    mime=mimetypes.guess_type(path.name)[0],
+                )
+            )
+            known.add(relative)
+        except (OSError, ValueError):
+            log.exception("could not record file %s of job %s", path, job.id)

@@ -1,0 +1,36 @@
+"""Huey tasks: thin wrappers that take no ORM objects and call the runner."""
+from __future__ import annotations
+
+import threading
+
+from flask import current_app, has_app_context
+
+from jobs import huey
+
+_app = None
+_app_lock = threading.Lock()
+
+
+def worker_app():
+    """The Flask app of this worker process, built once (the caller's app in immediate mode)."""
+    global _app
+    if has_app_context():
+        return current_app._get_current_object()
+    with _app_lock:
+        if _app is None:
+            from webapp import create_app
+
+            _app = create_app(role="worker")
+        return _app
+
+
+@huey.task()
+def process_next():
+    """Claim the next runnable job (priority, then age) and download it."""
+    from jobs import runner
+
+    with worker_app().app_context():
+        job_id = runner.claim_next_job()
+        if job_id is not None:
+            return runner.run_job(job_id)
+    return None

@@ -1,0 +1,776 @@
+"""A small local media website for Haul's test-suite and benchmark.
+
+There is no internet in the test environment, so everything Haul downloads in
+tests comes from this server on 127.0.0.1.  Standard library only (plus the
+ffmpeg binary for JPEG/MP4 generation).
+
+Usage::
+
+    with MediaSite(asset_dir) as site:
+        url = site.url("/img/7.png")
+        ...
+        assert site.count("/flaky/k1/") == 3
+
+Routes (GET and HEAD everywhere; HEAD sends the same headers without a body):
+
+    /                               HTML index of the routes
+    /img/<n>.png                    32x32 solid-colour PNG, distinct per integer n
+    /img/<n>.jpg                    48x48 solid-colour JPEG (ffmpeg), distinct per n
+    /gallery/<name>?count=N         HTML page with N <img> tags (default 3)
+    /video/<name>                   HTML page with an HTML5 <video><source> clip
+    /media/clip.mp4                 the base 1 s 160x120 H.264/AAC clip
+    /media/clip<n>.mp4              a clip with distinct bytes per n (Range ok)
+    /large/<mb>.bin|.jpg            MB MiB of deterministic bytes, streamed (Range ok)
+    /slow/<name>.jpg?kb=N&rate=R    N KiB (default 2048) at ~R KiB/s (default 128)
+    /status/<code>                  answers with that status code
+    /missing.jpg                    404
+    /flaky/<key>/<n>.png?fail=K     first K requests for <key> answer 500 (default 2)
+    /redirect?to=<url>[&code=302]   redirect to <url>
+    anything else                   404
+
+Notes for test authors:
+
+* Gallery images are /img/<k>.png (root-relative) except the last one, which
+  is an absolute http://127.0.0.1:PORT/img/<k>.jpg when count >= 2; see
+  gallery_items() / MediaSite.gallery_image_urls() for the expected list.
+* /large/*.jpg and /slow/*.jpg are real JPEGs padded with COM segments up to
+  the requested size, so they decode as images.
+* Every request counts for /flaky/ (HEAD too), as does every entry in the log.
+* yt-dlp's generic extractor finds /video/<name> through its HTML5 embed
+  extractor, which always numbers entries: the id is "<name>-1".
+
+Run it by hand with ``python tests/media_site.py [asset_dir] [port]``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import html
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import zlib
+from functools import lru_cache
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable, Iterator
+from urllib.parse import parse_qs, unquote, urlsplit
+
+__all__ = [
+    "MediaSite",
+    "gallery_items",
+    "video_clip_number",
+    "make_png",
+]
+
+FFMPEG = shutil.which("ffmpeg") or "/usr/bin/ffmpeg"
+
+KIB = 1024
+MIB = 1024 * 1024
+CHUNK = 64 * KIB  # write size for streamed bodies
+SLOW_CHUNK = 16 * KIB
+PATTERN_SIZE = 64 * KIB  # period of the deterministic filler bytes
+
+# Range requests: parsed result for an unsatisfiable range (-> 416).
+_UNSATISFIABLE = object()
+
+
+# --------------------------------------------------------------------------
+# Stable derivations shared by the server and by tests computing expectations
+# --------------------------------------------------------------------------
+
+def _name_number(name: str) -> int:
+    """Stable small int from a name (Python's hash() is salted per process)."""
+    return zlib.crc32(name.encode("utf-8")) % 100000
+
+
+def gallery_items(name: str, count: int = 3) -> list[tuple[int, str]]:
+    """The (n, ext) images shown on /gallery/<name>?count=<count>, in order.
+
+    All are PNGs except the last one, which is a JPEG referenced by absolute
+    URL when the gallery has at least two images.
+    """
+    base = _name_number(name) * 100
+    items = [(base + i, "png") for i in range(count)]
+    if count >= 2:
+        items[-1] = (items[-1][0], "jpg")
+    return items
+
+
+def video_clip_number(name: str) -> int:
+    """The n of /media/clip<n>.mp4 embedded in /video/<name>."""
+    return _name_number(name)
+
+
+def _colour(n: int) -> tuple[int, int, int]:
+    digest = hashlib.sha256(b"haul-colour:%d" % n).digest()
+    return digest[0], digest[1], digest[2]
+
+
+# --------------------------------------------------------------------------
+# Media generation
+# --------------------------------------------------------------------------
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return (struct.pack(">I", len(data)) + kind + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+
+@lru_cache(maxsize=4096)
+def make_png(n: int, size: int = 32) -> bytes:
+    """A size x size solid-colour RGB PNG for integer n (pure Python).
+
+    The colour comes from a hash of n; a tEXt chunk carrying n guarantees
+    distinct bytes even if two colours happened to collide.
+    """
+    row = b"\x00" + bytes(_colour(n)) * size  # filter byte 0 + RGB pixels
+    ihdr = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)  # 8-bit RGB
+    text = b"Comment\x00haul-test-image n=%d" % n
+    return (b"\x89PNG\r\n\x1a\n"
+            + _png_chunk(b"IHDR", ihdr)
+            + _png_chunk(b"tEXt", text)
+            + _png_chunk(b"IDAT", zlib.compress(row * size, 9))
+            + _png_chunk(b"IEND", b""))
+
+
+def _jpeg_insert_point(jpeg: bytes) -> int:
+    """Offset just past SOI and any APPn segments (where COMs may go)."""
+    if jpeg[:2] != b"\xff\xd8":
+        raise ValueError("not a JPEG")
+    pos = 2
+    while jpeg[pos] == 0xFF and 0xE0 <= jpeg[pos + 1] <= 0xEF:  # APP0..APP15
+        pos += 2 + struct.unpack(">H", jpeg[pos + 2:pos + 4])[0]
+    return pos
+
+
+def _jpeg_add_comment(jpeg: bytes, comment: bytes) -> bytes:
+    """Insert a COM segment carrying `comment`.
+
+    Neighbouring colours can quantise to identical JPEG bytes, so the comment
+    (which carries n) is what guarantees distinct files per n.
+    """
+    pos = _jpeg_insert_point(jpeg)
+    segment = b"\xff\xfe" + struct.pack(">H", len(comment) + 2) + comment
+    return jpeg[:pos] + segment + jpeg[pos:]
+
+
+def _jpeg_padded_parts(jpeg: bytes, size: int) -> list[bytes | int]:
+    """Layout of a valid JPEG of exactly `size` bytes: `jpeg` with filler.
+
+    The filler goes into COM segments (which decoders skip by their length)
+    rather than after EOI, where ffmpeg would try to decode it as another
+    image.  Returns parts: bytes are literal, ints are runs of filler.
+    """
+    pad = size - len(jpeg)
+    if pad < 4:  # no room for even an empty COM segment: truncate/append
+        return [jpeg[:size]] + ([pad] if pad > 0 else [])
+    cut = _jpeg_insert_point(jpeg)
+    parts: list[bytes | int] = [jpeg[:cut]]
+    while pad > 0:
+        seg = min(pad, 4 + 65533)  # marker + length + max payload
+        if 0 < pad - seg < 4:  # leave enough for a final (empty) segment
+            seg = pad - 4
+        parts += [b"\xff\xfe" + struct.pack(">H", seg - 2), seg - 4]
+        pad -= seg
+    parts.append(jpeg[cut:])
+    return parts
+
+
+def _ffmpeg(args: list[str], capture: bool = False) -> bytes:
+    cmd = [FFMPEG, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", *args]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed ({proc.returncode}): "
+                           f"{proc.stderr.decode(errors='replace')}")
+    return proc.stdout if capture else b""
+
+
+def _write_jpeg(n: int, dest: str) -> None:
+    r, g, b = _colour(n)
+    jpeg = _ffmpeg(["-f", "lavfi", "-i", f"color=c=0x{r:02x}{g:02x}{b:02x}:s=48x48",
+                    "-frames:v", "1", "-f", "image2pipe", "-c:v", "mjpeg", "pipe:1"],
+                   capture=True)
+    with open(dest, "wb") as fh:
+        fh.write(_jpeg_add_comment(jpeg, b"haul-test-image n=%d" % n))
+
+
+def _write_clip(n: int | None, dest: str) -> None:
+    # Distinct per n: a different sine frequency and a title tag naming the
+    # clip.  -threads 1 keeps x264 output deterministic and is also the
+    # fastest option for such a tiny clip (~0.1 s).
+    freq = 440 if n is None else 200 + (n % 40) * 25
+    title = "clip" if n is None else f"clip{n}"
+    _ffmpeg(["-f", "lavfi", "-i", "testsrc=duration=1:size=160x120:rate=25",
+             "-f", "lavfi", "-i", f"sine=frequency={freq}:duration=1",
+             "-c:v", "libx264", "-preset", "veryfast", "-threads", "1",
+             "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-shortest",
+             "-movflags", "+faststart", "-metadata", f"title={title}",
+             "-f", "mp4", dest])
+
+
+@lru_cache(maxsize=64)
+def _pattern(seed: str) -> bytes:
+    """A PATTERN_SIZE block of pseudo-random bytes, stored twice in a row so
+    that any PATTERN_SIZE-long window can be sliced without wrapping.
+
+    0xFF is avoided so filler inside JPEG COM segments can never look like a
+    marker to scanners that search for them (e.g. ffmpeg's mjpeg parser).
+    """
+    block = hashlib.shake_256(seed.encode("utf-8")).digest(PATTERN_SIZE)
+    block = block.translate(bytes(range(255)) + b"\xfe")
+    return block + block
+
+
+class _FillerBody:
+    """A deterministic body of `size` bytes built from `parts`.
+
+    Parts are literal bytes or ints (runs of filler); by default the whole
+    body is filler.  The filler byte at body offset i is pattern[i %
+    PATTERN_SIZE], so any range is produced without materialising the body.
+    """
+
+    def __init__(self, seed: str, size: int, parts: list[bytes | int] | None = None):
+        self.size = size
+        self._pattern = _pattern(seed)
+        self._parts = [p for p in (parts if parts is not None else [size])
+                       if (len(p) if isinstance(p, bytes) else p) > 0]
+        self._offsets, pos = [], 0
+        for part in self._parts:
+            self._offsets.append(pos)
+            pos += len(part) if isinstance(part, bytes) else part
+        if pos != size:
+            raise ValueError(f"parts add up to {pos}, not {size}")
+
+    def read(self, start: int, end: int, chunk: int = CHUNK) -> Iterator[bytes]:
+        """Yield the bytes start..end (inclusive) in pieces of <= chunk."""
+        pos = start
+        idx = bisect.bisect_right(self._offsets, pos) - 1
+        while pos <= end:
+            part, part_start = self._parts[idx], self._offsets[idx]
+            part_len = len(part) if isinstance(part, bytes) else part
+            want = min(chunk, end + 1 - pos, part_start + part_len - pos)
+            if isinstance(part, bytes):
+                piece = part[pos - part_start:pos - part_start + want]
+            else:
+                off = pos % PATTERN_SIZE
+                piece = self._pattern[off:off + min(want, PATTERN_SIZE)]
+            yield piece
+            pos += len(piece)
+            if pos >= part_start + part_len:
+                idx += 1
+
+    def getvalue(self) -> bytes:
+        return b"".join(self.read(0, self.size - 1))
+
+
+def _bytes_reader(data: bytes) -> Callable[[int, int], Iterator[bytes]]:
+    def read(start: int, end: int) -> Iterator[bytes]:
+        for pos in range(start, end + 1, CHUNK):
+            yield data[pos:min(pos + CHUNK, end + 1)]
+    return read
+
+
+def _parse_range(header: str | None, size: int):
+    """Parse a single `bytes=` range into (start, end) inclusive.
+
+    Returns None to serve the whole body (no header, malformed or multiple
+    ranges -- ignoring those is allowed by RFC 9110) and _UNSATISFIABLE for
+    a well-formed range that lies outside the body.
+    """
+    if not header:
+        return None
+    m = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header)
+    if not m or (m.group(1) == "" and m.group(2) == ""):
+        return None
+    first, last = m.group(1), m.group(2)
+    if first == "":  # suffix range: the last N bytes
+        length = int(last)
+        if length == 0 or size == 0:
+            return _UNSATISFIABLE
+        return max(0, size - length), size - 1
+    start = int(first)
+    end = size - 1 if last == "" else min(int(last), size - 1)
+    if start >= size or start > end:
+        return _UNSATISFIABLE
+    return start, end
+
+
+def _html_page(title: str, body: str, extra_head: str = "") -> bytes:
+    t = html.escape(title)
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+            f"<title>{t}</title>\n{extra_head}</head>\n"
+            f"<body>\n<h1>{t}</h1>\n{body}\n</body></html>\n").encode("utf-8")
+
+
+INDEX_BODY = """<ul>
+<li><a href="/img/1.png">/img/&lt;n&gt;.png</a> and <a href="/img/1.jpg">/img/&lt;n&gt;.jpg</a></li>
+<li><a href="/gallery/demo?count=3">/gallery/&lt;name&gt;?count=N</a></li>
+<li><a href="/video/demo">/video/&lt;name&gt;</a></li>
+<li><a href="/media/clip1.mp4">/media/clip&lt;n&gt;.mp4</a> (Range supported)</li>
+<li><a href="/large/1.bin">/large/&lt;mb&gt;.bin</a> and <a href="/large/1.jpg">/large/&lt;mb&gt;.jpg</a> (Range supported)</li>
+<li><a href="/slow/demo.jpg?kb=256&amp;rate=128">/slow/&lt;name&gt;.jpg?kb=N&amp;rate=R</a></li>
+<li><a href="/status/404">/status/&lt;code&gt;</a>, <a href="/missing.jpg">/missing.jpg</a></li>
+<li><a href="/flaky/demo/1.png?fail=2">/flaky/&lt;key&gt;/&lt;n&gt;.png?fail=K</a></li>
+<li><a href="/redirect?to=/img/1.png">/redirect?to=&lt;url&gt;</a></li>
+</ul>"""
+
+
+# --------------------------------------------------------------------------
+# HTTP server
+# --------------------------------------------------------------------------
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    site: "MediaSite"
+
+    def handle_error(self, request, client_address):
+        # Clients hanging up mid-response is routine in download tests.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, socket.timeout)):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+    # Without TCP_NODELAY the small header write followed by the body write
+    # hits Nagle + delayed ACK and every keep-alive request stalls ~40 ms.
+    disable_nagle_algorithm = True
+    server: _Server
+    server_version = "HaulMediaSite/1.0"
+
+    # -- plumbing ----------------------------------------------------------
+
+    def log_message(self, format, *args):  # noqa: A002 - silence access log
+        pass
+
+    def setup(self):
+        super().setup()
+        self.server.site._track(self.connection, True)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            self.server.site._track(self.connection, False)
+
+    def send_response(self, code, message=None):
+        self._response_started = True
+        super().send_response(code, message)
+
+    def do_GET(self):
+        self._handle()
+
+    def do_HEAD(self):
+        self._handle()
+
+    def _handle(self):
+        site = self.server.site
+        site._log(self.command, self.path)
+        self._response_started = False
+        try:
+            self._dispatch(site)
+        except ConnectionError:
+            self.close_connection = True
+        except Exception:
+            traceback.print_exc()
+            if self._response_started:
+                self.close_connection = True  # can't recover mid-body
+            else:
+                self._send_html(500, "Internal Server Error", "<p>media_site crashed</p>")
+
+    # -- response helpers --------------------------------------------------
+
+    def _send_bytes(self, status: int, body: bytes, ctype: str, headers=()):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in headers:
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_html(self, status: int, title: str, body: str = "", head: str = "",
+                   headers=()):
+        self._send_bytes(status, _html_page(title, body, head),
+                         "text/html; charset=utf-8", headers)
+
+    def _not_found(self):
+        self._send_html(404, "404 Not Found", f"<p>{html.escape(self.path)}</p>")
+
+    def _send_ranged(self, size: int, read: Callable[[int, int], Iterator[bytes]],
+                     ctype: str, rate_kib: float | None = None):
+        """Send a body of `size` bytes honouring a single Range header.
+
+        `read(start, end)` yields the inclusive byte range in chunks; with
+        `rate_kib` the chunks are paced to about that many KiB per second.
+        """
+        rng = _parse_range(self.headers.get("Range"), size)
+        if rng is _UNSATISFIABLE:
+            self._send_bytes(416, b"", ctype, [("Content-Range", f"bytes */{size}"),
+                                                ("Accept-Ranges", "bytes")])
+            return
+        start, end = rng if rng else (0, size - 1)
+        self.send_response(206 if rng else 200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(end - start + 1))
+        self.send_header("Accept-Ranges", "bytes")
+        if rng:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        began, sent = time.monotonic(), 0
+        for piece in read(start, end):
+            self.wfile.write(piece)
+            if rate_kib:
+                # Pace against the start time so sleep jitter doesn't accumulate.
+                sent += len(piece)
+                delay = began + sent / (rate_kib * KIB) - time.monotonic()
+                # An Event rather than sleep() so that stop() can cut it short.
+                if delay > 0 and self.server.site._stopping.wait(delay):
+                    self.close_connection = True
+                    return
+
+    # -- routing -----------------------------------------------------------
+
+    def _dispatch(self, site: "MediaSite"):
+        parts = urlsplit(self.path)
+        path = parts.path
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+
+        def qint(key: str, default: int) -> int:
+            try:
+                return int(query.get(key, default))
+            except ValueError:
+                return default
+
+        if path in ("/", "/index.html"):
+            self._send_html(200, "Haul test media site", INDEX_BODY)
+            return
+
+        if m := re.fullmatch(r"/img/(-?\d+)\.(png|jpg)", path):
+            n = int(m.group(1))
+            if m.group(2) == "png":
+                self._send_bytes(200, site.png_bytes(n), "image/png")
+            else:
+                self._send_bytes(200, site.jpeg_bytes(n), "image/jpeg")
+            return
+
+        if m := re.fullmatch(r"/gallery/([^/]+)/?", path):
+            name = unquote(m.group(1))
+            count = max(0, min(qint("count", 3), 1000))
+            imgs = "\n".join(f'<img src="{html.escape(src)}" alt="image {i}">'
+                             for i, src in enumerate(site._gallery_srcs(name, count)))
+            og = f'<meta property="og:title" content="{html.escape(f"Gallery {name}")}">\n'
+            self._send_html(200, f"Gallery {name}", f'<div class="gallery">\n{imgs}\n</div>', og)
+            return
+
+        if m := re.fullmatch(r"/video/([^/]+)/?", path):
+            name = unquote(m.group(1))
+            n = video_clip_number(name)
+            og = (f'<meta property="og:title" content="{html.escape(f"Video {name}")}">\n'
+                  f'<meta property="og:type" content="video.other">\n')
+            body = (f'<video controls width="160"><source src="/media/clip{n}.mp4" '
+                    f'type="video/mp4"></video>')
+            self._send_html(200, f"Video {name}", body, og)
+            return
+
+        if m := re.fullmatch(r"/media/clip(\d*)\.mp4", path):
+            data = site.clip_bytes(int(m.group(1)) if m.group(1) else None)
+            self._send_ranged(len(data), _bytes_reader(data), "video/mp4")
+            return
+
+        if m := re.fullmatch(r"/large/(\d+(?:\.\d+)?)\.(bin|jpg)", path):
+            body = site._large_body(m.group(1), m.group(2))
+            ctype = "image/jpeg" if m.group(2) == "jpg" else "application/octet-stream"
+            self._send_ranged(body.size, body.read, ctype)
+            return
+
+        if m := re.fullmatch(r"/slow/([^/]+)\.jpg", path):
+            name = unquote(m.group(1))
+            kb = max(0, qint("kb", 2048))
+            try:
+                rate = float(query.get("rate", 128))
+            except ValueError:
+                rate = 128.0
+            rate = rate if rate > 0 else 128.0
+            body = site._slow_body(name, kb)
+            self._send_ranged(body.size, lambda s, e: body.read(s, e, SLOW_CHUNK),
+                              "image/jpeg", rate_kib=rate)
+            return
+
+        if m := re.fullmatch(r"/status/(\d{3})", path):
+            code = int(m.group(1))
+            if not 200 <= code <= 599:
+                self._send_html(400, "Bad status code", "<p>use 200..599</p>")
+                return
+            headers = []
+            if "retry_after" in query:
+                headers.append(("Retry-After", query["retry_after"]))
+            if code in (204, 304):  # these must not carry a body
+                self.send_response(code)
+                for key, value in headers:
+                    self.send_header(key, value)
+                self.end_headers()
+                return
+            try:
+                phrase = HTTPStatus(code).phrase
+            except ValueError:
+                phrase = "Status"
+            self._send_html(code, f"{code} {phrase}", headers=headers)
+            return
+
+        if path == "/missing.jpg":
+            self._not_found()
+            return
+
+        if m := re.fullmatch(r"/flaky/([^/]+)/(-?\d+)\.png", path):
+            key = unquote(m.group(1))
+            attempt = site._flaky_attempt(key)
+            if attempt <= qint("fail", 2):
+                self._send_html(500, "500 Internal Server Error",
+                                f"<p>flaky {html.escape(key)}: attempt {attempt}</p>")
+            else:
+                self._send_bytes(200, site.png_bytes(int(m.group(2))), "image/png")
+            return
+
+        if path == "/redirect":
+            target = query.get("to")
+            if not target:
+                self._send_html(400, "400 Bad Request", "<p>missing ?to=</p>")
+                return
+            code = qint("code", 302)
+            code = code if code in (301, 302, 303, 307, 308) else 302
+            self._send_html(code, "Redirect",
+                            f'<p><a href="{html.escape(target)}">moved</a></p>',
+                            headers=[("Location", target)])
+            return
+
+        self._not_found()
+
+
+class MediaSite:
+    """The local media website; see the module docstring for the routes.
+
+    Media is generated lazily on first request and cached in `asset_dir`
+    (JPEGs and MP4s, written atomically so several processes can share the
+    folder) and in memory; PNGs are cheap and only cached in memory.
+    """
+
+    def __init__(self, asset_dir: str | os.PathLike | None = None, port: int = 0):
+        self._own_dir = asset_dir is None
+        self.asset_dir = os.fspath(asset_dir) if asset_dir else tempfile.mkdtemp(prefix="haul-media-")
+        os.makedirs(self.asset_dir, exist_ok=True)
+        self._port = port
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+        self._lock = threading.Lock()  # guards the log, counters and caches
+        self._requests: list[tuple[str, str]] = []
+        self._flaky: dict[str, int] = {}
+        self._conns: dict[socket.socket, threading.Thread] = {}  # open connections
+        self._stopping = threading.Event()
+        self._mem: dict[str, bytes] = {}
+        self._gen_locks: dict[str, threading.Lock] = {}
+        self.generation_times: dict[str, float] = {}  # asset file -> seconds
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> "MediaSite":
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        server = _Server(("127.0.0.1", self._port), _Handler)
+        server.site = self
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever,
+                                        kwargs={"poll_interval": 0.1},
+                                        name=f"media-site-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()
+        # Handler threads idling on keep-alive connections would otherwise
+        # linger until the client hangs up; shutting the sockets ends them.
+        with self._lock:
+            conns = list(self._conns.items())
+        for conn, _ in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 2
+        for _, thread in conns:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._own_dir:
+            shutil.rmtree(self.asset_dir, ignore_errors=True)
+
+    def __enter__(self) -> "MediaSite":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("MediaSite is not running")
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, path: str = "/") -> str:
+        return self.base_url + (path if path.startswith("/") else "/" + path)
+
+    # -- request log -------------------------------------------------------
+
+    @property
+    def requests(self) -> list[tuple[str, str]]:
+        """(method, path_with_query) of every request so far, oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    def count(self, path_prefix: str = "/", method: str | None = None) -> int:
+        """How many requests (optionally only of `method`) started with path_prefix."""
+        with self._lock:
+            return sum(1 for meth, path in self._requests
+                       if path.startswith(path_prefix) and (method is None or meth == method))
+
+    def reset(self) -> None:
+        """Clear the request log and the flaky counters."""
+        with self._lock:
+            self._requests.clear()
+            self._flaky.clear()
+
+    def _log(self, method: str, path: str) -> None:
+        with self._lock:
+            self._requests.append((method, path))
+
+    def _flaky_attempt(self, key: str) -> int:
+        with self._lock:
+            self._flaky[key] = self._flaky.get(key, 0) + 1
+            return self._flaky[key]
+
+    def _track(self, conn: socket.socket, alive: bool) -> None:
+        with self._lock:
+            if alive:
+                self._conns[conn] = threading.current_thread()
+            else:
+                self._conns.pop(conn, None)
+
+    # -- expected content (what the routes serve) ----------------------------
+
+    def png_bytes(self, n: int) -> bytes:
+        return make_png(n)
+
+    def jpeg_bytes(self, n: int) -> bytes:
+        return self._cached_asset(f"img{n}.jpg", lambda dest: _write_jpeg(n, dest))
+
+    def clip_bytes(self, n: int | None = None) -> bytes:
+        """Bytes of /media/clip<n>.mp4 (n=None: /media/clip.mp4)."""
+        name = "clip.mp4" if n is None else f"clip{n}.mp4"
+        return self._cached_asset(name, lambda dest: _write_clip(n, dest))
+
+    def large_bytes(self, mb: int | float | str, ext: str = "bin") -> bytes:
+        """Whole body of /large/<mb>.<ext> (materialised: mind the size)."""
+        return self._large_body(str(mb), ext).getvalue()
+
+    def slow_bytes(self, name: str, kb: int = 2048) -> bytes:
+        return self._slow_body(name, kb).getvalue()
+
+    def gallery_image_urls(self, name: str, count: int = 3) -> list[str]:
+        """Absolute URLs of the images on /gallery/<name>, in page order."""
+        return [self.url(f"/img/{n}.{ext}") for n, ext in gallery_items(name, count)]
+
+    def video_clip_url(self, name: str) -> str:
+        return self.url(f"/media/clip{video_clip_number(name)}.mp4")
+
+    def prepare(self, clips=range(10), jpegs=()) -> None:
+        """Generate assets ahead of time (e.g. before a timed benchmark)."""
+        for n in clips:
+            self.clip_bytes(n)
+        for n in jpegs:
+            self.jpeg_bytes(n)
+
+    # -- internals -----------------------------------------------------------
+
+    def _gallery_srcs(self, name: str, count: int) -> list[str]:
+        # Root-relative PNGs plus one absolute JPEG URL, to exercise both.
+        return [self.url(f"/img/{n}.jpg") if ext == "jpg" else f"/img/{n}.png"
+                for n, ext in gallery_items(name, count)]
+
+    def _large_body(self, mb: str, ext: str) -> _FillerBody:
+        name = f"{mb}.{ext}"
+        size = int(float(mb) * MIB)
+        if ext != "jpg":
+            return _FillerBody(f"large/{name}", size)
+        # The .jpg variant is a real (padded) JPEG so sniffers and decoders
+        # see an image.
+        return _FillerBody(f"large/{name}", size,
+                           _jpeg_padded_parts(self.jpeg_bytes(_name_number(name)), size))
+
+    def _slow_body(self, name: str, kb: int) -> _FillerBody:
+        size = kb * KIB
+        return _FillerBody(f"slow/{name}", size,
+                           _jpeg_padded_parts(self.jpeg_bytes(_name_number(name)), size))
+
+    def _cached_asset(self, filename: str, make: Callable[[str], None]) -> bytes:
+        with self._lock:
+            if filename in self._mem:
+                return self._mem[filename]
+            gen_lock = self._gen_locks.setdefault(filename, threading.Lock())
+        with gen_lock:  # one generator per file; other requests wait for it
+            with self._lock:
+                if filename in self._mem:
+                    return self._mem[filename]
+            path = os.path.join(self.asset_dir, filename)
+            if not os.path.exists(path):
+                tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+                began = time.monotonic()
+                try:
+                    make(tmp)
+                    os.replace(tmp, path)  # atomic: readers never see partial files
+                finally:
+                    if os.path.exists(tmp):
+                        os.unlink(tmp)
+                with self._lock:
+                    self.generation_times[filename] = time.monotonic() - began
+            with open(path, "rb") as fh:
+                data = fh.read()
+            with self._lock:
+                self._mem[filename] = data
+            return data
+
+
+if __name__ == "__main__":
+    asset_dir = sys.argv[1] if len(sys.argv) > 1 else None
+    port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    with MediaSite(asset_dir, port=port) as site:
+        print(f"Serving {site.base_url}  (assets: {site.asset_dir})  Ctrl-C to stop", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass

@@ -1,0 +1,104 @@
+"""Haul's application factory. Reads like a table of contents: extensions, blueprints, errors, commands."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from webapp.config import flask_config, load_settings
+
+log = logging.getLogger("haul")
+
+
+def create_app(settings=None, role: str = "web", **overrides) -> Flask:
+    """Build the app for the web process, the worker or the CLI (they share models and config)."""
+    settings = settings or load_settings()
+    app = Flask(__name__, template_folder="../templates", static_folder="../static")
+    app.config.update(flask_config(settings))
+    app.config.update(overrides)
+    app.config["HAUL_ROLE"] = role
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    if role == "web":
+        start_web_services(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from webapp import models  # noqa: F401  (every table known to Flask-Migrate)
+    from webapp.database import configure_sqlite
+    from webapp.extensions import csrf, db, limiter, login_manager, migrate, sock
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
+    csrf.init_app(app)
+    sock.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to continue."
+
+    @login_manager.user_loader
+    def load_user(user_id):
+        from webapp.models import User
+
+        return db.session.get(User, int(user_id)) if str(user_id).isdigit() else None
+
+    with app.app_context():
+        configure_sqlite(db.engine)
+
+
+def register_blueprints(app: Flask) -> None:
+    from webapp.api import bp as api_bp
+    from webapp.auth import bp as auth_bp
+    from webapp.downloads import bp as downloads_bp
+    from webapp.pages import bp as pages_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(pages_bp)
+    app.register_blueprint(downloads_bp)
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+
+
+def register_error_handlers(app: Flask) -> None:
+    from webapp.error_pages import register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from webapp.commands import register
+
+    register(app)
+
+
+def start_web_services(app: Flask) -> None:
+    """The web process's event hub: one poller of the event log for every live client."""
+    from webapp.services.events import EventHub
+
+    app.extensions["haul_event_hub"] = EventHub(app)
+
+
+def announce_setup(app: Flask) -> None:
+    """Create the env-configured admin, or log the setup code while nobody can sign in yet."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from webapp.services.setup import bootstrap
+
+    settings = app.config["HAUL"]
+    with app.app_context():
+        try:
+            code = bootstrap(settings)
+        except (OperationalError, ProgrammingError):
+            log.warning("The database has no tables yet: run `flask --app wsgi db upgrade` (make run does)")
+            return
+    if code:
+        log.warning(
+            "No users yet. Open http://%s:%s/setup and enter the setup code %s to create the first admin.",
+            settings.host, settings.port, code,
+        )

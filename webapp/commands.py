@@ -1,0 +1,109 @@
+"""flask --app wsgi … commands: users, tokens, and `serve` (web + worker together)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from webapp.errors import HaulError
+from webapp.extensions import db
+
+users_cli = AppGroup("users", help="Manage user accounts.")
+tokens_cli = AppGroup("tokens", help="Manage personal API tokens.")
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--admin", is_flag=True, help="Give the user the admin role.")
+@click.password_option(help="The password (asked for when not given).")
+def create_user_command(username, admin, password):
+    """Create a user."""
+    from webapp.services import accounts
+
+    try:
+        user = accounts.create_user(username, password, role="admin" if admin else "user")
+    except HaulError as exc:
+        raise click.ClickException(exc.detail) from None
+    click.echo(f"Created {user.role} {user.username!r}.")
+
+
+@tokens_cli.command("create")
+@click.argument("username")
+@click.option("--name", default="cli", show_default=True, help="A name to recognise the token by.")
+def create_token_command(username, name):
+    """Create a personal API token for USERNAME and print it (shown this once)."""
+    from webapp.models import User
+    from webapp.services import accounts
+
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.ClickException(f"No user named {username!r}")
+    try:
+        _, token = accounts.create_token(user, name)
+    except HaulError as exc:
+        raise click.ClickException(exc.detail) from None
+    click.echo(token)
+
+
+@click.command("serve")
+def serve_command():
+    """Run the web server (gunicorn + gevent) and the worker together until Ctrl-C."""
+    from webapp.services import setup
+
+    settings = current_app.config["HAUL"]
+    code = setup.bootstrap(settings)
+    url = f"http://{settings.host}:{settings.port}"
+    env = dict(os.environ)
+    web = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:webapp.gunicorn_conf", "wsgi:app"], env=env
+    )
+    worker = subprocess.Popen([sys.executable, "-m", "jobs.worker"], env=env)
+    children = {"web": web, "worker": worker}
+    click.echo(f"\n  Haul is running at {url}  (data in {settings.data_dir})")
+    if code:
+        click.echo(f"  First run: open {url}/setup and enter the setup code {code}")
+    else:
+        click.echo(f"  Sign in at {url}/login")
+    click.echo("  Press Ctrl-C to stop.\n")
+
+    stopping = False
+
+    def stop(signum=None, frame=None):
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        for proc in children.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while any(proc.poll() is None for proc in children.values()):
+        for name, proc in children.items():
+            if proc.poll() is not None and not stopping:
+                click.echo(f"haul: the {name} process stopped (exit {proc.returncode}); stopping the other.", err=True)
+                exit_code = proc.returncode or 1
+                stop()
+        time.sleep(0.2)
+    for proc in children.values():
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    click.echo("Haul stopped.")
+    sys.exit(exit_code)
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(users_cli)
+    app.cli.add_command(tokens_cli)
+    app.cli.add_command(serve_command)

@@ -1,0 +1,205 @@
+"""Haul's configuration: HAUL_* environment variables (or a .env file), checked once.
+
+Every process (web, worker, CLI) builds the same `Settings` with `load_settings()`.
+A bad value raises `ConfigError` whose message is one line naming the variable;
+the entry points print that line and stop.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+
+class ConfigError(Exception):
+    """A configuration value is unusable; str(exc) is one line naming the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    storage_root: Path
+    database_url: str
+    huey_path: Path
+    host: str
+    port: int
+    secret_key: str
+    api_token: str | None
+    workers: int
+    worker_type: str
+    job_timeout_seconds: int
+    retry_backoff_seconds: float
+    gallery_dl_extra_args: str
+    ytdlp_extra_args: str
+    redis_url: str | None
+    admin_username: str | None
+    admin_password: str | None
+    log_level: str
+    # Parsed forms of the extra-args strings (filled by load_settings).
+    gallery_dl_options: tuple = field(default=(), compare=False)
+    ytdlp_options: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _environment(environ=None, env_file: str | os.PathLike | None = ".env") -> dict:
+    """The process environment over the .env file (real variables win)."""
+    values = {}
+    if env_file and Path(env_file).is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    return values
+
+
+def _int(env, name, default, low, high):
+    raw = env.get(name, "").strip()
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}: must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float(env, name, default, low, high):
+    raw = env.get(name, "").strip()
+    if raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}: must be between {low} and {high}, got {value}")
+    return value
+
+
+def _secret_key(env, data_dir: Path) -> str:
+    """HAUL_SECRET_KEY, or one generated on first start and kept in the data dir."""
+    if env.get("HAUL_SECRET_KEY"):
+        return env["HAUL_SECRET_KEY"]
+    path = data_dir / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(48)
+        # O_EXCL: web and worker may start together; the first writer wins.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key
+
+
+def load_settings(environ=None, env_file=".env", check_tool_args=True) -> Settings:
+    """Read and check every HAUL_* variable; create the data and storage folders."""
+    env = _environment(environ, env_file)
+
+    data_dir = Path(env.get("HAUL_DATA_DIR") or "./data").expanduser().resolve()
+    storage_root = Path(env.get("HAUL_STORAGE_ROOT") or data_dir / "downloads").expanduser().resolve()
+    for name, folder in (("HAUL_DATA_DIR", data_dir), ("HAUL_STORAGE_ROOT", storage_root)):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{name}: cannot create {folder}: {exc.strerror}") from None
+        if not os.access(folder, os.W_OK):
+            raise ConfigError(f"{name}: {folder} is not writable")
+
+    database_url = env.get("HAUL_DATABASE_URL") or f"sqlite:///{data_dir / 'haul.db'}"
+    if not database_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgresql+psycopg2:")):
+        raise ConfigError(f"HAUL_DATABASE_URL: expected a sqlite:/// or postgresql:// URL, got {database_url!r}")
+
+    port = _int(env, "HAUL_PORT", 8080, 1, 65535)
+    worker_type = (env.get("HAUL_WORKER_TYPE") or "thread").strip().lower()
+    if worker_type not in ("thread", "process"):
+        raise ConfigError(f"HAUL_WORKER_TYPE: expected 'thread' or 'process', got {worker_type!r}")
+    log_level = (env.get("HAUL_LOG_LEVEL") or "INFO").strip().upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"HAUL_LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+    redis_url = env.get("HAUL_REDIS_URL") or None
+    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"HAUL_REDIS_URL: expected a redis:// URL, got {redis_url!r}")
+
+    api_token = env.get("HAUL_API_TOKEN") or None
+    if api_token is not None and len(api_token) < 8:
+        raise ConfigError("HAUL_API_TOKEN: must be at least 8 characters long")
+
+    gallery_dl_args = env.get("HAUL_GALLERY_DL_EXTRA_ARGS", "")
+    ytdlp_args = env.get("HAUL_YTDLP_EXTRA_ARGS", "")
+    gallery_dl_options, ytdlp_options = (), {}
+    if check_tool_args:
+        # Imported here: the tools are heavy and only needed once the args are known.
+        from jobs.engines import tool_args
+
+        try:
+            gallery_dl_options = tool_args.parse_gallery_dl_args(gallery_dl_args)
+        except tool_args.ToolArgsError as exc:
+            raise ConfigError(f"HAUL_GALLERY_DL_EXTRA_ARGS: {exc}") from None
+        try:
+            ytdlp_options = tool_args.parse_ytdlp_args(ytdlp_args)
+        except tool_args.ToolArgsError as exc:
+            raise ConfigError(f"HAUL_YTDLP_EXTRA_ARGS: {exc}") from None
+    else:
+        for name, value in (("HAUL_GALLERY_DL_EXTRA_ARGS", gallery_dl_args), ("HAUL_YTDLP_EXTRA_ARGS", ytdlp_args)):
+            try:
+                shlex.split(value)
+            except ValueError as exc:
+                raise ConfigError(f"{name}: {exc}") from None
+
+    return Settings(
+        data_dir=data_dir,
+        storage_root=storage_root,
+        database_url=database_url,
+        huey_path=data_dir / "huey.db",
+        host=env.get("HAUL_HOST") or "127.0.0.1",
+        port=port,
+        secret_key=_secret_key(env, data_dir),
+        api_token=api_token,
+        workers=_int(env, "HAUL_WORKERS", 3, 1, 64),
+        worker_type=worker_type,
+        job_timeout_seconds=_int(env, "HAUL_JOB_TIMEOUT_SECONDS", 3600, 0, 7 * 24 * 3600),
+        retry_backoff_seconds=_float(env, "HAUL_RETRY_BACKOFF_SECONDS", 5.0, 0.0, 3600.0),
+        gallery_dl_extra_args=gallery_dl_args,
+        ytdlp_extra_args=ytdlp_args,
+        redis_url=redis_url,
+        admin_username=env.get("HAUL_ADMIN_USERNAME") or None,
+        admin_password=env.get("HAUL_ADMIN_PASSWORD") or None,
+        log_level=log_level,
+        gallery_dl_options=gallery_dl_options,
+        ytdlp_options=ytdlp_options,
+    )
+
+
+def flask_config(settings: Settings) -> dict:
+    """The Flask config keys derived from the settings."""
+    engine_options = {}
+    if settings.is_sqlite:
+        # Several threads (gevent or huey) share the file; the pragmas are set per connection.
+        engine_options = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    else:
+        engine_options = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    return {
+        "SECRET_KEY": settings.secret_key,
+        "SQLALCHEMY_DATABASE_URI": settings.database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        # JSON bodies are small; uploads (a later issue) raise this per route.
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": None,
+        "RATELIMIT_STORAGE_URI": settings.redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "HAUL": settings,
+    }

@@ -1,0 +1,84 @@
+"""Routes of the seed-compatible API."""
+from __future__ import annotations
+
+import json
+
+from flask import current_app, jsonify, request
+from sqlalchemy import select
+
+from webapp.bearer import current_principal, token_required
+from webapp.downloads import bp
+from webapp.errors import BadRequest, NotFound
+from webapp.extensions import db, sock
+from webapp.live import seed_message
+from webapp.models import Job, Submission
+from webapp.serializers import submission_json
+from webapp.services.submissions import submit
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _submission_input() -> dict:
+    """The JSON body, or the query parameters when there is no body (both forms of the seed API)."""
+    if request.get_data(cache=True):
+        body = request.get_json(silent=True, force=True)
+        if body is None:
+            raise BadRequest("The body is not valid JSON", error_code="invalid_json")
+        if not isinstance(body, dict):
+            raise BadRequest("The body must be a JSON object", error_code="invalid_body")
+        urls = body.get("urls", body.get("url"))
+        return {
+            "urls": urls,
+            "post_title": body.get("post_title"),
+            "label": body.get("label"),
+            "force": body.get("force", False),
+            "engine": body.get("engine"),
+        }
+    args = request.args
+    return {
+        "urls": args.getlist("url") + args.getlist("urls"),
+        "post_title": args.get("post_title"),
+        "label": args.get("label"),
+        "force": args.get("force", "").lower() in _TRUE,
+        "engine": args.get("engine"),
+    }
+
+
+@bp.post("/downloads")
+@token_required
+def create_download():
+    data = _submission_input()
+    result = submit(data.pop("urls"), principal=current_principal(), source="api", **data)
+    jobs = {entry.job.id: entry.job for entry in result.entries}
+    return jsonify(submission_json(result.submission, jobs)), 202
+
+
+@bp.get("/downloads/<download_id>")
+@token_required
+def show_download(download_id: str):
+    submission = db.session.get(Submission, download_id)
+    principal = current_principal()
+    if submission is None or not principal.can_see(submission.user_id):
+        raise NotFound(f"No download with id {download_id}", error_code="download_not_found")
+    job_ids = [item["job_id"] for item in submission.items]
+    jobs = {job.id: job for job in db.session.scalars(select(Job).where(Job.id.in_(job_ids)))}
+    return jsonify(submission_json(submission, jobs, with_state=True))
+
+
+@sock.route("/ws/notifications", bp=bp)
+def notifications(ws):
+    """Pushes "queued" for each submission and progress/completed/failed/cancelled for jobs."""
+    principal = current_principal()
+    if principal is None:
+        ws.close(reason=1008, message="invalid or missing token")
+        return
+    hub = current_app.extensions["haul_event_hub"]
+    db.session.remove()  # hold no connection while the socket stays open
+    with hub.subscribe() as subscription:
+        while ws.connected:
+            record = subscription.get(timeout=1.0)
+            if record is None:
+                continue
+            message = seed_message(record, principal)
+            if message is not None:
+                ws.send(json.dumps(message))

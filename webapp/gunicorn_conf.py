@@ -1,0 +1,25 @@
+"""gunicorn settings for the web process (`gunicorn -c python:webapp.gunicorn_conf wsgi:app`)."""
+from webapp.config import load_settings
+
+_settings = load_settings(check_tool_args=False)
+
+bind = f"{_settings.host}:{_settings.port}"
+worker_class = "gevent"
+workers = 1
+# SSE and WebSocket clients each hold a connection; the default of 1,000 caps them.
+worker_connections = 2000
+# gunicorn 27 otherwise writes a control socket under ~/.gunicorn/.
+control_socket_disable = True
+# Open streams would hold a graceful shutdown until this timeout; keep it short.
+graceful_timeout = 5
+timeout = 60
+accesslog = None
+errorlog = "-"
+loglevel = _settings.log_level.lower()
+
+
+def post_worker_init(worker):
+    """Once the app is loaded in the serving process: log the setup code on a first run."""
+    from webapp import announce_setup
+
+    announce_setup(worker.wsgi)

@@ -1,0 +1,38 @@
+"""Turning event records into the messages live clients receive."""
+from __future__ import annotations
+
+from webapp.services import events
+from webapp.services.accounts import Principal
+from webapp.services.events import EventRecord
+
+# Every job change is one of the seed contract's four job message types.
+_SEED_JOB_TYPES = {
+    events.PROGRESS: "progress",
+    events.STATUS: "progress",
+    events.COMPLETED: "completed",
+    events.FAILED: "failed",
+    events.CANCELLED: "cancelled",
+}
+
+
+def seed_message(record: EventRecord, principal: Principal) -> dict | None:
+    """The /ws/notifications message for an event, or None when `principal` may not see it."""
+    if not principal.can_see(record.user_id):
+        return None
+    data = record.data
+    if record.type == events.QUEUED:
+        return {
+            "type": "queued",
+            "download_id": data.get("download_id"),
+            "post_title": data.get("post_title"),
+            "urls": data.get("urls", []),
+            "label": data.get("label"),
+            "queued_at": data.get("queued_at"),
+        }
+    kind = _SEED_JOB_TYPES.get(record.type)
+    if kind is None:
+        return None
+    message = {"type": kind, "event_id": record.id, **data}
+    message.setdefault("download_id", record.submission_id)
+    message.setdefault("job_id", record.job_id)
+    return message

@@ -1,0 +1,7 @@
+"""All models, imported here so Flask-Migrate and the app see every table."""
+from webapp.models.event import Event
+from webapp.models.job import Job, JobFile, Submission
+from webapp.models.setting import Setting
+from webapp.models.user import ApiToken, User
+
+__all__ = ["ApiToken", "Event", "Job", "JobFile", "Setting", "Submission", "User"]

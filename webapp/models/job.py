@@ -1,0 +1,132 @@
+"""Submissions (the links sent together), jobs (one URL each) and the files a job wrote."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.extensions import db
+from webapp.models.base import UTCDateTime, utcnow
+
+QUEUED, DOWNLOADING, COMPLETED, FAILED, CANCELLED = "queued", "downloading", "completed", "failed", "cancelled"
+STATUSES = (QUEUED, DOWNLOADING, COMPLETED, FAILED, CANCELLED)
+# A URL with a job in one of these states is not downloaded again unless forced.
+DEDUPE_STATUSES = (QUEUED, DOWNLOADING, COMPLETED)
+FINISHED_STATUSES = (COMPLETED, FAILED, CANCELLED)
+
+ENGINES = ("gallery-dl", "yt-dlp", "direct")
+SOURCES = ("api", "gui", "invite", "subscription", "cli")
+
+
+def new_submission_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Submission(db.Model):
+    """The URLs sent together, with their post title and label (the seed API's "download")."""
+
+    __tablename__ = "submissions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_submission_id)
+    post_title: Mapped[str | None] = mapped_column(String(300))
+    label: Mapped[str | None] = mapped_column(String(300))
+    source: Mapped[str] = mapped_column(String(16), default="api")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="SET NULL"))
+    requested_engine: Mapped[str | None] = mapped_column(String(16))
+    # Every URL as sent (normalised) in order, and which were answered by an existing job:
+    # [{"url": ..., "job_id": ..., "duplicate_of": ... | None}]
+    items: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    jobs: Mapped[list[Job]] = relationship(back_populates="submission", order_by="Job.id")
+
+
+class Job(db.Model):
+    """One URL to download. The row is the truth; events only say it changed."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        # The worker claims the next job in this order.
+        Index("ix_jobs_claim", "status", "priority", "created_at"),
+        # Guards dedupe against two submissions racing: one active job per normalised URL.
+        Index(
+            "uq_jobs_dedupe_key",
+            "dedupe_key",
+            unique=True,
+            sqlite_where=text("dedupe_key IS NOT NULL"),
+            postgresql_where=text("dedupe_key IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000), index=True)
+    domain: Mapped[str] = mapped_column(String(255), index=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(2000))
+    requested_engine: Mapped[str | None] = mapped_column(String(16))
+    engine: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=QUEUED, index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    source: Mapped[str] = mapped_column(String(16), default="api")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+
+    title: Mapped[str | None] = mapped_column(String(500))
+    resource_id: Mapped[str | None] = mapped_column(String(200))
+
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_total: Mapped[int | None] = mapped_column(BigInteger)
+    speed: Mapped[float | None] = mapped_column(Float)
+    eta: Mapped[float | None] = mapped_column(Float)
+    items_done: Mapped[int] = mapped_column(Integer, default=0)
+    items_total: Mapped[int | None] = mapped_column(Integer)
+    current_file: Mapped[str | None] = mapped_column(String(500))
+
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "host:pid:boot-id" of the consumer running it, and when that consumer last said so.
+    worker_tag: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    submission: Mapped[Submission] = relationship(back_populates="jobs")
+    files: Mapped[list[JobFile]] = relationship(back_populates="job", cascade="all, delete-orphan", order_by="JobFile.id")
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    @property
+    def percent(self) -> float | None:
+        """Progress as 0..100: bytes when the size is known, else items."""
+        if self.status == COMPLETED:
+            return 100.0
+        if self.bytes_total:
+            return round(min(100.0, 100.0 * self.bytes_done / self.bytes_total), 1)
+        if self.items_total:
+            return round(min(100.0, 100.0 * self.items_done / self.items_total), 1)
+        return None
+
+
+class JobFile(db.Model):
+    """A file a job wrote, with its path relative to the storage root."""
+
+    __tablename__ = "job_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(String(1000))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    mime: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    job: Mapped[Job] = relationship(back_populates="files")

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from flask import render_template
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import Job
+from webapp.pages import bp
+
+
+@bp.get("/")
+@login_required
+def index():
+    """The latest jobs this person may see."""
+    query = select(Job).order_by(Job.id.desc()).limit(100)
+    if not current_user.is_admin:
+        query = query.where(Job.user_id == current_user.id)
+    jobs = db.session.scalars(query).all()
+    return render_template("pages/index.html", jobs=jobs)

@@ -1,0 +1,61 @@
+"""JSON shapes of jobs and submissions, shared by the seed API, /api/v1 and the WebSocket."""
+from __future__ import annotations
+
+from webapp.models import Job, Submission
+from webapp.models.base import isoformat
+from webapp.services.events import progress_of
+
+
+def file_json(f) -> dict:
+    return {"path": f.path, "size": f.size, "sha256": f.sha256, "mime": f.mime}
+
+
+def job_json(job: Job) -> dict:
+    """A job as /api/v1/queue/<id> answers it."""
+    return {
+        "id": job.id,
+        "download_id": job.submission_id,
+        "url": job.url,
+        "domain": job.domain,
+        "status": job.status,
+        "engine": job.engine,
+        "requested_engine": job.requested_engine,
+        "priority": job.priority,
+        "source": job.source,
+        "title": job.title,
+        "resource_id": job.resource_id,
+        "progress": progress_of(job),
+        "error": job.error,
+        "attempts": job.attempts,
+        "files": [file_json(f) for f in job.files],
+        "created_at": isoformat(job.created_at),
+        "started_at": isoformat(job.started_at),
+        "finished_at": isoformat(job.finished_at),
+    }
+
+
+def _seed_job_entry(item: dict, job: Job | None, with_state: bool) -> dict:
+    duplicate_of = item.get("duplicate_of")
+    entry = {
+        "id": item["job_id"],
+        "url": item["url"],
+        "status": "duplicate" if duplicate_of else (job.status if job else "deleted"),
+        "duplicate_of": duplicate_of,
+    }
+    if with_state:
+        entry["progress"] = progress_of(job) if job else None
+        entry["error"] = job.error if job else None
+        entry["files"] = [file_json(f) for f in job.files] if job else []
+    return entry
+
+
+def submission_json(submission: Submission, jobs_by_id: dict[int, Job], with_state: bool = False) -> dict:
+    """The seed contract's download object: POST /downloads answers it, GET adds each job's state."""
+    return {
+        "download_id": submission.id,
+        "post_title": submission.post_title,
+        "label": submission.label,
+        "urls": [item["url"] for item in submission.items],
+        "queued_at": isoformat(submission.created_at),
+        "jobs": [_seed_job_entry(item, jobs_by_id.get(item["job_id"]), with_state) for item in submission.items],
+    }

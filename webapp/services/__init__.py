@@ -1,0 +1,1 @@
+"""Plain functions with the rules of Haul; no request globals."""

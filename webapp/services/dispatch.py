@@ -1,0 +1,42 @@
+"""Waking the download workers.
+
+The job rows are the queue's truth: a Huey task carries no job id, it asks the worker to
+claim the next runnable job (priority, then age). One task is enqueued per job that becomes
+runnable, and `top_up()` re-creates tasks when rows and Huey disagree (after a crash, or when
+the web died between its commit and its enqueue).
+"""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from webapp.extensions import db
+from webapp.models import Job
+from webapp.models.job import QUEUED
+
+
+def wake_workers(count: int = 1, delay: float | None = None) -> None:
+    """Enqueue `count` wake-up tasks, optionally to run after `delay` seconds."""
+    if count <= 0:
+        return
+    from jobs.tasks import process_next  # the web imports the worker's task lazily
+
+    for _ in range(count):
+        if delay:
+            process_next.schedule(delay=delay)
+        else:
+            process_next()
+
+
+def pending_wakeups() -> int:
+    from jobs import huey
+
+    return huey.pending_count() + huey.scheduled_count()
+
+
+def top_up() -> int:
+    """Enqueue tasks until there is at least one per queued job; returns how many were added."""
+    queued = db.session.scalar(select(func.count(Job.id)).where(Job.status == QUEUED)) or 0
+    db.session.remove()
+    missing = queued - pending_wakeups()
+    wake_workers(missing)
+    return max(missing, 0)

@@ -1,0 +1,207 @@
+"""Events: one row per change, written in the same transaction as the change.
+
+Writers call `publish()` before they commit. Each web process runs one `EventHub`: a single
+poller that reads new rows in id order and hands them to every subscriber (WebSocket and,
+later, SSE clients), so a thousand open streams cost one query every poll interval.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select
+
+from webapp.extensions import db
+from webapp.models import Event, Job, Submission
+from webapp.models.base import isoformat, utcnow
+
+log = logging.getLogger(__name__)
+
+# Event types
+QUEUED = "queued"  # a submission was accepted
+PROGRESS = "progress"
+STATUS = "status"  # a job changed status (downloading, queued again for a retry, …)
+COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
+
+
+def job_snapshot(job: Job) -> dict:
+    """What live views need to redraw a job without asking again."""
+    return {
+        "job_id": job.id,
+        "download_id": job.submission_id,
+        "url": job.url,
+        "status": job.status,
+        "engine": job.engine,
+        "title": job.title,
+        "progress": progress_of(job),
+        "error": job.error,
+        "attempts": job.attempts,
+    }
+
+
+def progress_of(job: Job) -> dict:
+    return {
+        "percent": job.percent,
+        "bytes_done": job.bytes_done,
+        "bytes_total": job.bytes_total,
+        "speed": job.speed,
+        "eta": job.eta,
+        "items_done": job.items_done,
+        "items_total": job.items_total,
+        "current_file": job.current_file,
+    }
+
+
+def publish_job(kind: str, job: Job, **extra) -> Event:
+    """Record a change of `job` (the caller commits)."""
+    data = job_snapshot(job)
+    data.update(extra)
+    event = Event(type=kind, job_id=job.id, submission_id=job.submission_id, user_id=job.user_id, data=data)
+    db.session.add(event)
+    return event
+
+
+def publish_submission(submission: Submission, urls: list[str]) -> Event:
+    """Record that a submission was queued (the caller commits)."""
+    event = Event(
+        type=QUEUED,
+        submission_id=submission.id,
+        user_id=submission.user_id,
+        data={
+            "download_id": submission.id,
+            "post_title": submission.post_title,
+            "label": submission.label,
+            "urls": urls,
+            "queued_at": isoformat(submission.created_at),
+            "job_ids": [job.id for job in submission.jobs],
+        },
+    )
+    db.session.add(event)
+    return event
+
+
+def latest_event_id() -> int:
+    return db.session.scalar(select(func.max(Event.id))) or 0
+
+
+def prune_events(keep: timedelta = timedelta(days=2), keep_rows: int = 100_000) -> int:
+    """Drop old events; live views only need the recent window."""
+    cutoff_id = latest_event_id() - keep_rows
+    result = db.session.execute(
+        delete(Event).where((Event.created_at < utcnow() - keep) | (Event.id <= cutoff_id))
+    )
+    db.session.commit()
+    return result.rowcount or 0
+
+
+@dataclass
+class EventRecord:
+    """A plain copy of an Event row, safe to hand across threads."""
+
+    id: int
+    type: str
+    submission_id: str | None
+    job_id: int | None
+    user_id: int | None
+    data: dict
+    created_at: str | None = None
+
+
+@dataclass(eq=False)
+class Subscription:
+    hub: "EventHub"
+    queue: "queue.Queue[EventRecord]" = field(default_factory=lambda: queue.Queue(maxsize=10_000))
+    overflowed: bool = False
+
+    def get(self, timeout: float | None = None) -> EventRecord | None:
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self.hub.unsubscribe(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class EventHub:
+    """One poller per process fanning new events out to subscribers."""
+
+    def __init__(self, app, interval: float = 0.1):
+        self.app = app
+        self.interval = interval
+        self._subscribers: set[Subscription] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.last_id = 0
+
+    def subscribe(self) -> Subscription:
+        sub = Subscription(self)
+        with self._lock:
+            self._subscribers.add(sub)
+            self._ensure_running()
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            self._subscribers.discard(sub)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    def _ensure_running(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            with self.app.app_context():
+                self.last_id = latest_event_id()
+                db.session.remove()
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="haul-event-hub", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                batch = self._poll()
+            except Exception:  # a dropped database connection must not end live updates
+                log.exception("event hub poll failed")
+                batch = []
+            for record in batch:
+                self._fan_out(record)
+            if len(batch) < 500:
+                self._stop.wait(self.interval)
+
+    def _poll(self) -> list[EventRecord]:
+        with self.app.app_context():
+            rows = db.session.scalars(select(Event).where(Event.id > self.last_id).order_by(Event.id).limit(500)).all()
+            records = [
+                EventRecord(r.id, r.type, r.submission_id, r.job_id, r.user_id, r.data or {}, isoformat(r.created_at))
+                for r in rows
+            ]
+            db.session.remove()
+        if records:
+            self.last_id = records[-1].id
+        return records
+
+    def _fan_out(self, record: EventRecord) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for sub in subscribers:
+            try:
+                sub.queue.put_nowait(record)
+            except queue.Full:
+                # A client that stopped reading loses events rather than memory.
+                sub.overflowed = True
+

@@ -1,0 +1,150 @@
+"""The one submission path every entry point uses: check, normalise, dedupe, write, enqueue."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from webapp.errors import BadRequest, Invalid
+from webapp.extensions import db
+from webapp.models import Job, Submission
+from webapp.models.job import DEDUPE_STATUSES, SOURCES
+from webapp.services import dispatch, events
+from webapp.services.accounts import Principal
+from webapp.services.urls import UrlProblem, domain_of, normalise_url
+
+MAX_URLS = 200
+MAX_TEXT = 300
+REQUESTABLE_ENGINES = ("gallery-dl", "yt-dlp", "direct")
+
+
+@dataclass
+class Entry:
+    """What happened to one URL: a new job, or the existing job it duplicates."""
+
+    url: str
+    job: Job
+    duplicate: bool
+
+
+@dataclass
+class SubmitResult:
+    submission: Submission
+    entries: list[Entry]
+
+
+def _clean_text(value, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Invalid(f"{name} must be a string", error_code=f"invalid_{name}")
+    value = value.strip()
+    if len(value) > MAX_TEXT:
+        raise Invalid(f"{name} is longer than {MAX_TEXT} characters", error_code=f"invalid_{name}")
+    return value or None
+
+
+def _check_urls(urls) -> list[str]:
+    if urls is None or urls == [] or urls == "":
+        raise BadRequest("No URL given: send at least one URL", error_code="no_urls")
+    if isinstance(urls, str):
+        urls = [urls]
+    if not isinstance(urls, list):
+        raise BadRequest("urls must be a list of strings", error_code="invalid_body")
+    if len(urls) > MAX_URLS:
+        raise Invalid(f"At most {MAX_URLS} URLs per request; got {len(urls)}", error_code="too_many_urls")
+    normalised, problems = [], []
+    for raw in urls:
+        try:
+            normalised.append(normalise_url(raw))
+        except UrlProblem as exc:
+            problems.append({"url": raw if isinstance(raw, str) else repr(raw), "reason": str(exc)})
+    if problems:
+        listing = "; ".join(f"{p['url'][:100]}: {p['reason']}" for p in problems)
+        raise Invalid(f"Invalid URL(s): {listing}", error_code="invalid_urls", extra={"invalid_urls": problems})
+    return normalised
+
+
+def _existing_job(url: str) -> Job | None:
+    return db.session.scalar(
+        select(Job).where(Job.url == url, Job.status.in_(DEDUPE_STATUSES)).order_by(Job.id.desc()).limit(1)
+    )
+
+
+def submit(
+    urls,
+    *,
+    principal: Principal | None,
+    source: str = "api",
+    post_title=None,
+    label=None,
+    force: bool = False,
+    engine: str | None = None,
+    priority: int = 0,
+) -> SubmitResult:
+    """Queue `urls` as one submission; URLs already queued, running or done answer with that job."""
+    normalised = _check_urls(urls)
+    post_title = _clean_text(post_title, "post_title")
+    label = _clean_text(label, "label")
+    if engine in (None, "", "auto"):
+        engine = None
+    elif engine not in REQUESTABLE_ENGINES:
+        raise Invalid(f"engine must be auto, {', '.join(REQUESTABLE_ENGINES)}", error_code="invalid_engine")
+    if source not in SOURCES:
+        raise Invalid(f"unknown source {source!r}", error_code="invalid_source")
+    if not isinstance(force, bool):
+        raise Invalid("force must be true or false", error_code="invalid_force")
+
+    for attempt in range(3):
+        try:
+            return _write(normalised, principal, source, post_title, label, force, engine, priority)
+        except IntegrityError:
+            # Another request queued one of these URLs between our check and insert: redo the
+            # dedupe so that request's job is the answer.
+            db.session.rollback()
+            if attempt == 2:
+                raise
+
+
+def _write(normalised, principal, source, post_title, label, force, engine, priority) -> SubmitResult:
+    submission = Submission(
+        post_title=post_title,
+        label=label,
+        source=source,
+        user_id=principal.user_id if principal else None,
+        token_id=principal.token_id if principal else None,
+        requested_engine=engine,
+    )
+    db.session.add(submission)
+    entries: list[Entry] = []
+    new_jobs: dict[str, Job] = {}
+    for url in normalised:
+        existing = new_jobs.get(url) or (None if force else _existing_job(url))
+        if existing is not None:
+            entries.append(Entry(url, existing, duplicate=True))
+            continue
+        job = Job(
+            submission=submission,
+            url=url,
+            domain=domain_of(url),
+            dedupe_key=None if force else url,
+            requested_engine=engine,
+            priority=priority,
+            source=source,
+            user_id=submission.user_id,
+        )
+        db.session.add(job)
+        new_jobs[url] = job
+        entries.append(Entry(url, job, duplicate=False))
+    db.session.flush()
+    submission.items = [
+        {"url": e.url, "job_id": e.job.id, "duplicate_of": e.job.id if e.duplicate else None} for e in entries
+    ]
+    events.publish_submission(submission, normalised)
+    for job in new_jobs.values():
+        events.publish_job(events.STATUS, job)
+    db.session.commit()
+    # Commit first, then wake the workers: a worker must find the rows it is woken for.
+    dispatch.wake_workers(len(new_jobs))
+    return SubmitResult(submission, entries)

@@ -41,6 +41,9 @@ def sanitize_component(name: str | None, fallback: str = "untitled", keep_extens
     text = text.strip(" .")  # Windows drops trailing dots/spaces; leading dots hide files
     if not text:
         text = fallback
+    # Prefixed before the length limit so the "_" cannot push the name past it.
+    if text.split(".")[0].upper() in _WINDOWS_RESERVED:
+        text = "_" + text
     stem, dot, ext = text.rpartition(".")
     if keep_extension and dot and stem and 0 < len(ext.encode()) <= 16:
         text = _truncate_utf8(stem, MAX_COMPONENT_BYTES - len(ext.encode()) - 1).rstrip(" .") + "." + ext
@@ -48,8 +51,6 @@ def sanitize_component(name: str | None, fallback: str = "untitled", keep_extens
         text = _truncate_utf8(text, MAX_COMPONENT_BYTES).rstrip(" .")
     if not text:
         text = fallback
-    if text.split(".")[0].upper() in _WINDOWS_RESERVED:
-        text = "_" + text
     return text
 
 

@@ -1,0 +1,144 @@
+"""A live Haul (migrations, gunicorn + gevent, the Huey consumer) run as subprocesses for tests and benchmarks."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class HaulStack:
+    def __init__(self, workdir: Path, api_token: str, extra_env: dict | None = None, workers: int = 3):
+        self.workdir = Path(workdir)
+        self.data_dir = self.workdir / "data"
+        self.storage_root = self.data_dir / "downloads"
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.api_token = api_token
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("HAUL_")}
+        self.env.update(
+            HAUL_DATA_DIR=str(self.data_dir),
+            HAUL_PORT=str(self.port),
+            HAUL_HOST="127.0.0.1",
+            HAUL_API_TOKEN=api_token,
+            HAUL_WORKERS=str(workers),
+            HAUL_RETRY_BACKOFF_SECONDS="0.3",
+            HAUL_LOG_LEVEL="INFO",
+            PYTHONUNBUFFERED="1",
+        )
+        self.env.update({k: str(v) for k, v in (extra_env or {}).items()})
+        self.web: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {api_token}"
+
+    # -- processes -------------------------------------------------------------------
+    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen:
+        log = open(self.workdir / log_name, "ab")
+        return subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def migrate(self) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
+            cwd=ROOT, env=self.env, check=True, capture_output=True,
+        )
+
+    def start(self) -> "HaulStack":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.migrate()
+        self.start_web()
+        self.start_worker()
+        return self
+
+    def start_web(self) -> None:
+        self.web = self._spawn(
+            [sys.executable, "-m", "gunicorn", "-c", "python:webapp.gunicorn_conf", "wsgi:app"], "web.log"
+        )
+        self._wait_until(lambda: self._web_answers(), 30, "web server did not start")
+
+    def start_worker(self) -> None:
+        before = self.log("worker.log").count("worker started")
+        self.worker = self._spawn([sys.executable, "-m", "jobs.worker"], "worker.log")
+        self._wait_until(lambda: self.log("worker.log").count("worker started") > before, 30, "worker did not start")
+
+    def kill_worker(self) -> None:
+        """SIGKILL, like a power cut: no clean-up runs. Reaped so its pid is really gone."""
+        self.worker.send_signal(signal.SIGKILL)
+        self.worker.wait(10)
+
+    def stop_worker(self) -> int:
+        self.worker.send_signal(signal.SIGTERM)
+        return self.worker.wait(30)
+
+    def stop(self) -> None:
+        for proc in (self.worker, self.web):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in (self.worker, self.web):
+            if proc is not None:
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def log(self, name: str) -> str:
+        path = self.workdir / name
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def _web_answers(self) -> bool:
+        if self.web.poll() is not None:
+            raise RuntimeError(f"web server exited:\n{self.log('web.log')[-3000:]}")
+        try:
+            requests.get(self.base_url + "/login", timeout=1)
+            return True
+        except requests.ConnectionError:
+            return False
+
+    @staticmethod
+    def _wait_until(predicate, timeout: float, message: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        raise TimeoutError(message)
+
+    # -- API helpers -----------------------------------------------------------------
+    def submit(self, urls, **fields) -> dict:
+        response = self.session.post(self.base_url + "/downloads", json={"urls": list(urls), **fields}, timeout=10)
+        assert response.status_code == 202, response.text
+        return response.json()
+
+    def job(self, job_id: int) -> dict:
+        response = self.session.get(f"{self.base_url}/api/v1/queue/{job_id}", timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait_for_job(self, job_id: int, statuses=("completed", "failed", "cancelled"), timeout: float = 30) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.job(job_id)
+            if job["status"] in statuses:
+                return job
+            time.sleep(0.05)
+        raise TimeoutError(f"job {job_id} still {job['status']} after {timeout}s: {job}")

@@ -27,6 +27,7 @@ def test_direct_image_lands_in_domain_and_resource_folder(stack, media_site):
     job = stack.wait_for_job(only_job_id(stack.submit([media_site.url("/img/101.png")])))
     assert job["status"] == "completed", job
     assert job["engine"] == "direct"
+    assert job["submitted_by"] == {"user": None, "token": None, "via": "static-token"}
     [record] = job["files"]
     assert record["path"] == "127.0.0.1/img-101.png/101.png"
     data = (stack.storage_root / record["path"]).read_bytes()

@@ -10,6 +10,18 @@ def file_json(f) -> dict:
     return {"path": f.path, "size": f.size, "sha256": f.sha256, "mime": f.mime}
 
 
+def submitter_json(job: Job) -> dict:
+    """Who submitted a job: the user, the token's name and how they authenticated."""
+    submission = job.submission
+    user = submission.user if submission.user_id else None
+    token = submission.token if submission.token_id else None
+    return {
+        "user": user.username if user else None,
+        "token": token.name if token else None,
+        "via": submission.submitted_via,
+    }
+
+
 def job_json(job: Job) -> dict:
     """A job as /api/v1/queue/<id> answers it."""
     return {
@@ -22,6 +34,7 @@ def job_json(job: Job) -> dict:
         "requested_engine": job.requested_engine,
         "priority": job.priority,
         "source": job.source,
+        "submitted_by": submitter_json(job),
         "title": job.title,
         "resource_id": job.resource_id,
         "progress": progress_of(job),

@@ -35,6 +35,8 @@ class Submission(db.Model):
     source: Mapped[str] = mapped_column(String(16), default="api")
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="SET NULL"))
+    # How the submitter proved who they are: session, token (personal), static-token, cli, invite.
+    submitted_via: Mapped[str] = mapped_column(String(16), default="token")
     requested_engine: Mapped[str | None] = mapped_column(String(16))
     # Every URL as sent (normalised) in order, and which were answered by an existing job:
     # [{"url": ..., "job_id": ..., "duplicate_of": ... | None}]
@@ -42,6 +44,8 @@ class Submission(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     jobs: Mapped[list[Job]] = relationship(back_populates="submission", order_by="Job.id")
+    user: Mapped["User | None"] = relationship()
+    token: Mapped["ApiToken | None"] = relationship()
 
 
 class Job(db.Model):

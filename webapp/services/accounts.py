@@ -33,6 +33,13 @@ class Principal:
         return self.via_static_token or (self.user is not None and self.user.is_admin)
 
     @property
+    def via(self) -> str:
+        """How this principal authenticated, as recorded on what it submits."""
+        if self.via_static_token:
+            return "static-token"
+        return "token" if self.token is not None else "session"
+
+    @property
     def user_id(self) -> int | None:
         return self.user.id if self.user else None
 

@@ -114,6 +114,7 @@ def _write(normalised, principal, source, post_title, label, force, engine, prio
         source=source,
         user_id=principal.user_id if principal else None,
         token_id=principal.token_id if principal else None,
+        submitted_via=principal.via if principal else source,
         requested_engine=engine,
     )
     db.session.add(submission)

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 9acea88bb079
+Revision ID: 6e65634c8d9f
 Revises: 
-Create Date: 2026-11-23 13:40:47.854555
+Create Date: 2026-11-23 13:45:38.155355
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import webapp.models.base
 
 
 # revision identifiers, used by Alembic.
-revision = '9acea88bb079'
+revision = '6e65634c8d9f'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -72,6 +72,7 @@ def upgrade():
     sa.Column('source', sa.String(length=16), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=True),
     sa.Column('token_id', sa.Integer(), nullable=True),
+    sa.Column('submitted_via', sa.String(length=16), nullable=False),
     sa.Column('requested_engine', sa.String(length=16), nullable=True),
     sa.Column('items', sa.JSON(), nullable=False),
     sa.Column('created_at', webapp.models.base.UTCDateTime(timezone=True), nullable=False),

@@ -1,0 +1,48 @@
+# Haul: `make run` starts it, `make test` runs the whole suite. Both set up what they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test bench system-deps-test clean help
+
+help:
+	@echo "make run    - install into .venv, migrate, start web + worker on http://127.0.0.1:8080"
+	@echo "make test   - install test requirements (ffmpeg via apt-get) and run the whole suite"
+	@echo "make bench  - the benchmark (not part of make test)"
+
+# The venv; Debian/Ubuntu ship venv support as a separate package, installed when missing.
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Haul needs Python 3.11 or newer"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  echo "python3-venv is missing; installing it with apt-get"; \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q python3-venv && $(PYTHON) -m venv $(VENV); }
+	@$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.requirements: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	@touch $@
+
+$(VENV)/.requirements-dev: requirements-dev.txt $(VENV)/.requirements
+	$(BIN)/pip install -q -r requirements-dev.txt
+	@touch $@
+
+run: $(VENV)/.requirements
+	@command -v ffmpeg >/dev/null || echo "note: ffmpeg is not installed; yt-dlp needs it to merge separate video and audio streams"
+	$(BIN)/flask --app wsgi db upgrade
+	$(BIN)/flask --app wsgi serve
+
+# What the tests need from the system: ffmpeg makes the test site's media.
+system-deps-test:
+	@command -v ffmpeg >/dev/null || { \
+	  echo "installing ffmpeg with apt-get"; \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q ffmpeg; }
+
+test: $(VENV)/.requirements-dev system-deps-test
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.requirements-dev system-deps-test
+	$(BIN)/python tests/benchmark.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache tests/.assets

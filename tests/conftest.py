@@ -70,6 +70,14 @@ def app(settings):
 
 @pytest.fixture
 def client(app):
+    """The test client, each request with a fresh `g` as in production.
+
+    The `app` fixture keeps an app context open and Flask reuses it for test requests, so `g`
+    (where the request's principal and Flask-Login's user are cached) would carry over.
+    """
+    from flask import g
+
+    app.teardown_request(lambda exc: g.__dict__.clear())
     return app.test_client()
 
 

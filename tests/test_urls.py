@@ -28,6 +28,10 @@ from webapp.services.urls import MAX_URL_LENGTH, UrlProblem, domain_of, normalis
         ("http://example.com/a?z=1&y=2&x=3", "http://example.com/a?z=1&y=2&x=3"),
         ("http://example.com/a?utmost=1", "http://example.com/a?utmost=1"),  # not a utm_ parameter
         ("http://example.com/p?x=&y=1", "http://example.com/p?x=&y=1"),  # blank values kept
+        # the rest of the query is kept byte for byte: no "=" added, no re-encoding
+        ("http://example.com/a.jpg?1234", "http://example.com/a.jpg?1234"),
+        ("http://example.com/go?next=/a/b&utm_id=1", "http://example.com/go?next=/a/b"),
+        ("http://example.com/s?q=caf%C3%A9+x", "http://example.com/s?q=caf%C3%A9+x"),
         # empty path becomes "/"
         ("http://example.com", "http://example.com/"),
         ("https://Example.com:443", "https://example.com/"),
@@ -87,6 +91,7 @@ def test_normalise_url_length_limit_is_inclusive():
         ("http://example.com/\x00nul", "spaces or control"),
         ("http://example.com/\x1besc", "spaces or control"),
         ("http://example.com/a\nb", "spaces or control"),
+        ("http://example.com/a\x7fb", "spaces or control"),
         ("http://user:secret@example.com/", "credentials"),
         ("http://user@example.com/", "credentials"),
         ("http://example.com:99999/", "malformed"),

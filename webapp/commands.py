@@ -10,7 +10,7 @@ import time
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from webapp.errors import HaulError
 from webapp.extensions import db
@@ -42,7 +42,7 @@ def create_token_command(username, name):
     from webapp.models import User
     from webapp.services import accounts
 
-    user = db.session.scalar(select(User).where(User.username == username))
+    user = db.session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
     if user is None:
         raise click.ClickException(f"No user named {username!r}")
     try:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -33,10 +33,11 @@ def error_response(status: int, detail: str, error_code: str | None = None, **ex
 def register(app: Flask) -> None:
     @app.errorhandler(HaulError)
     def handle_haul_error(exc: HaulError):
-        body, status = error_response(exc.status, exc.detail, exc.error_code, **exc.extra)
-        if status == 401:
-            body.headers["WWW-Authenticate"] = 'Bearer realm="haul"'
-        return body, status
+        # make_response: an HTML error page is a str, which has no headers to set.
+        response = make_response(error_response(exc.status, exc.detail, exc.error_code, **exc.extra))
+        if response.status_code == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="haul"'
+        return response
 
     @app.errorhandler(CSRFError)
     def handle_csrf(exc: CSRFError):
@@ -48,9 +49,9 @@ def register(app: Flask) -> None:
         detail = exc.description or exc.name
         if exc.code == 413:
             detail = "The request body is too large"
-        response = error_response(exc.code or 500, detail)
+        response = make_response(error_response(exc.code or 500, detail))
         if exc.code == 405 and exc.valid_methods:
-            response[0].headers["Allow"] = ", ".join(exc.valid_methods)
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
 
     @app.errorhandler(Exception)

@@ -19,7 +19,18 @@ loglevel = _settings.log_level.lower()
 
 
 def post_worker_init(worker):
-    """Once the app is loaded in the serving process: log the setup code on a first run."""
+    """Once the app is loaded in the serving process: log the setup code on a first run, and
+    end live streams when the worker is told to stop (open streams would otherwise hold the
+    graceful shutdown until graceful_timeout)."""
+    import gevent
+
     from webapp import announce_setup
 
     announce_setup(worker.wsgi)
+
+    def close_streams_on_shutdown():
+        while worker.alive:
+            gevent.sleep(0.25)
+        worker.wsgi.extensions["haul_event_hub"].close()
+
+    gevent.spawn(close_streams_on_shutdown)

@@ -75,10 +75,12 @@ def notifications(ws):
     hub = current_app.extensions["haul_event_hub"]
     db.session.remove()  # hold no connection while the socket stays open
     with hub.subscribe() as subscription:
-        while ws.connected:
+        while ws.connected and not subscription.closed:
             record = subscription.get(timeout=1.0)
             if record is None:
                 continue
             message = seed_message(record, principal)
             if message is not None:
                 ws.send(json.dumps(message))
+    if ws.connected:
+        ws.close(reason=1001, message="server shutting down")

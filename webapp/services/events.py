@@ -115,6 +115,7 @@ class Subscription:
     hub: "EventHub"
     queue: "queue.Queue[EventRecord]" = field(default_factory=lambda: queue.Queue(maxsize=10_000))
     overflowed: bool = False
+    closed: bool = False  # the process is shutting down: end the stream
 
     def get(self, timeout: float | None = None) -> EventRecord | None:
         try:
@@ -142,10 +143,11 @@ class EventHub:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._closing = False
         self.last_id = 0
 
     def subscribe(self) -> Subscription:
-        sub = Subscription(self)
+        sub = Subscription(self, closed=self._closing)
         with self._lock:
             self._subscribers.add(sub)
             self._ensure_running()
@@ -170,6 +172,14 @@ class EventHub:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def close(self) -> None:
+        """The server is shutting down: every stream ends, so a graceful stop isn't held open."""
+        self._closing = True
+        with self._lock:
+            for sub in self._subscribers:
+                sub.closed = True
+        self.stop()
 
     def _run(self) -> None:
         while not self._stop.is_set():

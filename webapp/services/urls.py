@@ -1,7 +1,7 @@
 """Checking and normalising the URLs people submit."""
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 MAX_URL_LENGTH = 2000
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -24,7 +24,7 @@ def normalise_url(raw: str) -> str:
         raise UrlProblem("empty URL")
     if len(url) > MAX_URL_LENGTH:
         raise UrlProblem(f"longer than {MAX_URL_LENGTH} characters")
-    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
         raise UrlProblem("contains spaces or control characters")
     try:
         parts = urlsplit(url)
@@ -42,8 +42,12 @@ def normalise_url(raw: str) -> str:
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.lower().startswith("utm_")]
-    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query, doseq=True), ""))
+    # Drop utm_* pairs but keep every other pair byte for byte: servers may tell "?1234" from
+    # "?1234=" or "/" from "%2F", so re-encoding the query could change what it points to.
+    query = "&".join(
+        pair for pair in parts.query.split("&") if pair and not pair.split("=", 1)[0].lower().startswith("utm_")
+    )
+    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
 
 
 def domain_of(url: str) -> str:

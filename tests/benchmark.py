@@ -1,0 +1,623 @@
+"""Haul's benchmark: wall time for a batch of small links, submit latency, peak memory.
+
+Run it as ``.venv/bin/python tests/benchmark.py [--worker-type thread|process] [--workers N]
+[--json PATH] [--check] [--keep]``. It is not part of ``make test`` (the name does not start
+with ``test_``).
+
+Everything runs in one process tree on this machine: the local MediaSite (tests/media_site.py,
+in this process) serves the media, a HaulStack (tests/stack.py: gunicorn + gevent web and the
+Huey consumer, as subprocesses with their own temp data dir) downloads it. Measured in the same
+run, with fresh links in every phase so nothing is deduplicated or cached:
+
+1. Haul wall time: 40 direct image links + 10 video pages in ONE ``POST /downloads``, timed
+   from just before the request until ``GET /downloads/<id>`` (polled every 20 ms) shows every
+   job completed. One small untimed warm-up submission runs first, so one-time lazy imports in
+   the web and worker processes are not counted; its time is printed as "cold start".
+2. Baseline A: the yt-dlp command line once per link, sequentially ("how naive servers work").
+3. Baseline B: one gallery-dl run with all 50 links. gallery-dl's generic extractor drops the
+   port of http://127.0.0.1:PORT pages, so it gets the 10 videos' direct /media/clip<n>.mp4
+   URLs instead of their pages (its directlink extractor keeps ports).
+4. Submit latency: 10 client threads x 30 ``POST /downloads`` (one fresh image each) while the
+   worker downloads them; and ``GET /login`` under the same load as the server's floor.
+5. Peak PSS of gunicorn (master + workers) + the consumer (+ its children), sampled every
+   100 ms during phases 1 and 4.
+
+The baselines run before the stack starts, so they never compete with Haul for the CPU.
+Exit status: 0 when the run completed (1 with --check if a target was missed), 2 on an error
+such as a job that did not complete.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import psutil
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from media_site import MediaSite, video_clip_number  # noqa: E402
+from stack import HaulStack  # noqa: E402
+
+API_TOKEN = "bench-static-token-0123456789"
+# An admin from the environment, so GET /login renders the sign-in page (200) instead of
+# redirecting to the first-run /setup page.
+ADMIN_ENV = {"HAUL_ADMIN_USERNAME": "bench", "HAUL_ADMIN_PASSWORD": "bench-password-0123"}
+BIN = Path(sys.executable).parent  # the venv's bin: yt-dlp and gallery-dl live next to python
+
+N_IMAGES, N_VIDEOS = 40, 10
+POLL_SECONDS = 0.020
+LATENCY_THREADS, LATENCY_REQUESTS = 10, 30
+PSS_INTERVAL = 0.100
+MB = 1024 * 1024
+
+TARGETS = {  # figure -> upper bound
+    "haul_wall_s": 1.5,
+    "submit_p95_ms": 25.0,
+    "peak_pss_mb": 200.0,
+}
+TERMINAL = {"completed", "failed", "cancelled"}
+
+
+class BenchmarkError(Exception):
+    """The run could not produce a valid figure (e.g. a job did not complete)."""
+
+
+# -- links ------------------------------------------------------------------------------------
+
+class Links:
+    """Fresh links for every phase: image numbers and video names never repeat in or across runs.
+
+    A random run offset keeps numbers fresh across runs (the MediaSite caches PNGs per n in
+    memory and clips on disk; Haul would dedupe a URL it has already seen). Video names are
+    also chosen so that no two share a clip number (the clip is derived from a hash of the name),
+    so every video is a distinct file for the baselines too.
+    """
+
+    def __init__(self, site: MediaSite):
+        self.site = site
+        self.run = random.SystemRandom().randrange(10**6, 10**9)
+        self._image = 0
+        self._video = 0
+        self._clips: set[int] = set()
+
+    def image(self) -> str:
+        self._image += 1
+        return self.site.url(f"/img/{self.run * 10_000 + self._image}.png")
+
+    def video_name(self) -> str:
+        while True:
+            self._video += 1
+            name = f"bench-{self.run}-{self._video}"
+            if video_clip_number(name) not in self._clips:
+                self._clips.add(video_clip_number(name))
+                return name
+
+    def batch(self, images: int = N_IMAGES, videos: int = N_VIDEOS) -> tuple[list[str], list[str]]:
+        """(image URLs, video names); the clips are generated now, so ffmpeg is never timed."""
+        image_urls = [self.image() for _ in range(images)]
+        names = [self.video_name() for _ in range(videos)]
+        self.site.prepare(clips=[video_clip_number(n) for n in names])
+        return image_urls, names
+
+    def page(self, name: str) -> str:
+        return self.site.url(f"/video/{name}")
+
+
+# -- memory ---------------------------------------------------------------------------------
+
+class PssSampler(threading.Thread):
+    """Sums the PSS of the web and worker process trees every PSS_INTERVAL while active.
+
+    Children are looked up at every sample: gunicorn's worker, and Huey's process workers when
+    HAUL_WORKER_TYPE=process. Every pid ever seen is kept, so the run can make sure none
+    outlives it.
+    """
+
+    def __init__(self, roots: dict[str, int]):
+        super().__init__(name="pss-sampler", daemon=True)
+        self.roots = {role: psutil.Process(pid) for role, pid in roots.items()}
+        self.active = threading.Event()
+        self.stopped = threading.Event()
+        self.peak_mb = 0.0
+        self.peak_breakdown: dict[str, float] = {}
+        self.peak_procs: dict[str, int] = {}
+        self.samples = 0
+        self.seen: dict[int, psutil.Process] = {}
+
+    def run(self) -> None:
+        while not self.stopped.wait(PSS_INTERVAL):
+            if self.active.is_set():
+                self.sample()
+
+    def sample(self) -> None:
+        by_role, counts = {}, {}
+        for role, root in self.roots.items():
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.Error:  # the root is gone (it crashed): the phase will fail loudly
+                procs = []
+            total = 0
+            for proc in procs:
+                self.seen.setdefault(proc.pid, proc)
+                try:
+                    total += proc.memory_full_info().pss
+                except psutil.Error:  # exited between listing and reading
+                    pass
+            by_role[role], counts[role] = total / MB, len(procs)
+        self.samples += 1
+        total_mb = sum(by_role.values())
+        if total_mb > self.peak_mb:
+            self.peak_mb, self.peak_breakdown, self.peak_procs = total_mb, by_role, counts
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(5)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100): a value that was actually observed."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def count_files(folder: Path) -> int:
+    return sum(1 for p in folder.rglob("*") if p.is_file() and not p.name.endswith((".part", ".ytdl")))
+
+
+@dataclass
+class Results:
+    config: dict
+    figures: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+# -- baselines --------------------------------------------------------------------------------
+
+def baseline_ytdlp(links: Links, scratch: Path) -> dict:
+    """The yt-dlp CLI once per link, one after the other."""
+    images, names = links.batch()
+    urls = images + [links.page(n) for n in names]
+    out = scratch / "yt-dlp"
+    out.mkdir()
+    exe = BIN / "yt-dlp"
+    began = time.perf_counter()
+    for url in urls:
+        proc = subprocess.run(
+            [str(exe), "--ignore-config", "-q", "-o", f"{out}/%(id)s.%(ext)s", url],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60,
+        )
+        if proc.returncode != 0:
+            raise BenchmarkError(f"yt-dlp failed on {url}: {proc.stderr.decode(errors='replace')[-500:]}")
+    elapsed = time.perf_counter() - began
+    files = count_files(out)
+    if files != len(urls):
+        raise BenchmarkError(f"baseline A: yt-dlp left {files} files for {len(urls)} links")
+    return {"seconds": elapsed, "links": len(urls), "per_link_s": elapsed / len(urls)}
+
+
+def baseline_gallery_dl(links: Links, scratch: Path) -> dict:
+    """One gallery-dl run with all 50 links (videos as their direct clip URLs, see the docstring)."""
+    images, names = links.batch()
+    urls = images + [links.site.video_clip_url(n) for n in names]
+    out = scratch / "gallery-dl"
+    out.mkdir()
+    began = time.perf_counter()
+    proc = subprocess.run(
+        [str(BIN / "gallery-dl"), "--config-ignore", "-q", "-d", str(out), *urls],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120,
+    )
+    elapsed = time.perf_counter() - began
+    if proc.returncode != 0:
+        raise BenchmarkError(f"gallery-dl failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-800:]}")
+    files = count_files(out)
+    if files != len(urls):
+        raise BenchmarkError(f"baseline B: gallery-dl left {files} files for {len(urls)} links")
+    return {"seconds": elapsed, "links": len(urls)}
+
+
+# -- Haul phases ------------------------------------------------------------------------------
+
+def _auth_session() -> requests.Session:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {API_TOKEN}"
+    return session
+
+
+def submit_and_wait(stack: HaulStack, urls: list[str], timeout: float = 60) -> dict:
+    """POST all urls at once, poll GET /downloads/<id> every POLL_SECONDS until every job ends.
+
+    Raises BenchmarkError unless every job completed.
+    """
+    session = _auth_session()
+    poll_ms: list[float] = []
+    began = time.perf_counter()
+    response = session.post(stack.base_url + "/downloads", json={"urls": urls}, timeout=10)
+    submit_ms = (time.perf_counter() - began) * 1000
+    if response.status_code != 202:
+        raise BenchmarkError(f"POST /downloads answered {response.status_code}: {response.text[:500]}")
+    download_id = response.json()["download_id"]
+    next_poll = time.perf_counter()
+    while True:
+        t = time.perf_counter()
+        body = session.get(f"{stack.base_url}/downloads/{download_id}", timeout=10).json()
+        poll_ms.append((time.perf_counter() - t) * 1000)
+        jobs = body["jobs"]
+        if all(job["status"] in TERMINAL for job in jobs):
+            break
+        if time.perf_counter() - began > timeout:
+            pending = [j for j in jobs if j["status"] not in TERMINAL]
+            raise BenchmarkError(f"{len(pending)} of {len(jobs)} jobs still not done after {timeout}s: {pending[:3]}")
+        # A fixed cadence (not "sleep after each answer"), so the end is seen within ~20 ms.
+        next_poll += POLL_SECONDS
+        time.sleep(max(0.0, next_poll - time.perf_counter()))
+    elapsed = time.perf_counter() - began
+    bad = [j for j in jobs if j["status"] != "completed"]
+    if bad or len(jobs) != len(urls):
+        raise BenchmarkError(
+            f"{len(bad)} of {len(jobs)} jobs did not complete (of {len(urls)} links): "
+            + "; ".join(f"{j['url']}: {j['status']} {j.get('error')}" for j in bad[:5])
+        )
+    return {
+        "seconds": elapsed,
+        "submit_ms": submit_ms,
+        "polls": len(poll_ms),
+        "poll_median_ms": statistics.median(poll_ms),
+        "poll_max_ms": max(poll_ms),
+        "job_ids": [j["id"] for j in jobs],
+    }
+
+
+def job_breakdown(stack: HaulStack, job_ids: list[int]) -> dict:
+    """Server-side timestamps of each job: how long it waited in the queue and how long it ran.
+
+    Untimed, after the phase. Millisecond precision (the API's isoformat).
+    """
+    jobs = [stack.job(i) for i in job_ids]
+    first_created = min(parse_time(j["created_at"]) for j in jobs)
+    last_finished = max(parse_time(j["finished_at"]) for j in jobs)
+    by_engine: dict[str, dict] = {}
+    for engine in sorted({j["engine"] for j in jobs}):
+        mine = [j for j in jobs if j["engine"] == engine]
+        waits = [(parse_time(j["started_at"]) - parse_time(j["created_at"])).total_seconds() for j in mine]
+        runs = [(parse_time(j["finished_at"]) - parse_time(j["started_at"])).total_seconds() for j in mine]
+        by_engine[engine] = {
+            "jobs": len(mine),
+            "run_median_ms": statistics.median(runs) * 1000,
+            "run_max_ms": max(runs) * 1000,
+            "run_sum_s": sum(runs),
+            "wait_max_ms": max(waits) * 1000,
+        }
+    first_started = min(parse_time(j["started_at"]) for j in jobs)
+    return {
+        "server_span_s": (last_finished - first_created).total_seconds(),
+        "first_pickup_ms": (first_started - first_created).total_seconds() * 1000,
+        "engines": by_engine,
+    }
+
+
+def _hammer(n_threads: int, n_requests: int, call) -> list[float]:
+    """n_threads clients, each with its own requests.Session, call(session, i) n_requests times.
+
+    Returns every request's latency in ms. A barrier starts all clients together.
+    """
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(n_threads)
+
+    def client(index: int) -> None:
+        session = _auth_session()
+        mine = []
+        try:
+            barrier.wait(10)
+            for i in range(n_requests):
+                began = time.perf_counter()
+                call(session, index * n_requests + i)
+                mine.append((time.perf_counter() - began) * 1000)
+        except Exception as exc:  # collected and raised in the main thread
+            with lock:
+                errors.append(f"{exc.__class__.__name__}: {exc}")
+        finally:
+            with lock:
+                latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(i,), name=f"client-{i}") for i in range(n_threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    if errors:
+        raise BenchmarkError(f"{len(errors)} client(s) failed: {errors[:3]}")
+    return latencies
+
+
+def latency_phase(stack: HaulStack, links: Links) -> dict:
+    """GET /login (the server's floor), then POST /downloads, each 10 threads x 30 requests."""
+    def get_login(session: requests.Session, _i: int) -> None:
+        response = session.get(stack.base_url + "/login", timeout=10, allow_redirects=False)
+        if response.status_code != 200:
+            raise BenchmarkError(f"GET /login answered {response.status_code}")
+
+    urls = [links.image() for _ in range(LATENCY_THREADS * LATENCY_REQUESTS)]
+    ids: list[int] = []
+
+    def post_one(session: requests.Session, i: int) -> None:
+        response = session.post(stack.base_url + "/downloads", json={"urls": [urls[i]]}, timeout=10)
+        if response.status_code != 202:
+            raise BenchmarkError(f"POST /downloads answered {response.status_code}: {response.text[:300]}")
+        ids.append(response.json()["jobs"][0]["id"])  # list.append is atomic under the GIL
+
+    login = _hammer(LATENCY_THREADS, LATENCY_REQUESTS, get_login)
+    began = time.perf_counter()
+    submit = _hammer(LATENCY_THREADS, LATENCY_REQUESTS, post_one)
+    submit_phase_s = time.perf_counter() - began
+    return {
+        "login_median_ms": statistics.median(login),
+        "login_p95_ms": percentile(login, 95),
+        "submit_median_ms": statistics.median(submit),
+        "submit_p95_ms": percentile(submit, 95),
+        "submit_max_ms": max(submit),
+        "requests": len(submit),
+        "submit_phase_s": submit_phase_s,
+        "job_ids": sorted(ids),
+        "phase_began": began,
+    }
+
+
+def drain(stack: HaulStack, job_ids: list[int], began: float, timeout: float = 60) -> dict:
+    """Wait for the latency phase's jobs (in claim order); informational, never fatal."""
+    session = _auth_session()
+    statuses: dict[str, int] = {}
+    deadline = time.perf_counter() + timeout
+    for job_id in job_ids:
+        while True:
+            status = session.get(f"{stack.base_url}/api/v1/queue/{job_id}", timeout=10).json()["status"]
+            if status in TERMINAL or time.perf_counter() > deadline:
+                break
+            time.sleep(0.05)
+        statuses[status] = statuses.get(status, 0) + 1
+    return {"statuses": statuses, "seconds_since_first_submit": time.perf_counter() - began}
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+def run(args: argparse.Namespace, results: Results, workdir: Path) -> None:
+    asset_dir = ROOT / "tests" / ".assets"
+    with MediaSite(asset_dir) as site:
+        links = Links(site)
+        scratch = workdir / "baselines"
+        scratch.mkdir()
+
+        print("baseline A: yt-dlp CLI once per link (50 links) ...", flush=True)
+        results.details["ytdlp"] = baseline_ytdlp(links, scratch)
+        results.figures["ytdlp_s"] = results.details["ytdlp"]["seconds"]
+        print("baseline B: one gallery-dl run with 50 links ...", flush=True)
+        results.details["gallery_dl"] = baseline_gallery_dl(links, scratch)
+        results.figures["gallery_dl_s"] = results.details["gallery_dl"]["seconds"]
+        results.notes.append(
+            "baseline B: gallery-dl's generic extractor drops the port of http://127.0.0.1:PORT pages, "
+            "so it got the 10 videos' direct /media/clip<n>.mp4 URLs instead of their /video/ pages."
+        )
+
+        # Prepared before the stack starts: no ffmpeg while Haul is timed.
+        warm_images, warm_names = links.batch(images=1, videos=1)
+        images, names = links.batch()
+
+        stack = HaulStack(
+            workdir / "stack", api_token=API_TOKEN, workers=args.workers,
+            extra_env={"HAUL_WORKER_TYPE": args.worker_type, **ADMIN_ENV},
+        )
+        sampler = None
+        try:
+            print(f"starting Haul ({args.workers} {args.worker_type} worker(s)) in {stack.workdir} ...", flush=True)
+            stack.start()
+            sampler = PssSampler({"web": stack.web.pid, "worker": stack.worker.pid})
+            sampler.start()
+
+            warm = submit_and_wait(stack, warm_images + [links.page(n) for n in warm_names])
+            results.details["cold_start_s"] = warm["seconds"]
+
+            print("phase 1: 40 images + 10 video pages in one POST ...", flush=True)
+            sampler.active.set()
+            wall = submit_and_wait(stack, images + [links.page(n) for n in names])
+            sampler.active.clear()
+            results.figures["haul_wall_s"] = wall["seconds"]
+            results.details["wall"] = {k: v for k, v in wall.items() if k != "job_ids"}
+            results.details["wall"]["breakdown"] = job_breakdown(stack, wall["job_ids"])
+
+            print("phase 4: 10 clients x 30 submissions (and GET /login as the floor) ...", flush=True)
+            sampler.active.set()
+            latency = latency_phase(stack, links)
+            # The worker downloads those 300 images meanwhile and after: sample until it is done.
+            drained = drain(stack, latency.pop("job_ids"), latency.pop("phase_began"))
+            sampler.active.clear()
+            results.details["latency"] = latency
+            results.details["latency_drain"] = drained
+            for key in ("submit_median_ms", "submit_p95_ms", "login_median_ms", "login_p95_ms"):
+                results.figures[key] = latency[key]
+
+            results.figures["peak_pss_mb"] = sampler.peak_mb
+            results.details["pss"] = {
+                "samples": sampler.samples,
+                "peak_by_role_mb": sampler.peak_breakdown,
+                "processes_at_peak": sampler.peak_procs,
+            }
+            worker_log = stack.log("worker.log")
+            results.details["worker_log_tracebacks"] = worker_log.count("Traceback")
+        finally:
+            if sampler is not None:
+                sampler.stop()
+            stack.stop()
+            leftovers = _stop_leftovers(sampler.seen.values() if sampler else [])
+            if leftovers:
+                results.notes.append(f"killed {leftovers} process(es) still alive after the stack stopped")
+
+
+def _stop_leftovers(procs) -> int:
+    """Processes the stack started (seen by the sampler) that outlived stack.stop(): end them by pid."""
+    alive = [p for p in procs if p.is_running()]
+    for proc in alive:
+        try:
+            proc.terminate()
+        except psutil.Error:
+            pass
+    _, still = psutil.wait_procs(alive, timeout=5)
+    for proc in still:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    return len(alive)
+
+
+# -- report -----------------------------------------------------------------------------------
+
+def report(results: Results) -> list[str]:
+    """Print the table; returns the names of missed targets."""
+    f, d = results.figures, results.details
+    missed = []
+    rows = []  # (figure, value, target, vs baseline)
+
+    def target(key: str, value: float, unit: str) -> str:
+        limit = TARGETS[key]
+        ok = value <= limit
+        if not ok:
+            missed.append(key)
+        return f"<= {limit:g} {unit} {'ok' if ok else 'MISSED'}"
+
+    if "ytdlp_s" in f:
+        rows.append(("baseline A: yt-dlp CLI x50, sequential", f"{f['ytdlp_s']:.2f} s",
+                     "", f"{d['ytdlp']['per_link_s']:.2f} s per link"))
+    if "gallery_dl_s" in f:
+        rows.append(("baseline B: gallery-dl, one run, 50 links", f"{f['gallery_dl_s']:.2f} s", "", ""))
+    if "haul_wall_s" in f:
+        wall = f["haul_wall_s"]
+        rows.append(("Haul wall time, 40 img + 10 video pages", f"{wall:.2f} s", target("haul_wall_s", wall, "s"),
+                     f"{wall / f['ytdlp_s']:.2f}x A, {wall / f['gallery_dl_s']:.2f}x B"))
+    if "submit_p95_ms" in f:
+        rows.append(("GET /login, 10 clients, median", f"{f['login_median_ms']:.1f} ms", "", "(floor)"))
+        rows.append(("GET /login, 10 clients, p95", f"{f['login_p95_ms']:.1f} ms", "", "(floor)"))
+        rows.append(("POST /downloads, 10 clients, median", f"{f['submit_median_ms']:.1f} ms", "",
+                     f"{f['submit_median_ms'] / f['login_median_ms']:.2f}x /login"))
+        rows.append(("POST /downloads, 10 clients, p95", f"{f['submit_p95_ms']:.1f} ms",
+                     target("submit_p95_ms", f["submit_p95_ms"], "ms"),
+                     f"{f['submit_p95_ms'] / f['login_p95_ms']:.2f}x /login"))
+    if "peak_pss_mb" in f:
+        rows.append(("peak PSS web + worker (phases 1, 4)", f"{f['peak_pss_mb']:.0f} MB",
+                     target("peak_pss_mb", f["peak_pss_mb"], "MB"), ""))
+
+    cfg = results.config
+    print()
+    print(f"Haul benchmark: HAUL_WORKERS={cfg['workers']} HAUL_WORKER_TYPE={cfg['worker_type']}, "
+          f"{cfg['cpus']} CPUs")
+    widths = [max(len(r[i]) for r in rows + [("figure", "value", "target", "vs baseline")]) for i in range(4)]
+    line = "  ".join("{:<%d}" % w for w in widths)
+    print(line.format("figure", "value", "target", "vs baseline"))
+    print(line.format(*("-" * w for w in widths)))
+    for row in rows:
+        print(line.format(*row))
+
+    if "haul_wall_s" in f:
+        print(f"\nHaul {f['haul_wall_s']:.2f} s = {f['haul_wall_s'] / f['ytdlp_s']:.3f}x yt-dlp per link, "
+              f"{f['haul_wall_s'] / f['gallery_dl_s']:.2f}x one gallery-dl run")
+    if "wall" in d:
+        w, b = d["wall"], d["wall"]["breakdown"]
+        print(f"phase 1 detail: POST took {w['submit_ms']:.0f} ms; {w['polls']} polls, median "
+              f"{w['poll_median_ms']:.1f} ms, max {w['poll_max_ms']:.1f} ms; cold start (1 img + 1 video, "
+              f"untimed warm-up) {d['cold_start_s']:.2f} s")
+        print(f"  server side: first job picked up {b['first_pickup_ms']:.0f} ms after submit, "
+              f"last finished {b['server_span_s']:.2f} s after submit")
+        for engine, e in b["engines"].items():
+            print(f"  {engine:<10} {e['jobs']:>3} jobs: run median {e['run_median_ms']:.0f} ms, max "
+                  f"{e['run_max_ms']:.0f} ms, sum {e['run_sum_s']:.2f} s; longest queue wait {e['wait_max_ms']:.0f} ms")
+    if "latency_drain" in d:
+        lat, dr = d["latency"], d["latency_drain"]
+        print(f"phase 4 detail: 300 submissions took {lat['submit_phase_s']:.2f} s (max {lat['submit_max_ms']:.0f} ms); "
+              f"their jobs {dr['statuses']} {dr['seconds_since_first_submit']:.2f} s after the first submission")
+    if "pss" in d:
+        p = d["pss"]
+        print("peak PSS by role: " + ", ".join(
+            f"{role} {mb:.0f} MB ({p['processes_at_peak'][role]} proc)" for role, mb in p["peak_by_role_mb"].items())
+              + f"; {p['samples']} samples")
+    if d.get("worker_log_tracebacks"):
+        print(f"worker.log holds {d['worker_log_tracebacks']} traceback(s)")
+    for note in results.notes:
+        print("note: " + note)
+    return missed
+
+
+def _interrupt(signum, frame):
+    """SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so the finally blocks stop the stack."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--worker-type", choices=("thread", "process"), default="thread",
+                        help="HAUL_WORKER_TYPE for the stack (default thread)")
+    parser.add_argument("--workers", type=int, default=3, help="HAUL_WORKERS for the stack (default 3)")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (stack logs, downloads)")
+    args = parser.parse_args(argv)
+
+    signal.signal(signal.SIGTERM, _interrupt)
+
+    results = Results(config={"workers": args.workers, "worker_type": args.worker_type, "cpus": os.cpu_count()})
+    workdir = Path(tempfile.mkdtemp(prefix="haul-bench-"))
+    began = time.monotonic()
+    failed = False
+    try:
+        run(args, results, workdir)
+    except (Exception, KeyboardInterrupt) as exc:
+        failed = True
+        if isinstance(exc, BenchmarkError):
+            print(f"\nBENCHMARK FAILED: {exc}", file=sys.stderr)
+        else:
+            traceback.print_exc()
+        print(f"logs kept in {workdir / 'stack'}", file=sys.stderr)
+    results.details["run_seconds"] = time.monotonic() - began
+
+    missed = report(results)
+    print(f"whole run: {results.details['run_seconds']:.0f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            {"config": results.config, "targets": TARGETS, "figures": results.figures,
+             "missed": missed, "failed": failed, "details": results.details, "notes": results.notes},
+            indent=2, default=str,
+        ))
+    if args.keep:
+        print(f"kept {workdir}")
+    elif not failed:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if failed:
+        return 2
+    return 1 if (args.check and missed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

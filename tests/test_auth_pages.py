@@ -1,0 +1,236 @@
+"""The pages people use to get in: first-run setup, sign in and out, and friendly error pages."""
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+
+from webapp.services import accounts, setup
+from webapp.services.submissions import submit
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+
+
+def csrf_token(client, path: str) -> str:
+    """The hidden csrf_token of the form on `path`."""
+    response = client.get(path)
+    assert response.status_code == 200, response.status_code
+    match = CSRF_RE.search(response.get_data(as_text=True))
+    assert match, f"no csrf_token on {path}"
+    return match.group(1)
+
+
+def location(response) -> str:
+    """The redirect target's path (with query)."""
+    parts = urlsplit(response.headers["Location"])
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def sign_in(client, username="admin", password="longpassword", next_path=None):
+    token = csrf_token(client, "/login")
+    url = "/login" + (f"?next={next_path}" if next_path is not None else "")
+    return client.post(url, data={"csrf_token": token, "username": username, "password": password})
+
+
+@pytest.fixture
+def admin(app):
+    return accounts.create_user("admin", "longpassword", role="admin")
+
+
+# First run -----------------------------------------------------------------------------------
+
+
+def test_login_redirects_to_setup_while_nobody_exists(client):
+    """Before the first user exists, /login sends people to /setup."""
+    response = client.get("/login")
+    assert response.status_code == 302
+    assert location(response) == "/setup"
+    assert client.get("/setup").status_code == 200
+
+
+def test_setup_with_a_wrong_code_shows_an_inline_error(client, settings):
+    """A wrong setup code re-shows the form with a message (400), creating nobody."""
+    setup.issue_setup_code(settings)
+    token = csrf_token(client, "/setup")
+    response = client.post(
+        "/setup",
+        data={"csrf_token": token, "code": "0000-0000-0000", "username": "admin",
+              "password": "longpassword", "confirm": "longpassword"},
+    )
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "setup code is not right" in page
+    assert 'role="alert"' in page
+    assert "Traceback" not in page
+    assert setup.needs_setup()
+
+
+def test_setup_with_the_right_code_creates_the_admin_and_signs_in(client, settings):
+    """The right code creates the admin, signs them in and shows the job list."""
+    code = setup.issue_setup_code(settings)
+    submit(["http://example.com/listed"], principal=None)
+    token = csrf_token(client, "/setup")
+    response = client.post(
+        "/setup",
+        data={"csrf_token": token, "code": code, "username": "admin",
+              "password": "longpassword", "confirm": "longpassword"},
+    )
+    assert response.status_code == 302
+    assert location(response) == "/"
+    user = accounts.authenticate("admin", "longpassword")
+    assert user is not None and user.is_admin
+
+    page = client.get("/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Latest jobs" in html
+    assert "http://example.com/listed" in html
+    assert "admin" in html  # signed in as
+
+    # Setup is over: /setup now sends people to sign in, and the code is spent.
+    assert location(client.get("/setup")) == "/login"
+    assert not setup.check_setup_code(code)
+
+
+def test_setup_with_mismatched_passwords_is_refused(client, settings):
+    """The two password fields must match; nobody is created."""
+    code = setup.issue_setup_code(settings)
+    token = csrf_token(client, "/setup")
+    response = client.post(
+        "/setup",
+        data={"csrf_token": token, "code": code, "username": "admin",
+              "password": "longpassword", "confirm": "otherpassword"},
+    )
+    assert response.status_code == 200
+    assert "Passwords differ" in response.get_data(as_text=True)
+    assert setup.needs_setup()
+
+
+# Signing in and out ---------------------------------------------------------------------------
+
+
+def test_signed_out_index_redirects_to_login(client, admin):
+    """The job list needs a signed-in person."""
+    response = client.get("/")
+    assert response.status_code == 302
+    assert urlsplit(response.headers["Location"]).path == "/login"
+
+
+def test_login_and_logout(client, admin):
+    """Right password signs in; POST /logout (with CSRF token) signs out."""
+    response = sign_in(client)
+    assert response.status_code == 302
+    assert location(response) == "/"
+    assert client.get("/").status_code == 200
+
+    token = csrf_token(client, "/")  # the sign-out form in the top bar
+    response = client.post("/logout", data={"csrf_token": token})
+    assert response.status_code == 302
+    assert location(response) == "/login"
+
+    response = client.get("/")
+    assert response.status_code == 302
+    assert urlsplit(response.headers["Location"]).path == "/login"
+
+
+def test_logout_needs_a_csrf_token(client, admin):
+    """A forged sign-out (no CSRF token) is refused and the person stays signed in."""
+    sign_in(client)
+    assert client.post("/logout").status_code == 400
+    assert client.get("/").status_code == 200
+
+
+def test_wrong_password_is_401_with_a_message(client, admin):
+    """A wrong password re-shows the form with "Wrong username or password" and 401."""
+    response = sign_in(client, password="not-the-password")
+    assert response.status_code == 401
+    assert "Wrong username or password" in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302  # still signed out
+
+
+def test_unknown_user_gets_the_same_message(client, admin):
+    """An unknown username is indistinguishable from a wrong password."""
+    response = sign_in(client, username="nobody")
+    assert response.status_code == 401
+    assert "Wrong username or password" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("next_path", "target"),
+    [
+        ("/somewhere?x=1", "/somewhere?x=1"),
+        ("//evil.com", "/"),
+        ("//evil.com/path", "/"),
+        ("https://evil.com/", "/"),
+        ("javascript:alert(1)", "/"),
+        ("evil.com", "/"),
+        ("", "/"),
+    ],
+)
+def test_next_only_allows_same_site_paths(client, admin, next_path, target):
+    """After sign-in, next= is followed only when it is a path on this site."""
+    response = sign_in(client, next_path=next_path)
+    assert response.status_code == 302
+    assert location(response) == target
+    assert urlsplit(response.headers["Location"]).netloc in ("", "localhost")
+
+
+@pytest.mark.parametrize("next_path", ["/%5Cevil.com", "/%5C%5Cevil.com", "/%09/evil.com", "%2F%2Fevil.com"])
+def test_next_tricks_browsers_would_read_as_another_site_are_neutralised(client, admin, next_path):
+    """Backslashes and tabs (which browsers turn into "//") never yield an off-site redirect."""
+    response = sign_in(client, next_path=next_path)
+    assert response.status_code == 302
+    raw = response.headers["Location"]
+    assert "\\" not in raw and "\t" not in raw
+    assert raw.startswith("/") and not raw.startswith("//")
+
+
+def test_signed_in_login_page_redirects_home(client, admin):
+    """A signed-in person visiting /login goes to the job list."""
+    sign_in(client)
+    response = client.get("/login")
+    assert response.status_code == 302
+    assert location(response) == "/"
+
+
+def test_user_sees_only_own_jobs_on_the_list(client, admin):
+    """A plain user's job list holds only their jobs."""
+    user = accounts.create_user("alice", "longpassword")
+    submit(["http://example.com/admins-job"], principal=accounts.Principal(user=admin))
+    submit(["http://example.com/alices-job"], principal=accounts.Principal(user=user))
+    sign_in(client, username="alice")
+    html = client.get("/").get_data(as_text=True)
+    assert "http://example.com/alices-job" in html
+    assert "http://example.com/admins-job" not in html
+
+
+# Error pages ---------------------------------------------------------------------------------
+
+
+def test_unknown_page_is_a_friendly_html_404(client):
+    """An unknown page shows the HTML "Not found" page, not JSON."""
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert "Not found" in html
+    assert "Back to Haul" in html
+
+
+def test_unknown_api_path_is_json_404(client):
+    """An unknown /api/v1/… path answers 404 JSON."""
+    response = client.get("/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response.is_json
+    assert response.get_json()["error_code"] == "not_found"
+    assert response.get_json()["detail"]
+
+
+def test_wrong_method_on_a_page_is_405(client):
+    """GET on a POST-only page is 405 with an Allow header."""
+    response = client.get("/logout")
+    assert response.status_code == 405
+    assert "POST" in response.headers["Allow"]

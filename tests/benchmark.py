@@ -1,7 +1,7 @@
 """Haul's benchmark: wall time for a batch of small links, submit latency, peak memory.
 
 Run it as ``.venv/bin/python tests/benchmark.py [--worker-type thread|process] [--workers N]
-[--json PATH] [--check] [--keep]``. It is not part of ``make test`` (the name does not start
+[--json PATH] [--poll-ms MS] [--check] [--keep]``. It is not part of ``make test`` (the name does not start
 with ``test_``).
 
 Everything runs in one process tree on this machine: the local MediaSite (tests/media_site.py,
@@ -11,8 +11,9 @@ run, with fresh links in every phase so nothing is deduplicated or cached:
 
 1. Haul wall time: 40 direct image links + 10 video pages in ONE ``POST /downloads``, timed
    from just before the request until ``GET /downloads/<id>`` (polled every 20 ms) shows every
-   job completed. One small untimed warm-up submission runs first, so one-time lazy imports in
-   the web and worker processes are not counted; its time is printed as "cold start".
+   job completed. One small untimed warm-up submission (one image and one video page per
+   worker) runs first, so one-time lazy imports in the web process and in every worker (thread
+   or process) are not counted; its time is printed as "cold start".
 2. Baseline A: the yt-dlp command line once per link, sequentially ("how naive servers work").
 3. Baseline B: one gallery-dl run with all 50 links. gallery-dl's generic extractor drops the
    port of http://127.0.0.1:PORT pages, so it gets the 10 videos' direct /media/clip<n>.mp4
@@ -22,7 +23,7 @@ run, with fresh links in every phase so nothing is deduplicated or cached:
 5. Peak PSS of gunicorn (master + workers) + the consumer (+ its children), sampled every
    100 ms during phases 1 and 4.
 
-The baselines run before the stack starts, so they never compete with Haul for the CPU.
+The baselines run after the stack has stopped, so they never compete with Haul for the CPU.
 Exit status: 0 when the run completed (1 with --check if a target was missed), 2 on an error
 such as a job that did not complete.
 """
@@ -138,6 +139,7 @@ class PssSampler(threading.Thread):
         self.peak_mb = 0.0
         self.peak_breakdown: dict[str, float] = {}
         self.peak_procs: dict[str, int] = {}
+        self.peak_per_process: list[tuple[str, int, float]] = []
         self.samples = 0
         self.seen: dict[int, psutil.Process] = {}
 
@@ -147,7 +149,7 @@ class PssSampler(threading.Thread):
                 self.sample()
 
     def sample(self) -> None:
-        by_role, counts = {}, {}
+        by_role, counts, per_proc = {}, {}, []
         for role, root in self.roots.items():
             try:
                 procs = [root, *root.children(recursive=True)]
@@ -157,14 +159,26 @@ class PssSampler(threading.Thread):
             for proc in procs:
                 self.seen.setdefault(proc.pid, proc)
                 try:
-                    total += proc.memory_full_info().pss
+                    pss = proc.memory_full_info().pss
                 except psutil.Error:  # exited between listing and reading
-                    pass
+                    continue
+                total += pss
+                per_proc.append((role, proc.pid, pss / MB))
             by_role[role], counts[role] = total / MB, len(procs)
         self.samples += 1
         total_mb = sum(by_role.values())
         if total_mb > self.peak_mb:
             self.peak_mb, self.peak_breakdown, self.peak_procs = total_mb, by_role, counts
+            self.peak_per_process = per_proc
+
+    def remember_children(self) -> None:
+        """Note every process of both trees now (also outside phases), to stop them at the end."""
+        for root in self.roots.values():
+            try:
+                for proc in [root, *root.children(recursive=True)]:
+                    self.seen.setdefault(proc.pid, proc)
+            except psutil.Error:
+                pass
 
     def stop(self) -> None:
         self.stopped.set()
@@ -172,6 +186,34 @@ class PssSampler(threading.Thread):
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+def cpu_snapshot(stack: HaulStack) -> dict[str, float]:
+    """CPU seconds used so far by the web and worker process trees and by this process (the
+    benchmark's clients, the MediaSite and the sampler). On a small machine they compete for
+    the same cores, which explains much of the latency; a child that exited in between is
+    missed (none do in a healthy run)."""
+    usage = {}
+    for role, pid in (("web", stack.web.pid), ("worker", stack.worker.pid), ("bench", os.getpid())):
+        total = 0.0
+        try:
+            root = psutil.Process(pid)
+            procs = [root] + (root.children(recursive=True) if role != "bench" else [])
+        except psutil.Error:
+            procs = []
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+        usage[role] = total
+    usage["wall"] = time.perf_counter()
+    return usage
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {key: after[key] - before[key] for key in before}
+
 
 def percentile(values: list[float], p: float) -> float:
     """Nearest-rank percentile (p in 0..100): a value that was actually observed."""
@@ -247,13 +289,13 @@ def _auth_session() -> requests.Session:
     return session
 
 
-def submit_and_wait(stack: HaulStack, urls: list[str], timeout: float = 60) -> dict:
-    """POST all urls at once, poll GET /downloads/<id> every POLL_SECONDS until every job ends.
+def submit_and_wait(stack: HaulStack, urls: list[str], poll_seconds: float = POLL_SECONDS, timeout: float = 60) -> dict:
+    """POST all urls at once, poll GET /downloads/<id> every poll_seconds until every job ends.
 
     Raises BenchmarkError unless every job completed.
     """
     session = _auth_session()
-    poll_ms: list[float] = []
+    poll_latencies: list[float] = []
     began = time.perf_counter()
     response = session.post(stack.base_url + "/downloads", json={"urls": urls}, timeout=10)
     submit_ms = (time.perf_counter() - began) * 1000
@@ -264,15 +306,15 @@ def submit_and_wait(stack: HaulStack, urls: list[str], timeout: float = 60) -> d
     while True:
         t = time.perf_counter()
         body = session.get(f"{stack.base_url}/downloads/{download_id}", timeout=10).json()
-        poll_ms.append((time.perf_counter() - t) * 1000)
+        poll_latencies.append((time.perf_counter() - t) * 1000)
         jobs = body["jobs"]
         if all(job["status"] in TERMINAL for job in jobs):
             break
         if time.perf_counter() - began > timeout:
             pending = [j for j in jobs if j["status"] not in TERMINAL]
             raise BenchmarkError(f"{len(pending)} of {len(jobs)} jobs still not done after {timeout}s: {pending[:3]}")
-        # A fixed cadence (not "sleep after each answer"), so the end is seen within ~20 ms.
-        next_poll += POLL_SECONDS
+        # A fixed cadence (not "sleep after each answer"), so the end is seen within one period.
+        next_poll += poll_seconds
         time.sleep(max(0.0, next_poll - time.perf_counter()))
     elapsed = time.perf_counter() - began
     bad = [j for j in jobs if j["status"] != "completed"]
@@ -284,9 +326,9 @@ def submit_and_wait(stack: HaulStack, urls: list[str], timeout: float = 60) -> d
     return {
         "seconds": elapsed,
         "submit_ms": submit_ms,
-        "polls": len(poll_ms),
-        "poll_median_ms": statistics.median(poll_ms),
-        "poll_max_ms": max(poll_ms),
+        "polls": len(poll_latencies),
+        "poll_median_ms": statistics.median(poll_latencies),
+        "poll_max_ms": max(poll_latencies),
         "job_ids": [j["id"] for j in jobs],
     }
 
@@ -406,12 +448,14 @@ def drain(stack: HaulStack, job_ids: list[int], began: float, timeout: float = 6
 # -- the run ----------------------------------------------------------------------------------
 
 def run(args: argparse.Namespace, results: Results, workdir: Path) -> None:
-    asset_dir = ROOT / "tests" / ".assets"
-    with MediaSite(asset_dir) as site:
+    """Haul's phases first (a stack that cannot start fails fast), then the baselines, once the
+    stack has stopped, so they never compete with Haul for the CPU."""
+    with MediaSite(ROOT / "tests" / ".assets") as site:
         links = Links(site)
+        haul_phases(args, results, links, workdir / "stack")
+
         scratch = workdir / "baselines"
         scratch.mkdir()
-
         print("baseline A: yt-dlp CLI once per link (50 links) ...", flush=True)
         results.details["ytdlp"] = baseline_ytdlp(links, scratch)
         results.figures["ytdlp_s"] = results.details["ytdlp"]["seconds"]
@@ -423,58 +467,68 @@ def run(args: argparse.Namespace, results: Results, workdir: Path) -> None:
             "so it got the 10 videos' direct /media/clip<n>.mp4 URLs instead of their /video/ pages."
         )
 
-        # Prepared before the stack starts: no ffmpeg while Haul is timed.
-        warm_images, warm_names = links.batch(images=1, videos=1)
-        images, names = links.batch()
 
-        stack = HaulStack(
-            workdir / "stack", api_token=API_TOKEN, workers=args.workers,
-            extra_env={"HAUL_WORKER_TYPE": args.worker_type, **ADMIN_ENV},
-        )
-        sampler = None
-        try:
-            print(f"starting Haul ({args.workers} {args.worker_type} worker(s)) in {stack.workdir} ...", flush=True)
-            stack.start()
-            sampler = PssSampler({"web": stack.web.pid, "worker": stack.worker.pid})
-            sampler.start()
+def haul_phases(args: argparse.Namespace, results: Results, links: Links, stack_dir: Path) -> None:
+    """Phases 1, 4 and 5 against one stack, which is always stopped (with its children)."""
+    # Prepared before the stack starts: no ffmpeg while Haul is timed.
+    # One video per worker: with process workers each child pays yt-dlp's lazy imports once.
+    warm_images, warm_names = links.batch(images=args.workers, videos=args.workers)
+    images, names = links.batch()
 
-            warm = submit_and_wait(stack, warm_images + [links.page(n) for n in warm_names])
-            results.details["cold_start_s"] = warm["seconds"]
+    stack = HaulStack(
+        stack_dir, api_token=API_TOKEN, workers=args.workers,
+        extra_env={"HAUL_WORKER_TYPE": args.worker_type, **ADMIN_ENV},
+    )
+    sampler = None
+    try:
+        print(f"starting Haul ({args.workers} {args.worker_type} worker(s)) in {stack.workdir} ...", flush=True)
+        stack.start()
+        sampler = PssSampler({"web": stack.web.pid, "worker": stack.worker.pid})
+        sampler.remember_children()
+        sampler.start()
 
-            print("phase 1: 40 images + 10 video pages in one POST ...", flush=True)
-            sampler.active.set()
-            wall = submit_and_wait(stack, images + [links.page(n) for n in names])
-            sampler.active.clear()
-            results.figures["haul_wall_s"] = wall["seconds"]
-            results.details["wall"] = {k: v for k, v in wall.items() if k != "job_ids"}
-            results.details["wall"]["breakdown"] = job_breakdown(stack, wall["job_ids"])
+        warm = submit_and_wait(stack, warm_images + [links.page(n) for n in warm_names])
+        results.details["cold_start_s"] = warm["seconds"]
 
-            print("phase 4: 10 clients x 30 submissions (and GET /login as the floor) ...", flush=True)
-            sampler.active.set()
-            latency = latency_phase(stack, links)
-            # The worker downloads those 300 images meanwhile and after: sample until it is done.
-            drained = drain(stack, latency.pop("job_ids"), latency.pop("phase_began"))
-            sampler.active.clear()
-            results.details["latency"] = latency
-            results.details["latency_drain"] = drained
-            for key in ("submit_median_ms", "submit_p95_ms", "login_median_ms", "login_p95_ms"):
-                results.figures[key] = latency[key]
+        print("phase 1: 40 images + 10 video pages in one POST ...", flush=True)
+        sampler.active.set()
+        cpu_before = cpu_snapshot(stack)
+        wall = submit_and_wait(stack, images + [links.page(n) for n in names], args.poll_ms / 1000)
+        results.details["cpu_phase1_s"] = cpu_delta(cpu_before, cpu_snapshot(stack))
+        sampler.active.clear()
+        results.figures["haul_wall_s"] = wall["seconds"]
+        results.details["wall"] = {k: v for k, v in wall.items() if k != "job_ids"}
+        results.details["wall"]["breakdown"] = job_breakdown(stack, wall["job_ids"])
 
-            results.figures["peak_pss_mb"] = sampler.peak_mb
-            results.details["pss"] = {
-                "samples": sampler.samples,
-                "peak_by_role_mb": sampler.peak_breakdown,
-                "processes_at_peak": sampler.peak_procs,
-            }
-            worker_log = stack.log("worker.log")
-            results.details["worker_log_tracebacks"] = worker_log.count("Traceback")
-        finally:
-            if sampler is not None:
-                sampler.stop()
-            stack.stop()
-            leftovers = _stop_leftovers(sampler.seen.values() if sampler else [])
-            if leftovers:
-                results.notes.append(f"killed {leftovers} process(es) still alive after the stack stopped")
+        print("phase 4: 10 clients x 30 submissions (and GET /login as the floor) ...", flush=True)
+        sampler.active.set()
+        cpu_before = cpu_snapshot(stack)
+        latency = latency_phase(stack, links)
+        results.details["cpu_phase4_s"] = cpu_delta(cpu_before, cpu_snapshot(stack))
+        # The worker downloads those 300 images meanwhile and after: sample until it is done.
+        drained = drain(stack, latency.pop("job_ids"), latency.pop("phase_began"))
+        sampler.active.clear()
+        results.details["latency"] = latency
+        results.details["latency_drain"] = drained
+        for key in ("submit_median_ms", "submit_p95_ms", "login_median_ms", "login_p95_ms"):
+            results.figures[key] = latency[key]
+
+        results.figures["peak_pss_mb"] = sampler.peak_mb
+        results.details["pss"] = {
+            "samples": sampler.samples,
+            "peak_by_role_mb": sampler.peak_breakdown,
+            "processes_at_peak": sampler.peak_procs,
+            "per_process_at_peak_mb": sampler.peak_per_process,
+        }
+        results.details["worker_log_tracebacks"] = stack.log("worker.log").count("Traceback")
+    finally:
+        if sampler is not None:
+            sampler.stop()
+            sampler.remember_children()
+        stack.stop()
+        leftovers = _stop_leftovers(sampler.seen.values() if sampler else [])
+        if leftovers:
+            results.notes.append(f"killed {leftovers} process(es) still alive after the stack stopped")
 
 
 def _stop_leftovers(procs) -> int:
@@ -516,8 +570,9 @@ def report(results: Results) -> list[str]:
         rows.append(("baseline B: gallery-dl, one run, 50 links", f"{f['gallery_dl_s']:.2f} s", "", ""))
     if "haul_wall_s" in f:
         wall = f["haul_wall_s"]
+        versus = [f"{wall / f[key]:.2f}x {name}" for key, name in (("ytdlp_s", "A"), ("gallery_dl_s", "B")) if key in f]
         rows.append(("Haul wall time, 40 img + 10 video pages", f"{wall:.2f} s", target("haul_wall_s", wall, "s"),
-                     f"{wall / f['ytdlp_s']:.2f}x A, {wall / f['gallery_dl_s']:.2f}x B"))
+                     ", ".join(versus)))
     if "submit_p95_ms" in f:
         rows.append(("GET /login, 10 clients, median", f"{f['login_median_ms']:.1f} ms", "", "(floor)"))
         rows.append(("GET /login, 10 clients, p95", f"{f['login_p95_ms']:.1f} ms", "", "(floor)"))
@@ -531,9 +586,11 @@ def report(results: Results) -> list[str]:
                      target("peak_pss_mb", f["peak_pss_mb"], "MB"), ""))
 
     cfg = results.config
+    if not rows:
+        return missed
     print()
     print(f"Haul benchmark: HAUL_WORKERS={cfg['workers']} HAUL_WORKER_TYPE={cfg['worker_type']}, "
-          f"{cfg['cpus']} CPUs")
+          f"{cfg['cpus']} CPUs, phase 1 polled every {cfg['poll_ms']:g} ms")
     widths = [max(len(r[i]) for r in rows + [("figure", "value", "target", "vs baseline")]) for i in range(4)]
     line = "  ".join("{:<%d}" % w for w in widths)
     print(line.format("figure", "value", "target", "vs baseline"))
@@ -541,19 +598,25 @@ def report(results: Results) -> list[str]:
     for row in rows:
         print(line.format(*row))
 
-    if "haul_wall_s" in f:
+    if {"haul_wall_s", "ytdlp_s", "gallery_dl_s"} <= f.keys():
         print(f"\nHaul {f['haul_wall_s']:.2f} s = {f['haul_wall_s'] / f['ytdlp_s']:.3f}x yt-dlp per link, "
               f"{f['haul_wall_s'] / f['gallery_dl_s']:.2f}x one gallery-dl run")
     if "wall" in d:
         w, b = d["wall"], d["wall"]["breakdown"]
         print(f"phase 1 detail: POST took {w['submit_ms']:.0f} ms; {w['polls']} polls, median "
-              f"{w['poll_median_ms']:.1f} ms, max {w['poll_max_ms']:.1f} ms; cold start (1 img + 1 video, "
-              f"untimed warm-up) {d['cold_start_s']:.2f} s")
+              f"{w['poll_median_ms']:.1f} ms, max {w['poll_max_ms']:.1f} ms; cold start (untimed warm-up, "
+              f"{cfg['workers']} img + {cfg['workers']} videos) {d['cold_start_s']:.2f} s")
         print(f"  server side: first job picked up {b['first_pickup_ms']:.0f} ms after submit, "
               f"last finished {b['server_span_s']:.2f} s after submit")
         for engine, e in b["engines"].items():
             print(f"  {engine:<10} {e['jobs']:>3} jobs: run median {e['run_median_ms']:.0f} ms, max "
                   f"{e['run_max_ms']:.0f} ms, sum {e['run_sum_s']:.2f} s; longest queue wait {e['wait_max_ms']:.0f} ms")
+    for phase in ("cpu_phase1_s", "cpu_phase4_s"):
+        if phase in d:
+            c = d[phase]
+            print(f"{phase[4:10]} CPU: web {c['web']:.2f} s, worker {c['worker']:.2f} s, benchmark process "
+                  f"(clients + media site) {c['bench']:.2f} s over {c['wall']:.2f} s wall "
+                  f"({(c['web'] + c['worker'] + c['bench']) / c['wall']:.2f} of {cfg['cpus']} cores busy)")
     if "latency_drain" in d:
         lat, dr = d["latency"], d["latency_drain"]
         print(f"phase 4 detail: 300 submissions took {lat['submit_phase_s']:.2f} s (max {lat['submit_max_ms']:.0f} ms); "
@@ -563,11 +626,20 @@ def report(results: Results) -> list[str]:
         print("peak PSS by role: " + ", ".join(
             f"{role} {mb:.0f} MB ({p['processes_at_peak'][role]} proc)" for role, mb in p["peak_by_role_mb"].items())
               + f"; {p['samples']} samples")
+        print("  per process at peak: " + ", ".join(
+            f"{role}[{pid}] {mb:.0f}" for role, pid, mb in p["per_process_at_peak_mb"]) + " MB")
     if d.get("worker_log_tracebacks"):
         print(f"worker.log holds {d['worker_log_tracebacks']} traceback(s)")
     for note in results.notes:
         print("note: " + note)
     return missed
+
+
+def _workers(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 64:  # the range webapp.config accepts for HAUL_WORKERS
+        raise argparse.ArgumentTypeError("must be between 1 and 64")
+    return value
 
 
 def _interrupt(signum, frame):
@@ -579,7 +651,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--worker-type", choices=("thread", "process"), default="thread",
                         help="HAUL_WORKER_TYPE for the stack (default thread)")
-    parser.add_argument("--workers", type=int, default=3, help="HAUL_WORKERS for the stack (default 3)")
+    parser.add_argument("--workers", type=_workers, default=3, help="HAUL_WORKERS for the stack, 1-64 (default 3)")
+    parser.add_argument("--poll-ms", type=float, default=POLL_SECONDS * 1000,
+                        help="phase 1's GET /downloads/<id> period (default 20; each poll costs the web CPU)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (stack logs, downloads)")
@@ -587,7 +661,8 @@ def main(argv=None) -> int:
 
     signal.signal(signal.SIGTERM, _interrupt)
 
-    results = Results(config={"workers": args.workers, "worker_type": args.worker_type, "cpus": os.cpu_count()})
+    results = Results(config={"workers": args.workers, "worker_type": args.worker_type, "cpus": os.cpu_count(),
+                              "poll_ms": args.poll_ms})
     workdir = Path(tempfile.mkdtemp(prefix="haul-bench-"))
     began = time.monotonic()
     failed = False
@@ -595,10 +670,11 @@ def main(argv=None) -> int:
         run(args, results, workdir)
     except (Exception, KeyboardInterrupt) as exc:
         failed = True
-        if isinstance(exc, BenchmarkError):
-            print(f"\nBENCHMARK FAILED: {exc}", file=sys.stderr)
-        else:
+        if not isinstance(exc, BenchmarkError):
             traceback.print_exc()
+        if isinstance(exc, subprocess.CalledProcessError) and exc.stderr:
+            print(exc.stderr.decode(errors="replace")[-2000:], file=sys.stderr)
+        print(f"\nBENCHMARK FAILED: {exc!r}", file=sys.stderr)
         print(f"logs kept in {workdir / 'stack'}", file=sys.stderr)
     results.details["run_seconds"] = time.monotonic() - began
 

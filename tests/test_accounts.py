@@ -316,3 +316,28 @@ def test_cli_tokens_create_for_an_unknown_user_fails(app):
     assert result.exit_code != 0
     assert "ghost" in result.output
     assert db.session.scalar(select(ApiToken)) is None
+
+
+def test_cli_tokens_create_finds_the_user_whatever_the_case(app):
+    """Usernames are case-insensitive everywhere, the CLI included."""
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["users", "create", "bob", "--password", "longpassword"]).exit_code == 0
+    result = runner.invoke(args=["tokens", "create", "BOB"])
+    assert result.exit_code == 0, result.output
+    assert accounts.resolve_bearer(result.output.strip(), None).user.username == "bob"
+
+
+def test_cli_tokens_list_and_revoke(app):
+    """`tokens list` shows ids and names but never a token; `tokens revoke ID` makes it stop working."""
+    runner = app.test_cli_runner()
+    runner.invoke(args=["users", "create", "bob", "--password", "longpassword"])
+    token = runner.invoke(args=["tokens", "create", "bob", "--name", "phone"]).output.strip()
+    listing = runner.invoke(args=["tokens", "list", "bob"])
+    assert listing.exit_code == 0 and "phone" in listing.output and "active" in listing.output
+    assert token not in listing.output
+    token_id = int(listing.output.split("\t", 1)[0])
+    revoked = runner.invoke(args=["tokens", "revoke", str(token_id)])
+    assert revoked.exit_code == 0, revoked.output
+    assert accounts.resolve_bearer(token, None) is None
+    assert "revoked" in runner.invoke(args=["tokens", "list", "bob"]).output
+    assert runner.invoke(args=["tokens", "revoke", "9999"]).exit_code != 0

@@ -240,3 +240,15 @@ def test_restarting_both_processes_keeps_queued_jobs(stack, media_site):
     stack.start_worker()
     for entry in result["jobs"]:
         assert stack.wait_for_job(entry["id"])["status"] == "completed"
+
+
+def test_a_large_file_streams_to_disk_with_its_size_and_hash(stack, media_site):
+    """A 24 MiB file: progress knows the total, the file and its sha256 are exact."""
+    job = stack.wait_for_job(only_job_id(stack.submit([media_site.url("/large/24.jpg")])), timeout=60)
+    assert job["status"] == "completed", job
+    [record] = job["files"]
+    expected = media_site.large_bytes(24, "jpg")
+    assert record["size"] == len(expected) == 24 * 1024 * 1024
+    assert record["sha256"] == sha256(expected)
+    assert job["progress"]["bytes_total"] == len(expected) and job["progress"]["bytes_done"] == len(expected)
+    assert (stack.storage_root / record["path"]).stat().st_size == len(expected)

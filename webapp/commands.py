@@ -19,6 +19,15 @@ users_cli = AppGroup("users", help="Manage user accounts.")
 tokens_cli = AppGroup("tokens", help="Manage personal API tokens.")
 
 
+def _user_named(username: str):
+    from webapp.models import User
+
+    user = db.session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"No user named {username!r}")
+    return user
+
+
 @users_cli.command("create")
 @click.argument("username")
 @click.option("--admin", is_flag=True, help="Give the user the admin role.")
@@ -39,17 +48,43 @@ def create_user_command(username, admin, password):
 @click.option("--name", default="cli", show_default=True, help="A name to recognise the token by.")
 def create_token_command(username, name):
     """Create a personal API token for USERNAME and print it (shown this once)."""
-    from webapp.models import User
     from webapp.services import accounts
 
-    user = db.session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
-    if user is None:
-        raise click.ClickException(f"No user named {username!r}")
+    user = _user_named(username)
     try:
         _, token = accounts.create_token(user, name)
     except HaulError as exc:
         raise click.ClickException(exc.detail) from None
     click.echo(token)
+
+
+@tokens_cli.command("list")
+@click.argument("username")
+def list_tokens_command(username):
+    """List USERNAME's tokens (never the tokens themselves)."""
+    from webapp.models import ApiToken
+
+    user = _user_named(username)
+    rows = db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)).all()
+    for row in rows:
+        state = "revoked" if row.revoked_at else "active"
+        used = row.last_used_at.isoformat(timespec="seconds") if row.last_used_at else "never"
+        click.echo(f"{row.id}\t{row.name}\t{row.prefix}…\t{state}\tlast used {used}")
+    if not rows:
+        click.echo(f"{user.username} has no tokens.")
+
+
+@tokens_cli.command("revoke")
+@click.argument("token_id", type=int)
+def revoke_token_command(token_id):
+    """Revoke the token with id TOKEN_ID (see `tokens list`)."""
+    from webapp.services import accounts
+
+    try:
+        row = accounts.revoke_token(token_id)
+    except HaulError as exc:
+        raise click.ClickException(exc.detail) from None
+    click.echo(f"Revoked token {row.id} ({row.name}).")
 
 
 @click.command("serve")

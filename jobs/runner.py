@@ -142,13 +142,20 @@ class _Monitor(threading.Thread):
 
 
 class _Reporter:
-    """Writes progress to the job row and the event log, at most every PROGRESS_WRITE_SECONDS."""
+    """Writes progress to the job row and the event log, at most every PROGRESS_WRITE_SECONDS.
+
+    The first write waits one interval too: a job done in less time than that goes from
+    "downloading" straight to its outcome, without progress writes nobody could have seen.
+    """
 
     def __init__(self, job_id: int):
         self.job_id = job_id
-        self.last_write = 0.0
+        self.last_write = time.monotonic()
+        self.engine: str | None = None
+        self.latest: Progress | None = None  # written with the outcome even if never before
 
     def __call__(self, progress: Progress, force: bool = False) -> None:
+        self.latest = progress
         now = time.monotonic()
         if not force and now - self.last_write < PROGRESS_WRITE_SECONDS:
             return
@@ -157,6 +164,8 @@ class _Reporter:
         if job is None:
             return
         apply_progress(job, progress)
+        if self.engine:
+            job.engine = self.engine
         events.publish_job(events.PROGRESS, job)
         db.session.commit()
 
@@ -175,13 +184,14 @@ def apply_progress(job: Job, progress: Progress) -> None:
         job.resource_id = progress.resource_id[:200]
 
 
-def _download(engine_name: str, request: DownloadRequest, used: list[str]) -> None:
+def _download(engine_name: str, request: DownloadRequest, reporter: "_Reporter") -> None:
     """Run the engine; for "generic", yt-dlp first and gallery-dl's page images when it finds no video.
 
-    `used` receives the name of each engine as it starts, so a failure names the right one.
+    The reporter learns each engine as it starts: progress writes name it, and so does the
+    outcome, failures included.
     """
     if engine_name == picker.GENERIC:
-        used.append("yt-dlp")
+        reporter.engine = "yt-dlp"
         try:
             ENGINES["yt-dlp"].run(request)
             return
@@ -189,10 +199,10 @@ def _download(engine_name: str, request: DownloadRequest, used: list[str]) -> No
             if not exc.unsupported:
                 raise
         request.check()
-        used.append("gallery-dl")
+        reporter.engine = "gallery-dl"
         ENGINES["gallery-dl"].run(request, generic=True)
         return
-    used.append(engine_name)
+    reporter.engine = engine_name
     ENGINES[engine_name].run(request)
 
 
@@ -223,12 +233,10 @@ def run_job(job_id: int) -> str:
     )
     monitor = _Monitor(app, job_id, settings.job_timeout_seconds, cancel_event, stop)
     monitor.start()
-    outcome, error, transient, used = COMPLETED, None, False, []
+    outcome, error, transient = COMPLETED, None, False
     try:
         engine_name = picker.pick(url, requested)
-        db.session.execute(update(Job).where(Job.id == job_id).values(engine=engine_name if engine_name != picker.GENERIC else None))
-        db.session.commit()
-        _download(engine_name, request, used)
+        _download(engine_name, request, reporter)
     except Cancelled as exc:
         outcome = exc.reason
     except EngineError as exc:
@@ -242,7 +250,7 @@ def run_job(job_id: int) -> str:
         db.session.rollback()
         _remove_partial_files(settings.storage_root, request.temp_paths, files)
 
-    return _finish(job_id, outcome, error, transient, used[-1] if used else None, files, settings)
+    return _finish(job_id, outcome, error, transient, reporter, files, settings)
 
 
 def _remove_partial_files(storage_root: Path, temp_paths: set, finished: list[Path]) -> None:
@@ -256,13 +264,17 @@ def _remove_partial_files(storage_root: Path, temp_paths: set, finished: list[Pa
             log.warning("could not remove partial file %s", temp)
 
 
-def _finish(job_id, outcome, error, transient, used_engine, files, settings) -> str:
+def _finish(job_id, outcome, error, transient, reporter: _Reporter, files, settings) -> str:
+    # Hash the files before the transaction: the write lock is held only for the writes.
+    described = _describe_files(files, settings.storage_root)
     job = db.session.get(Job, job_id)
     if job is None:  # deleted while it ran
         return outcome
-    if used_engine:
-        job.engine = used_engine
-    _record_files(job, files, settings.storage_root)
+    _record_files(job, described)
+    if reporter.latest is not None:
+        apply_progress(job, reporter.latest)
+    if reporter.engine:
+        job.engine = reporter.engine
     now = utcnow()
     job.worker_tag = None
     job.speed = job.eta = None
@@ -270,8 +282,8 @@ def _finish(job_id, outcome, error, transient, used_engine, files, settings) -> 
         job.status, job.finished_at, job.error = COMPLETED, now, None
         job.items_done = max(job.items_done, len(job.files))
         job.current_file = None
-        if job.bytes_total:
-            job.bytes_done = job.bytes_total
+        # Done: the bytes are those of the files it wrote (a gallery's progress was per file).
+        job.bytes_done = job.bytes_total = sum(f.size for f in job.files) or job.bytes_total or 0
         kind = events.COMPLETED
     elif outcome == "cancelled":
         job.status, job.finished_at, job.dedupe_key = CANCELLED, now, None
@@ -315,21 +327,27 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _record_files(job: Job, files: list[Path], storage_root: Path) -> None:
-    known = {f.path for f in job.files}
+def _describe_files(files: list[Path], storage_root: Path) -> list[dict]:
+    """Path relative to the library, size, sha256 and MIME type of each finished file."""
+    described = []
     for path in files:
         try:
-            relative = relative_to_root(storage_root, path)
-            if relative in known or not path.is_file():
+            if not path.is_file():
                 continue
-            job.files.append(
-                JobFile(
-                    path=relative,
-                    size=path.stat().st_size,
-                    sha256=_sha256(path),
-                    mime=mimetypes.guess_type(path.name)[0],
-                )
-            )
-            known.add(relative)
+            described.append({
+                "path": relative_to_root(storage_root, path),
+                "size": path.stat().st_size,
+                "sha256": _sha256(path),
+                "mime": mimetypes.guess_type(path.name)[0],
+            })
         except (OSError, ValueError):
-            log.exception("could not record file %s of job %s", path, job.id)
+            log.exception("could not describe file %s", path)
+    return described
+
+
+def _record_files(job: Job, described: list[dict]) -> None:
+    known = {f.path for f in job.files}
+    for info in described:
+        if info["path"] not in known:
+            job.files.append(JobFile(**info))
+            known.add(info["path"])

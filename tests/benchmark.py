@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import math
 import os
 import random
@@ -361,62 +362,89 @@ def job_breakdown(stack: HaulStack, job_ids: list[int]) -> dict:
     }
 
 
-def _hammer(n_threads: int, n_requests: int, call) -> list[float]:
-    """n_threads clients, each with its own requests.Session, call(session, i) n_requests times.
+def _load_clients(base_url: str, token: str, method: str, path: str, bodies: list[bytes | None],
+                  n_threads: int, n_requests: int, results) -> None:
+    """Runs in its own process: n_threads keep-alive clients send n_requests each.
 
-    Returns every request's latency in ms. A barrier starts all clients together.
+    The load generator must not share a GIL with the media site the worker downloads from
+    (or with this script), or its own scheduling delays would be counted as Haul's latency.
+    Puts (latencies in ms, [(status, body)], errors) on `results`.
     """
-    latencies: list[float] = []
-    errors: list[str] = []
+    import http.client
+    from urllib.parse import urlsplit
+
+    host, port = urlsplit(base_url).hostname, urlsplit(base_url).port
+    latencies, answers, errors = [], [], []
     lock = threading.Lock()
     barrier = threading.Barrier(n_threads)
 
     def client(index: int) -> None:
-        session = _auth_session()
-        mine = []
+        conn = http.client.HTTPConnection(host, port, timeout=10)
+        mine, got = [], []
         try:
             barrier.wait(10)
             for i in range(n_requests):
+                body = bodies[index * n_requests + i]
+                headers = {"Authorization": f"Bearer {token}"}
+                if body is not None:
+                    headers["Content-Type"] = "application/json"
                 began = time.perf_counter()
-                call(session, index * n_requests + i)
+                conn.request(method, path, body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
                 mine.append((time.perf_counter() - began) * 1000)
-        except Exception as exc:  # collected and raised in the main thread
+                got.append((response.status, data))
+        except Exception as exc:
             with lock:
                 errors.append(f"{exc.__class__.__name__}: {exc}")
         finally:
+            conn.close()
             with lock:
                 latencies.extend(mine)
+                answers.extend(got)
 
-    threads = [threading.Thread(target=client, args=(i,), name=f"client-{i}") for i in range(n_threads)]
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(n_threads)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(120)
+    results.put((latencies, answers, errors))
+
+
+def _hammer(stack: HaulStack, method: str, path: str, bodies: list[bytes | None]) -> tuple[list[float], list]:
+    """LATENCY_THREADS clients in a separate process, LATENCY_REQUESTS requests each."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(
+        target=_load_clients,
+        args=(stack.base_url, stack.api_token, method, path, bodies, LATENCY_THREADS, LATENCY_REQUESTS, results),
+    )
+    process.start()
+    try:
+        latencies, answers, errors = results.get(timeout=180)
+    finally:
+        process.join(10)
+        if process.is_alive():
+            process.kill()
     if errors:
         raise BenchmarkError(f"{len(errors)} client(s) failed: {errors[:3]}")
-    return latencies
+    return latencies, answers
 
 
 def latency_phase(stack: HaulStack, links: Links) -> dict:
-    """GET /login (the server's floor), then POST /downloads, each 10 threads x 30 requests."""
-    def get_login(session: requests.Session, _i: int) -> None:
-        response = session.get(stack.base_url + "/login", timeout=10, allow_redirects=False)
-        if response.status_code != 200:
-            raise BenchmarkError(f"GET /login answered {response.status_code}")
-
-    urls = [links.image() for _ in range(LATENCY_THREADS * LATENCY_REQUESTS)]
-    ids: list[int] = []
-
-    def post_one(session: requests.Session, i: int) -> None:
-        response = session.post(stack.base_url + "/downloads", json={"urls": [urls[i]]}, timeout=10)
-        if response.status_code != 202:
-            raise BenchmarkError(f"POST /downloads answered {response.status_code}: {response.text[:300]}")
-        ids.append(response.json()["jobs"][0]["id"])  # list.append is atomic under the GIL
-
-    login = _hammer(LATENCY_THREADS, LATENCY_REQUESTS, get_login)
+    """GET /login (the server's floor), then POST /downloads, each 10 clients x 30 requests."""
+    count = LATENCY_THREADS * LATENCY_REQUESTS
+    login, answers = _hammer(stack, "GET", "/login", [None] * count)
+    if any(status != 200 for status, _ in answers):
+        raise BenchmarkError(f"GET /login answered {sorted({status for status, _ in answers})}")
+    bodies = [json.dumps({"urls": [links.image()]}).encode() for _ in range(count)]
     began = time.perf_counter()
-    submit = _hammer(LATENCY_THREADS, LATENCY_REQUESTS, post_one)
+    submit, answers = _hammer(stack, "POST", "/downloads", bodies)
     submit_phase_s = time.perf_counter() - began
+    bad = [(status, body[:300]) for status, body in answers if status != 202]
+    if bad:
+        raise BenchmarkError(f"POST /downloads failed: {bad[:3]}")
+    ids = [json.loads(body)["jobs"][0]["id"] for _, body in answers]
     return {
         "login_median_ms": statistics.median(login),
         "login_p95_ms": percentile(login, 95),

@@ -60,7 +60,7 @@ def app(settings):
     from webapp import create_app
     from webapp.extensions import db
 
-    app = create_app(settings, role="web", TESTING=True)
+    app = create_app(settings, role="test", TESTING=True)
     with app.app_context():
         upgrade()
         yield app

@@ -18,7 +18,7 @@ from webapp.services.submissions import submit
 
 def new_job(url: str, **kwargs) -> int:
     """Queue one URL through the real submission path; returns the job id."""
-    return submit([url], principal=None, **kwargs).entries[0].job.id
+    return submit([url], principal=None, **kwargs).entries[0].job_id
 
 
 def job(job_id: int) -> Job:

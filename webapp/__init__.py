@@ -2,17 +2,36 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from flask import Flask
+if TYPE_CHECKING:
+    from flask import Flask
 
-from webapp.config import flask_config, load_settings
+# Flask is imported inside the functions: gunicorn's master process imports this package
+# (for webapp.config) and should not carry Flask's memory for nothing.
 
 log = logging.getLogger("haul")
 
 
-def create_app(settings=None, role: str = "web", **overrides) -> Flask:
-    """Build the app for the web process, the worker or the CLI (they share models and config)."""
+def _detect_role() -> str:
+    """ "cli" when a `flask …` command is loading the app, else "web" (gunicorn)."""
+    import click
+
+    return "cli" if click.get_current_context(silent=True) is not None else "web"
+
+
+def create_app(settings=None, role: str | None = None, **overrides) -> "Flask":
+    """Build the app for the web process, the worker or the CLI (they share models and config).
+
+    Roles: "web" (gunicorn; the default outside a command), "worker", "cli" (a `flask …`
+    command), "test" (in-process tests: the web's parts plus migrations).
+    """
+    from flask import Flask
+
+    from webapp.config import flask_config, load_settings
+
     settings = settings or load_settings()
+    role = role or _detect_role()
     app = Flask(__name__, template_folder="../templates", static_folder="../static")
     app.config.update(flask_config(settings))
     app.config.update(overrides)
@@ -24,18 +43,22 @@ def create_app(settings=None, role: str = "web", **overrides) -> Flask:
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
-    if role == "web":
+    if role in ("web", "test"):
         start_web_services(app)
     return app
 
 
-def register_extensions(app: Flask) -> None:
+def register_extensions(app: "Flask") -> None:
     from webapp import models  # noqa: F401  (every table known to Flask-Migrate)
     from webapp.database import configure_sqlite
-    from webapp.extensions import csrf, db, limiter, login_manager, migrate, sock
+    from webapp.extensions import csrf, db, limiter, login_manager, sock
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
+    if app.config["HAUL_ROLE"] in ("cli", "test"):
+        # Only `flask db …` needs Flask-Migrate; Alembic costs the long-running processes ~11 MB.
+        from flask_migrate import Migrate
+
+        Migrate(app, db, directory=str(app.root_path + "/../migrations"))
     csrf.init_app(app)
     sock.init_app(app)
     limiter.init_app(app)
@@ -53,7 +76,7 @@ def register_extensions(app: Flask) -> None:
         configure_sqlite(db.engine)
 
 
-def register_blueprints(app: Flask) -> None:
+def register_blueprints(app: "Flask") -> None:
     from webapp.api import bp as api_bp
     from webapp.auth import bp as auth_bp
     from webapp.downloads import bp as downloads_bp
@@ -65,26 +88,26 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp, url_prefix="/api/v1")
 
 
-def register_error_handlers(app: Flask) -> None:
+def register_error_handlers(app: "Flask") -> None:
     from webapp.error_pages import register
 
     register(app)
 
 
-def register_commands(app: Flask) -> None:
+def register_commands(app: "Flask") -> None:
     from webapp.commands import register
 
     register(app)
 
 
-def start_web_services(app: Flask) -> None:
+def start_web_services(app: "Flask") -> None:
     """The web process's event hub: one poller of the event log for every live client."""
     from webapp.services.events import EventHub
 
     app.extensions["haul_event_hub"] = EventHub(app)
 
 
-def announce_setup(app: Flask) -> None:
+def announce_setup(app: "Flask") -> None:
     """Create the env-configured admin, or log the setup code while nobody can sign in yet."""
     from sqlalchemy.exc import OperationalError, ProgrammingError
 

@@ -185,8 +185,10 @@ def flask_config(settings: Settings) -> dict:
     """The Flask config keys derived from the settings."""
     engine_options = {}
     if settings.is_sqlite:
+        from webapp.database import sqlite_connect_args
+
         # Several threads (gevent or huey) share the file; the pragmas are set per connection.
-        engine_options = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+        engine_options = {"connect_args": {**sqlite_connect_args(), "check_same_thread": False}}
     else:
         engine_options = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
     return {

@@ -1,8 +1,10 @@
-"""Flask extensions, instantiated here and bound to the app in create_app()."""
+"""Flask extensions, instantiated here and bound to the app in create_app().
+
+Flask-Migrate is bound only for the CLI (see create_app), so it is not instantiated here.
+"""
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sock import Sock
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -14,7 +16,6 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 sock = Sock()

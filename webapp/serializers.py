@@ -62,8 +62,28 @@ def _seed_job_entry(item: dict, job: Job | None, with_state: bool) -> dict:
     return entry
 
 
+def submit_result_json(result) -> dict:
+    """POST /downloads's answer: the seed contract's download object, each job queued or a duplicate."""
+    return {
+        "download_id": result.submission_id,
+        "post_title": result.post_title,
+        "label": result.label,
+        "urls": [entry.url for entry in result.entries],
+        "queued_at": isoformat(result.queued_at),
+        "jobs": [
+            {
+                "id": entry.job_id,
+                "url": entry.url,
+                "status": "duplicate" if entry.duplicate else "queued",
+                "duplicate_of": entry.job_id if entry.duplicate else None,
+            }
+            for entry in result.entries
+        ],
+    }
+
+
 def submission_json(submission: Submission, jobs_by_id: dict[int, Job], with_state: bool = False) -> dict:
-    """The seed contract's download object: POST /downloads answers it, GET adds each job's state."""
+    """GET /downloads/<id>: the seed contract's download object with each job's current state."""
     return {
         "download_id": submission.id,
         "post_title": submission.post_title,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import mimetypes
 import os
 import re
+import threading
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -39,15 +40,23 @@ def _filename(url: str, response: requests.Response) -> str:
     return sanitize_component(name, fallback="file", keep_extension=True)
 
 
+_local = threading.local()
+
+
+def _thread_session() -> requests.Session:
+    """One HTTP session per worker thread: connections to a site are kept alive between jobs."""
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+        session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
 class DirectEngine(Engine):
     name = "direct"
 
-    def __init__(self, session: requests.Session | None = None):
-        self.session = session
-
     def run(self, request: DownloadRequest) -> None:
-        session = self.session or requests.Session()
-        session.headers.setdefault("User-Agent", USER_AGENT)
+        session = _thread_session()
         folder = resource_directory(request.base_dir, request.storage_root, None, request.url)
         progress = Progress(resource_id=folder.name, items_total=1)
         try:

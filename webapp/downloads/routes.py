@@ -12,7 +12,7 @@ from webapp.errors import BadRequest, NotFound
 from webapp.extensions import db, sock
 from webapp.live import seed_message
 from webapp.models import Job, Submission
-from webapp.serializers import submission_json
+from webapp.serializers import submission_json, submit_result_json
 from webapp.services.submissions import submit
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -49,8 +49,7 @@ def _submission_input() -> dict:
 def create_download():
     data = _submission_input()
     result = submit(data.pop("urls"), principal=current_principal(), source="api", **data)
-    jobs = {entry.job.id: entry.job for entry in result.entries}
-    return jsonify(submission_json(result.submission, jobs)), 202
+    return jsonify(submit_result_json(result)), 202
 
 
 @bp.get("/downloads/<download_id>")

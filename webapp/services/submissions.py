@@ -3,13 +3,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.errors import BadRequest, Invalid
 from webapp.extensions import db
 from webapp.models import Job, Submission
-from webapp.models.job import DEDUPE_STATUSES, SOURCES
+from webapp.models.base import utcnow
+from webapp.models.job import DEDUPE_STATUSES, QUEUED, SOURCES, new_submission_id
 from webapp.services import dispatch, events
 from webapp.services.accounts import Principal
 from webapp.services.urls import UrlProblem, domain_of, normalise_url
@@ -24,13 +27,16 @@ class Entry:
     """What happened to one URL: a new job, or the existing job it duplicates."""
 
     url: str
-    job: Job
+    job_id: int
     duplicate: bool
 
 
 @dataclass
 class SubmitResult:
-    submission: Submission
+    submission_id: str
+    post_title: str | None
+    label: str | None
+    queued_at: datetime
     entries: list[Entry]
 
 
@@ -66,10 +72,12 @@ def _check_urls(urls) -> list[str]:
     return normalised
 
 
-def _existing_job(url: str) -> Job | None:
-    return db.session.scalar(
-        select(Job).where(Job.url == url, Job.status.in_(DEDUPE_STATUSES)).order_by(Job.id.desc()).limit(1)
+def _existing_jobs(urls: list[str]) -> dict[str, int]:
+    """The newest queued, running or completed job of each URL, in one query."""
+    rows = db.session.execute(
+        select(Job.url, Job.id).where(Job.url.in_(urls), Job.status.in_(DEDUPE_STATUSES)).order_by(Job.id)
     )
+    return {url: job_id for url, job_id in rows}  # later ids overwrite earlier ones
 
 
 def submit(
@@ -108,44 +116,69 @@ def submit(
 
 
 def _write(normalised, principal, source, post_title, label, force, engine, priority) -> SubmitResult:
-    submission = Submission(
+    # Core statements rather than ORM objects: this is the hottest write path (every link
+    # from every client), and the unit-of-work bookkeeping cost more than the SQL itself.
+    now = utcnow()
+    submission_id = new_submission_id()
+    user_id = principal.user_id if principal else None
+    db.session.execute(
+        insert(Submission).values(
+            id=submission_id,
+            post_title=post_title,
+            label=label,
+            source=source,
+            user_id=user_id,
+            token_id=principal.token_id if principal else None,
+            submitted_via=principal.via if principal else source,
+            requested_engine=engine,
+            items=[],
+            created_at=now,
+        )
+    )
+    existing = {} if force else _existing_jobs(normalised)
+    new_urls = list(dict.fromkeys(url for url in normalised if url not in existing))
+    new_ids: dict[str, int] = {}
+    if new_urls:
+        rows = db.session.execute(
+            insert(Job).returning(Job.id, Job.url, sort_by_parameter_order=True),
+            [
+                {
+                    "submission_id": submission_id,
+                    "url": url,
+                    "domain": domain_of(url),
+                    "dedupe_key": None if force else url,
+                    "requested_engine": engine,
+                    "priority": priority,
+                    "source": source,
+                    "user_id": user_id,
+                    "status": QUEUED,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for url in new_urls
+            ],
+        )
+        new_ids = {url: job_id for job_id, url in rows}
+
+    entries, seen = [], set()
+    for url in normalised:
+        if url in new_ids and url not in seen:
+            entries.append(Entry(url, new_ids[url], duplicate=False))
+            seen.add(url)
+        else:  # already known, or sent twice in this request
+            entries.append(Entry(url, existing.get(url) or new_ids[url], duplicate=True))
+    items = [{"url": e.url, "job_id": e.job_id, "duplicate_of": e.job_id if e.duplicate else None} for e in entries]
+    db.session.execute(update(Submission).where(Submission.id == submission_id).values(items=items))
+    events.publish_submitted(
+        submission_id=submission_id,
+        user_id=user_id,
         post_title=post_title,
         label=label,
-        source=source,
-        user_id=principal.user_id if principal else None,
-        token_id=principal.token_id if principal else None,
-        submitted_via=principal.via if principal else source,
-        requested_engine=engine,
+        urls=normalised,
+        queued_at=now,
+        new_jobs=[{"job_id": job_id, "url": url} for url, job_id in new_ids.items()],
     )
-    db.session.add(submission)
-    entries: list[Entry] = []
-    new_jobs: dict[str, Job] = {}
-    for url in normalised:
-        existing = new_jobs.get(url) or (None if force else _existing_job(url))
-        if existing is not None:
-            entries.append(Entry(url, existing, duplicate=True))
-            continue
-        job = Job(
-            submission=submission,
-            url=url,
-            domain=domain_of(url),
-            dedupe_key=None if force else url,
-            requested_engine=engine,
-            priority=priority,
-            source=source,
-            user_id=submission.user_id,
-        )
-        db.session.add(job)
-        new_jobs[url] = job
-        entries.append(Entry(url, job, duplicate=False))
-    db.session.flush()
-    submission.items = [
-        {"url": e.url, "job_id": e.job.id, "duplicate_of": e.job.id if e.duplicate else None} for e in entries
-    ]
-    events.publish_submission(submission, normalised)
-    for job in new_jobs.values():
-        events.publish_job(events.STATUS, job)
     db.session.commit()
     # Commit first, then wake the workers: a worker must find the rows it is woken for.
-    dispatch.wake_workers(len(new_jobs))
-    return SubmitResult(submission, entries)
+    dispatch.wake_workers(len(new_ids))
+    return SubmitResult(submission_id, post_title, label, now, entries)

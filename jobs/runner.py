@@ -20,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 
 from jobs.engines import picker
 from jobs.engines.base import Cancelled, DownloadRequest, EngineError, Progress
@@ -28,7 +28,7 @@ from jobs.engines.direct import DirectEngine
 from jobs.engines.gallery_dl import GalleryDlEngine
 from jobs.engines.ytdlp import YtDlpEngine
 from webapp.extensions import db
-from webapp.models import Job, JobFile
+from webapp.models import Event, Job, JobFile
 from webapp.models.base import utcnow
 from webapp.models.job import CANCELLED, COMPLETED, DOWNLOADING, FAILED, QUEUED
 from webapp.services import dispatch, events
@@ -55,22 +55,27 @@ def worker_tag() -> str:
 
 
 def claim_next_job() -> int | None:
-    """Atomically move the next runnable job (priority, then age) to downloading."""
+    """Atomically move the next runnable job (priority, then age) to downloading.
+
+    One UPDATE … WHERE id = (the next queued job) AND status = 'queued' RETURNING: of two
+    workers racing for a job only one gets it back, and the write lock is held for one
+    statement and one event row.
+    """
     for _ in range(10):
         now = utcnow()
-        candidate = db.session.scalar(
+        next_id = (
             select(Job.id)
             .where(Job.status == QUEUED, or_(Job.not_before.is_(None), Job.not_before <= now))
             .order_by(Job.priority.desc(), Job.created_at, Job.id)
             .limit(1)
+            .scalar_subquery()
         )
-        if candidate is None:
+        if db.session.scalar(select(next_id)) is None:
             db.session.rollback()
             return None
-        # The WHERE on status makes the claim atomic: of two workers, one gets rowcount 1.
-        claimed = db.session.execute(
+        job = db.session.execute(
             update(Job)
-            .where(Job.id == candidate, Job.status == QUEUED)
+            .where(Job.id == next_id, Job.status == QUEUED)
             .values(
                 status=DOWNLOADING,
                 worker_tag=worker_tag(),
@@ -80,14 +85,14 @@ def claim_next_job() -> int | None:
                 cancel_requested=False,
                 not_before=None,
             )
-        ).rowcount
-        if claimed == 1:
-            job = db.session.get(Job, candidate)
-            db.session.refresh(job)
+            .returning(Job)
+            .execution_options(populate_existing=True)
+        ).scalar_one_or_none()
+        if job is not None:
             events.publish_job(events.STATUS, job)
             db.session.commit()
-            return candidate
-        db.session.rollback()
+            return job.id
+        db.session.rollback()  # another worker took it between our look and our claim
     return None
 
 
@@ -146,10 +151,16 @@ class _Reporter:
 
     The first write waits one interval too: a job done in less time than that goes from
     "downloading" straight to its outcome, without progress writes nobody could have seen.
+    Everything is prepared before the transaction, which is then two statements long.
     """
 
-    def __init__(self, job_id: int):
-        self.job_id = job_id
+    def __init__(self, job: Job):
+        self.job_id = job.id
+        # The fields of the job that don't change while it runs, for the event snapshots.
+        self.fixed = {
+            "id": job.id, "submission_id": job.submission_id, "user_id": job.user_id, "url": job.url,
+            "attempts": job.attempts, "title": job.title, "resource_id": job.resource_id,
+        }
         self.last_write = time.monotonic()
         self.engine: str | None = None
         self.latest: Progress | None = None  # written with the outcome even if never before
@@ -160,14 +171,20 @@ class _Reporter:
         if not force and now - self.last_write < PROGRESS_WRITE_SECONDS:
             return
         self.last_write = now
-        job = db.session.get(Job, self.job_id)
-        if job is None:
-            return
-        apply_progress(job, progress)
+        snapshot = Job(status=DOWNLOADING, engine=self.engine, **self.fixed)  # transient, never added
+        apply_progress(snapshot, progress)
+        values = {column: getattr(snapshot, column) for column in _PROGRESS_COLUMNS}
         if self.engine:
-            job.engine = self.engine
-        events.publish_job(events.PROGRESS, job)
+            values["engine"] = self.engine
+        event = events.job_event_row(events.PROGRESS, snapshot)
+        db.session.execute(update(Job).where(Job.id == self.job_id, Job.status == DOWNLOADING).values(**values))
+        db.session.execute(insert(Event), [event])
         db.session.commit()
+
+
+_PROGRESS_COLUMNS = (
+    "bytes_done", "bytes_total", "speed", "eta", "items_done", "items_total", "current_file", "title", "resource_id",
+)
 
 
 def apply_progress(job: Job, progress: Progress) -> None:
@@ -212,14 +229,13 @@ def run_job(job_id: int) -> str:
     settings = app.config["HAUL"]
     job = db.session.get(Job, job_id)
     url, requested = job.url, job.requested_engine
-    post_title = job.submission.post_title
-    db.session.commit()
+    base_dir = job_directory(settings.storage_root, job.submission.post_title, job.domain)
+    reporter = _Reporter(job)
+    db.session.rollback()  # end the read: no transaction stays open during the download
 
     files: list[Path] = []
     cancel_event = threading.Event()
     stop = _Stop()
-    reporter = _Reporter(job_id)
-    base_dir = job_directory(settings.storage_root, post_title, job.domain)
     request = DownloadRequest(
         url=url,
         base_dir=base_dir,

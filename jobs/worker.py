@@ -8,7 +8,6 @@ within a few seconds: running downloads are interrupted and their jobs go back t
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 import time
@@ -19,7 +18,6 @@ from webapp.config import ConfigError
 
 log = logging.getLogger("haul.worker")
 WATCHDOG_SECONDS = 5.0
-WORKER_NICENESS = 10
 PRUNE_EVERY_SECONDS = 600.0
 
 
@@ -59,10 +57,6 @@ def main() -> int:
         print(f"haul: {exc}", file=sys.stderr)
         return 2
     settings = app.config["HAUL"]
-    # Downloads are background work: at a lower CPU priority they never make pages and API
-    # answers wait on a small box (measured: p95 submit latency 120 ms -> see benchmarks.md).
-    os.nice(WORKER_NICENESS)
-    sys.setswitchinterval(0.001)
     logging.getLogger("huey").setLevel(logging.WARNING if settings.log_level != "DEBUG" else logging.DEBUG)
 
     picker.warm_up()

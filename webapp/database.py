@@ -41,12 +41,17 @@ def _retry_while_busy(call, *args):
         delay = min(delay * 2, 0.01)
 
 
-class _CooperativeCursor(sqlite3.Cursor):
-    def execute(self, *args):
-        return _retry_while_busy(super().execute, *args)
+_WRITE_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
-    def executemany(self, *args):
-        return _retry_while_busy(super().executemany, *args)
+
+class _CooperativeCursor(sqlite3.Cursor):
+    def execute(self, sql, *args):
+        self.connection._enter_write(sql)
+        return _retry_while_busy(super().execute, sql, *args)
+
+    def executemany(self, sql, *args):
+        self.connection._enter_write(sql)
+        return _retry_while_busy(super().executemany, sql, *args)
 
 
 class CooperativeConnection(sqlite3.Connection):
@@ -61,14 +66,54 @@ class CooperativeConnection(sqlite3.Connection):
         super().__init__(*args, **kwargs)
         super().execute("PRAGMA wal_autocheckpoint=0")
 
+    _gate = None  # one writer per process at a time; the others queue here, in order
+    _holds_gate = False
+
     def cursor(self, factory=_CooperativeCursor):
         return super().cursor(factory)
 
     def execute(self, *args):
         return self.cursor().execute(*args)
 
+    def _enter_write(self, sql: str) -> None:
+        """Before a transaction's first write, take the process's write gate.
+
+        Without it, every request waiting for SQLite's lock polls for it, and an unlucky one
+        keeps missing it (measured: 600 ms tails). With it, at most one request per process
+        polls against the worker; the rest wait in line without polling.
+        """
+        if self._holds_gate or self.in_transaction or not sql.lstrip()[:7].upper().startswith(_WRITE_STATEMENTS):
+            return
+        if CooperativeConnection._gate is None:
+            import threading  # patched by gevent in the web process: a cooperative lock
+
+            CooperativeConnection._gate = threading.Lock()
+        CooperativeConnection._gate.acquire()
+        self._holds_gate = True
+
+    def _leave_write(self) -> None:
+        if self._holds_gate:
+            self._holds_gate = False
+            CooperativeConnection._gate.release()
+
     def commit(self):
-        return _retry_while_busy(super().commit)
+        try:
+            return _retry_while_busy(super().commit)
+        finally:
+            if not self.in_transaction:
+                self._leave_write()
+
+    def rollback(self):
+        try:
+            return super().rollback()
+        finally:
+            self._leave_write()
+
+    def close(self):
+        try:
+            return super().close()
+        finally:
+            self._leave_write()
 
 
 def sqlite_connect_args() -> dict:

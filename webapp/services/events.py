@@ -55,11 +55,17 @@ def progress_of(job: Job) -> dict:
     }
 
 
-def publish_job(kind: str, job: Job, **extra) -> Event:
-    """Record a change of `job` (the caller commits)."""
+def job_event_row(kind: str, job: Job, **extra) -> dict:
+    """The events row recording a change of `job`, for a Core INSERT."""
     data = job_snapshot(job)
     data.update(extra)
-    event = Event(type=kind, job_id=job.id, submission_id=job.submission_id, user_id=job.user_id, data=data)
+    return {"type": kind, "job_id": job.id, "submission_id": job.submission_id, "user_id": job.user_id,
+            "data": data, "created_at": utcnow()}
+
+
+def publish_job(kind: str, job: Job, **extra) -> Event:
+    """Record a change of `job` (the caller commits)."""
+    event = Event(**job_event_row(kind, job, **extra))
     db.session.add(event)
     return event
 

@@ -118,48 +118,48 @@ def submit(
 def _write(normalised, principal, source, post_title, label, force, engine, priority) -> SubmitResult:
     # Core statements rather than ORM objects: this is the hottest write path (every link
     # from every client), and the unit-of-work bookkeeping cost more than the SQL itself.
+    # Everything that can be prepared is prepared before the first write: SQLite has one
+    # writer at a time, and the web's requests queue behind whoever holds it.
     now = utcnow()
     submission_id = new_submission_id()
     user_id = principal.user_id if principal else None
-    db.session.execute(
-        insert(Submission).values(
-            id=submission_id,
-            post_title=post_title,
-            label=label,
-            source=source,
-            user_id=user_id,
-            token_id=principal.token_id if principal else None,
-            submitted_via=principal.via if principal else source,
-            requested_engine=engine,
-            items=[],
-            created_at=now,
-        )
-    )
+    # Read before the transaction; a racing insert of the same URL trips the unique
+    # dedupe index and submit() runs this again.
     existing = {} if force else _existing_jobs(normalised)
     new_urls = list(dict.fromkeys(url for url in normalised if url not in existing))
-    new_ids: dict[str, int] = {}
-    if new_urls:
-        rows = db.session.execute(
-            insert(Job).returning(Job.id, Job.url, sort_by_parameter_order=True),
-            [
-                {
-                    "submission_id": submission_id,
-                    "url": url,
-                    "domain": domain_of(url),
-                    "dedupe_key": None if force else url,
-                    "requested_engine": engine,
-                    "priority": priority,
-                    "source": source,
-                    "user_id": user_id,
-                    "status": QUEUED,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for url in new_urls
-            ],
-        )
-        new_ids = {url: job_id for job_id, url in rows}
+    job_rows = [
+        {
+            "submission_id": submission_id,
+            "url": url,
+            "domain": domain_of(url),
+            "dedupe_key": None if force else url,
+            "requested_engine": engine,
+            "priority": priority,
+            "source": source,
+            "user_id": user_id,
+            "status": QUEUED,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for url in new_urls
+    ]
+    submission_row = {
+        "id": submission_id,
+        "post_title": post_title,
+        "label": label,
+        "source": source,
+        "user_id": user_id,
+        "token_id": principal.token_id if principal else None,
+        "submitted_via": principal.via if principal else source,
+        "requested_engine": engine,
+        "created_at": now,
+    }
 
+    new_ids: dict[str, int] = {}
+    if job_rows:
+        db.session.execute(insert(Submission).values(items=[], **submission_row))
+        rows = db.session.execute(insert(Job).returning(Job.id, Job.url, sort_by_parameter_order=True), job_rows)
+        new_ids = {url: job_id for job_id, url in rows}
     entries, seen = [], set()
     for url in normalised:
         if url in new_ids and url not in seen:
@@ -168,7 +168,10 @@ def _write(normalised, principal, source, post_title, label, force, engine, prio
         else:  # already known, or sent twice in this request
             entries.append(Entry(url, existing.get(url) or new_ids[url], duplicate=True))
     items = [{"url": e.url, "job_id": e.job_id, "duplicate_of": e.job_id if e.duplicate else None} for e in entries]
-    db.session.execute(update(Submission).where(Submission.id == submission_id).values(items=items))
+    if job_rows:
+        db.session.execute(update(Submission).where(Submission.id == submission_id).values(items=items))
+    else:  # only duplicates: one INSERT with everything
+        db.session.execute(insert(Submission).values(items=items, **submission_row))
     events.publish_submitted(
         submission_id=submission_id,
         user_id=user_id,

@@ -1,0 +1,93 @@
+"""The web process's SQLite connections wait for locks cooperatively and queue their writes."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from webapp.database import CooperativeConnection
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    path = tmp_path / "t.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE t (x INTEGER)")
+    conn.commit()
+    conn.close()
+    return path
+
+
+def hold_write_lock(path, seconds: float) -> threading.Thread:
+    """Another connection (the worker) holds SQLite's write lock for `seconds`."""
+    locked = threading.Event()
+
+    def holder():
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO t VALUES (1)")
+        locked.set()
+        time.sleep(seconds)
+        conn.execute("COMMIT")
+        conn.close()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    locked.wait(5)
+    return thread
+
+
+def test_a_busy_database_is_waited_for_not_an_error(db_path):
+    """With busy_timeout 0 a plain connection fails at once; the cooperative one waits it out."""
+    holder = hold_write_lock(db_path, 0.4)
+    plain = sqlite3.connect(db_path, timeout=0)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        plain.execute("INSERT INTO t VALUES (2)")
+    plain.close()
+    cooperative = sqlite3.connect(db_path, timeout=0, factory=CooperativeConnection)
+    began = time.monotonic()
+    cooperative.execute("INSERT INTO t VALUES (3)")
+    cooperative.commit()
+    assert time.monotonic() - began >= 0.2  # it really waited for the holder
+    holder.join()
+    assert sorted(x for (x,) in cooperative.execute("SELECT x FROM t")) == [1, 3]
+    cooperative.close()
+
+
+def test_writers_of_one_process_take_turns_through_the_gate(db_path):
+    """Two cooperative connections: the second writer waits for the first one's commit."""
+    first = sqlite3.connect(db_path, timeout=0, factory=CooperativeConnection, check_same_thread=False)
+    second = sqlite3.connect(db_path, timeout=0, factory=CooperativeConnection, check_same_thread=False)
+    first.execute("INSERT INTO t VALUES (10)")  # holds the gate until commit
+    order = []
+
+    def second_writer():
+        second.execute("INSERT INTO t VALUES (20)")
+        order.append("second wrote")
+        second.commit()
+
+    thread = threading.Thread(target=second_writer)
+    thread.start()
+    time.sleep(0.2)
+    assert order == []  # still waiting at the gate
+    order.append("first commits")
+    first.commit()
+    thread.join(5)
+    assert order == ["first commits", "second wrote"]
+    first.close()
+    second.close()
+
+
+def test_a_rollback_opens_the_gate_too(db_path):
+    first = sqlite3.connect(db_path, timeout=0, factory=CooperativeConnection, check_same_thread=False)
+    first.execute("INSERT INTO t VALUES (1)")
+    first.rollback()
+    second = sqlite3.connect(db_path, timeout=0, factory=CooperativeConnection)
+    second.execute("INSERT INTO t VALUES (2)")  # would block forever if the gate were still held
+    second.commit()
+    assert [x for (x,) in second.execute("SELECT x FROM t")] == [2]
+    first.close()
+    second.close()

@@ -18,6 +18,17 @@ def only_job_id(result: dict) -> int:
     return job["id"]
 
 
+def wait_until_bytes_arrive(stack, job_id: int, timeout: float = 15) -> dict:
+    """The job once it is downloading and its progress shows bytes on disk."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = stack.job(job_id)
+        if job["status"] == "downloading" and job["progress"]["bytes_done"] > 0:
+            return job
+        time.sleep(0.05)
+    raise TimeoutError(f"job {job_id} never showed progress: {job}")
+
+
 def part_files(stack) -> list:
     return [p for p in stack.storage_root.rglob("*") if p.name.endswith((".part", ".ytdl")) or ".part-Frag" in p.name]
 
@@ -107,12 +118,7 @@ def test_unicode_post_title_is_kept(stack, media_site):
 
 def test_cancel_stops_a_slow_download_within_two_seconds(stack, media_site):
     job_id = only_job_id(stack.submit([media_site.url("/slow/cancel-me.jpg?kb=8192&rate=128")]))
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        job = stack.job(job_id)
-        if job["status"] == "downloading" and job["progress"]["bytes_done"] > 0:
-            break
-        time.sleep(0.05)
+    job = wait_until_bytes_arrive(stack, job_id)
     assert job["progress"]["bytes_total"] == 8192 * 1024
     asked = time.monotonic()
     response = stack.session.post(f"{stack.base_url}/api/v1/queue/{job_id}/cancel", timeout=5)
@@ -205,12 +211,7 @@ def test_a_job_survives_its_worker_stopping_mid_download(stack, media_site, sign
     """kill -9 (power cut) or SIGTERM (shutdown) mid-download: the job is downloaded after restart."""
     url = media_site.url(f"/slow/survivor-{signal_name}.jpg?kb=1024&rate=256")
     job_id = only_job_id(stack.submit([url]))
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        job = stack.job(job_id)
-        if job["status"] == "downloading" and job["progress"]["bytes_done"] > 0:
-            break
-        time.sleep(0.05)
+    job = wait_until_bytes_arrive(stack, job_id)
     assert job["status"] == "downloading"
     if signal_name == "kill":
         stack.kill_worker()

@@ -57,27 +57,16 @@ def _environment(environ=None, env_file: str | os.PathLike | None = ".env") -> d
     return values
 
 
-def _int(env, name, default, low, high):
+def _number(env, name, default, low, high, kind=int):
+    """A whole number (kind=int) or any number (kind=float) within [low, high], or the default."""
     raw = env.get(name, "").strip()
     if raw == "":
         return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name}: must be between {low} and {high}, got {value}")
-    return value
-
-
-def _float(env, name, default, low, high):
-    raw = env.get(name, "").strip()
-    if raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
+        expected = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{name}: expected {expected}, got {raw!r}") from None
     if not low <= value <= high:
         raise ConfigError(f"{name}: must be between {low} and {high}, got {value}")
     return value
@@ -120,7 +109,7 @@ def load_settings(environ=None, env_file=".env", check_tool_args=True) -> Settin
     if not database_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgresql+psycopg2:")):
         raise ConfigError(f"HAUL_DATABASE_URL: expected a sqlite:/// or postgresql:// URL, got {database_url!r}")
 
-    port = _int(env, "HAUL_PORT", 8080, 1, 65535)
+    port = _number(env, "HAUL_PORT", 8080, 1, 65535)
     worker_type = (env.get("HAUL_WORKER_TYPE") or "thread").strip().lower()
     if worker_type not in ("thread", "process"):
         raise ConfigError(f"HAUL_WORKER_TYPE: expected 'thread' or 'process', got {worker_type!r}")
@@ -166,10 +155,10 @@ def load_settings(environ=None, env_file=".env", check_tool_args=True) -> Settin
         port=port,
         secret_key=_secret_key(env, data_dir),
         api_token=api_token,
-        workers=_int(env, "HAUL_WORKERS", 3, 1, 64),
+        workers=_number(env, "HAUL_WORKERS", 3, 1, 64),
         worker_type=worker_type,
-        job_timeout_seconds=_int(env, "HAUL_JOB_TIMEOUT_SECONDS", 3600, 0, 7 * 24 * 3600),
-        retry_backoff_seconds=_float(env, "HAUL_RETRY_BACKOFF_SECONDS", 5.0, 0.0, 3600.0),
+        job_timeout_seconds=_number(env, "HAUL_JOB_TIMEOUT_SECONDS", 3600, 0, 7 * 24 * 3600),
+        retry_backoff_seconds=_number(env, "HAUL_RETRY_BACKOFF_SECONDS", 5.0, 0.0, 3600.0, kind=float),
         gallery_dl_extra_args=gallery_dl_args,
         ytdlp_extra_args=ytdlp_args,
         redis_url=redis_url,

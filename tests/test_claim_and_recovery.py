@@ -44,7 +44,10 @@ def test_claim_marks_the_job_downloading(app):
     statuses = db.session.scalars(
         select(Event.data).where(Event.job_id == job_id, Event.type == "status").order_by(Event.id)
     ).all()
-    assert [data["status"] for data in statuses] == ["queued", "downloading"]
+    assert [data["status"] for data in statuses] == ["downloading"]
+    # Its submission was announced once, naming the job.
+    queued = db.session.scalars(select(Event.data).where(Event.type == "queued")).all()
+    assert [data["job_ids"] for data in queued] == [[job_id]]
 
 
 def test_worker_tag_names_host_pid_and_boot(app):

@@ -71,9 +71,10 @@ def publish_job(kind: str, job: Job, **extra) -> Event:
 
 
 def publish_submitted(*, submission_id, user_id, post_title, label, urls, queued_at, new_jobs) -> None:
-    """Record that a submission was queued, and each new job's first state (the caller commits).
+    """Record that a submission was queued, naming its new jobs (the caller commits).
 
-    Written with one multi-row INSERT: a submission of 200 links is one statement.
+    One row for the whole submission, however many links: live views learn the new jobs from
+    `job_ids`, and each job's own events start when a worker claims it.
     """
     rows = [
         {
@@ -90,21 +91,6 @@ def publish_submitted(*, submission_id, user_id, post_title, label, urls, queued
             },
             "created_at": queued_at,
         }
-    ]
-    rows += [
-        {
-            "type": STATUS,
-            "submission_id": submission_id,
-            "job_id": job["job_id"],
-            "user_id": user_id,
-            # A transient Job (never added to the session) gives the same snapshot as later events.
-            "data": job_snapshot(
-                Job(id=job["job_id"], submission_id=submission_id, url=job["url"], status="queued",
-                    bytes_done=0, items_done=0, attempts=0)
-            ),
-            "created_at": queued_at,
-        }
-        for job in new_jobs
     ]
     db.session.execute(insert(Event), rows)
 

@@ -91,3 +91,17 @@ def test_the_job_timeout_fails_a_job_with_a_message_that_says_so(make_stack, med
     assert job["status"] == "failed"
     assert job["error"] == "Timed out after 1 seconds (HAUL_JOB_TIMEOUT_SECONDS)"
     assert not [p for p in stack.storage_root.rglob("*.part")]
+
+
+def test_extra_tool_arguments_reach_both_tools(make_stack, media_site):
+    """HAUL_*_EXTRA_ARGS are applied: size limits make each tool skip what it would have saved."""
+    stack = make_stack(HAUL_GALLERY_DL_EXTRA_ARGS="--filesize-max 10", HAUL_YTDLP_EXTRA_ARGS="--max-filesize 1k")
+    video = stack.wait_for_job(stack.submit([media_site.url("/video/too-big")])["jobs"][0]["id"])
+    assert video["status"] == "failed" and video["engine"] == "yt-dlp"
+    assert video["files"] == [] and "nothing to download" in video["error"]
+    image = stack.wait_for_job(
+        stack.submit([media_site.url("/img/777.png")], engine="gallery-dl")["jobs"][0]["id"]
+    )
+    assert image["status"] == "failed" and image["files"] == []
+    assert "larger than allowed maximum" in image["error"]  # gallery-dl's own words
+    assert not [p for p in stack.storage_root.rglob("*") if p.is_file()]

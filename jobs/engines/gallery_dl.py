@@ -158,8 +158,10 @@ class _Output(gdl_output.NullOutput):
         self._file_done(path)
 
     def skip(self, path):
-        # Already on disk from an earlier attempt: still one of this job's files.
-        self._file_done(path)
+        # Already on disk from an earlier attempt: still one of this job's files. (A file the
+        # options filtered out, e.g. --filesize-max, is skipped too but is not on disk.)
+        if os.path.isfile(path):
+            self._file_done(path)
 
     def _file_done(self, path):
         context = self.context
@@ -235,7 +237,8 @@ class GalleryDlEngine(Engine):
             raise context.cancel
         if status == 0 and (context.files or not generic):
             if context.files == 0:
-                raise EngineError("gallery-dl found nothing to download at this URL")
+                reason = f": {context.messages[-1]}" if context.messages else ""
+                raise EngineError(f"gallery-dl found nothing to download at this URL{reason}")
             return
         raise self._failure(context, generic)
 

@@ -253,3 +253,11 @@ def test_a_large_file_streams_to_disk_with_its_size_and_hash(stack, media_site):
     assert record["sha256"] == sha256(expected)
     assert job["progress"]["bytes_total"] == len(expected) and job["progress"]["bytes_done"] == len(expected)
     assert (stack.storage_root / record["path"]).stat().st_size == len(expected)
+
+
+def test_a_page_with_nothing_to_download_fails_with_a_clear_message(stack, media_site):
+    """Neither a video for yt-dlp nor images for gallery-dl: failed at once, saying so."""
+    job = stack.wait_for_job(only_job_id(stack.submit([media_site.url("/status/200")])))
+    assert job["status"] == "failed" and job["attempts"] == 1
+    assert job["error"] == "No images or videos found on this page"
+    assert job["engine"] == "gallery-dl" and job["files"] == []

@@ -235,15 +235,17 @@ class GalleryDlEngine(Engine):
             raise context.cancel or Cancelled() from None
         if context.cancel is not None:
             raise context.cancel
-        if status == 0 and (context.files or not generic):
-            if context.files == 0:
-                reason = f": {context.messages[-1]}" if context.messages else ""
-                raise EngineError(f"gallery-dl found nothing to download at this URL{reason}")
+        if status == 0 and context.files:
             return
-        raise self._failure(context, generic)
+        if status == 0:  # gallery-dl saw the page fine but saved nothing
+            if generic:
+                raise EngineError("No images or videos found on this page")
+            reason = f": {context.messages[-1]}" if context.messages else ""
+            raise EngineError(f"gallery-dl found nothing to download at this URL{reason}")
+        raise self._failure(context)
 
     @staticmethod
-    def _failure(context: _Context, generic: bool) -> EngineError:
+    def _failure(context: _Context) -> EngineError:
         exc = context.exception
         message = next((m for m in reversed(context.messages) if "Failed to download" not in m), None)
         message = message or (context.messages[-1] if context.messages else None)
@@ -252,8 +254,6 @@ class GalleryDlEngine(Engine):
             status = next((s for s in map(status_from_message, context.messages) if s), None)
         if exc is not None and not message:
             message = f"{exc.__class__.__name__}: {exc}"
-        if generic and context.files == 0 and exc is None and not context.messages:
-            return EngineError("No images or videos found on this page", unsupported=True)
         transient = is_transient_status(status) or (
             status is None and any("Connection" in m or "Timeout" in m or "timed out" in m for m in context.messages)
         )

@@ -29,10 +29,12 @@ def _make_huey():
     settings = load_settings(check_tool_args=False)
     # Written by the web (enqueue) and the worker threads (dequeue) at once: wait, don't fail.
     # In the gevent web process the wait must be cooperative (see webapp/database.py).
+    # results=False: outcomes live in the job rows; Huey would keep every task's return value.
     if under_gevent():
-        return Huey("haul", storage_class=HaulSqliteStorage, filename=str(settings.huey_path), timeout=0,
-                    factory=CooperativeConnection)
-    return Huey("haul", storage_class=HaulSqliteStorage, filename=str(settings.huey_path), timeout=30)
+        return Huey("haul", storage_class=HaulSqliteStorage, filename=str(settings.huey_path), results=False,
+                    timeout=0, factory=CooperativeConnection)
+    return Huey("haul", storage_class=HaulSqliteStorage, filename=str(settings.huey_path), results=False,
+                timeout=30)
 
 
 huey = _make_huey()

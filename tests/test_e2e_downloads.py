@@ -261,3 +261,14 @@ def test_a_page_with_nothing_to_download_fails_with_a_clear_message(stack, media
     assert job["status"] == "failed" and job["attempts"] == 1
     assert job["error"] == "No images or videos found on this page"
     assert job["engine"] == "gallery-dl" and job["files"] == []
+
+
+def test_the_queue_file_keeps_no_task_results(stack, media_site):
+    """Outcomes live in the job rows; Huey's result store stays empty however many jobs run."""
+    import sqlite3
+
+    result = stack.submit([media_site.url(f"/img/{400 + i}.png") for i in range(3)])
+    for entry in result["jobs"]:
+        assert stack.wait_for_job(entry["id"])["status"] == "completed"
+    with sqlite3.connect(stack.data_dir / "huey.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM kv").fetchone() == (0,)

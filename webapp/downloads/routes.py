@@ -75,6 +75,10 @@ def notifications(ws):
     db.session.remove()  # hold no connection while the socket stays open
     with hub.subscribe() as subscription:
         while ws.connected and not subscription.closed:
+            if subscription.overflowed:
+                # This client stopped reading and missed events: say so rather than go on with gaps.
+                ws.close(reason=1013, message="too far behind; reconnect")
+                return
             record = subscription.get(timeout=1.0)
             if record is None:
                 continue

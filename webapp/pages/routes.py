@@ -3,6 +3,7 @@ from __future__ import annotations
 from flask import render_template
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
 from webapp.models import Job
@@ -13,7 +14,7 @@ from webapp.pages import bp
 @login_required
 def index():
     """The latest jobs this person may see."""
-    query = select(Job).order_by(Job.id.desc()).limit(100)
+    query = select(Job).options(selectinload(Job.files)).order_by(Job.id.desc()).limit(100)
     if not current_user.is_admin:
         query = query.where(Job.user_id == current_user.id)
     jobs = db.session.scalars(query).all()

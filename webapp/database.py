@@ -62,12 +62,13 @@ class CooperativeConnection(sqlite3.Connection):
     stall every request of the web process.
     """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        super().execute("PRAGMA wal_autocheckpoint=0")
-
-    _gate = None  # one writer per process at a time; the others queue here, in order
+    _gates: dict = {}  # database path -> the lock its writers in this process queue on
     _holds_gate = False
+
+    def __init__(self, database, *args, **kwargs):
+        super().__init__(database, *args, **kwargs)
+        self._database = str(database)
+        super().execute("PRAGMA wal_autocheckpoint=0")
 
     def cursor(self, factory=_CooperativeCursor):
         return super().cursor(factory)
@@ -76,7 +77,7 @@ class CooperativeConnection(sqlite3.Connection):
         return self.cursor().execute(*args)
 
     def _enter_write(self, sql: str) -> None:
-        """Before a transaction's first write, take the process's write gate.
+        """Before a transaction's first write, take this database's write gate in this process.
 
         Without it, every request waiting for SQLite's lock polls for it, and an unlucky one
         keeps missing it (measured: 600 ms tails). With it, at most one request per process
@@ -84,17 +85,18 @@ class CooperativeConnection(sqlite3.Connection):
         """
         if self._holds_gate or self.in_transaction or not sql.lstrip()[:7].upper().startswith(_WRITE_STATEMENTS):
             return
-        if CooperativeConnection._gate is None:
+        gate = self._gates.get(self._database)
+        if gate is None:
             import threading  # patched by gevent in the web process: a cooperative lock
 
-            CooperativeConnection._gate = threading.Lock()
-        CooperativeConnection._gate.acquire()
+            gate = self._gates.setdefault(self._database, threading.Lock())
+        gate.acquire()
         self._holds_gate = True
 
     def _leave_write(self) -> None:
         if self._holds_gate:
             self._holds_gate = False
-            CooperativeConnection._gate.release()
+            self._gates[self._database].release()
 
     def commit(self):
         try:

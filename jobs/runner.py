@@ -281,6 +281,8 @@ def _remove_partial_files(storage_root: Path, temp_paths: set, finished: list[Pa
 
 
 def _finish(job_id, outcome, error, transient, reporter: _Reporter, files, settings) -> str:
+    if outcome == "taken-over":
+        return outcome  # a watchdog gave the row to another worker: it is not ours to write
     # Hash the files before the transaction: the write lock is held only for the writes.
     described = _describe_files(files, settings.storage_root)
     job = db.session.get(Job, job_id)
@@ -308,10 +310,7 @@ def _finish(job_id, outcome, error, transient, reporter: _Reporter, files, setti
         job.status, job.finished_at, job.dedupe_key = FAILED, now, None
         job.error = f"Timed out after {settings.job_timeout_seconds} seconds (HAUL_JOB_TIMEOUT_SECONDS)"
         kind = events.FAILED
-    elif outcome in ("shutdown", "taken-over"):
-        if outcome == "taken-over":
-            db.session.rollback()
-            return outcome  # the other worker owns the row now
+    elif outcome == "shutdown":
         # Not the URL's fault: back to the queue without counting the attempt.
         job.status, job.attempts, job.heartbeat_at = QUEUED, max(0, job.attempts - 1), None
         kind = events.STATUS

@@ -23,6 +23,15 @@ def csrf_token(client, path: str) -> str:
     return match.group(1)
 
 
+def post_setup(client, code: str, password: str = "longpassword", confirm: str = "longpassword"):
+    """Fill in and send the setup form for an admin named "admin"."""
+    return client.post(
+        "/setup",
+        data={"csrf_token": csrf_token(client, "/setup"), "code": code, "username": "admin",
+              "password": password, "confirm": confirm},
+    )
+
+
 def location(response) -> str:
     """The redirect target's path (with query)."""
     parts = urlsplit(response.headers["Location"])
@@ -54,12 +63,7 @@ def test_login_redirects_to_setup_while_nobody_exists(client):
 def test_setup_with_a_wrong_code_shows_an_inline_error(client, settings):
     """A wrong setup code re-shows the form with a message (400), creating nobody."""
     setup.issue_setup_code(settings)
-    token = csrf_token(client, "/setup")
-    response = client.post(
-        "/setup",
-        data={"csrf_token": token, "code": "0000-0000-0000", "username": "admin",
-              "password": "longpassword", "confirm": "longpassword"},
-    )
+    response = post_setup(client, "0000-0000-0000")
     assert response.status_code == 400
     page = response.get_data(as_text=True)
     assert "setup code is not right" in page
@@ -72,12 +76,7 @@ def test_setup_with_the_right_code_creates_the_admin_and_signs_in(client, settin
     """The right code creates the admin, signs them in and shows the job list."""
     code = setup.issue_setup_code(settings)
     submit(["http://example.com/listed"], principal=None)
-    token = csrf_token(client, "/setup")
-    response = client.post(
-        "/setup",
-        data={"csrf_token": token, "code": code, "username": "admin",
-              "password": "longpassword", "confirm": "longpassword"},
-    )
+    response = post_setup(client, code)
     assert response.status_code == 302
     assert location(response) == "/"
     user = accounts.authenticate("admin", "longpassword")
@@ -98,12 +97,7 @@ def test_setup_with_the_right_code_creates_the_admin_and_signs_in(client, settin
 def test_setup_with_mismatched_passwords_is_refused(client, settings):
     """The two password fields must match; nobody is created."""
     code = setup.issue_setup_code(settings)
-    token = csrf_token(client, "/setup")
-    response = client.post(
-        "/setup",
-        data={"csrf_token": token, "code": code, "username": "admin",
-              "password": "longpassword", "confirm": "otherpassword"},
-    )
+    response = post_setup(client, code, confirm="otherpassword")
     assert response.status_code == 200
     assert "Passwords differ" in response.get_data(as_text=True)
     assert setup.needs_setup()

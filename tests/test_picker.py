@@ -92,3 +92,33 @@ def test_no_requested_engine_means_automatic(requested):
 def test_is_direct_media_url(url, direct):
     """True only when the URL's path ends in a media file extension."""
     assert is_direct_media_url(url) is direct
+
+
+def _test_urls_of_ytdlp_extractors(limit: int = 400) -> list[str]:
+    """URLs from yt-dlp's own extractor tests: one per extractor, a deterministic sample."""
+    from yt_dlp.extractor import _extractors
+
+    urls = []
+    for name in sorted(dir(_extractors)):
+        ie = getattr(_extractors, name)
+        tests = getattr(ie, "_TESTS", None) or ([ie._TEST] if getattr(ie, "_TEST", None) else [])
+        if isinstance(ie, type) and tests and isinstance(tests[0], dict) and tests[0].get("url"):
+            urls.append(tests[0]["url"])
+    return urls[:: max(1, len(urls) // limit)]
+
+
+def test_the_joined_site_pattern_answers_like_asking_each_extractor():
+    """The one-regex fast path of yt-dlp site matching gives yt-dlp's own answer, site URLs and others."""
+    from jobs.engines.ytdlp import site_extractor_name, site_extractor_name_slow
+
+    urls = _test_urls_of_ytdlp_extractors() + [
+        "http://127.0.0.1:8123/img/1.png", "https://example.com/page", "https://example.com/a.mp4",
+        "https://www.pixiv.net/en/artworks/12345", "https://danbooru.donmai.us/posts/123",
+    ]
+    assert len(urls) > 300
+    matched = 0
+    for url in urls:
+        expected = site_extractor_name_slow(url)
+        assert site_extractor_name(url) == expected, url
+        matched += expected is not None
+    assert matched > 250  # the sample really exercises the slow path behind the fast "no"

@@ -70,29 +70,28 @@ def publish_job(kind: str, job: Job, **extra) -> Event:
     return event
 
 
-def publish_submitted(*, submission_id, user_id, post_title, label, urls, queued_at, new_jobs) -> None:
+def publish_submitted(*, submission_id, user_id, post_title, label, urls, queued_at, job_ids) -> None:
     """Record that a submission was queued, naming its new jobs (the caller commits).
 
     One row for the whole submission, however many links: live views learn the new jobs from
     `job_ids`, and each job's own events start when a worker claims it.
     """
-    rows = [
-        {
-            "type": QUEUED,
-            "submission_id": submission_id,
-            "user_id": user_id,
-            "data": {
+    db.session.execute(
+        insert(Event).values(
+            type=QUEUED,
+            submission_id=submission_id,
+            user_id=user_id,
+            data={
                 "download_id": submission_id,
                 "post_title": post_title,
                 "label": label,
                 "urls": urls,
                 "queued_at": isoformat(queued_at),
-                "job_ids": [job["job_id"] for job in new_jobs],
+                "job_ids": job_ids,
             },
-            "created_at": queued_at,
-        }
-    ]
-    db.session.execute(insert(Event), rows)
+            created_at=queued_at,
+        )
+    )
 
 
 def latest_event_id() -> int:
@@ -168,10 +167,6 @@ class EventHub:
     def unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
             self._subscribers.discard(sub)
-
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._subscribers)
 
     def _ensure_running(self) -> None:
         if self._thread is None or not self._thread.is_alive():

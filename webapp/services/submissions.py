@@ -155,9 +155,9 @@ def _write(normalised, principal, source, post_title, label, force, engine, prio
         "created_at": now,
     }
 
+    db.session.execute(insert(Submission).values(items=[], **submission_row))
     new_ids: dict[str, int] = {}
     if job_rows:
-        db.session.execute(insert(Submission).values(items=[], **submission_row))
         rows = db.session.execute(insert(Job).returning(Job.id, Job.url, sort_by_parameter_order=True), job_rows)
         new_ids = {url: job_id for job_id, url in rows}
     entries, seen = [], set()
@@ -167,11 +167,9 @@ def _write(normalised, principal, source, post_title, label, force, engine, prio
             seen.add(url)
         else:  # already known, or sent twice in this request
             entries.append(Entry(url, existing.get(url) or new_ids[url], duplicate=True))
+    # The items name the job ids, known only now that the jobs exist.
     items = [{"url": e.url, "job_id": e.job_id, "duplicate_of": e.job_id if e.duplicate else None} for e in entries]
-    if job_rows:
-        db.session.execute(update(Submission).where(Submission.id == submission_id).values(items=items))
-    else:  # only duplicates: one INSERT with everything
-        db.session.execute(insert(Submission).values(items=items, **submission_row))
+    db.session.execute(update(Submission).where(Submission.id == submission_id).values(items=items))
     events.publish_submitted(
         submission_id=submission_id,
         user_id=user_id,
@@ -179,7 +177,7 @@ def _write(normalised, principal, source, post_title, label, force, engine, prio
         label=label,
         urls=normalised,
         queued_at=now,
-        new_jobs=[{"job_id": job_id, "url": url} for url, job_id in new_ids.items()],
+        job_ids=list(new_ids.values()),
     )
     db.session.commit()
     # Commit first, then wake the workers: a worker must find the rows it is woken for.

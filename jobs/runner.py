@@ -31,7 +31,7 @@ from webapp.extensions import db
 from webapp.models import Event, Job, JobFile
 from webapp.models.base import utcnow
 from webapp.models.job import CANCELLED, COMPLETED, DOWNLOADING, FAILED, QUEUED
-from webapp.services import dispatch, events
+from webapp.services import dispatch, events, queue_state
 from webapp.services.library import inside_root, job_directory, relative_to_root
 
 log = logging.getLogger(__name__)
@@ -55,18 +55,21 @@ def worker_tag() -> str:
 
 
 def claim_next_job() -> int | None:
-    """Atomically move the next runnable job (priority, then age) to downloading.
+    """Atomically move the next runnable job (priority, then rank — its age unless moved) to downloading.
 
-    One UPDATE … WHERE id = (the next queued job) AND status = 'queued' RETURNING: of two
+    Nothing is claimed while the whole queue is paused; a paused job is never claimed. One UPDATE … WHERE id = (the next queued job) AND status = 'queued' RETURNING: of two
     workers racing for a job only one gets it back, and the write lock is held for one
     statement and one event row.
     """
+    if queue_state.is_paused():
+        db.session.rollback()
+        return None  # resuming the queue wakes the workers again
     for _ in range(10):
         now = utcnow()
         next_id = (
             select(Job.id)
             .where(Job.status == QUEUED, or_(Job.not_before.is_(None), Job.not_before <= now))
-            .order_by(Job.priority.desc(), Job.created_at, Job.id)
+            .order_by(Job.priority.desc(), Job.rank, Job.id)
             .limit(1)
             .scalar_subquery()
         )
@@ -228,7 +231,7 @@ def run_job(job_id: int) -> str:
     app = current_app._get_current_object()
     settings = app.config["HAUL"]
     job = db.session.get(Job, job_id)
-    url, requested = job.url, job.requested_engine
+    url, requested, preset = job.url, job.requested_engine, job.preset
     base_dir = job_directory(settings.storage_root, job.submission.post_title, job.domain)
     reporter = _Reporter(job)
     db.session.rollback()  # end the read: no transaction stays open during the download
@@ -246,6 +249,7 @@ def run_job(job_id: int) -> str:
         cancel_reason=lambda: stop.reason,
         gallery_dl_options=settings.gallery_dl_options,
         ytdlp_options=settings.ytdlp_options,
+        preset=preset,
     )
     monitor = _Monitor(app, job_id, settings.job_timeout_seconds, cancel_event, stop)
     monitor.start()

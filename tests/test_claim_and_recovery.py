@@ -65,10 +65,10 @@ def test_claim_order_is_priority_then_age(app):
     new_low = new_job("http://example.com/new-low", priority=0)
     new_high = new_job("http://example.com/new-high", priority=5)
     top = new_job("http://example.com/top", priority=10)
-    # Make the ages unambiguous whatever the clock resolution.
-    base = utcnow() - timedelta(minutes=10)
+    # Make the ages unambiguous whatever the clock resolution (rank is the submission time).
+    base = time.time() - 600
     for offset, job_id in enumerate([old_low, old_high, new_low, new_high, top]):
-        db.session.get(Job, job_id).created_at = base + timedelta(seconds=offset)
+        db.session.get(Job, job_id).rank = base + offset
     db.session.commit()
 
     claimed = [runner.claim_next_job() for _ in range(5)]
@@ -77,10 +77,10 @@ def test_claim_order_is_priority_then_age(app):
 
 
 def test_age_beats_id_order(app):
-    """Age is the created time, not the id: an older row with a higher id goes first."""
+    """Age is the rank (submission time unless moved), not the id: an older row with a higher id goes first."""
     first = new_job("http://example.com/first")
     second = new_job("http://example.com/second")
-    db.session.get(Job, second).created_at = utcnow() - timedelta(hours=1)
+    db.session.get(Job, second).rank = time.time() - 3600
     db.session.commit()
     assert runner.claim_next_job() == second
     assert runner.claim_next_job() == first

@@ -80,10 +80,14 @@ def register_blueprints(app: "Flask") -> None:
     from webapp.api import bp as api_bp
     from webapp.auth import bp as auth_bp
     from webapp.downloads import bp as downloads_bp
+    from webapp.history import bp as history_bp
     from webapp.pages import bp as pages_bp
+    from webapp.settings import bp as settings_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(history_bp)
+    app.register_blueprint(settings_bp)
     app.register_blueprint(downloads_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
 

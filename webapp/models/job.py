@@ -1,6 +1,7 @@
 """Submissions (the links sent together), jobs (one URL each) and the files a job wrote."""
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -15,12 +16,16 @@ if TYPE_CHECKING:
     from webapp.models.user import ApiToken, User
 
 QUEUED, DOWNLOADING, COMPLETED, FAILED, CANCELLED = "queued", "downloading", "completed", "failed", "cancelled"
-STATUSES = (QUEUED, DOWNLOADING, COMPLETED, FAILED, CANCELLED)
+PAUSED = "paused"  # held back by a person: never claimed until resumed
+STATUSES = (QUEUED, PAUSED, DOWNLOADING, COMPLETED, FAILED, CANCELLED)
+ACTIVE_STATUSES = (QUEUED, PAUSED, DOWNLOADING)
 # A URL with a job in one of these states is not downloaded again unless forced.
-DEDUPE_STATUSES = (QUEUED, DOWNLOADING, COMPLETED)
+DEDUPE_STATUSES = (QUEUED, PAUSED, DOWNLOADING, COMPLETED)
 FINISHED_STATUSES = (COMPLETED, FAILED, CANCELLED)
 
 ENGINES = ("gallery-dl", "yt-dlp", "direct")
+# Video quality presets (yt-dlp format choices); None means the configured default.
+PRESETS = ("best", "1080p", "720p", "audio")
 SOURCES = ("api", "gui", "invite", "subscription", "cli")
 
 
@@ -58,7 +63,7 @@ class Job(db.Model):
     __tablename__ = "jobs"
     __table_args__ = (
         # The worker claims the next job in this order.
-        Index("ix_jobs_claim", "status", "priority", "created_at"),
+        Index("ix_jobs_claim", "status", "priority", "rank"),
         # Guards dedupe against two submissions racing: one active job per normalised URL.
         Index(
             "uq_jobs_dedupe_key",
@@ -78,6 +83,10 @@ class Job(db.Model):
     engine: Mapped[str | None] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default=QUEUED, index=True)
     priority: Mapped[int] = mapped_column(Integer, default=0)
+    # Order among jobs of the same priority: the submission time as a number, so "then age"
+    # holds by default; moving a job up or down swaps it with its neighbour's.
+    rank: Mapped[float] = mapped_column(Float, default=time.time)
+    preset: Mapped[str | None] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(16), default="api")
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
 
@@ -103,6 +112,8 @@ class Job(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by "clear completed/failed": the job leaves the queue page but stays in history.
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     submission: Mapped[Submission] = relationship(back_populates="jobs")

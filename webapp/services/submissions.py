@@ -12,7 +12,7 @@ from webapp.errors import BadRequest, Invalid
 from webapp.extensions import db
 from webapp.models import Job, Submission
 from webapp.models.base import utcnow
-from webapp.models.job import DEDUPE_STATUSES, QUEUED, SOURCES, new_submission_id
+from webapp.models.job import DEDUPE_STATUSES, PRESETS, QUEUED, SOURCES, new_submission_id
 from webapp.services import dispatch, events
 from webapp.services.accounts import Principal
 from webapp.services.urls import UrlProblem, domain_of, normalise_url
@@ -90,6 +90,7 @@ def submit(
     force: bool = False,
     engine: str | None = None,
     priority: int = 0,
+    preset: str | None = None,
 ) -> SubmitResult:
     """Queue `urls` as one submission; URLs already queued, running or done answer with that job."""
     normalised = _check_urls(urls)
@@ -99,6 +100,12 @@ def submit(
         engine = None
     elif engine not in REQUESTABLE_ENGINES:
         raise Invalid(f"engine must be auto, {', '.join(REQUESTABLE_ENGINES)}", error_code="invalid_engine")
+    if preset in (None, "", "default"):
+        preset = None
+    elif preset not in PRESETS:
+        raise Invalid(f"preset must be one of {', '.join(PRESETS)}", error_code="invalid_preset")
+    if isinstance(priority, bool) or not isinstance(priority, int) or not -1000 <= priority <= 1000:
+        raise Invalid("priority must be a whole number from -1000 to 1000", error_code="invalid_priority")
     if source not in SOURCES:
         raise Invalid(f"unknown source {source!r}", error_code="invalid_source")
     if not isinstance(force, bool):
@@ -106,7 +113,7 @@ def submit(
 
     for attempt in range(3):
         try:
-            return _write(normalised, principal, source, post_title, label, force, engine, priority)
+            return _write(normalised, principal, source, post_title, label, force, engine, priority, preset)
         except IntegrityError:
             # Another request queued one of these URLs between our check and insert: redo the
             # dedupe so that request's job is the answer.
@@ -115,7 +122,7 @@ def submit(
                 raise
 
 
-def _write(normalised, principal, source, post_title, label, force, engine, priority) -> SubmitResult:
+def _write(normalised, principal, source, post_title, label, force, engine, priority, preset) -> SubmitResult:
     # Core statements rather than ORM objects: this is the hottest write path (every link
     # from every client), and the unit-of-work bookkeeping cost more than the SQL itself.
     # Everything that can be prepared is prepared before the first write: SQLite has one
@@ -135,6 +142,7 @@ def _write(normalised, principal, source, post_title, label, force, engine, prio
             "dedupe_key": None if force else url,
             "requested_engine": engine,
             "priority": priority,
+            "preset": preset,
             "source": source,
             "user_id": user_id,
             "status": QUEUED,

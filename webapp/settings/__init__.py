@@ -1,0 +1,6 @@
+"""Settings (admin), the signed-in person's account, users (admin) and API tokens."""
+from flask import Blueprint
+
+bp = Blueprint("settings", __name__)
+
+from webapp.settings import routes  # noqa: E402,F401

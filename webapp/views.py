@@ -1,0 +1,40 @@
+"""Page-or-fragment rendering and toasts, shared by every HTML blueprint.
+
+A page is a full template that includes its partials (`templates/<area>/_<name>.html`). An
+htmx request that swaps part of a page gets only the partial, rendered by the same template,
+so the full page, the htmx answer and the SSE event can never drift apart.
+"""
+from __future__ import annotations
+
+import json
+
+from flask import Response, make_response, render_template, request
+
+
+def is_htmx() -> bool:
+    """An htmx request that wants a fragment (boosted navigation wants the whole page)."""
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+
+
+def render_view(page: str, partial: str | None = None, **context) -> str:
+    """The full `page` for a normal request, `partial` alone for an htmx one."""
+    if partial and is_htmx():
+        return render_template(partial, **context)
+    return render_template(page, **context)
+
+
+def with_toast(response, message: str, level: str = "info") -> Response:
+    """Attach a toast for the page's toast area (read by static/js/haul.js from HX-Trigger)."""
+    response = make_response(response)
+    triggers = {}
+    if response.headers.get("HX-Trigger"):
+        try:
+            triggers = json.loads(response.headers["HX-Trigger"])
+        except ValueError:
+            triggers = {}
+    toasts = triggers.setdefault("haul:toast", [])
+    if isinstance(toasts, dict):
+        toasts = triggers["haul:toast"] = [toasts]
+    toasts.append({"message": message, "level": level})
+    response.headers["HX-Trigger"] = json.dumps(triggers)
+    return response

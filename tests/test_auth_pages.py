@@ -85,7 +85,7 @@ def test_setup_with_the_right_code_creates_the_admin_and_signs_in(client, settin
     page = client.get("/")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "Latest jobs" in html
+    assert "<h1>Queue</h1>" in html
     assert "http://example.com/listed" in html
     assert "admin" in html  # signed in as
 

@@ -81,15 +81,19 @@ def register_blueprints(app: "Flask") -> None:
     from webapp.auth import bp as auth_bp
     from webapp.downloads import bp as downloads_bp
     from webapp.history import bp as history_bp
-    from webapp.pages import bp as pages_bp
+    from webapp.queue import bp as queue_bp
     from webapp.settings import bp as settings_bp
 
     app.register_blueprint(auth_bp)
-    app.register_blueprint(pages_bp)
+    app.register_blueprint(queue_bp)
     app.register_blueprint(history_bp)
     app.register_blueprint(settings_bp)
     app.register_blueprint(downloads_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
+
+    from webapp.views import vary_on_htmx
+
+    app.after_request(vary_on_htmx)
 
 
 def register_error_handlers(app: "Flask") -> None:

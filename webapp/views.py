@@ -38,3 +38,10 @@ def with_toast(response, message: str, level: str = "info") -> Response:
     toasts.append({"message": message, "level": level})
     response.headers["HX-Trigger"] = json.dumps(triggers)
     return response
+
+
+def vary_on_htmx(response):
+    """The same URL answers a page or a fragment: caches must key on HX-Request."""
+    if response.mimetype == "text/html":
+        response.vary.add("HX-Request")
+    return response

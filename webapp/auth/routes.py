@@ -16,7 +16,7 @@ def _safe_next(target: str | None) -> str:
     """Only same-site paths: a login link must not bounce people to another site."""
     if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
         return target
-    return url_for("pages.index")
+    return url_for("queue.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -25,7 +25,7 @@ def login():
     if setup.needs_setup():
         return redirect(url_for("auth.setup_admin"))
     if current_user.is_authenticated:
-        return redirect(url_for("pages.index"))
+        return redirect(url_for("queue.index"))
     form = LoginForm()
     error = None
     if form.validate_on_submit():
@@ -61,5 +61,5 @@ def setup_admin():
         else:
             login_user(user)
             flash(f"Welcome, {user.username}. Haul is ready.")
-            return redirect(url_for("pages.index"))
+            return redirect(url_for("queue.index"))
     return render_template("auth/setup.html", form=form, error=error), (400 if error else 200)

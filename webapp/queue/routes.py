@@ -7,7 +7,7 @@ from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
 from webapp.models import Job
-from webapp.pages import bp
+from webapp.queue import bp
 
 
 @bp.get("/")
@@ -18,4 +18,4 @@ def index():
     if not current_user.is_admin:
         query = query.where(Job.user_id == current_user.id)
     jobs = db.session.scalars(query).all()
-    return render_template("pages/index.html", jobs=jobs)
+    return render_template("queue/index.html", jobs=jobs)

@@ -8,7 +8,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
 	@echo "make run    - install into .venv, migrate, start web + worker on http://127.0.0.1:8080"
-	@echo "make test   - install test requirements (ffmpeg via apt-get) and run the whole suite"
+	@echo "make test   - install test requirements (ffmpeg and chromium via apt-get) and run the whole suite"
 	@echo "make bench  - the benchmark (not part of make test)"
 
 # The venv; Debian/Ubuntu ship venv support as a separate package, installed when missing.
@@ -32,11 +32,15 @@ run: $(VENV)/.requirements
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi serve
 
-# What the tests need from the system: ffmpeg makes the test site's media.
+# What the tests need from the system: ffmpeg makes the test site's media; Debian's chromium
+# runs the browser tests (Playwright drives /usr/bin/chromium; `playwright install` is never used).
 system-deps-test:
 	@command -v ffmpeg >/dev/null || { \
 	  echo "installing ffmpeg with apt-get"; \
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q ffmpeg; }
+	@[ -x /usr/bin/chromium ] || { \
+	  echo "installing chromium with apt-get (for the browser tests)"; \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
 test: $(VENV)/.requirements-dev system-deps-test
 	$(BIN)/python -m pytest

@@ -91,7 +91,10 @@ def register_blueprints(app: "Flask") -> None:
     app.register_blueprint(downloads_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
 
+    from webapp import templating
     from webapp.views import vary_on_htmx
+
+    templating.register(app)
 
     app.after_request(vary_on_htmx)
 

@@ -45,3 +45,14 @@ def vary_on_htmx(response):
     if response.mimetype == "text/html":
         response.vary.add("HX-Request")
     return response
+
+
+def session_principal():
+    """The signed-in person as a Principal (what the services take), or None."""
+    from flask_login import current_user
+
+    from webapp.services.accounts import Principal
+
+    if not current_user.is_authenticated:
+        return None
+    return Principal(user=current_user._get_current_object())

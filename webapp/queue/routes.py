@@ -1,21 +1,211 @@
+"""The queue page: add links, watch active jobs live, and steer them (cancel, pause, reorder, …).
+
+Every action answers with the partial it changed plus a toast; the same change also reaches
+every other open page through the event stream (webapp/queue/stream.py).
+"""
 from __future__ import annotations
 
-from flask import render_template
+from flask import abort, make_response, render_template, request
 from flask_login import current_user, login_required
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
-from webapp.extensions import db
-from webapp.models import Job
+from webapp.errors import HaulError
+from webapp.models.job import ENGINES, PRESETS
 from webapp.queue import bp
+from webapp.queue.stream import queue_event_stream
+from webapp.services import events, job_control, queue_listing, queue_state
+from webapp.services.link_text import parse_links
+from webapp.services.submissions import submit
+from webapp.views import render_view, session_principal, with_toast
+
+PRIORITIES = {"high": 10, "normal": 0, "low": -10}
+JOB_ACTIONS = {
+    "cancel": (job_control.cancel, "Cancelled"),
+    "pause": (job_control.pause, "Paused"),
+    "resume": (job_control.resume, "Resumed"),
+    "retry": (job_control.retry, "Queued again"),
+    "remove": (job_control.remove, "Removed from the queue"),
+}
+
+
+def _owner_filter() -> int | None:
+    """Whose jobs to list: a user always sees their own; an admin everyone's or one submitter's."""
+    if not current_user.is_admin:
+        return current_user.id
+    return request.args.get("user", type=int)
+
+
+def queue_context(owner: int | None) -> dict:
+    counts_for = owner if owner is not None else None
+    return {
+        "active": queue_listing.active_jobs(owner),
+        "finished": queue_listing.finished_jobs(owner),
+        "counts": job_control.status_counts(counts_for),
+        "queue_paused": queue_state.is_paused(),
+        "owner": owner,
+        "finished_shown": queue_listing.FINISHED_SHOWN,
+    }
+
+
+def form_context(**values) -> dict:
+    return {
+        "engines": ("auto", *[e for e in ENGINES if e != "direct"]),
+        "presets": PRESETS,
+        "priorities": PRIORITIES,
+        "values": {"urls": "", "post_title": "", "engine": "auto", "preset": "", "priority": "normal", **values},
+        "problems": [],
+        "result": None,
+    }
 
 
 @bp.get("/")
 @login_required
 def index():
-    """The latest jobs this person may see."""
-    query = select(Job).options(selectinload(Job.files)).order_by(Job.id.desc()).limit(100)
+    owner = _owner_filter()
+    context = queue_context(owner)
+    context.update(form_context())
+    context["submitters"] = queue_listing.submitters() if current_user.is_admin else []
+    # The stream starts after the newest event this page already shows: nothing is missed
+    # between rendering and connecting.
+    context["last_event_id"] = events.latest_event_id()
+    return render_template("queue/index.html", **context)
+
+
+@bp.get("/queue/list")
+@login_required
+def job_list():
+    """The lists and counts, for a page that has to redraw everything (e.g. after a long gap)."""
+    return render_template("queue/_lists.html", **queue_context(_owner_filter()))
+
+
+@bp.post("/queue/add")
+@login_required
+def add_links():
+    form = request.form
+    values = {key: (form.get(key) or "").strip() for key in ("urls", "post_title", "engine", "preset", "priority")}
+    context = form_context(**values)
+    parsed = parse_links(values["urls"])
+    context["problems"] = parsed.problems
+    if not parsed.urls and not parsed.problems:
+        context["problems"] = [{"line": None, "text": "", "reason": "Paste at least one link"}]
+        return render_view("queue/index.html", "queue/_add_form.html", **context), 422
+    if not parsed.urls:
+        return render_view("queue/index.html", "queue/_add_form.html", **context), 422
+    try:
+        result = submit(
+            parsed.urls,
+            principal=session_principal(),
+            source="gui",
+            post_title=values["post_title"] or None,
+            engine=values["engine"] or None,
+            preset=values["preset"] or None,
+            priority=PRIORITIES.get(values["priority"], 0),
+        )
+    except HaulError as exc:
+        context["problems"] = [{"line": None, "text": "", "reason": exc.detail}]
+        return render_view("queue/index.html", "queue/_add_form.html", **context), 422
+    new = [e for e in result.entries if not e.duplicate]
+    duplicates = [e for e in result.entries if e.duplicate]
+    context["result"] = {"new": new, "duplicates": duplicates, "post_title": result.post_title}
+    # Keep only the lines that need attention in the box; queued ones are done.
+    context["values"]["urls"] = "\n".join(p["text"] for p in parsed.problems if p["line"])
+    message = f"Queued {len(new)} link{'s' if len(new) != 1 else ''}"
+    if duplicates:
+        message += f"; {len(duplicates)} already known"
+    if parsed.problems:
+        message += f"; {len(parsed.problems)} not valid"
+    level = "success" if new and not parsed.problems else "warning"
+    response = render_view("queue/index.html", "queue/_add_form.html", **context)
+    return with_toast(response, message, level)
+
+
+@bp.post("/queue/again")
+@login_required
+def download_again():
+    """Queue a URL again although it is already queued or downloaded."""
+    url = (request.form.get("url") or "").strip()
+    try:
+        result = submit([url], principal=session_principal(), source="gui", force=True)
+    except HaulError as exc:
+        return with_toast(make_response("", 422), exc.detail, "error")
+    job_id = result.entries[0].job_id
+    return with_toast(render_template("queue/_again_done.html", job_id=job_id, url=url), f"Queued again as job {job_id}", "success")
+
+
+def _visible_job(job_id: int):
+    return job_control.get_visible_job(job_id, session_principal())
+
+
+@bp.post("/queue/jobs/<int:job_id>/<action>")
+@login_required
+def job_action(job_id: int, action: str):
+    if action not in JOB_ACTIONS:
+        abort(404)
+    change, done = JOB_ACTIONS[action]
+    job = _visible_job(job_id)
+    try:
+        job = change(job)
+    except HaulError as exc:
+        return with_toast(make_response(render_template("queue/_job_row.html", job=_visible_job(job_id)), exc.status),
+                          exc.detail, "error")
+    if action == "remove":
+        return with_toast(make_response(""), done)
+    if action == "cancel" and job.status == "downloading":
+        done = "Stopping…"
+    return with_toast(render_template("queue/_job_row.html", job=job), f"{done}: {job.title or job.url}")
+
+
+@bp.post("/queue/jobs/<int:job_id>/move/<where>")
+@login_required
+def move_job(job_id: int, where: str):
+    if where not in job_control.MOVES:
+        abort(404)
+    try:
+        job_control.move(_visible_job(job_id), where)
+    except HaulError as exc:
+        return with_toast(make_response("", exc.status), exc.detail, "error")
+    return render_template("queue/_lists.html", **queue_context(_owner_filter()))
+
+
+def _admin_only():
     if not current_user.is_admin:
-        query = query.where(Job.user_id == current_user.id)
-    jobs = db.session.scalars(query).all()
-    return render_template("queue/index.html", jobs=jobs)
+        abort(403, description="Only an admin can pause or resume the whole queue.")
+
+
+@bp.post("/queue/pause")
+@login_required
+def pause_queue():
+    _admin_only()
+    job_control.pause_all()
+    response = render_template("queue/_toolbar.html", **queue_context(_owner_filter()))
+    return with_toast(response, "Queue paused: running jobs finish, no new ones start", "warning")
+
+
+@bp.post("/queue/resume")
+@login_required
+def resume_queue():
+    _admin_only()
+    waiting = job_control.resume_all()
+    response = render_template("queue/_toolbar.html", **queue_context(_owner_filter()))
+    return with_toast(response, f"Queue resumed ({waiting} waiting)" if waiting else "Queue resumed", "success")
+
+
+@bp.post("/queue/clear/<status>")
+@login_required
+def clear_jobs(status: str):
+    if status not in job_control.CLEARABLE:
+        abort(404)
+    count = job_control.clear_finished([status], session_principal())
+    response = render_template("queue/_lists.html", **queue_context(_owner_filter()))
+    return with_toast(response, f"Cleared {count} {status} job{'s' if count != 1 else ''} (still in History)")
+
+
+@bp.get("/queue/events")
+@login_required
+def stream():
+    """Server-Sent Events for this page: each event renders the partial it changes."""
+    last_id = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+    try:
+        last_id = int(last_id) if last_id else None
+    except ValueError:
+        last_id = None
+    return queue_event_stream(current_user._get_current_object(), _owner_filter(), last_id)

@@ -25,6 +25,11 @@ QUEUED = "queued"  # a submission was accepted
 PROGRESS = "progress"
 STATUS = "status"  # a job changed status (downloading, queued again for a retry, …)
 COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
+CLEARED = "cleared"  # a job left the queue page (history keeps it)
+# Queue-wide changes (no job_id): live views redraw the list and the counts.
+REORDERED, CLEARED_MANY = "reordered", "cleared_many"
+QUEUE_PAUSED, QUEUE_RESUMED = "queue_paused", "queue_resumed"
+QUEUE_EVENTS = (REORDERED, CLEARED_MANY, QUEUE_PAUSED, QUEUE_RESUMED)
 
 
 def job_snapshot(job: Job) -> dict:
@@ -68,6 +73,11 @@ def publish_job(kind: str, job: Job, **extra) -> Event:
     event = Event(**job_event_row(kind, job, **extra))
     db.session.add(event)
     return event
+
+
+def publish_queue(kind: str, user_id: int | None = None, **data) -> None:
+    """Record a queue-wide change (the caller commits); `user_id` limits who is told."""
+    db.session.add(Event(type=kind, user_id=user_id, data=data, created_at=utcnow()))
 
 
 def publish_submitted(*, submission_id, user_id, post_title, label, urls, queued_at, job_ids) -> None:

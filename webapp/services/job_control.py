@@ -1,15 +1,18 @@
-"""Cancel and retry: the rules for changing a job from outside the worker."""
+"""The rules for changing jobs from outside the worker: cancel, retry, pause, reorder, clear.
+
+Every change writes an event in the same transaction, so every open page and API stream sees it.
+"""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.errors import Conflict, NotFound
 from webapp.extensions import db
 from webapp.models import Job
 from webapp.models.base import utcnow
-from webapp.models.job import CANCELLED, DOWNLOADING, FAILED, QUEUED
-from webapp.services import dispatch, events
+from webapp.models.job import ACTIVE_STATUSES, CANCELLED, COMPLETED, DOWNLOADING, FAILED, PAUSED, QUEUED
+from webapp.services import dispatch, events, queue_state
 from webapp.services.accounts import Principal
 
 
@@ -22,8 +25,8 @@ def get_visible_job(job_id: int, principal: Principal) -> Job:
 
 
 def cancel(job: Job) -> Job:
-    """Cancel a queued job at once; ask the worker to stop a running one (it confirms)."""
-    if job.status == QUEUED:
+    """Cancel a queued or paused job at once; ask the worker to stop a running one (it confirms)."""
+    if job.status in (QUEUED, PAUSED):
         job.status = CANCELLED
         job.dedupe_key = None
         job.finished_at = utcnow()
@@ -31,7 +34,7 @@ def cancel(job: Job) -> Job:
     elif job.status == DOWNLOADING:
         job.cancel_requested = True
     else:
-        raise Conflict(f"Job {job.id} is {job.status}; only queued or downloading jobs can be cancelled",
+        raise Conflict(f"Job {job.id} is {job.status}; only queued, paused or downloading jobs can be cancelled",
                        error_code="not_cancellable")
     db.session.commit()
     return job
@@ -57,7 +60,9 @@ def retry(job: Job) -> Job:
     job.finished_at = None
     job.bytes_done, job.bytes_total, job.speed, job.eta = 0, None, None, None
     job.items_done, job.items_total, job.current_file = 0, None, None
-    events.publish_job(events.STATUS, job)
+    job.cleared_at = None
+    # "requeued": live views move the row from the finished list back to the active one.
+    events.publish_job(events.STATUS, job, requeued=True)
     try:
         db.session.commit()
     except IntegrityError:
@@ -65,3 +70,121 @@ def retry(job: Job) -> Job:
         raise Conflict("This URL was queued again meanwhile", error_code="duplicate") from None
     dispatch.wake_workers(1)
     return job
+
+
+def pause(job: Job) -> Job:
+    """Hold a queued job back: it keeps its place but no worker starts it."""
+    if job.status != QUEUED:
+        raise Conflict(f"Job {job.id} is {job.status}; only a queued job can be paused", error_code="not_pausable")
+    job.status = PAUSED
+    events.publish_job(events.STATUS, job)
+    db.session.commit()
+    return job
+
+
+def resume(job: Job) -> Job:
+    """Let a paused job start again, in its old place in the queue."""
+    if job.status != PAUSED:
+        raise Conflict(f"Job {job.id} is {job.status}; only a paused job can be resumed", error_code="not_paused")
+    job.status = QUEUED
+    events.publish_job(events.STATUS, job)
+    db.session.commit()
+    dispatch.wake_workers(1)
+    return job
+
+
+def _waiting_jobs() -> list[Job]:
+    """Queued and paused jobs in the order workers take them (priority, then rank)."""
+    return list(db.session.scalars(
+        select(Job).where(Job.status.in_((QUEUED, PAUSED))).order_by(Job.priority.desc(), Job.rank, Job.id)
+    ))
+
+
+MOVES = ("top", "up", "down", "bottom")
+
+
+def move(job: Job, where: str) -> Job:
+    """Move a waiting job to the top, one place up or down, or to the bottom of the queue.
+
+    The order is (priority, rank), so a move takes over its neighbour's priority and a rank
+    next to it: the order stays "priority, then age" for everyone else.
+    """
+    if where not in MOVES:
+        raise Conflict(f"Unknown move {where!r}; use one of {', '.join(MOVES)}", error_code="invalid_move")
+    if job.status not in (QUEUED, PAUSED):
+        raise Conflict(f"Job {job.id} is {job.status}; only waiting jobs can be moved", error_code="not_movable")
+    waiting = _waiting_jobs()
+    index = next(i for i, other in enumerate(waiting) if other.id == job.id)
+    if where == "top" and index > 0:
+        first = waiting[0]
+        job.priority, job.rank = first.priority, first.rank - 1.0
+    elif where == "bottom" and index < len(waiting) - 1:
+        last = waiting[-1]
+        job.priority, job.rank = last.priority, last.rank + 1.0
+    elif where in ("up", "down"):
+        other_index = index - 1 if where == "up" else index + 1
+        if 0 <= other_index < len(waiting):
+            other = waiting[other_index]
+            # Swap places: each takes the other's key, nobody else moves.
+            job.priority, other.priority = other.priority, job.priority
+            job.rank, other.rank = other.rank, job.rank
+            if (job.priority, job.rank) == (other.priority, other.rank):  # equal keys: break the tie
+                job.rank += -0.001 if where == "up" else 0.001
+    events.publish_queue(events.REORDERED, job_id=job.id)
+    db.session.commit()
+    return job
+
+
+def remove(job: Job) -> Job:
+    """Take a job off the queue page: a waiting one is cancelled; history keeps the record."""
+    if job.status == DOWNLOADING:
+        raise Conflict(f"Job {job.id} is downloading; cancel it first", error_code="still_running")
+    if job.status in (QUEUED, PAUSED):
+        job.status, job.dedupe_key, job.finished_at = CANCELLED, None, utcnow()
+    job.cleared_at = utcnow()
+    events.publish_job(events.CLEARED, job)
+    db.session.commit()
+    return job
+
+
+CLEARABLE = (COMPLETED, FAILED, CANCELLED)
+
+
+def clear_finished(statuses, principal: Principal) -> int:
+    """Take finished jobs with these statuses off the queue page (history keeps them)."""
+    statuses = [s for s in statuses if s in CLEARABLE]
+    if not statuses:
+        raise Conflict("Nothing to clear: name completed, failed or cancelled", error_code="invalid_status")
+    query = update(Job).where(Job.status.in_(statuses), Job.cleared_at.is_(None))
+    if not principal.is_admin:
+        query = query.where(Job.user_id == principal.user_id)
+    count = db.session.execute(query.values(cleared_at=utcnow())).rowcount or 0
+    if count:
+        events.publish_queue(events.CLEARED_MANY, statuses=statuses, user_id=None if principal.is_admin else principal.user_id)
+    db.session.commit()
+    return count
+
+
+def pause_all() -> None:
+    """Pause the whole queue: running jobs finish, none start, even after a restart."""
+    queue_state.set_paused(True)
+    events.publish_queue(events.QUEUE_PAUSED)
+    db.session.commit()
+
+
+def resume_all() -> int:
+    """Resume the queue and wake a worker for every waiting job; returns how many wait."""
+    queue_state.set_paused(False)
+    events.publish_queue(events.QUEUE_RESUMED)
+    db.session.commit()
+    return dispatch.top_up()
+
+
+def status_counts(user_id: int | None = None) -> dict[str, int]:
+    """How many jobs are in each status (only `user_id`'s when given), cleared ones included."""
+    query = select(Job.status, func.count(Job.id)).group_by(Job.status)
+    if user_id is not None:
+        query = query.where(Job.user_id == user_id)
+    counts = {status: 0 for status in (*ACTIVE_STATUSES, COMPLETED, FAILED, CANCELLED)}
+    counts.update(dict(db.session.execute(query).all()))
+    return counts

@@ -1,0 +1,177 @@
+"""The queue page's Server-Sent Events: every job change, rendered as the partial it changes.
+
+One SSE event name, "queue", carries htmx out-of-band fragments: a changed row replaces the
+row with the same id (a row the page doesn't show is ignored), a new job's row is appended, a
+finished one moves to the finished list, and queue-wide changes redraw the lists or the
+toolbar. One name means one listener per page, whatever the number of jobs — per-row event
+names would leave a listener behind for every row that ever left the page.
+
+Events come from the process's EventHub (one poller for all streams). A reconnecting page
+sends `Last-Event-ID` (or `last_event_id`, which the page's script adds when the browser
+opens a new EventSource): the events it missed are replayed from the events table, and when
+they are no longer there the page is told to redraw everything instead.
+"""
+from __future__ import annotations
+
+import time
+
+from flask import Response, current_app, render_template, stream_with_context
+from sqlalchemy import func, select
+
+from webapp.extensions import db
+from webapp.models import Event, Job
+from webapp.services import events, job_control, queue_listing, queue_state
+from webapp.services.events import EventRecord
+
+KEEPALIVE_SECONDS = 15.0
+TOOLBAR_EVERY_SECONDS = 0.5  # counts are redrawn at most this often while jobs change
+REPLAY_LIMIT = 2000  # a page further behind than this redraws everything instead
+_FINISHED_KINDS = (events.COMPLETED, events.FAILED, events.CANCELLED)
+
+
+def sse_message(data: str, event: str = "queue", event_id: int | None = None) -> str:
+    lines = [f"id: {event_id}"] if event_id is not None else []
+    lines.append(f"event: {event}")
+    lines.extend(f"data: {line}" for line in data.splitlines() or [""])
+    return "\n".join(lines) + "\n\n"
+
+
+class _QueueView:
+    """What one open page shows, and how an event changes it."""
+
+    def __init__(self, user_id: int, is_admin: bool, owner: int | None):
+        self.user_id = user_id
+        self.is_admin = is_admin
+        self.owner = owner  # whose jobs the page lists (None: everyone's, admins only)
+
+    def shows(self, job_owner: int | None) -> bool:
+        if not self.is_admin and job_owner != self.user_id:
+            return False
+        return self.owner is None or job_owner == self.owner
+
+    def context(self) -> dict:
+        return {
+            "active": queue_listing.active_jobs(self.owner),
+            "finished": queue_listing.finished_jobs(self.owner),
+            "counts": job_control.status_counts(self.owner),
+            "queue_paused": queue_state.is_paused(),
+            "owner": self.owner,
+            "finished_shown": queue_listing.FINISHED_SHOWN,
+        }
+
+    def everything(self) -> str:
+        context = self.context()
+        return (render_template("queue/_lists.html", oob=True, **context)
+                + render_template("queue/_toolbar.html", oob=True, **context))
+
+    def toolbar(self) -> str:
+        return render_template("queue/_toolbar.html", oob=True, **self.context())
+
+    def _row(self, job: Job) -> str:
+        return render_template("queue/_job_row.html", job=job, row_oob=True)
+
+    def _insert(self, job: Job, into: str) -> str:
+        # Drop a copy the page may already have (a replayed event), then add it to the list.
+        return (f'<li id="job-{job.id}" hx-swap-oob="delete"></li>'
+                + render_template("queue/_job_insert.html", job=job, into=into))
+
+    def fragments(self, record: EventRecord) -> tuple[str, bool]:
+        """The out-of-band HTML for one event, and whether the counts changed."""
+        if record.type in events.QUEUE_EVENTS:
+            if record.user_id is not None and not self.shows(record.user_id):
+                return "", False
+            if record.type in (events.REORDERED, events.CLEARED_MANY):
+                return render_template("queue/_lists.html", oob=True, **self.context()), True
+            return "", True
+        if record.type == events.QUEUED:
+            job_ids = record.data.get("job_ids") or []
+            if not job_ids or not self.shows(record.user_id):
+                return "", False
+            jobs = db.session.scalars(select(Job).where(Job.id.in_(job_ids)).order_by(Job.id))
+            return "".join(self._insert(job, "active-jobs") for job in jobs if job.cleared_at is None), True
+        if record.job_id is None:
+            return "", False
+        job = db.session.get(Job, record.job_id)
+        if job is None:
+            return f'<li id="job-{record.job_id}" hx-swap-oob="delete"></li>', True
+        if not self.shows(job.user_id):
+            return "", False
+        if job.cleared_at is not None or record.type == events.CLEARED:
+            return f'<li id="job-{job.id}" hx-swap-oob="delete"></li>', True
+        if record.type in _FINISHED_KINDS and job.is_finished:
+            return self._insert(job, "finished-jobs"), True
+        if record.data.get("requeued") and not job.is_finished:
+            return self._insert(job, "active-jobs"), True
+        return self._row(job), record.type != events.PROGRESS
+
+
+def _replay(view: _QueueView, after_id: int) -> tuple[list[str], int]:
+    """The messages a page that saw events up to `after_id` missed, and the last id covered."""
+    oldest = db.session.scalar(select(func.min(Event.id)))
+    rows = db.session.scalars(
+        select(Event).where(Event.id > after_id).order_by(Event.id).limit(REPLAY_LIMIT + 1)
+    ).all()
+    newest = rows[-1].id if rows else after_id
+    if (oldest is not None and oldest > after_id + 1 and rows) or len(rows) > REPLAY_LIMIT:
+        # Some of what the page missed is gone (pruned) or too much: redraw it all.
+        latest = db.session.scalar(select(func.max(Event.id))) or newest
+        return [sse_message(view.everything(), event_id=latest)], latest
+    messages = []
+    for row in rows:
+        record = EventRecord(row.id, row.type, row.submission_id, row.job_id, row.user_id, row.data or {})
+        html, _ = view.fragments(record)
+        if html:
+            messages.append(sse_message(html, event_id=row.id))
+    if rows:
+        messages.append(sse_message(view.toolbar(), event_id=newest))
+    return messages, newest
+
+
+def queue_event_stream(user, owner: int | None, last_id: int | None) -> Response:
+    hub = current_app.extensions["haul_event_hub"]
+    view = _QueueView(user.id, user.is_admin, owner)
+    subscription = hub.subscribe()  # before the replay: nothing falls between the two
+
+    def generate():
+        try:
+            yield "retry: 2000\n\n"
+            covered = 0
+            if last_id is not None:
+                messages, covered = _replay(view, last_id)
+                yield from messages
+            db.session.remove()  # hold no database connection while waiting
+            toolbar_due, last_toolbar, last_sent = False, 0.0, time.monotonic()
+            while not subscription.closed:
+                if subscription.overflowed:
+                    # This page fell too far behind the hub: redraw everything.
+                    while subscription.get(timeout=0) is not None:
+                        pass
+                    subscription.overflowed = False
+                    latest = events.latest_event_id()
+                    yield sse_message(view.everything(), event_id=latest)
+                    covered = latest
+                    db.session.remove()
+                record = subscription.get(timeout=TOOLBAR_EVERY_SECONDS if toolbar_due else KEEPALIVE_SECONDS)
+                if record is not None and record.id > covered:
+                    html, counts_changed = view.fragments(record)
+                    toolbar_due = toolbar_due or counts_changed
+                    covered = record.id
+                    if html:
+                        yield sse_message(html, event_id=record.id)
+                        last_sent = time.monotonic()
+                now = time.monotonic()
+                if toolbar_due and now - last_toolbar >= TOOLBAR_EVERY_SECONDS:
+                    yield sse_message(view.toolbar(), event_id=covered or None)
+                    toolbar_due, last_toolbar, last_sent = False, now, now
+                elif now - last_sent >= KEEPALIVE_SECONDS:
+                    yield ": keep-alive\n\n"  # also finds out when the page has gone
+                    last_sent = now
+                db.session.remove()
+        finally:
+            subscription.close()
+            db.session.remove()
+
+    response = Response(stream_with_context(generate()), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+    return response

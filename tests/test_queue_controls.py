@@ -1,0 +1,264 @@
+"""Queue controls as services and as the queue page's htmx endpoints: pause, reorder, remove, clear, links in pasted text."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from jobs import runner
+from webapp.errors import Conflict
+from webapp.extensions import db
+from webapp.models import Event, Job
+from webapp.services import accounts, job_control, queue_state
+from webapp.services.accounts import Principal
+from webapp.services.link_text import parse_links
+from webapp.services.submissions import submit
+
+from test_auth_pages import sign_in
+
+
+def new_job(url: str, **kwargs) -> int:
+    return submit([url], principal=None, **kwargs).entries[0].job_id
+
+
+def job(job_id: int) -> Job:
+    row = db.session.get(Job, job_id)
+    db.session.refresh(row)
+    return row
+
+
+def claim_order(count: int) -> list[int]:
+    return [runner.claim_next_job() for _ in range(count)]
+
+
+# Pasted text ---------------------------------------------------------------------------------
+
+
+def test_links_are_found_in_pasted_text():
+    text = ("see https://example.com/a, and (https://example.org/b).\n"
+            "https://example.com/wiki/Foo_(bar)\n\n  http://x.test/p?q=1#frag  \nhttps://example.com/a")
+    parsed = parse_links(text)
+    assert parsed.urls == ["https://example.com/a", "https://example.org/b",
+                           "https://example.com/wiki/Foo_(bar)", "http://x.test/p?q=1#frag"]
+    assert parsed.problems == []
+
+
+def test_lines_without_a_valid_link_are_problems_with_their_line_number():
+    parsed = parse_links("https://ok.example/1\nexample.com/no-scheme\nhttp://\nftp://files.example/x")
+    assert parsed.urls == ["https://ok.example/1"]
+    assert [p["line"] for p in parsed.problems] == [2, 3, 4]
+    assert "not a link" in parsed.problems[0]["reason"]
+
+
+def test_too_many_links_are_cut_at_the_limit_and_said_so():
+    parsed = parse_links("\n".join(f"https://example.com/{n}" for n in range(205)))
+    assert len(parsed.urls) == 200
+    assert parsed.problems[-1]["reason"].startswith("at most 200 links")
+
+
+# Pausing -------------------------------------------------------------------------------------
+
+
+def test_a_paused_job_is_not_claimed_until_resumed(app):
+    paused = new_job("http://example.com/paused")
+    other = new_job("http://example.com/other")
+    job_control.pause(db.session.get(Job, paused))
+    assert claim_order(2) == [other, None]
+    job_control.resume(db.session.get(Job, paused))
+    assert runner.claim_next_job() == paused
+
+
+def test_only_a_queued_job_can_be_paused(app):
+    job_id = new_job("http://example.com/x")
+    runner.claim_next_job()
+    with pytest.raises(Conflict):
+        job_control.pause(db.session.get(Job, job_id))
+
+
+def test_pause_all_stops_claims_and_is_kept_in_the_database(app):
+    job_id = new_job("http://example.com/held")
+    job_control.pause_all()
+    db.session.remove()  # a fresh session, as after a restart, still reads it paused
+    assert queue_state.is_paused()
+    assert runner.claim_next_job() is None
+    job_control.resume_all()
+    assert not queue_state.is_paused()
+    assert runner.claim_next_job() == job_id
+    kinds = db.session.scalars(select(Event.type).where(Event.job_id.is_(None)).order_by(Event.id)).all()
+    assert [k for k in kinds if k.startswith("queue_")] == ["queue_paused", "queue_resumed"]
+
+
+def test_a_paused_job_still_counts_as_a_duplicate(app):
+    job_id = new_job("http://example.com/dup")
+    job_control.pause(db.session.get(Job, job_id))
+    again = submit(["http://example.com/dup"], principal=None)
+    assert again.entries[0].duplicate and again.entries[0].job_id == job_id
+
+
+# Reordering ----------------------------------------------------------------------------------
+
+
+def test_moves_change_the_order_workers_take(app):
+    a, b, c, d = (new_job(f"http://example.com/{name}") for name in "abcd")
+    job_control.move(db.session.get(Job, d), "top")  # d a b c
+    job_control.move(db.session.get(Job, a), "down")  # d b a c
+    job_control.move(db.session.get(Job, c), "up")  # d b c a
+    job_control.move(db.session.get(Job, b), "bottom")  # d c a b
+    assert claim_order(4) == [d, c, a, b]
+
+
+def test_moving_to_the_top_passes_higher_priority_jobs(app):
+    urgent = new_job("http://example.com/urgent", priority=10)
+    normal = new_job("http://example.com/normal")
+    job_control.move(db.session.get(Job, normal), "top")
+    assert claim_order(2) == [normal, urgent]
+
+
+def test_moving_the_first_job_up_changes_nothing(app):
+    a, b = new_job("http://example.com/a"), new_job("http://example.com/b")
+    job_control.move(db.session.get(Job, a), "up")
+    assert claim_order(2) == [a, b]
+
+
+def test_a_running_job_cannot_be_moved_or_removed(app):
+    job_id = new_job("http://example.com/running")
+    runner.claim_next_job()
+    with pytest.raises(Conflict):
+        job_control.move(db.session.get(Job, job_id), "top")
+    with pytest.raises(Conflict):
+        job_control.remove(db.session.get(Job, job_id))
+
+
+# Removing and clearing -----------------------------------------------------------------------
+
+
+def test_removing_a_waiting_job_cancels_it_and_keeps_the_record(app):
+    job_id = new_job("http://example.com/remove-me")
+    job_control.remove(db.session.get(Job, job_id))
+    removed = job(job_id)
+    assert removed.status == "cancelled" and removed.cleared_at is not None
+    assert runner.claim_next_job() is None
+    # Cancelled means the URL can be queued again.
+    assert not submit(["http://example.com/remove-me"], principal=None).entries[0].duplicate
+
+
+def test_clear_finished_only_touches_the_named_status_and_own_jobs(app):
+    alice = accounts.create_user("alice", "alice-password")
+    bob = accounts.create_user("bobby", "bobby-password")
+    mine = submit(["http://example.com/mine"], principal=Principal(alice)).entries[0].job_id
+    theirs = submit(["http://example.com/theirs"], principal=Principal(bob)).entries[0].job_id
+    failed = submit(["http://example.com/failed"], principal=Principal(alice)).entries[0].job_id
+    for job_id, status in ((mine, "completed"), (theirs, "completed"), (failed, "failed")):
+        db.session.get(Job, job_id).status = status
+    db.session.commit()
+    assert job_control.clear_finished(["completed"], Principal(alice)) == 1
+    assert job(mine).cleared_at is not None
+    assert job(theirs).cleared_at is None
+    assert job(failed).cleared_at is None
+
+
+def test_status_counts_cover_every_status(app):
+    new_job("http://example.com/1")
+    paused = new_job("http://example.com/2")
+    job_control.pause(db.session.get(Job, paused))
+    counts = job_control.status_counts()
+    assert counts["queued"] == 1 and counts["paused"] == 1 and counts["completed"] == 0
+
+
+# The htmx endpoints ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def signed_in(client, app):
+    accounts.create_user("admin", "longpassword", role="admin")
+    assert sign_in(client).status_code == 302
+    page = client.get("/").get_data(as_text=True)
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    client.environ_base["HTTP_X_CSRFTOKEN"] = token
+    return client
+
+
+HX = {"HX-Request": "true"}
+
+
+def test_adding_links_answers_the_form_partial_with_problems_and_queues_the_rest(signed_in):
+    response = signed_in.post("/queue/add", data={"urls": "https://example.com/a\nnonsense", "priority": "high",
+                                                  "preset": "720p", "engine": "yt-dlp"}, headers=HX)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<section id="add-links"')  # the partial, not the page
+    assert "Line 2" in html and "nonsense" in html
+    assert "Queued 1 link" in response.headers["HX-Trigger"]
+    queued = db.session.scalars(select(Job)).one()
+    assert (queued.url, queued.priority, queued.preset, queued.requested_engine, queued.source) == (
+        "https://example.com/a", 10, "720p", "yt-dlp", "gui")
+
+
+def test_adding_nothing_valid_is_a_422_with_the_form(signed_in):
+    response = signed_in.post("/queue/add", data={"urls": "just words"}, headers=HX)
+    assert response.status_code == 422
+    assert "not a link" in response.get_data(as_text=True)
+    assert db.session.scalars(select(Job)).all() == []
+
+
+def test_a_form_without_the_csrf_token_is_refused(signed_in):
+    del signed_in.environ_base["HTTP_X_CSRFTOKEN"]
+    response = signed_in.post("/queue/add", data={"urls": "https://example.com/a"}, headers=HX)
+    assert response.status_code == 400
+    assert db.session.scalars(select(Job)).all() == []
+
+
+def test_job_actions_answer_the_changed_row(signed_in):
+    job_id = new_job("https://example.com/row")
+    response = signed_in.post(f"/queue/jobs/{job_id}/pause", headers=HX)
+    assert response.status_code == 200
+    assert f'id="job-{job_id}"' in response.get_data(as_text=True)
+    assert 'data-status="paused"' in response.get_data(as_text=True)
+    again = signed_in.post(f"/queue/jobs/{job_id}/pause", headers=HX)
+    assert again.status_code == 409 and "only a queued job" in again.headers["HX-Trigger"]
+    assert signed_in.post(f"/queue/jobs/{job_id}/explode", headers=HX).status_code == 404
+    assert signed_in.post("/queue/jobs/999999/cancel", headers=HX).status_code == 404
+
+
+def test_queue_pages_need_a_signed_in_person(client):
+    assert client.get("/").status_code == 302
+    assert client.get("/queue/events").status_code == 302
+    assert client.post("/queue/pause").status_code in (302, 400)  # no session (and no CSRF token)
+
+
+def test_only_an_admin_pauses_the_whole_queue(client, app):
+    accounts.create_user("plain", "plain-password")
+    sign_in(client, "plain", "plain-password")
+    page = client.get("/").get_data(as_text=True)
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    assert "Pause all" not in page
+    response = client.post("/queue/pause", headers={**HX, "X-CSRFToken": token})
+    assert response.status_code == 403
+    assert not queue_state.is_paused()
+
+
+# Replaying the event stream -----------------------------------------------------------------
+
+
+def test_replay_sends_missed_changes_or_everything_after_a_gap(app):
+    from webapp.queue.stream import _QueueView, _replay
+    from webapp.services import events
+
+    first = new_job("http://example.com/first")
+    start = events.latest_event_id()
+    second = new_job("http://example.com/second")
+    view = _QueueView(user_id=0, is_admin=True, owner=None)
+    with app.test_request_context("/queue/events"):
+        messages, newest = _replay(view, start)
+        joined = "".join(messages)
+        assert f'id="job-{second}"' in joined and f'id="job-{first}"' not in joined
+        assert newest == events.latest_event_id()
+        # Nothing missed: no messages.
+        assert _replay(view, newest) == ([], newest)
+        # The events the page missed were pruned: it gets the whole lists instead.
+        db.session.execute(Event.__table__.delete().where(Event.id <= start + 0))
+        db.session.commit()
+        messages, _ = _replay(view, start - 1)
+        assert len(messages) == 1 and 'id="queue-lists"' in messages[0]
+        assert f'id="job-{first}"' in messages[0] and f'id="job-{second}"' in messages[0]

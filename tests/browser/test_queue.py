@@ -251,3 +251,26 @@ def test_queue_on_a_phone_in_dark_mode(new_context, gui_stack, media_site):
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(15, 18, 22)", background  # the dark theme's background
     shot(page, "queue-phone-dark", full_page=True)
+
+
+def test_hundreds_of_jobs_keep_the_page_bounded(admin_page: Page, gui_stack, media_site, resumed):
+    """300 jobs arrive and finish on an open page: no reload, and the finished list stays capped."""
+    page = admin_page
+    wait_live(page)
+    mark_window(page)
+    page.get_by_role("button", name="Pause all").click()
+    expect(page.locator(".paused-banner")).to_be_visible()
+    urls = [media_site.url(f"/img/{600000 + n}.png") for n in range(300)]
+    ids = [e["id"] for e in gui_stack.submit(urls[:200])["jobs"]] + [e["id"] for e in gui_stack.submit(urls[200:])["jobs"]]
+    page.wait_for_function(f"() => document.querySelectorAll('#active-jobs > li.job').length >= 300", timeout=30_000)
+    elements_while_waiting = page.evaluate("document.getElementsByTagName('*').length")
+    page.get_by_role("button", name="Resume all").click()
+    expect(page.locator(f"#finished-jobs #job-{ids[-1]}")).to_be_visible(timeout=60_000)
+    for job_id in (ids[0], ids[150], ids[-1]):
+        assert gui_stack.job(job_id)["status"] == "completed"
+    page.wait_for_function("() => document.querySelectorAll('#active-jobs > li.job').length === 0", timeout=30_000)
+    finished_rows = page.locator("#finished-jobs > li.job").count()
+    assert finished_rows == 50, finished_rows
+    elements_after = page.evaluate("document.getElementsByTagName('*').length")
+    assert elements_after < elements_while_waiting / 3, (elements_after, elements_while_waiting)
+    assert_not_reloaded(page)

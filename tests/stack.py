@@ -69,6 +69,11 @@ class HaulStack:
         )
         self._wait_until(lambda: self._web_answers(), 30, "web server did not start")
 
+    def stop_web(self) -> int:
+        """SIGTERM the web server (open event streams drop) and wait for it to exit."""
+        self.web.send_signal(signal.SIGTERM)
+        return self.web.wait(30)
+
     def start_worker(self) -> None:
         before = self.log("worker.log").count("worker started")
         self.worker = self._spawn([sys.executable, "-m", "jobs.worker"], "worker.log")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime, timezone
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -273,4 +274,26 @@ def test_hundreds_of_jobs_keep_the_page_bounded(admin_page: Page, gui_stack, med
     assert finished_rows == 50, finished_rows
     elements_after = page.evaluate("document.getElementsByTagName('*').length")
     assert elements_after < elements_while_waiting / 3, (elements_after, elements_while_waiting)
+    assert_not_reloaded(page)
+
+
+def test_after_a_dropped_stream_the_page_catches_up(admin_page: Page, gui_stack, media_site):
+    """The web server restarts while a job runs: the page reconnects and shows what it missed."""
+    page = admin_page
+    wait_live(page)
+    mark_window(page)
+    url = media_site.url("/slow/while-away.jpg?kb=384&rate=192")  # about two seconds
+    job_id = gui_stack.submit([url])["jobs"][0]["id"]
+    expect(row(page, job_id)).to_be_visible()
+    gui_stack.stop_web()  # every open stream drops with it
+    expect(page.locator("#live-status")).to_have_text("Reconnecting…")
+    time.sleep(4)  # the download ends while nobody listens (checked below by its finish time)
+    restarted_at = datetime.now(timezone.utc)
+    gui_stack.start_web()
+    finished = gui_stack.job(job_id)
+    assert finished["status"] == "completed"
+    assert datetime.fromisoformat(finished["finished_at"].replace("Z", "+00:00")) < restarted_at
+    expect(page.locator("#live-status")).to_have_text("Live", timeout=30_000)
+    expect(page.locator(f"#finished-jobs #job-{job_id} .chip")).to_have_text("completed")
+    expect(page.locator(f"#active-jobs #job-{job_id}")).to_have_count(0)
     assert_not_reloaded(page)

@@ -5,6 +5,7 @@ import logging
 
 from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
 from webapp.errors import HaulError
@@ -17,17 +18,52 @@ _HTTP_CODES = {
     409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
     429: "rate_limited", 500: "internal_error", 503: "unavailable",
 }
+_SAME = object()
+
+# The last resort when the error page itself cannot be rendered (say the database is down and
+# the layout cannot load the signed-in user): self-contained, and still no trace.
+_BARE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark"><title>{status} · Haul</title></head>
+<body style="font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;text-align:center">
+<p style="font-size:3rem;font-weight:800;margin:0">{status}</p>
+<h1 style="font-size:1.4rem">Something went wrong</h1><p>{detail}</p><p><a href="/">Back to Haul</a></p>
+</body></html>"""
 
 
 def wants_json() -> bool:
     return request.path.startswith(_JSON_PREFIXES) or request.accept_mimetypes.best == "application/json"
 
 
-def error_response(status: int, detail: str, error_code: str | None = None, **extra):
+def error_response(status: int, detail: str, error_code: str | None = None, *, page_detail=_SAME, **extra):
+    """JSON for machine paths; otherwise the error page. `page_detail` replaces the detail on
+    the page (None: the page's own explanation for the status is enough)."""
     if wants_json():
         body = {"detail": detail, "error_code": error_code or _HTTP_CODES.get(status, "error"), **extra}
         return jsonify(body), status
-    return render_template("error.html", status=status, detail=detail), status
+    shown = detail if page_detail is _SAME else page_detail
+    try:
+        response = make_response(render_template("error.html", status=status, detail=shown), status)
+    except Exception:
+        log.exception("the error page for %s could not be rendered", status)
+        message = shown or "Haul could not show this page."
+        response = make_response(_BARE_PAGE.format(status=status, detail=escape(message)), status)
+    if request.headers.get("HX-Request") == "true" and not response.headers.get("HX-Trigger"):
+        # htmx does not swap error answers; haul.js shows this toast instead of a bare status.
+        from webapp.views import with_toast
+
+        response = with_toast(response, shown or _generic_message(status), "error")
+    return response
+
+
+def _generic_message(status: int) -> str:
+    if status == 404:
+        return "That is not there any more."
+    if status == 403:
+        return "You are not allowed to do that."
+    if status >= 500:
+        return "Something went wrong on the server; the error was logged."
+    return "That did not work."
 
 
 def register(app: Flask) -> None:
@@ -49,7 +85,12 @@ def register(app: Flask) -> None:
         detail = exc.description or exc.name
         if exc.code == 413:
             detail = "The request body is too large"
-        response = make_response(error_response(exc.code or 500, detail))
+        # Werkzeug's stock wording ("The requested URL was not found on the server. If you
+        # entered the URL manually …") reads badly on a page: the page explains the status itself.
+        page_detail = None if exc.description == type(exc).description and exc.code != 413 else detail
+        if exc.code == 429:
+            page_detail = f"Too many tries in a short time (the limit is {detail}). Wait a minute and try again."
+        response = make_response(error_response(exc.code or 500, detail, page_detail=page_detail))
         if exc.code == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
@@ -58,4 +99,5 @@ def register(app: Flask) -> None:
     def handle_unexpected(exc: Exception):
         # Logged with its traceback for the admin; the client gets no stack trace.
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "Something went wrong on the server; the error was logged.", "internal_error")
+        return error_response(500, "Something went wrong on the server; the error was logged.", "internal_error",
+                              page_detail=None)

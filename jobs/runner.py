@@ -330,6 +330,10 @@ def _finish(job_id, outcome, error, transient, reporter: _Reporter, files, setti
     extra = {"files": [f.path for f in job.files]} if kind == events.COMPLETED else {}
     events.publish_job(kind, job, **extra)
     db.session.commit()
+    if kind == events.COMPLETED:
+        from jobs import thumbnails  # made in the background, once per file content; never raises
+
+        thumbnails.after_job_completed(job_id)
     if job.status == QUEUED:
         if outcome == "shutdown":
             dispatch.wake_workers(1)  # persisted by Huey; runs when a worker starts again

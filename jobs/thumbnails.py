@@ -1,0 +1,272 @@
+"""Thumbnails of downloaded files, made by the worker once a job has completed.
+
+Images are scaled with Pillow; videos give a frame (and audio files their cover art, if
+any) through ffmpeg. A thumbnail is a small WebP under `<data_dir>/thumbnails/`, keyed by
+the file's sha256 (webapp/services/files.py), so it is made once however often the same
+content is downloaded. The web process only serves them.
+
+The runner calls `after_job_completed(job_id)` after it has committed the outcome. That hands
+the files to one background thread per worker process, so a worker thread goes on to its
+next download at once, and ffmpeg runs at a lower CPU priority than the downloads. Nothing
+here may fail a job: every error is logged and the file simply has no thumbnail (the page
+shows an icon). Thumbnails still waiting when the process exits are made by
+`python -m jobs.thumbnails`, which fills in every missing one.
+"""
+from __future__ import annotations
+
+import atexit
+import io
+import logging
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from webapp.services.files import absolute_path, file_kind, thumbnail_path
+
+log = logging.getLogger(__name__)
+
+BOX = (320, 320)  # the largest thumbnail side, enough for a sharp tile on a high-density screen
+FRAME_WIDTH = 640  # ffmpeg scales the frame down to this before Pillow makes the thumbnail
+FFMPEG_TIMEOUT_SECONDS = 30
+VIDEO_SEEKS = (1.0, 0.0)  # a frame one second in (past a black first frame), else the first
+EXIT_DRAIN_SECONDS = 10.0
+WEBP_QUALITY = 75
+
+
+@dataclass(frozen=True)
+class Work:
+    source: Path
+    sha256: str
+    mime: str | None
+    data_dir: Path
+
+
+def _ffmpeg() -> str | None:
+    return shutil.which("ffmpeg") or ("/usr/bin/ffmpeg" if os.path.exists("/usr/bin/ffmpeg") else None)
+
+
+def _image_from_file(source: Path):
+    from PIL import Image, ImageOps
+
+    image = Image.open(source)
+    image.draft("RGB", (BOX[0] * 2, BOX[1] * 2))  # JPEG: decode at a reduced size, much faster
+    image = ImageOps.exif_transpose(image)
+    image.load()
+    return image
+
+
+def _frame_from_media(source: Path):
+    """A frame of a video (or an audio file's cover art) as a Pillow image, or None."""
+    from PIL import Image
+
+    ffmpeg = _ffmpeg()
+    if ffmpeg is None:
+        log.info("no ffmpeg: no thumbnail for %s", source)
+        return None
+    nice = shutil.which("nice")
+    for seek in VIDEO_SEEKS:
+        args = [ffmpeg, "-nostdin", "-v", "error", "-ss", str(seek), "-i", str(source), "-frames:v", "1",
+                "-vf", f"scale=w='min({FRAME_WIDTH},iw)':h=-1", "-f", "image2pipe", "-vcodec", "png", "-"]
+        if nice:
+            args = [nice, "-n", "10", *args]
+        try:
+            done = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=FFMPEG_TIMEOUT_SECONDS)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.info("ffmpeg could not read %s: %s", source, exc)
+            return None
+        if done.returncode == 0 and done.stdout:
+            image = Image.open(io.BytesIO(done.stdout))
+            image.load()
+            return image
+    log.info("no frame in %s: %s", source, done.stderr.decode(errors="replace").strip()[-300:])
+    return None
+
+
+def make_thumbnail(source: Path, sha256: str, data_dir: Path, mime: str | None = None) -> Path | None:
+    """Make the thumbnail of one file unless it exists; returns its path, or None when there is none.
+
+    Never raises: a file Pillow or ffmpeg cannot read gets no thumbnail.
+    """
+    target = thumbnail_path(data_dir, sha256)
+    if target is None:
+        return None
+    if target.is_file():
+        return target
+    kind = file_kind(str(source), mime)
+    try:
+        if kind == "image":
+            image = _image_from_file(source)
+        elif kind in ("video", "audio"):
+            image = _frame_from_media(source)
+        else:
+            return None
+        if image is None:
+            return None
+        _save(image, target)
+        return target
+    except Exception as exc:  # a broken or unusual file must never fail the job or the thread
+        log.info("no thumbnail for %s: %s: %s", source, exc.__class__.__name__, exc)
+        return None
+
+
+def _save(image, target: Path) -> None:
+    """Scale into BOX and write as WebP, atomically (a reader never sees half a file)."""
+    image.thumbnail(BOX)
+    if image.mode not in ("RGB", "RGBA"):
+        has_alpha = image.mode in ("LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+        image = image.convert("RGBA" if has_alpha else "RGB")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".webp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            image.save(fh, "WEBP", quality=WEBP_QUALITY, method=4)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _files_of(job_id: int, storage_root: Path, data_dir: Path) -> list[Work]:
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.models import JobFile
+
+    rows = db.session.execute(
+        select(JobFile.path, JobFile.sha256, JobFile.mime).where(JobFile.job_id == job_id).order_by(JobFile.id)
+    ).all()
+    work = []
+    for path, sha256, mime in rows:
+        try:
+            work.append(Work(absolute_path(storage_root, path), sha256, mime, Path(data_dir)))
+        except ValueError:  # UnsafePath: a record pointing outside the library is never read
+            log.warning("not making a thumbnail of %s: outside the storage root", path)
+    return work
+
+
+def make_for_job(job_id: int, storage_root: Path, data_dir: Path) -> int:
+    """Make the missing thumbnails of a job's files now; returns how many exist afterwards."""
+    return sum(make_thumbnail(w.source, w.sha256, w.data_dir, w.mime) is not None
+               for w in _files_of(job_id, storage_root, data_dir))
+
+
+# -- the background thread --------------------------------------------------------------------
+
+_queue: "queue.Queue[Work]" = queue.Queue()
+_thread: threading.Thread | None = None
+_thread_pid: int | None = None
+_lock = threading.Lock()
+
+
+def _run() -> None:
+    while True:
+        work = _queue.get()
+        try:
+            make_thumbnail(work.source, work.sha256, work.data_dir, work.mime)
+        except Exception:  # make_thumbnail does not raise; this keeps the thread alive regardless
+            log.exception("thumbnail thread")
+        finally:
+            _queue.task_done()
+
+
+def _ensure_thread() -> None:
+    global _thread, _thread_pid
+    with _lock:
+        # A forked process worker inherits the module but not the thread.
+        if _thread is None or _thread_pid != os.getpid() or not _thread.is_alive():
+            _thread = threading.Thread(target=_run, name="haul-thumbnails", daemon=True)
+            _thread.start()
+            _thread_pid = os.getpid()
+
+
+def after_job_completed(job_id: int) -> None:
+    """The runner's hook after a job completed: its files' thumbnails are made in the background.
+
+    Reads the job's file records in the caller's app context. Never raises.
+    """
+    try:
+        from flask import current_app
+
+        settings = current_app.config["HAUL"]
+        work = _files_of(job_id, settings.storage_root, settings.data_dir)
+        if not work:
+            return
+        _ensure_thread()
+        for item in work:
+            _queue.put(item)
+    except Exception:
+        log.exception("could not queue the thumbnails of job %s", job_id)
+
+
+def wait_idle(timeout: float = EXIT_DRAIN_SECONDS) -> bool:
+    """Wait until the background thread has nothing left to do; False if it still has after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while _queue.unfinished_tasks:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@atexit.register
+def _drain_at_exit() -> None:
+    # A clean shutdown finishes the thumbnails of the jobs that just completed (briefly).
+    if _thread is not None and _thread_pid == os.getpid() and _thread.is_alive():
+        wait_idle(EXIT_DRAIN_SECONDS)
+
+
+# -- filling in missing thumbnails ----------------------------------------------------------------
+
+
+def backfill(batch: int = 1000) -> tuple[int, int]:
+    """Make every missing thumbnail of every recorded file; returns (files seen, thumbnails made)."""
+    from flask import current_app
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.models import JobFile
+
+    settings = current_app.config["HAUL"]
+    seen = made = 0
+    last_id = 0
+    while True:
+        rows = db.session.execute(
+            select(JobFile.id, JobFile.path, JobFile.sha256, JobFile.mime)
+            .where(JobFile.id > last_id).order_by(JobFile.id).limit(batch)
+        ).all()
+        db.session.rollback()
+        if not rows:
+            return seen, made
+        for file_id, path, sha256, mime in rows:
+            last_id, seen = file_id, seen + 1
+            target = thumbnail_path(settings.data_dir, sha256)
+            if target is None or target.is_file():
+                continue
+            try:
+                source = absolute_path(settings.storage_root, path)
+            except ValueError:
+                continue
+            if source.is_file() and make_thumbnail(source, sha256, settings.data_dir, mime) is not None:
+                made += 1
+
+
+def main() -> int:
+    """`python -m jobs.thumbnails`: make the thumbnails that are missing."""
+    from webapp import create_app
+
+    app = create_app(role="worker")
+    with app.app_context():
+        seen, made = backfill()
+    print(f"{seen} files, {made} thumbnails made")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+// History page: the in-page preview (images with previous/next, video, audio), confirmation
+// dialogs, local times, and tidy URLs for the filter form. No build step.
+(function () {
+  "use strict";
+
+  // -- local times ---------------------------------------------------------------------------
+  var timeFormat = null;
+  try {
+    timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  } catch (e) { /* very old browser: keep the UTC text */ }
+  function localiseTimes(root) {
+    if (!timeFormat) return;
+    (root || document).querySelectorAll("time[data-local]").forEach(function (el) {
+      var when = new Date(el.getAttribute("datetime"));
+      if (!isNaN(when)) {
+        el.title = el.textContent;
+        el.textContent = timeFormat.format(when);
+        el.removeAttribute("data-local");
+      }
+    });
+  }
+
+  // -- filter form -----------------------------------------------------------------------------
+  function setTimeZone() {
+    var tz = document.getElementById("history-tz");
+    if (tz && !tz.value) {
+      try { tz.value = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { /* UTC then */ }
+    }
+  }
+  // Leave empty fields out of the request, so the pushed URL holds only what narrows the view.
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (!event.detail.elt || event.detail.elt.id !== "history-filters") return;
+    var params = event.detail.parameters;
+    var dated = params.from || params.to;
+    ["q", "status", "source", "domain", "user", "from", "to", "tz"].forEach(function (name) {
+      if (params[name] === "" || (name === "tz" && !dated)) delete params[name];
+    });
+  });
+  // A plain (non-htmx) submit of the form: the same tidy URL.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.id !== "history-filters" || window.htmx) return;
+    var dated = form.elements.from.value || form.elements.to.value;
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (el.name && (el.value === "" || (el.name === "tz" && !dated))) el.disabled = true;
+    });
+  });
+
+  // -- dialogs ---------------------------------------------------------------------------------
+  document.addEventListener("click", function (event) {
+    var opener = event.target.closest("[data-open-dialog]");
+    if (opener) {
+      var dialog = document.getElementById(opener.getAttribute("data-open-dialog"));
+      if (dialog && !dialog.open) dialog.showModal();
+      return;
+    }
+    var closer = event.target.closest("[data-close-dialog]");
+    if (closer) {
+      var owner = closer.closest("dialog");
+      if (owner) owner.close();
+    }
+  });
+  // A confirmation that failed stays on the page: close its dialog (the toast explains).
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var dialog = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("dialog.confirm");
+    if (dialog && dialog.open && !event.detail.successful) dialog.close();
+  });
+
+  // -- preview ---------------------------------------------------------------------------------
+  var viewer, stage, title, counter, download, prev, next;
+  var items = [];
+  var current = 0;
+
+  function stopMedia() {
+    stage.querySelectorAll("video, audio").forEach(function (media) {
+      media.pause();
+      media.removeAttribute("src");
+      media.load();
+    });
+    stage.textContent = "";
+  }
+
+  function show(index) {
+    if (!items.length) return;
+    current = (index + items.length) % items.length;
+    var item = items[current];
+    var kind = item.getAttribute("data-kind");
+    var name = item.getAttribute("data-name");
+    stopMedia();
+    var media;
+    if (kind === "image") {
+      media = document.createElement("img");
+      media.alt = name;
+    } else {
+      media = document.createElement(kind === "video" ? "video" : "audio");
+      media.controls = true;
+      media.preload = "metadata";
+      media.setAttribute("aria-label", name);
+      if (kind === "video") media.playsInline = true;
+    }
+    media.className = "viewer-media";
+    media.src = item.getAttribute("data-src");
+    stage.appendChild(media);
+    title.textContent = name;
+    download.href = item.getAttribute("data-download");
+    download.setAttribute("aria-label", "Download " + name);
+    counter.textContent = items.length > 1 ? (current + 1) + " / " + items.length : "";
+    prev.hidden = next.hidden = items.length < 2;
+  }
+
+  function openPreview(button) {
+    var group = button.closest(".files") || document;
+    items = Array.prototype.slice.call(group.querySelectorAll("[data-preview]"));
+    if (!viewer.open) viewer.showModal();
+    show(items.indexOf(button));
+  }
+
+  function setUpViewer() {
+    viewer = document.getElementById("viewer");
+    if (!viewer || viewer.dataset.ready) return;
+    viewer.dataset.ready = "1";
+    stage = viewer.querySelector(".viewer-stage");
+    title = viewer.querySelector(".viewer-title");
+    counter = viewer.querySelector(".viewer-count");
+    download = viewer.querySelector(".viewer-download");
+    prev = viewer.querySelector(".viewer-prev");
+    next = viewer.querySelector(".viewer-next");
+    prev.addEventListener("click", function () { show(current - 1); });
+    next.addEventListener("click", function () { show(current + 1); });
+    viewer.querySelector(".viewer-close").addEventListener("click", function () { viewer.close(); });
+    viewer.addEventListener("close", stopMedia);
+    // A click on the backdrop (outside the dialog's box) closes it.
+    viewer.addEventListener("click", function (event) {
+      if (event.target === viewer) viewer.close();
+    });
+    viewer.addEventListener("keydown", function (event) {
+      var tag = event.target.tagName;
+      if (tag === "VIDEO" || tag === "AUDIO" || items.length < 2) return; // arrows seek media
+      if (event.key === "ArrowLeft") { event.preventDefault(); show(current - 1); }
+      if (event.key === "ArrowRight") { event.preventDefault(); show(current + 1); }
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-preview]");
+    if (button && viewer) openPreview(button);
+  });
+
+  // -- focus after swaps -------------------------------------------------------------------------
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var elt = event.detail.elt;
+    // Moving between pages: start reading at the top of the new results.
+    if (elt && elt.closest && elt.closest(".pagination")) {
+      var summary = document.getElementById("history-summary");
+      if (summary) {
+        summary.focus({ preventScroll: true });
+        summary.scrollIntoView({ block: "start" });
+      }
+    }
+  });
+  // A deleted entry leaves the list: keep the focus on the page, not on nothing.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.classList && target.classList.contains("entry") && !event.detail.serverResponse) {
+      var following = target.nextElementSibling || target.previousElementSibling;
+      var focusAfter = following && following.querySelector("h2 a");
+      setTimeout(function () {
+        var fallback = document.getElementById("history-summary");
+        (focusAfter && document.contains(focusAfter) ? focusAfter : fallback || document.body).focus();
+      }, 0);
+    }
+  });
+
+  document.addEventListener("htmx:load", function (event) { localiseTimes(event.detail.elt); });
+  document.addEventListener("DOMContentLoaded", function () {
+    setTimeZone();
+    setUpViewer();
+    localiseTimes(document);
+  });
+})();

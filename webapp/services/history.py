@@ -1,0 +1,558 @@
+"""History: finished jobs, searched and filtered a page at a time; download again; delete.
+
+Listing. Finished jobs newest first (by id). Partial indexes over the finished jobs
+(migration c7e2f9a41d06) serve the list and its submitter, domain and source filters in
+index order, so a page costs ~PER_PAGE index reads however long the history is.
+
+Search. Each word (or "quoted phrase") must occur in the job's URL, its title or the path of
+one of its files, case-insensitively. On SQLite two FTS5 trigram tables find the jobs holding
+a term without reading every row. A term found in very many rows would make that set
+expensive, so each term is first probed with a capped count: the rarest term (if any is rare
+enough) drives the query through its FTS set and the others are checked with LIKE on those
+few rows; when every term is common, the newest jobs are scanned in order and checked with
+LIKE, which finds a page at once, and the total is not counted. Terms under three characters
+cannot use trigrams and are always checked with LIKE. On PostgreSQL every term is an ILIKE.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+import weakref
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Integer, column, exists, func, literal_column, or_, select, text
+from sqlalchemy.orm import load_only, selectinload
+
+from webapp.errors import Conflict
+from webapp.extensions import db
+from webapp.models import Job, JobFile, Submission, User
+from webapp.models.job import FINISHED_STATUSES
+from webapp.services import events, files as file_service
+from webapp.services.accounts import Principal
+from webapp.services.library import UnsafePath
+from webapp.services.submissions import SubmitResult, submit
+
+log = logging.getLogger(__name__)
+
+PER_PAGE = 25
+FILES_PER_ENTRY = 12  # previews per entry in the list; the entry's own page shows them all
+MAX_FILES_SHOWN = 2000  # an entry's page shows at most this many files
+DENSE_HITS = 10_000  # a term with at least this many FTS hits (jobs or files) counts as common
+MAX_TERMS = 8
+MAX_TERM_LENGTH = 200
+MAX_PAGE = 100_000
+HISTORY_SOURCES = ("gui", "api", "invite", "subscription", "cli")
+DELETED = "deleted"  # event type: a job's record was deleted from the history
+
+# Written exactly like the partial indexes' WHERE clause: SQLite uses a partial index only
+# for a query whose WHERE implies the index's, literally (a bound parameter would not do).
+# On SQLite the unary + keeps the planner from using ix_jobs_status for it instead.
+FINISHED_SQL = "jobs.status IN ('completed', 'failed', 'cancelled')"
+assert tuple(re.findall(r"'(\w+)'", FINISHED_SQL)) == FINISHED_STATUSES
+
+_TERM_RE = re.compile(r'"([^"]*)"|(\S+)')
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+# -- filters ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Filters:
+    """One view of the history, as it appears in the URL (so it can be bookmarked)."""
+
+    q: str = ""
+    status: str = ""
+    domain: str = ""
+    source: str = ""
+    user: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    tz: str = ""
+    page: int = 1
+
+    def args(self, **changes) -> dict:
+        """The query arguments of this view (empty ones left out), with `changes` applied."""
+        values = {
+            "q": self.q, "status": self.status, "domain": self.domain, "source": self.source, "user": self.user,
+            "from": self.date_from.isoformat() if self.date_from else None,
+            "to": self.date_to.isoformat() if self.date_to else None,
+            "tz": self.tz if (self.date_from or self.date_to) else None,
+            "page": self.page,
+        }
+        values.update(changes)
+        if values.get("page") == 1:
+            values["page"] = None
+        return {key: value for key, value in values.items() if value not in (None, "")}
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether anything but the page number narrows the list."""
+        return bool(self.q or self.status or self.domain or self.source or self.user
+                    or self.date_from or self.date_to)
+
+    @property
+    def terms(self) -> list[str]:
+        return search_terms(self.q)
+
+    def window(self) -> tuple[datetime | None, datetime | None]:
+        """The date range as UTC instants: from the start of `date_from` to the end of `date_to`."""
+        zone = _zone(self.tz)
+        start = end = None
+        if self.date_from:
+            start = datetime.combine(self.date_from, time.min, tzinfo=zone).astimezone(timezone.utc)
+        if self.date_to:
+            end = datetime.combine(self.date_to + timedelta(days=1), time.min, tzinfo=zone).astimezone(timezone.utc)
+        return start, end
+
+
+def _zone(name: str):
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return timezone.utc
+
+
+def _date(value: str, label: str, errors: dict, key: str) -> date | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        errors[key] = f"{label} must be a date like 2026-11-23"
+        return None
+
+
+def parse_filters(args, principal: Principal) -> tuple[Filters, dict[str, str]]:
+    """Filters from request arguments; a bad value is left out and explained in `errors`."""
+    errors: dict[str, str] = {}
+    filters = Filters()
+    filters.q = _CONTROL_RE.sub(" ", args.get("q", "") or "").strip()[:500]
+    status = (args.get("status") or "").strip().lower()
+    if status in FINISHED_STATUSES:
+        filters.status = status
+    elif status:
+        errors["status"] = "Status must be completed, failed or cancelled"
+    source = (args.get("source") or "").strip().lower()
+    if source in HISTORY_SOURCES:
+        filters.source = source
+    elif source:
+        errors["source"] = f"Source must be one of {', '.join(HISTORY_SOURCES)}"
+    domain = (args.get("domain") or "").strip().lower()
+    filters.domain = domain.removeprefix("www.")[:255]
+    user = (args.get("user") or "").strip()
+    if user and principal.is_admin:
+        if user.isdigit():
+            filters.user = int(user)
+        else:
+            errors["user"] = "Choose a submitter from the list"
+    filters.date_from = _date(args.get("from"), "From", errors, "from")
+    filters.date_to = _date(args.get("to"), "To", errors, "to")
+    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
+        errors["to"] = "To must not be before From"
+        filters.date_to = None
+    tz = (args.get("tz") or "").strip()
+    if tz and _zone(tz) is not timezone.utc:
+        filters.tz = tz
+    page = (args.get("page") or "1").strip()
+    filters.page = min(int(page), MAX_PAGE) if page.isdigit() and int(page) > 0 else 1
+    return filters, errors
+
+
+def search_terms(q: str) -> list[str]:
+    """Words and "quoted phrases" of a search, at most MAX_TERMS, duplicates dropped."""
+    terms: list[str] = []
+    for quoted, word in _TERM_RE.findall(q or ""):
+        term = (quoted if quoted else word).strip()[:MAX_TERM_LENGTH]
+        if term and term.lower() not in (t.lower() for t in terms):
+            terms.append(term)
+    return terms[:MAX_TERMS]
+
+
+# -- search -----------------------------------------------------------------------------------
+
+
+_fts_checked: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _has_fts() -> bool:
+    """Whether this database has the SQLite search tables (built by the migrations)."""
+    engine = db.engine
+    if engine.dialect.name != "sqlite":
+        return False
+    known = _fts_checked.get(engine)
+    if known is None:
+        names = set(db.session.scalars(text(
+            "SELECT name FROM sqlite_master WHERE name IN ('jobs_search', 'job_files_search')"
+        )))
+        known = _fts_checked[engine] = names == {"jobs_search", "job_files_search"}
+    return known
+
+
+def _fts_phrase(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def _like_pattern(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _row_match(term: str):
+    """The term occurs in the job's URL, title or one of its files' paths (checked row by row)."""
+    pattern = _like_pattern(term)
+    if db.engine.dialect.name == "postgresql":
+        def like(col):
+            return col.ilike(pattern, escape="\\")
+    else:  # SQLite's LIKE ignores ASCII case, like the trigram index
+        def like(col):
+            return col.like(pattern, escape="\\")
+    return or_(like(Job.url), like(Job.title), exists().where(JobFile.job_id == Job.id, like(JobFile.path)))
+
+
+def _fts_hits(term: str, table: str) -> int:
+    """How many rows of an FTS table hold the term, counted up to DENSE_HITS."""
+    return db.session.scalar(
+        text(f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {table} MATCH :phrase LIMIT :cap)"),
+        {"phrase": _fts_phrase(term), "cap": DENSE_HITS},
+    ) or 0
+
+
+def _fts_job_ids(term: str, name: str):
+    """The ids of the jobs whose URL, title or a file path holds the term (an IN-able select)."""
+    return (
+        text(
+            f"SELECT rowid AS id FROM jobs_search WHERE jobs_search MATCH :{name} "
+            f"UNION SELECT job_id FROM job_files_search WHERE job_files_search MATCH :{name}"
+        )
+        .bindparams(**{name: _fts_phrase(term)})
+        .columns(column("id", Integer))
+    )
+
+
+@dataclass
+class SearchPlan:
+    conditions: list = field(default_factory=list)
+    countable: bool = True  # whether an exact total is cheap
+    strategy: str = "none"  # none | index | scan (for tests and the benchmark)
+
+
+def plan_search(terms: list[str]) -> SearchPlan:
+    """How to find the jobs matching every term (see the module docstring)."""
+    plan = SearchPlan()
+    if not terms:
+        return plan
+    driver = None
+    if _has_fts():
+        best = None
+        for term in terms:
+            if len(term) < 3:
+                continue
+            hits = max(_fts_hits(term, "jobs_search"), _fts_hits(term, "job_files_search"))
+            if hits < DENSE_HITS and (best is None or hits < best):
+                driver, best = term, hits
+    if driver is not None:
+        plan.conditions.append(Job.id.in_(_fts_job_ids(driver, "search_phrase")))
+        plan.strategy = "index"
+    else:
+        plan.strategy, plan.countable = "scan", False
+    plan.conditions.extend(_row_match(term) for term in terms if term is not driver)
+    return plan
+
+
+# -- listing ----------------------------------------------------------------------------------
+
+
+@dataclass
+class FileView:
+    id: int
+    job_id: int
+    path: str
+    size: int
+    mime: str | None
+    sha256: str
+    has_thumbnail: bool = False
+
+    @property
+    def name(self) -> str:
+        return file_service.display_name(self.path)
+
+    @property
+    def kind(self) -> str:
+        return file_service.file_kind(self.path, self.mime)
+
+
+@dataclass
+class Entry:
+    job: Job
+    files: list[FileView]
+    file_count: int
+    owner: str | None = None
+
+    @property
+    def hidden_files(self) -> int:
+        return max(0, self.file_count - len(self.files))
+
+
+@dataclass
+class HistoryPage:
+    filters: Filters
+    entries: list[Entry]
+    total: int | None  # None when not counted (a search for very common terms)
+    has_next: bool
+    strategy: str = "none"
+
+    @property
+    def page(self) -> int:
+        return self.filters.page
+
+    @property
+    def pages(self) -> int | None:
+        if self.total is None:
+            return None
+        return max(1, math.ceil(self.total / PER_PAGE))
+
+    @property
+    def first_index(self) -> int:
+        return (self.page - 1) * PER_PAGE + 1
+
+    def page_numbers(self) -> list[int | None]:
+        """Page links around the current one: 1 … 4 5 [6] 7 8 … 20 (None is a gap)."""
+        pages = self.pages or self.page
+        wanted = {1, pages, *range(max(1, self.page - 2), min(pages, self.page + 2) + 1)}
+        numbers: list[int | None] = []
+        for number in sorted(wanted):
+            if numbers and number - (numbers[-1] or 0) > 1:
+                numbers.append(None)
+            numbers.append(number)
+        return numbers
+
+
+def _base_conditions(filters: Filters, principal: Principal) -> list:
+    sqlite = db.engine.dialect.name == "sqlite"
+    conditions = [text(("+" if sqlite else "") + FINISHED_SQL)]
+    if not principal.is_admin:
+        conditions.append(Job.user_id == principal.user_id)
+    elif filters.user:
+        conditions.append(Job.user_id == filters.user)
+    if filters.status:
+        # On SQLite, not through ix_jobs_status: the partial index gives the order, no sort.
+        conditions.append((literal_column("+jobs.status") if sqlite else Job.status) == filters.status)
+    if filters.domain:
+        conditions.append(Job.domain == filters.domain)
+    if filters.source:
+        conditions.append(Job.source == filters.source)
+    start, end = filters.window()
+    if start:
+        conditions.append(Job.created_at >= start)
+    if end:
+        conditions.append(Job.created_at < end)
+    return conditions
+
+
+def list_history(filters: Filters, principal: Principal, per_page: int = PER_PAGE) -> HistoryPage:
+    """One page of the finished jobs `principal` may see, newest first, with file previews."""
+    plan = plan_search(filters.terms)
+    conditions = _base_conditions(filters, principal) + plan.conditions
+    total = None
+    if plan.countable:
+        total = db.session.scalar(select(func.count()).select_from(Job).where(*conditions)) or 0
+    jobs = list(db.session.scalars(
+        select(Job)
+        .where(*conditions)
+        .options(selectinload(Job.submission).options(load_only(Submission.post_title, Submission.label)))
+        .order_by(Job.id.desc())
+        .limit(per_page + 1)
+        .offset((filters.page - 1) * per_page)
+    ))
+    has_next = len(jobs) > per_page
+    jobs = jobs[:per_page]
+    return HistoryPage(filters, _entries(jobs, principal, FILES_PER_ENTRY), total, has_next, plan.strategy)
+
+
+def _entries(jobs: list[Job], principal: Principal, files_per_entry: int) -> list[Entry]:
+    """Entries for jobs, each with its first files (one query for all of them) and owner's name."""
+    if not jobs:
+        return []
+    ids = [job.id for job in jobs]
+    number = func.row_number().over(partition_by=JobFile.job_id, order_by=JobFile.id).label("number")
+    count = func.count().over(partition_by=JobFile.job_id).label("count")
+    ranked = (
+        select(JobFile.id, JobFile.job_id, JobFile.path, JobFile.size, JobFile.mime, JobFile.sha256, number, count)
+        .where(JobFile.job_id.in_(ids))
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(ranked).where(ranked.c.number <= files_per_entry).order_by(ranked.c.job_id, ranked.c.number)
+    ).all()
+    data_dir = _settings().data_dir
+    files: dict[int, list[FileView]] = {job_id: [] for job_id in ids}
+    counts: dict[int, int] = {}
+    for row in rows:
+        files[row.job_id].append(FileView(row.id, row.job_id, row.path, row.size, row.mime, row.sha256,
+                                          file_service.has_thumbnail(data_dir, row.sha256)))
+        counts[row.job_id] = row.count
+    owners = {}
+    if principal.is_admin:
+        user_ids = {job.user_id for job in jobs if job.user_id}
+        if user_ids:
+            owners = dict(db.session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
+    return [Entry(job, files[job.id], counts.get(job.id, 0), owners.get(job.user_id)) for job in jobs]
+
+
+def get_entry(job: Job, principal: Principal) -> Entry:
+    """One entry with all its files (up to MAX_FILES_SHOWN)."""
+    return _entries([job], principal, MAX_FILES_SHOWN)[0]
+
+
+def submitters() -> list[tuple[int, str]]:
+    """(id, username) of every user, for the admin's submitter filter."""
+    return list(db.session.execute(select(User.id, User.username).order_by(func.lower(User.username))).all())
+
+
+def _settings():
+    from flask import current_app
+
+    return current_app.config["HAUL"]
+
+
+# -- files ------------------------------------------------------------------------------------
+
+
+def visible_file(file_id: int, principal: Principal) -> JobFile | None:
+    """The file record if it exists and `principal` may see its job, else None."""
+    record = db.session.get(JobFile, file_id)
+    if record is None or not principal.can_see(record.job.user_id):
+        return None
+    return record
+
+
+# -- actions ----------------------------------------------------------------------------------
+
+
+def download_again(job: Job, principal: Principal) -> SubmitResult:
+    """Queue the job's URL again as a new job (forced past the dedupe), with its original options."""
+    submission = job.submission
+    return submit(
+        [job.url],
+        principal=principal,
+        source="gui",
+        force=True,
+        post_title=submission.post_title if submission else None,
+        label=submission.label if submission else None,
+        engine=job.requested_engine,
+        preset=job.preset,
+    )
+
+
+@dataclass
+class DeleteResult:
+    job_id: int
+    files_recorded: int = 0
+    removed: int = 0  # deleted from disk
+    missing: int = 0  # already gone from disk
+    kept: int = 0  # left on disk: another job's record names the same file
+    failed: list[str] = field(default_factory=list)  # could not be deleted
+
+    def message(self, with_files: bool) -> str:
+        parts = [f"Deleted entry #{self.job_id}"]
+        if with_files:
+            parts.append(f"{self.removed} file{'s' if self.removed != 1 else ''} removed from disk")
+            if self.missing:
+                parts.append(f"{self.missing} already gone")
+            if self.kept:
+                parts.append(f"{self.kept} kept (still listed by another entry)")
+            if self.failed:
+                parts.append(f"{len(self.failed)} could not be removed")
+        elif self.files_recorded:
+            parts.append("its files stay on disk")
+        return "; ".join(parts)
+
+
+def delete_entry(job: Job, with_files: bool) -> DeleteResult:
+    """Delete a finished job's record, and with `with_files` its files on disk.
+
+    Only files inside the storage root are touched, and a file another job's record also
+    names is left alone. Folders left empty are removed, up to (not including) the storage
+    root. Thumbnails no other record needs are dropped from the cache.
+    """
+    if not job.is_finished:
+        raise Conflict(f"Job {job.id} is {job.status}; only finished jobs can be deleted from the history",
+                       error_code="not_finished")
+    settings = _settings()
+    result = DeleteResult(job.id)
+    records = list(db.session.execute(
+        select(JobFile.path, JobFile.sha256).where(JobFile.job_id == job.id)
+    ).all())
+    result.files_recorded = len(records)
+    paths = {path for path, _ in records}
+    shared = set()
+    if with_files and paths:
+        shared = set(db.session.scalars(
+            select(JobFile.path).where(JobFile.path.in_(paths), JobFile.job_id != job.id).distinct()
+        ))
+    hashes = {sha for _, sha in records}
+
+    submission_id = job.submission_id
+    events.publish_job(DELETED, job)
+    db.session.delete(job)
+    db.session.flush()
+    if not db.session.scalar(select(Job.id).where(Job.submission_id == submission_id).limit(1)):
+        submission = db.session.get(Submission, submission_id)
+        if submission is not None:
+            db.session.delete(submission)
+    still_used = set()
+    if hashes:
+        still_used = set(db.session.scalars(select(JobFile.sha256).where(JobFile.sha256.in_(hashes)).distinct()))
+    db.session.commit()
+
+    # Disk work after the commit: a failure here leaves files without a record, never a
+    # record pointing at files that were deleted.
+    if with_files:
+        folders = set()
+        for path in sorted(paths):
+            if path in shared:
+                result.kept += 1
+                continue
+            try:
+                full = file_service.absolute_path(settings.storage_root, path)
+            except UnsafePath:
+                log.warning("not deleting %s: outside the storage root", path)
+                result.failed.append(path)
+                continue
+            try:
+                if full.is_file() or full.is_symlink():
+                    full.unlink()
+                    result.removed += 1
+                else:
+                    result.missing += 1
+                folders.add(full.parent)
+            except OSError as exc:
+                log.warning("could not delete %s: %s", full, exc)
+                result.failed.append(path)
+        _remove_empty_folders(folders, Path(settings.storage_root))
+    for sha in hashes - still_used:
+        thumbnail = file_service.thumbnail_path(settings.data_dir, sha)
+        if thumbnail is not None:
+            thumbnail.unlink(missing_ok=True)
+    return result
+
+
+def _remove_empty_folders(folders: set[Path], storage_root: Path) -> None:
+    """Remove each folder and then its parents while they are empty, stopping below the root."""
+    root = storage_root.resolve()
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        current = folder
+        while current != root and root in current.parents:
+            try:
+                current.rmdir()  # fails unless empty
+            except OSError:
+                break
+            current = current.parent

@@ -20,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 
 from jobs.engines import picker
 from jobs.engines.base import Cancelled, DownloadRequest, EngineError, Progress
@@ -31,7 +31,7 @@ from webapp.extensions import db
 from webapp.models import Event, Job, JobFile
 from webapp.models.base import utcnow
 from webapp.models.job import CANCELLED, COMPLETED, DOWNLOADING, FAILED, QUEUED
-from webapp.services import dispatch, events, queue_state
+from webapp.services import cookies, dispatch, events, queue_state, runtime_settings
 from webapp.services.library import inside_root, job_directory, relative_to_root
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,15 @@ def claim_next_job() -> int | None:
     if queue_state.is_paused():
         db.session.rollback()
         return None  # resuming the queue wakes the workers again
+    # Download concurrency (a setting, changeable at any time): the consumer runs a fixed pool
+    # of threads, and a claim that would exceed the limit is refused. The refused wake-up is
+    # not lost: every job that ends tops the wake-ups up again (see run_job).
+    limit = runtime_settings.concurrency()
+    running = select(func.count(Job.id)).where(Job.status == DOWNLOADING).scalar_subquery()
     for _ in range(10):
+        if db.session.scalar(select(running)) >= limit:
+            db.session.rollback()
+            return None
         now = utcnow()
         next_id = (
             select(Job.id)
@@ -78,7 +86,8 @@ def claim_next_job() -> int | None:
             return None
         job = db.session.execute(
             update(Job)
-            .where(Job.id == next_id, Job.status == QUEUED)
+            # The limit again inside the UPDATE: two workers counting at once cannot both start.
+            .where(Job.id == next_id, Job.status == QUEUED, running < limit)
             .values(
                 status=DOWNLOADING,
                 worker_tag=worker_tag(),
@@ -229,9 +238,13 @@ def _download(engine_name: str, request: DownloadRequest, reporter: "_Reporter")
 def run_job(job_id: int) -> str:
     """Download a claimed job and record how it ended; returns the final status."""
     app = current_app._get_current_object()
-    settings = app.config["HAUL"]
+    # The settings in force now (the admin's, over the environment's): each job reads them anew.
+    settings, effective = runtime_settings.apply(app.config["HAUL"])
     job = db.session.get(Job, job_id)
     url, requested, preset = job.url, job.requested_engine, job.preset
+    requested = requested or (effective.default_engine if effective.default_engine != "auto" else None)
+    preset = preset or effective.default_preset
+    cookies_file = cookies.file_for(settings.data_dir, job.domain)
     base_dir = job_directory(settings.storage_root, job.submission.post_title, job.domain)
     reporter = _Reporter(job)
     db.session.rollback()  # end the read: no transaction stays open during the download
@@ -250,6 +263,7 @@ def run_job(job_id: int) -> str:
         gallery_dl_options=settings.gallery_dl_options,
         ytdlp_options=settings.ytdlp_options,
         preset=preset,
+        cookies_file=cookies_file,
     )
     monitor = _Monitor(app, job_id, settings.job_timeout_seconds, cancel_event, stop)
     monitor.start()
@@ -270,7 +284,11 @@ def run_job(job_id: int) -> str:
         db.session.rollback()
         _remove_partial_files(settings.storage_root, request.temp_paths, files)
 
-    return _finish(job_id, outcome, error, transient, reporter, files, settings)
+    status = _finish(job_id, outcome, error, transient, reporter, files, settings)
+    if status != "taken-over" and not SHUTDOWN.is_set():
+        # This job's slot is free: a queued job refused while the pool was full has no wake-up left.
+        dispatch.top_up()
+    return status
 
 
 def _remove_partial_files(storage_root: Path, temp_paths: set, finished: list[Path]) -> None:

@@ -1,7 +1,9 @@
 """The worker process: `python -m jobs.worker` runs the Huey consumer with Haul's recovery.
 
-On start it re-queues jobs a dead worker left behind, then runs HAUL_WORKERS download
-threads. A watchdog thread repeats the recovery every few seconds. SIGINT or SIGTERM stop it
+On start it re-queues jobs a dead worker left behind, then runs a pool of download threads:
+8, or HAUL_WORKERS when higher, so the download concurrency set in the GUI can rise without a
+restart; the claim keeps no more jobs downloading than that setting (runtime_settings). A
+watchdog thread repeats the recovery every few seconds. SIGINT or SIGTERM stop it
 within a few seconds: running downloads are interrupted and their jobs go back to the queue
 (Huey's own graceful stop would wait for every download to finish).
 """
@@ -57,6 +59,9 @@ def main() -> int:
         print(f"haul: {exc}", file=sys.stderr)
         return 2
     settings = app.config["HAUL"]
+    from webapp.services import runtime_settings
+
+    pool = runtime_settings.pool_size(settings)
     logging.getLogger("huey").setLevel(logging.WARNING if settings.log_level != "DEBUG" else logging.DEBUG)
 
     picker.warm_up()
@@ -65,7 +70,7 @@ def main() -> int:
 
     consumer = HaulConsumer(
         huey,
-        workers=settings.workers,
+        workers=pool,
         worker_type=settings.worker_type,
         # Poll often and never back off far: pickup of a new job stays well under a second.
         initial_delay=0.05,
@@ -78,7 +83,7 @@ def main() -> int:
     stop = threading.Event()
     watchdog = threading.Thread(target=_watchdog, args=(app, stop), name="haul-watchdog", daemon=True)
     watchdog.start()
-    log.info("worker started: %d %s worker(s), storage %s", settings.workers, settings.worker_type, settings.storage_root)
+    log.info("worker started: %d %s worker(s), storage %s", pool, settings.worker_type, settings.storage_root)
     try:
         consumer.run()
     finally:

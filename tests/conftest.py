@@ -48,6 +48,9 @@ def settings(tmp_path):
         "HAUL_STORAGE_ROOT": str(tmp_path / "library"),
         "HAUL_API_TOKEN": API_TOKEN,
         "HAUL_SECRET_KEY": "unit-test-secret",
+        # Unit tests claim several jobs in a row, as several workers would: room for 8 at once
+        # (the highest download concurrency; see webapp/services/runtime_settings.py).
+        "HAUL_WORKERS": "8",
     }
     return load_settings(env, env_file=None)
 

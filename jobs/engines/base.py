@@ -57,6 +57,7 @@ class DownloadRequest:
     gallery_dl_options: tuple = ()
     ytdlp_options: dict = field(default_factory=dict)
     preset: str | None = None
+    cookies_file: Path | None = None  # the site's cookies.txt (Netscape format), if the admin gave one
     temp_paths: set = field(default_factory=set)  # partial files to remove if the job stops
 
     def check(self) -> None:

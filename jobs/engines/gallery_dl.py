@@ -48,16 +48,24 @@ def configure(options: tuple = ()) -> None:
     with _setup_lock:
         if _configured_with == options:
             return
-        gdl_config.clear()
+        # Built aside, then swapped in one top-level section at a time: the options can change
+        # while other threads' jobs run (an admin saved new switches), and they must never
+        # see an empty configuration in between.
+        fresh: dict = {}
         # Haul retries whole jobs with backoff; the tool's own retries would multiply that.
-        gdl_config.set(("extractor",), "retries", 0)
-        gdl_config.set(("extractor",), "timeout", 30.0)
-        gdl_config.set(("downloader",), "retries", 0)
-        gdl_config.set(("downloader",), "progress", 0.25)
-        gdl_config.set(("downloader",), "part", True)
-        gdl_config.set(("output",), "mode", "null")
+        gdl_config.set(("extractor",), "retries", 0, conf=fresh)
+        gdl_config.set(("extractor",), "timeout", 30.0, conf=fresh)
+        gdl_config.set(("downloader",), "retries", 0, conf=fresh)
+        gdl_config.set(("downloader",), "progress", 0.25, conf=fresh)
+        gdl_config.set(("downloader",), "part", True, conf=fresh)
+        gdl_config.set(("output",), "mode", "null", conf=fresh)
         for path, key, value in options:
-            gdl_config.set(path, key, value)
+            gdl_config.set(path, key, value, conf=fresh)
+        live = gdl_config._config
+        for section, content in fresh.items():
+            live[section] = content
+        for section in [name for name in live if name not in fresh]:
+            live.pop(section, None)
         # Building the extractor list from several threads at once races inside gallery-dl
         # (7 of 8 concurrent first calls fail): build it here, once, under the lock.
         gdl_extractor.extractors()
@@ -172,6 +180,25 @@ class _Output(gdl_output.NullOutput):
         context.report()
 
 
+def _use_cookies(extr, path: str) -> None:
+    """Make this job's extractor load the site's cookies.txt.
+
+    gallery-dl's configuration is process-wide, so the per-job file is answered by the
+    extractor's own config lookup. The file is the admin's upload: gallery-dl must not write
+    the session's cookies back into it.
+    """
+    lookup = extr.config
+
+    def config(key, default=None):
+        if key == "cookies":
+            return path
+        if key == "cookies-update":
+            return False
+        return lookup(key, default)
+
+    extr.config = config
+
+
 class _HaulJob(gdl_job.DownloadJob):
     """A DownloadJob writing into Haul's layout and reporting to a Haul job."""
 
@@ -179,6 +206,8 @@ class _HaulJob(gdl_job.DownloadJob):
         super().__init__(extr, parent)
         self.haul = context if context is not None else parent.haul
         self.out = _Output(self.haul, self)
+        if self.haul.request.cookies_file is not None:
+            _use_cookies(extr, str(self.haul.request.cookies_file))
 
     def dispatch(self, messages):
         try:

@@ -199,15 +199,20 @@ class _Session:
 _local = threading.local()
 
 
-def _session_for(params: dict) -> _Session:
-    """This thread's YoutubeDL for these parameters (a new one when they change)."""
+def _session_for(params: dict, version=None) -> _Session:
+    """This thread's YoutubeDL for these parameters (a new one when they or `version` change).
+
+    `version` stands for what the parameters name but do not contain: YoutubeDL reads its
+    cookie file once, so a re-uploaded file (a new mtime) needs a new instance.
+    """
     key = repr(sorted(params.items(), key=lambda kv: kv[0]))
     sessions = getattr(_local, "sessions", None)
     if sessions is None:
         sessions = _local.sessions = {}
-    if key not in sessions:
-        sessions[key] = _Session(params)
-    return sessions[key]
+    held = sessions.get(key)
+    if held is None or held[0] != version:
+        held = sessions[key] = (version, _Session(params))
+    return held[1]
 
 
 def _discard_session(params: dict) -> None:
@@ -224,7 +229,14 @@ class YtDlpEngine(Engine):
         preset_format = PRESETS.get(request.preset or "best")
         if preset_format and "format" not in request.ytdlp_options:
             params["format"] = preset_format
-        session = _session_for(params)
+        cookies_version = None
+        if request.cookies_file is not None:
+            params["cookiefile"] = str(request.cookies_file)
+            try:
+                cookies_version = request.cookies_file.stat().st_mtime_ns
+            except OSError:  # deleted since the job started: yt-dlp reports the missing file
+                cookies_version = -1
+        session = _session_for(params, cookies_version)
         hooks = session.job = _JobHooks(request)
         progress = hooks.progress
         ydl = session.ydl

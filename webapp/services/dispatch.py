@@ -34,9 +34,17 @@ def pending_wakeups() -> int:
 
 
 def top_up() -> int:
-    """Enqueue tasks until there is at least one per queued job; returns how many were added."""
+    """Enqueue tasks until there is one per queued job that may start now; returns how many were added.
+
+    "May start now": no more than the download concurrency has room for. Claims beyond it are
+    refused, so more tasks would only be used up in vain (and the watchdog tops up every few
+    seconds); each job that ends tops up again.
+    """
+    from webapp.services import runtime_settings
+
     queued = db.session.scalar(select(func.count(Job.id)).where(Job.status == QUEUED)) or 0
+    room = runtime_settings.free_slots()
     db.session.remove()
-    missing = queued - pending_wakeups()
+    missing = min(queued, room) - pending_wakeups()
     wake_workers(missing)
     return max(missing, 0)

@@ -1,22 +1,406 @@
-from flask import render_template
-from flask_login import login_required
+"""Settings (admin), the signed-in person's account, users (admin) and API tokens.
 
+Every form works with and without htmx. With htmx the answer is the section's partial (422
+with inline errors when refused) and a toast; without it a success redirects back with a
+notice and a refusal shows the whole page with the inline errors. Admin pages answer a
+friendly 403 to others; /settings sends them to their account instead of a dead end.
+"""
+from __future__ import annotations
+
+import shutil
+from functools import wraps
+
+from flask import abort, current_app, flash, make_response, redirect, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+
+from webapp.errors import HaulError
+from webapp.extensions import db
+from webapp.models import ApiToken, JobFile
+from webapp.services import accounts, cookies, runtime_settings, users
 from webapp.settings import bp
+from webapp.settings.forms import (
+    ConfirmForm,
+    CookiesForm,
+    DownloadsForm,
+    NewTokenForm,
+    NewUserForm,
+    PasswordChangeForm,
+    ResetPasswordForm,
+    RoleForm,
+    ToolArgsForm,
+)
+from webapp.views import is_htmx, render_view, with_toast
+
+DOWNLOAD_KEYS = (runtime_settings.CONCURRENCY, runtime_settings.TIMEOUT, runtime_settings.ENGINE, runtime_settings.PRESET)
+TOOL_KEYS = (runtime_settings.GALLERY_DL_ARGS, runtime_settings.YTDLP_ARGS)
+
+
+def admin_required(view):
+    """Signed in and an admin, else a friendly 403 page (or a toast for htmx)."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if not current_user.is_admin:
+            abort(403, description="Only an admin can open this page. Your own account and API tokens are under "
+                                   "the account menu.")
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def _answer(page: str, partial: str, context: dict, *, message: str | None = None, level: str = "success",
+            status: int = 200, redirect_to: str | None = None):
+    """Page or fragment for this request, with the outcome as a toast (htmx) or a notice.
+
+    A plain-form success with `redirect_to` redirects there (so a reload does not resend).
+    """
+    if not is_htmx() and redirect_to and status < 400:
+        if message:
+            flash(message, "success" if level == "success" else level)
+        return redirect(redirect_to)
+    response = make_response(render_view(page, partial, **context), status)
+    if message and is_htmx():
+        response = with_toast(response, message, level)
+    return response
+
+
+# Settings (admin) ------------------------------------------------------------------------------
+
+
+def _downloads_form(effective, formdata=None) -> DownloadsForm:
+    form = DownloadsForm(formdata=formdata, prefix="dl")
+    if formdata is None:
+        for key in DOWNLOAD_KEYS:
+            getattr(form, key).data = str(effective.get(key)) if key in (runtime_settings.CONCURRENCY,
+                                                                          runtime_settings.TIMEOUT) else effective.get(key)
+    return form
+
+
+def _tools_form(effective, formdata=None) -> ToolArgsForm:
+    form = ToolArgsForm(formdata=formdata, prefix="tools")
+    if formdata is None:
+        for key in TOOL_KEYS:
+            getattr(form, key).data = effective.get(key)
+    return form
+
+
+def _storage() -> dict:
+    settings = current_app.config["HAUL"]
+    root = settings.storage_root
+    info = {"root": str(root), "files": 0, "library_bytes": 0, "total": None, "used": None, "free": None}
+    count, size = db.session.execute(select(func.count(JobFile.id), func.coalesce(func.sum(JobFile.size), 0))).one()
+    info.update(files=count, library_bytes=size)
+    try:
+        usage = shutil.disk_usage(root)
+    except OSError:
+        return info
+    info.update(total=usage.total, used=usage.used, free=usage.free)
+    info["used_percent"] = round(100 * usage.used / usage.total) if usage.total else 0
+    return info
+
+
+def _settings_context(**forms) -> dict:
+    settings = current_app.config["HAUL"]
+    effective = runtime_settings.current(settings)
+    context = {
+        "effective": effective,
+        "env_defaults": runtime_settings.defaults(settings),
+        "env_names": runtime_settings.ENV_NAMES,
+        "max_concurrency": runtime_settings.max_concurrency(settings),
+        "worker_type": settings.worker_type,
+        "downloads_form": forms.get("downloads_form") or _downloads_form(effective),
+        "tools_form": forms.get("tools_form") or _tools_form(effective),
+        "cookies_form": forms.get("cookies_form") or CookiesForm(formdata=None, prefix="cookies"),
+        "cookie_files": cookies.list_files(settings.data_dir),
+        "confirm_form": ConfirmForm(formdata=None),
+        "storage": _storage(),
+    }
+    return context
 
 
 @bp.get("/settings")
 @login_required
 def index():
-    return render_template("settings/index.html")
+    if not current_user.is_admin:
+        # Nothing here is theirs to change: their own settings are the account pages.
+        return redirect(url_for("settings.account"))
+    return render_view("settings/index.html", None, **_settings_context())
+
+
+def _save(keys, form, form_name: str, partial: str, values: dict):
+    """Store `values`; the section again with the saved values, or with each refusal inline."""
+    try:
+        changed = runtime_settings.save(values)
+    except runtime_settings.SettingsInvalid as exc:
+        for key, message in exc.errors.items():
+            getattr(form, key).errors = [*getattr(form, key).errors, message]
+        context = _settings_context(**{form_name: form})
+        return _answer("settings/index.html", partial, context, status=422,
+                       message="Not saved: " + "; ".join(exc.errors.values()), level="error")
+    message = "Saved; the next job uses it." if changed else "Saved (nothing changed)."
+    return _answer("settings/index.html", partial, _settings_context(), message=message,
+                   redirect_to=url_for("settings.index") + f"#{form_name.replace('_form', '')}")
+
+
+@bp.post("/settings/downloads")
+@admin_required
+def save_downloads():
+    effective = runtime_settings.current()
+    form = _downloads_form(effective, request.form)
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400, description="The form expired; reload the page and try again.")
+        return _answer("settings/index.html", "settings/_downloads.html", _settings_context(downloads_form=form),
+                       status=422, message="Not saved: check the highlighted fields.", level="error")
+    values = {key: getattr(form, key).data for key in DOWNLOAD_KEYS}
+    return _save(DOWNLOAD_KEYS, form, "downloads_form", "settings/_downloads.html", values)
+
+
+@bp.post("/settings/tools")
+@admin_required
+def save_tools():
+    effective = runtime_settings.current()
+    form = _tools_form(effective, request.form)
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400, description="The form expired; reload the page and try again.")
+        return _answer("settings/index.html", "settings/_tools.html", _settings_context(tools_form=form),
+                       status=422, message="Not saved: check the highlighted fields.", level="error")
+    values = {key: getattr(form, key).data or "" for key in TOOL_KEYS}
+    return _save(TOOL_KEYS, form, "tools_form", "settings/_tools.html", values)
+
+
+@bp.post("/settings/<any(downloads, tools):section>/reset")
+@admin_required
+def reset_section(section):
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400, description="The form expired; reload the page and try again.")
+    keys = DOWNLOAD_KEYS if section == "downloads" else TOOL_KEYS
+    changed = runtime_settings.reset(keys)
+    message = "Back to the defaults from the environment." if changed else "Already the defaults."
+    return _answer("settings/index.html", f"settings/_{section}.html", _settings_context(), message=message,
+                   redirect_to=url_for("settings.index") + f"#{section}")
+
+
+@bp.post("/settings/cookies")
+@admin_required
+def upload_cookies():
+    form = CookiesForm(prefix="cookies")
+    settings = current_app.config["HAUL"]
+    if form.validate_on_submit():
+        try:
+            stored = cookies.store(settings.data_dir, form.file.data.read(cookies.MAX_BYTES + 1), form.site.data)
+        except HaulError as exc:
+            target = form.site if exc.error_code == "invalid_site" else form.file
+            target.errors = [*target.errors, exc.detail]
+        else:
+            message = f"Cookies for {stored.site} saved ({stored.cookies} cookies); the next job for it uses them."
+            return _answer("settings/index.html", "settings/_cookies.html", _settings_context(), message=message,
+                           redirect_to=url_for("settings.index") + "#cookies")
+    elif form.csrf_token.errors:
+        abort(400, description="The form expired; reload the page and try again.")
+    return _answer("settings/index.html", "settings/_cookies.html", _settings_context(cookies_form=form),
+                   status=422, message="Cookies not saved: check the form.", level="error")
+
+
+@bp.post("/settings/cookies/<site>/delete")
+@admin_required
+def delete_cookies(site):
+    if not ConfirmForm().validate_on_submit():
+        abort(400, description="The form expired; reload the page and try again.")
+    cookies.delete(current_app.config["HAUL"].data_dir, site)
+    return _answer("settings/index.html", "settings/_cookies.html", _settings_context(),
+                   message=f"Cookies for {site} deleted.", redirect_to=url_for("settings.index") + "#cookies")
+
+
+# Users (admin) ---------------------------------------------------------------------------------
+
+
+def _users_context(new_user_form=None, row_forms=None, row_errors=None, notice=None) -> dict:
+    row_forms = row_forms or {}
+    people = users.all_users()
+    rows = []
+    for person in people:
+        role_form = row_forms.get(("role", person.id)) or RoleForm(formdata=None, prefix=f"u{person.id}", role=person.role)
+        reset_form = row_forms.get(("reset", person.id)) or ResetPasswordForm(formdata=None, prefix=f"u{person.id}")
+        rows.append({"user": person, "role_form": role_form, "reset_form": reset_form})
+    return {
+        "rows": rows,
+        "token_counts": users.active_token_counts(),
+        "new_user_form": new_user_form or NewUserForm(formdata=None, prefix="new"),
+        "confirm_form": ConfirmForm(formdata=None),
+        "row_errors": row_errors or {},
+        "notice": notice,
+    }
+
+
+@bp.get("/settings/users")
+@admin_required
+def users_page():
+    return render_view("settings/users.html", None, **_users_context())
+
+
+def _users_answer(message=None, level="success", status=200, **context):
+    return _answer("settings/users.html", "settings/_users.html", _users_context(**context), message=message,
+                   level=level, status=status, redirect_to=url_for("settings.users_page"))
+
+
+@bp.post("/settings/users")
+@admin_required
+def create_user():
+    form = NewUserForm(prefix="new")
+    if form.validate_on_submit():
+        try:
+            user = accounts.create_user(form.username.data, form.password.data, role=form.role.data)
+        except HaulError as exc:
+            target = form.password if exc.error_code == "weak_password" else form.username
+            target.errors = [*target.errors, exc.detail]
+        else:
+            return _users_answer(f"Created {user.role} {user.username}.")
+    elif form.csrf_token.errors:
+        abort(400, description="The form expired; reload the page and try again.")
+    return _users_answer("User not created: check the form.", "error", 422, new_user_form=form)
+
+
+def _row_refused(user, key, form, exc: HaulError):
+    """A refused change on one user's row: the message inline on that row, and as a toast."""
+    return _users_answer(f"{user.username}: {exc.detail}", "error", 422, row_forms={(key, user.id): form},
+                         row_errors={user.id: exc.detail})
+
+
+@bp.post("/settings/users/<int:user_id>/role")
+@admin_required
+def set_role(user_id):
+    user = users.get_user(user_id)
+    form = RoleForm(prefix=f"u{user.id}")
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400, description="The form expired; reload the page and try again.")
+        return _row_refused(user, "role", form, HaulError("Choose admin or user"))
+    before = user.role
+    try:
+        users.set_role(user, form.role.data, current_user)
+    except HaulError as exc:
+        form.role.data = before
+        return _row_refused(user, "role", form, exc)
+    message = f"{user.username} is now {'an admin' if user.is_admin else 'a user'}." if before != user.role \
+        else f"{user.username} was already {'an admin' if user.is_admin else 'a user'}."
+    return _users_answer(message)
+
+
+@bp.post("/settings/users/<int:user_id>/password")
+@admin_required
+def reset_password(user_id):
+    user = users.get_user(user_id)
+    form = ResetPasswordForm(prefix=f"u{user.id}")
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400, description="The form expired; reload the page and try again.")
+        detail = " ".join(form.password.errors) or "Enter a new password"
+        form.password.errors = []
+        return _row_refused(user, "reset", form, HaulError(detail))
+    try:
+        users.reset_password(user, form.password.data)
+    except HaulError as exc:
+        return _row_refused(user, "reset", form, exc)
+    return _users_answer(f"New password set for {user.username}.")
+
+
+@bp.post("/settings/users/<int:user_id>/delete")
+@admin_required
+def delete_user(user_id):
+    user = users.get_user(user_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400, description="The form expired; reload the page and try again.")
+    try:
+        name = users.delete_user(user, current_user)
+    except HaulError as exc:
+        return _row_refused(user, "delete", None, exc)
+    return _users_answer(f"Deleted {name}. Their jobs and files stay.")
+
+
+# Account (everyone) ----------------------------------------------------------------------------
 
 
 @bp.get("/account")
 @login_required
 def account():
-    return render_template("settings/index.html")
+    return render_view("settings/account.html", None, form=PasswordChangeForm(formdata=None))
+
+
+@bp.post("/account/password")
+@login_required
+def change_password():
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        try:
+            users.change_own_password(current_user, form.current_password.data, form.new_password.data)
+        except HaulError as exc:
+            target = form.current_password if exc.error_code == "wrong_password" else form.new_password
+            target.errors = [*target.errors, exc.detail]
+        else:
+            return _answer("settings/account.html", "settings/_password.html",
+                           {"form": PasswordChangeForm(formdata=None)}, message="Your password is changed.",
+                           redirect_to=url_for("settings.account"))
+    elif form.csrf_token.errors:
+        abort(400, description="The form expired; reload the page and try again.")
+    return _answer("settings/account.html", "settings/_password.html", {"form": form}, status=422,
+                   message="Password not changed: check the form.", level="error")
+
+
+# API tokens (everyone, their own) ---------------------------------------------------------------
+
+
+def _tokens_context(form=None, new_token=None, new_token_row=None) -> dict:
+    return {
+        "tokens": users.tokens_of(current_user),
+        "form": form or NewTokenForm(formdata=None),
+        "confirm_form": ConfirmForm(formdata=None),
+        "new_token": new_token,
+        "new_token_row": new_token_row,
+    }
 
 
 @bp.get("/account/tokens")
 @login_required
 def tokens():
-    return render_template("settings/index.html")
+    return render_view("settings/tokens.html", None, **_tokens_context())
+
+
+@bp.post("/account/tokens")
+@login_required
+def create_token():
+    form = NewTokenForm()
+    if form.validate_on_submit():
+        try:
+            row, token = accounts.create_token(current_user, form.name.data)
+        except HaulError as exc:
+            form.name.errors = [*form.name.errors, exc.detail]
+        else:
+            # Shown this once: no redirect (the token would be lost), and never cached.
+            response = _answer("settings/tokens.html", "settings/_tokens.html",
+                               _tokens_context(new_token=token, new_token_row=row),
+                               message=f"Token “{row.name}” created. Copy it now: it is shown only once.")
+            response.headers["Cache-Control"] = "no-store"
+            return response
+    elif form.csrf_token.errors:
+        abort(400, description="The form expired; reload the page and try again.")
+    return _answer("settings/tokens.html", "settings/_tokens.html", _tokens_context(form=form), status=422,
+                   message="Token not created: check the form.", level="error")
+
+
+@bp.post("/account/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id):
+    if not ConfirmForm().validate_on_submit():
+        abort(400, description="The form expired; reload the page and try again.")
+    row = db.session.get(ApiToken, token_id)
+    if row is None or row.user_id != current_user.id:
+        abort(404, description="No such token.")
+    accounts.revoke_token(token_id, current_user)
+    return _answer("settings/tokens.html", "settings/_tokens.html", _tokens_context(),
+                   message=f"Token “{row.name}” revoked: it no longer works.",
+                   redirect_to=url_for("settings.tokens"))

@@ -1,0 +1,360 @@
+"""The download settings an admin changes in the GUI, effective without a restart.
+
+Each value is the admin's choice stored in the `settings` table, or else the default from the
+environment (`webapp.config.Settings`, i.e. HAUL_WORKERS, HAUL_JOB_TIMEOUT_SECONDS, …). Only
+values that differ from the default are stored, so an unchanged value keeps following the
+environment.
+
+The worker reads them on every claim (concurrency) and at the start of every job (timeout,
+extra tool switches, default engine and preset): one small query, no cache to go stale, so a
+change applies to the next job. Parsing the extra switches with the tools' own parsers is
+the costly part; it is memoised per string.
+
+Concurrency: the Huey consumer's thread count is fixed when it starts, so it starts
+`pool_size()` threads — MAX_CONCURRENCY (8), or HAUL_WORKERS when that is higher — and the
+claim refuses to start a job while `download_concurrency` jobs are downloading. With process
+workers each idle process costs memory, so the pool is HAUL_WORKERS and the setting can only
+lower concurrency.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import delete, func, select
+
+from webapp.errors import Invalid
+from webapp.extensions import db
+from webapp.models import Job, Setting
+from webapp.models.job import DOWNLOADING, PRESETS, QUEUED
+
+log = logging.getLogger(__name__)
+
+MAX_CONCURRENCY = 8
+MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
+MAX_ARGS_LENGTH = 2000
+ENGINE_CHOICES = ("auto", "gallery-dl", "yt-dlp")
+PRESET_CHOICES = PRESETS
+TOOLS = {"gallery_dl_extra_args": "gallery-dl", "ytdlp_extra_args": "yt-dlp"}
+
+CONCURRENCY = "download_concurrency"
+TIMEOUT = "job_timeout_seconds"
+ENGINE = "default_engine"
+PRESET = "default_preset"
+GALLERY_DL_ARGS = "gallery_dl_extra_args"
+YTDLP_ARGS = "ytdlp_extra_args"
+KEYS = (CONCURRENCY, TIMEOUT, ENGINE, PRESET, GALLERY_DL_ARGS, YTDLP_ARGS)
+# Where each default comes from, shown next to the field.
+ENV_NAMES = {
+    CONCURRENCY: "HAUL_WORKERS",
+    TIMEOUT: "HAUL_JOB_TIMEOUT_SECONDS",
+    GALLERY_DL_ARGS: "HAUL_GALLERY_DL_EXTRA_ARGS",
+    YTDLP_ARGS: "HAUL_YTDLP_EXTRA_ARGS",
+}
+
+
+class SettingsInvalid(Invalid):
+    """One or more values were refused; `errors` maps each key to its message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(errors.values()), error_code="invalid_settings", extra={"errors": errors})
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Effective:
+    """The values in force now, and which of them the admin changed (stored in the database)."""
+
+    download_concurrency: int
+    job_timeout_seconds: int
+    default_engine: str
+    default_preset: str
+    gallery_dl_extra_args: str
+    ytdlp_extra_args: str
+    changed: frozenset = frozenset()
+
+    def get(self, key: str):
+        return getattr(self, key)
+
+
+def _settings(settings=None):
+    return settings if settings is not None else current_app.config["HAUL"]
+
+
+def pool_size(settings=None) -> int:
+    """How many download threads (or processes) the worker starts."""
+    settings = _settings(settings)
+    if settings.worker_type == "process":
+        return settings.workers
+    return max(MAX_CONCURRENCY, settings.workers)
+
+
+def max_concurrency(settings=None) -> int:
+    """The highest concurrency the running worker can honour (its pool size)."""
+    return pool_size(settings)
+
+
+def defaults(settings=None) -> dict:
+    """The environment's value for every key."""
+    settings = _settings(settings)
+    return {
+        CONCURRENCY: min(settings.workers, max_concurrency(settings)),
+        TIMEOUT: settings.job_timeout_seconds,
+        ENGINE: "auto",
+        PRESET: "best",
+        GALLERY_DL_ARGS: settings.gallery_dl_extra_args,
+        YTDLP_ARGS: settings.ytdlp_extra_args,
+    }
+
+
+def _stored(keys=KEYS) -> dict:
+    rows = db.session.execute(select(Setting.key, Setting.value).where(Setting.key.in_(keys))).all()
+    return {key: value for key, value in rows}
+
+
+def _shape_ok(key: str, value, settings) -> bool:
+    """A stored value still usable (rows are only written validated; the cap may have changed since)."""
+    if key == CONCURRENCY:
+        return isinstance(value, int) and 1 <= value <= max_concurrency(settings)
+    if key == TIMEOUT:
+        return isinstance(value, int) and 0 <= value <= MAX_TIMEOUT_SECONDS
+    if key == ENGINE:
+        return value in ENGINE_CHOICES
+    if key == PRESET:
+        return value in PRESET_CHOICES
+    return isinstance(value, str)
+
+
+def current(settings=None) -> Effective:
+    """The effective values: what the admin stored, over the environment's defaults."""
+    settings = _settings(settings)
+    values = defaults(settings)
+    changed = set()
+    for key, value in _stored().items():
+        if _shape_ok(key, value, settings):
+            values[key] = value
+            changed.add(key)
+        else:
+            log.warning("ignoring the stored setting %s=%r (out of range now); using the default", key, value)
+    return Effective(**values, changed=frozenset(changed))
+
+
+def concurrency(settings=None) -> int:
+    """Downloads allowed to run at once, across every worker (one small query)."""
+    settings = _settings(settings)
+    value = db.session.scalar(select(Setting.value).where(Setting.key == CONCURRENCY))
+    if _shape_ok(CONCURRENCY, value, settings):
+        return value
+    return defaults(settings)[CONCURRENCY]
+
+
+def free_slots(settings=None) -> int:
+    """How many more jobs may start now."""
+    running = db.session.scalar(select(func.count(Job.id)).where(Job.status == DOWNLOADING)) or 0
+    return max(0, concurrency(settings) - running)
+
+
+# Validation ---------------------------------------------------------------------------------
+
+
+def _whole_number(raw, low: int, high: int, what: str) -> int:
+    if isinstance(raw, bool):
+        raise ValueError(f"{what} must be a whole number")
+    if isinstance(raw, int):
+        value = raw
+    else:
+        text = str(raw if raw is not None else "").strip()
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"{what} must be a whole number") from None
+    if not low <= value <= high:
+        raise ValueError(f"{what} must be between {low} and {high}")
+    return value
+
+
+def validate(key: str, raw, settings=None):
+    """The clean value for `key`, or ValueError with a message for the person."""
+    settings = _settings(settings)
+    if key == CONCURRENCY:
+        return _whole_number(raw, 1, max_concurrency(settings), "Download concurrency")
+    if key == TIMEOUT:
+        return _whole_number(raw, 0, MAX_TIMEOUT_SECONDS, "The job timeout")
+    if key == ENGINE:
+        if raw not in ENGINE_CHOICES:
+            raise ValueError(f"The default engine must be one of {', '.join(ENGINE_CHOICES)}")
+        return raw
+    if key == PRESET:
+        if raw not in PRESET_CHOICES:
+            raise ValueError(f"The default quality must be one of {', '.join(PRESET_CHOICES)}")
+        return raw
+    if key in TOOLS:
+        text = " ".join(str(raw or "").split())  # one line: newlines from a textarea are spaces
+        if len(text) > MAX_ARGS_LENGTH:
+            raise ValueError(f"At most {MAX_ARGS_LENGTH} characters")
+        error = check_tool_args(TOOLS[key], text)
+        if error:
+            raise ValueError(f"{TOOLS[key]}: {error}")
+        return text
+    raise KeyError(key)
+
+
+def save(values: dict, settings=None) -> list[str]:
+    """Validate and store `values` ({key: raw}); returns the keys whose effective value changed.
+
+    Nothing is stored when any value is refused (SettingsInvalid names each). A value equal to
+    the environment's default removes the stored one. Raising the concurrency wakes workers
+    for the queued jobs that may start now.
+    """
+    settings = _settings(settings)
+    clean, errors = {}, {}
+    for key, raw in values.items():
+        try:
+            clean[key] = validate(key, raw, settings)
+        except ValueError as exc:
+            errors[key] = str(exc)
+    if errors:
+        raise SettingsInvalid(errors)
+    before = current(settings)
+    env = defaults(settings)
+    for key, value in clean.items():
+        row = db.session.get(Setting, key)
+        if value == env[key]:
+            if row is not None:
+                db.session.delete(row)
+        elif row is None:
+            db.session.add(Setting(key=key, value=value))
+        else:
+            row.value = value
+    db.session.commit()
+    after = current(settings)
+    _wake_for_more_room(before.download_concurrency, after.download_concurrency)
+    return [key for key in KEYS if before.get(key) != after.get(key)]
+
+
+def reset(keys, settings=None) -> list[str]:
+    """Forget the stored values of `keys` (back to the environment's defaults)."""
+    settings = _settings(settings)
+    before = current(settings)
+    db.session.execute(delete(Setting).where(Setting.key.in_([k for k in keys if k in KEYS])))
+    db.session.commit()
+    after = current(settings)
+    _wake_for_more_room(before.download_concurrency, after.download_concurrency)
+    return [key for key in KEYS if before.get(key) != after.get(key)]
+
+
+def _wake_for_more_room(old: int, new: int) -> None:
+    """Queued jobs refused for lack of room have no wake-up task left: give them one."""
+    if new <= old:
+        return
+    from webapp.services import dispatch
+
+    queued = db.session.scalar(select(func.count(Job.id)).where(Job.status == QUEUED)) or 0
+    db.session.remove()
+    dispatch.wake_workers(min(new - old, queued))
+
+
+# The tools' own parsers -----------------------------------------------------------------------
+
+
+def _parse(tool: str, args: str):
+    from jobs.engines import tool_args
+
+    if tool == "gallery-dl":
+        return tool_args.parse_gallery_dl_args(args)
+    return tool_args.parse_ytdlp_args(args)
+
+
+def _error_of(tool: str, args: str) -> str | None:
+    from jobs.engines.tool_args import ToolArgsError
+
+    try:
+        _parse(tool, args)
+    except ToolArgsError as exc:
+        return str(exc) or "invalid arguments"
+    return None
+
+
+def check_tool_args(tool: str, args: str) -> str | None:
+    """The tool's own message when `args` do not parse, else None.
+
+    The web process checks in a short-lived child process: importing yt-dlp would add ~30 MB
+    to it for a form saved once in a while. Elsewhere (worker, CLI, tests) it checks in-process.
+    """
+    if not args.strip():
+        return None
+    try:
+        role = current_app.config.get("HAUL_ROLE")
+    except RuntimeError:
+        role = None
+    if role != "web":
+        return _error_of(tool, args)
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH")) if p)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "webapp.services.runtime_settings", tool],
+            input=args, capture_output=True, text=True, timeout=60, cwd=root, env=env,
+        )
+        return json.loads(done.stdout.strip().splitlines()[-1])["error"]
+    except (subprocess.SubprocessError, OSError, ValueError, IndexError, KeyError):
+        log.exception("checking %s arguments in a child process failed", tool)
+        return "could not check these arguments; see the server log"
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(tool: str, args: str):
+    return _parse(tool, args)
+
+
+def apply(settings=None):
+    """`settings` with the effective values in place: what a job runs with.
+
+    Returns (settings, effective). If stored extra switches no longer parse (a tool was
+    upgraded and dropped an option), the environment's are used and the error is logged.
+    """
+    from jobs.engines.tool_args import ToolArgsError
+
+    settings = _settings(settings)
+    effective = current(settings)
+    parsed = {}
+    for key, tool in TOOLS.items():
+        args = effective.get(key)
+        try:
+            parsed[key] = _parsed(tool, args)
+        except ToolArgsError as exc:
+            log.error("the saved %s arguments %r no longer parse (%s); using the environment's", tool, args, exc)
+            parsed[key] = _parsed(tool, getattr(settings, key))
+    updated = dataclasses.replace(
+        settings,
+        workers=effective.download_concurrency,
+        job_timeout_seconds=effective.job_timeout_seconds,
+        gallery_dl_extra_args=effective.gallery_dl_extra_args,
+        ytdlp_extra_args=effective.ytdlp_extra_args,
+        gallery_dl_options=parsed[GALLERY_DL_ARGS],
+        ytdlp_options=dict(parsed[YTDLP_ARGS]),
+    )
+    return updated, effective
+
+
+def _main() -> int:
+    """`python -m webapp.services.runtime_settings TOOL` < args: prints {"error": message or null}."""
+    tool = sys.argv[1] if len(sys.argv) > 1 else ""
+    if tool not in TOOLS.values():
+        print(json.dumps({"error": f"unknown tool {tool!r}"}))
+        return 2
+    print(json.dumps({"error": _error_of(tool, sys.stdin.read())}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

@@ -1,0 +1,95 @@
+"""Managing people: roles, passwords, removal — with the rules that keep Haul reachable.
+
+Creating users and tokens lives in `accounts`; this adds what the admin pages and the account
+page change. There is always at least one admin, and nobody removes or demotes themselves
+here (another admin can), so an admin cannot lock everyone out by a slip.
+"""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from webapp.errors import Conflict, Invalid, NotFound
+from webapp.extensions import db
+from webapp.models import ApiToken, User
+from webapp.models.user import ROLES
+from webapp.services.accounts import MIN_PASSWORD_LENGTH
+
+
+def all_users() -> list[User]:
+    return list(db.session.scalars(select(User).order_by(func.lower(User.username))))
+
+
+def get_user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user", error_code="user_not_found")
+    return user
+
+
+def _admin_count() -> int:
+    return db.session.scalar(select(func.count(User.id)).where(User.role == "admin")) or 0
+
+
+def check_password(password: str) -> None:
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise Invalid(f"Passwords need at least {MIN_PASSWORD_LENGTH} characters", error_code="weak_password")
+    if len(password) > 256:
+        raise Invalid("Passwords are at most 256 characters", error_code="weak_password")
+
+
+def set_role(user: User, role: str, acting: User) -> User:
+    """Give `user` the role `role`; the last admin keeps theirs and nobody changes their own."""
+    if role not in ROLES:
+        raise Invalid(f"Role must be one of {', '.join(ROLES)}", error_code="invalid_role")
+    if user.id == acting.id and role != user.role:
+        raise Conflict("You cannot change your own role; another admin can", error_code="own_role")
+    if user.role == "admin" and role != "admin" and _admin_count() <= 1:
+        raise Conflict("Haul needs at least one admin", error_code="last_admin")
+    user.role = role
+    db.session.commit()
+    return user
+
+
+def reset_password(user: User, password: str) -> User:
+    """Set a new password for `user` (an admin's reset)."""
+    check_password(password)
+    user.set_password(password)
+    db.session.commit()
+    return user
+
+
+def change_own_password(user: User, current: str, new: str) -> User:
+    """Change your own password; the current one must be right."""
+    if not user.check_password(current or ""):
+        raise Invalid("The current password is not right", error_code="wrong_password")
+    check_password(new)
+    if current == new:
+        raise Invalid("The new password is the same as the current one", error_code="same_password")
+    user.set_password(new)
+    db.session.commit()
+    return user
+
+
+def delete_user(user: User, acting: User) -> str:
+    """Remove `user` and their tokens (their jobs stay, without an owner); returns the name."""
+    if user.id == acting.id:
+        raise Conflict("You cannot delete your own account; another admin can", error_code="own_account")
+    if user.role == "admin" and _admin_count() <= 1:
+        raise Conflict("Haul needs at least one admin", error_code="last_admin")
+    name = user.username
+    db.session.delete(user)
+    db.session.commit()
+    return name
+
+
+def tokens_of(user: User) -> list[ApiToken]:
+    """The user's tokens, active first, newest first."""
+    rows = db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc()))
+    return sorted(rows, key=lambda row: row.revoked_at is not None)
+
+
+def active_token_counts() -> dict[int, int]:
+    rows = db.session.execute(
+        select(ApiToken.user_id, func.count(ApiToken.id)).where(ApiToken.revoked_at.is_(None)).group_by(ApiToken.user_id)
+    ).all()
+    return {user_id: count for user_id, count in rows}

@@ -1,0 +1,64 @@
+"""The forms of the settings, account, users and token pages (Flask-WTF: each carries its CSRF token)."""
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import PasswordField, SelectField, StringField, TextAreaField
+from wtforms.fields import SelectChoice
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
+
+from webapp.models.user import ROLES
+from webapp.services import runtime_settings
+
+ENGINE_LABELS = {"auto": "Automatic (pick per link)", "gallery-dl": "gallery-dl", "yt-dlp": "yt-dlp"}
+PRESET_LABELS = {"best": "Best available", "1080p": "Up to 1080p", "720p": "Up to 720p", "audio": "Audio only"}
+ROLE_LABELS = {"admin": "Admin", "user": "User"}
+
+
+def _choices(labels: dict) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in labels.items()]
+
+
+class DownloadsForm(FlaskForm):
+    # Strings, checked by runtime_settings.validate: one set of rules and messages for every caller.
+    download_concurrency = StringField("Downloads at once", validators=[InputRequired("Enter a number")])
+    job_timeout_seconds = StringField("Job timeout (seconds)", validators=[InputRequired("Enter a number")])
+    default_engine = SelectField("Default engine", choices=_choices(ENGINE_LABELS))
+    default_preset = SelectField("Default video quality", choices=_choices(PRESET_LABELS))
+
+
+class ToolArgsForm(FlaskForm):
+    gallery_dl_extra_args = TextAreaField("Extra gallery-dl arguments", validators=[Length(max=runtime_settings.MAX_ARGS_LENGTH)])
+    ytdlp_extra_args = TextAreaField("Extra yt-dlp arguments", validators=[Length(max=runtime_settings.MAX_ARGS_LENGTH)])
+
+
+class CookiesForm(FlaskForm):
+    site = StringField("Site", validators=[Length(max=260)])
+    file = FileField("cookies.txt file", validators=[FileRequired("Choose a cookies.txt file")])
+
+
+class PasswordChangeForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password")])
+    new_password = PasswordField("New password", validators=[DataRequired("Enter a new password"), Length(max=256)])
+    confirm = PasswordField("Repeat the new password",
+                            validators=[DataRequired("Repeat the new password"), EqualTo("new_password", "The passwords differ")])
+
+
+class NewUserForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired("Enter a username"), Length(max=64)])
+    password = PasswordField("Password", validators=[DataRequired("Enter a password"), Length(max=256)])
+    role = SelectField("Role", choices=_choices({r: ROLE_LABELS[r] for r in ROLES}), default="user")
+
+
+class RoleForm(FlaskForm):
+    role = SelectField("Role", choices=_choices({r: ROLE_LABELS[r] for r in ROLES}))
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=[DataRequired("Enter a new password"), Length(max=256)])
+
+
+class NewTokenForm(FlaskForm):
+    name = StringField("Token name", validators=[DataRequired("Give the token a name"), Length(max=100)])
+
+
+class ConfirmForm(FlaskForm):
+    """A form with nothing but its CSRF token (delete, revoke, reset buttons)."""

@@ -116,7 +116,7 @@ class HaulStack:
         try:
             requests.get(self.base_url + "/login", timeout=1)
             return True
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still loading
             return False
 
     @staticmethod

@@ -21,7 +21,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import requests
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from stack import ROOT, HaulStack
@@ -100,25 +99,11 @@ def browser() -> Browser:
         launched.close()
 
 
-class GuiStack(HaulStack):
-    """HaulStack that also waits out a slow first answer.
-
-    gunicorn's master accepts connections before its worker has loaded the app; on a busy
-    machine the first GET /login then takes more than HaulStack's 1 s read timeout.
-    """
-
-    def _web_answers(self) -> bool:
-        try:
-            return super()._web_answers()
-        except requests.Timeout:
-            return False
-
-
 @pytest.fixture(scope="module")
 def gui_stack(media_site, tmp_path_factory) -> HaulStack:
     """A live Haul (web + worker) for one test module, with the admin `admin` / ADMIN_PASSWORD."""
     env = {"HAUL_ADMIN_USERNAME": ADMIN_USERNAME, "HAUL_ADMIN_PASSWORD": ADMIN_PASSWORD}
-    with GuiStack(tmp_path_factory.mktemp("gui"), api_token=API_TOKEN, extra_env=env) as running:
+    with HaulStack(tmp_path_factory.mktemp("gui"), api_token=API_TOKEN, extra_env=env) as running:
         yield running
 
 

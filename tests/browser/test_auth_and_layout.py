@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page, expect
 
+from stack import HaulStack
 from browser.conftest import (
-    ADMIN_PASSWORD, ADMIN_USERNAME, API_TOKEN, PHONE, GuiStack, create_user, login, open_context, shot,
+    ADMIN_PASSWORD, ADMIN_USERNAME, API_TOKEN, PHONE, create_user, login, open_context, shot,
 )
 
 LIGHT_BG = "rgb(245, 246, 248)"  # --bg in haul.css
@@ -54,7 +55,7 @@ def sign_out(page: Page) -> None:
 @pytest.fixture
 def fresh_stack(tmp_path_factory):
     """A stack nobody has set up: no HAUL_ADMIN_*, so it issues a setup code."""
-    running = GuiStack(tmp_path_factory.mktemp("fresh"), api_token=API_TOKEN).start()
+    running = HaulStack(tmp_path_factory.mktemp("fresh"), api_token=API_TOKEN).start()
     yield running
     running.stop()
 

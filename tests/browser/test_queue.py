@@ -263,7 +263,7 @@ def test_hundreds_of_jobs_keep_the_page_bounded(admin_page: Page, gui_stack, med
     expect(page.locator(".paused-banner")).to_be_visible()
     urls = [media_site.url(f"/img/{600000 + n}.png") for n in range(300)]
     ids = [e["id"] for e in gui_stack.submit(urls[:200])["jobs"]] + [e["id"] for e in gui_stack.submit(urls[200:])["jobs"]]
-    page.wait_for_function(f"() => document.querySelectorAll('#active-jobs > li.job').length >= 300", timeout=30_000)
+    page.wait_for_function("() => document.querySelectorAll('#active-jobs > li.job').length >= 300", timeout=30_000)
     elements_while_waiting = page.evaluate("document.getElementsByTagName('*').length")
     page.get_by_role("button", name="Resume all").click()
     expect(page.locator(f"#finished-jobs #job-{ids[-1]}")).to_be_visible(timeout=60_000)

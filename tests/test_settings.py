@@ -163,6 +163,28 @@ def test_tool_arguments_are_checked_in_a_child_process_in_the_web_server(app):
         app.config["HAUL_ROLE"] = "test"
 
 
+def test_switches_left_unchanged_are_not_parsed_again(app, monkeypatch):
+    """Saving the form re-checks only the switches that changed (each check starts a parser)."""
+    runtime_settings.save({"gallery_dl_extra_args": "--range 1-4"})
+    checked = []
+    real = runtime_settings.check_tool_args
+    monkeypatch.setattr(runtime_settings, "check_tool_args", lambda tool, args: checked.append(tool) or real(tool, args))
+    runtime_settings.save({"gallery_dl_extra_args": "--range   1-4", "ytdlp_extra_args": "--limit-rate 2M"})
+    assert checked == ["yt-dlp"]
+    assert runtime_settings.current().gallery_dl_extra_args == "--range 1-4"
+
+
+def test_stored_switches_that_no_longer_parse_fall_back_to_the_environment(app, caplog, monkeypatch):
+    """A tool upgrade may drop an option: the job runs with the environment's switches, and the log says why."""
+    monkeypatch.setattr(runtime_settings.log, "disabled", False)  # Alembic's logging setup turns it off
+    db.session.add(Setting(key="ytdlp_extra_args", value="--option-removed-upstream"))
+    db.session.commit()
+    settings, effective = runtime_settings.apply()
+    assert effective.ytdlp_extra_args == "--option-removed-upstream"
+    assert settings.ytdlp_options == {}
+    assert "no longer parse" in caplog.text
+
+
 def test_a_job_runs_with_the_settings_saved_before_it_started(app, media_site):
     """No restart: the first job downloads all 5 images, then `--range 1-2` is saved and the next job gets 2."""
     before = new_job(media_site.url("/gallery/settings-before?count=5"))

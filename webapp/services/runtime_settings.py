@@ -181,8 +181,11 @@ def _whole_number(raw, low: int, high: int, what: str) -> int:
     return value
 
 
-def validate(key: str, raw, settings=None):
-    """The clean value for `key`, or ValueError with a message for the person."""
+def validate(key: str, raw, settings=None, check_tools: bool = True):
+    """The clean value for `key`, or ValueError with a message for the person.
+
+    check_tools=False skips the tools' parsers (for switches already checked).
+    """
     settings = _settings(settings)
     if key == CONCURRENCY:
         return _whole_number(raw, 1, max_concurrency(settings), "Download concurrency")
@@ -200,7 +203,7 @@ def validate(key: str, raw, settings=None):
         text = " ".join(str(raw or "").split())  # one line: newlines from a textarea are spaces
         if len(text) > MAX_ARGS_LENGTH:
             raise ValueError(f"At most {MAX_ARGS_LENGTH} characters")
-        error = check_tool_args(TOOLS[key], text)
+        error = check_tool_args(TOOLS[key], text) if check_tools else None
         if error:
             raise ValueError(f"{TOOLS[key]}: {error}")
         return text
@@ -215,15 +218,18 @@ def save(values: dict, settings=None) -> list[str]:
     for the queued jobs that may start now.
     """
     settings = _settings(settings)
+    before = current(settings)
     clean, errors = {}, {}
     for key, raw in values.items():
+        # Switches left as they are were checked when saved (or at start, for the environment's):
+        # checking again would only cost another start of the tool's parser.
+        unchanged = key in TOOLS and " ".join(str(raw or "").split()) == before.get(key)
         try:
-            clean[key] = validate(key, raw, settings)
+            clean[key] = validate(key, raw, settings, check_tools=not unchanged)
         except ValueError as exc:
             errors[key] = str(exc)
     if errors:
         raise SettingsInvalid(errors)
-    before = current(settings)
     env = defaults(settings)
     for key, value in clean.items():
         row = db.session.get(Setting, key)

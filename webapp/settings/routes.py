@@ -14,7 +14,7 @@ from flask import abort, current_app, flash, make_response, redirect, request, u
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from webapp.errors import HaulError
+from webapp.errors import HaulError, Invalid
 from webapp.extensions import db
 from webapp.models import ApiToken, JobFile
 from webapp.services import accounts, cookies, runtime_settings, users
@@ -129,7 +129,7 @@ def index():
     return render_view("settings/index.html", None, **_settings_context())
 
 
-def _save(keys, form, form_name: str, partial: str, values: dict):
+def _save(form, form_name: str, partial: str, values: dict):
     """Store `values`; the section again with the saved values, or with each refusal inline."""
     try:
         changed = runtime_settings.save(values)
@@ -155,7 +155,7 @@ def save_downloads():
         return _answer("settings/index.html", "settings/_downloads.html", _settings_context(downloads_form=form),
                        status=422, message="Not saved: check the highlighted fields.", level="error")
     values = {key: getattr(form, key).data for key in DOWNLOAD_KEYS}
-    return _save(DOWNLOAD_KEYS, form, "downloads_form", "settings/_downloads.html", values)
+    return _save(form, "downloads_form", "settings/_downloads.html", values)
 
 
 @bp.post("/settings/tools")
@@ -169,7 +169,7 @@ def save_tools():
         return _answer("settings/index.html", "settings/_tools.html", _settings_context(tools_form=form),
                        status=422, message="Not saved: check the highlighted fields.", level="error")
     values = {key: getattr(form, key).data or "" for key in TOOL_KEYS}
-    return _save(TOOL_KEYS, form, "tools_form", "settings/_tools.html", values)
+    return _save(form, "tools_form", "settings/_tools.html", values)
 
 
 @bp.post("/settings/<any(downloads, tools):section>/reset")
@@ -211,7 +211,10 @@ def upload_cookies():
 def delete_cookies(site):
     if not ConfirmForm().validate_on_submit():
         abort(400, description="The form expired; reload the page and try again.")
-    cookies.delete(current_app.config["HAUL"].data_dir, site)
+    try:
+        cookies.delete(current_app.config["HAUL"].data_dir, site)
+    except Invalid:  # not even a site name: nothing by that name to delete
+        abort(404, description=f"There is no cookie file for {site}")
     return _answer("settings/index.html", "settings/_cookies.html", _settings_context(),
                    message=f"Cookies for {site} deleted.", redirect_to=url_for("settings.index") + "#cookies")
 

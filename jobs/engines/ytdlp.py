@@ -196,28 +196,42 @@ class _Session:
         self.job.keep(msg)
 
 
-_local = threading.local()
+class _SessionPool:
+    """Idle YoutubeDL sessions, lent to one job at a time and given back after it.
 
-
-def _session_for(params: dict, version=None) -> _Session:
-    """This thread's YoutubeDL for these parameters (a new one when they or `version` change).
-
-    `version` stands for what the parameters name but do not contain: YoutubeDL reads its
-    cookie file once, so a re-uploaded file (a new mtime) needs a new instance.
+    A pool rather than one session per worker thread: the consumer keeps more threads than
+    jobs may run at once (the concurrency setting can change at any time), and any of them
+    may take the next job. Sessions ever built = most yt-dlp jobs that ran at once, not threads.
     """
-    key = repr(sorted(params.items(), key=lambda kv: kv[0]))
-    sessions = getattr(_local, "sessions", None)
-    if sessions is None:
-        sessions = _local.sessions = {}
-    held = sessions.get(key)
-    if held is None or held[0] != version:
-        held = sessions[key] = (version, _Session(params))
-    return held[1]
+
+    def __init__(self):
+        self._idle: dict[str, list[tuple[object, _Session]]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(params: dict) -> str:
+        return repr(sorted(params.items(), key=lambda kv: kv[0]))
+
+    def take(self, params: dict, version=None) -> _Session:
+        """A session for these parameters (a new one when none is idle or `version` changed).
+
+        `version` stands for what the parameters name but do not contain: YoutubeDL reads its
+        cookie file once, so a re-uploaded file (a new mtime) needs a new instance.
+        """
+        with self._lock:
+            idle = self._idle.get(self.key(params), [])
+            while idle:
+                held_version, session = idle.pop()
+                if held_version == version:
+                    return session
+        return _Session(params)  # built outside the lock: it takes ~45 ms
+
+    def give_back(self, params: dict, version, session: _Session) -> None:
+        with self._lock:
+            self._idle.setdefault(self.key(params), []).append((version, session))
 
 
-def _discard_session(params: dict) -> None:
-    sessions = getattr(_local, "sessions", {})
-    sessions.pop(repr(sorted(params.items(), key=lambda kv: kv[0])), None)
+_pool = _SessionPool()
 
 
 class YtDlpEngine(Engine):
@@ -236,10 +250,11 @@ class YtDlpEngine(Engine):
                 cookies_version = request.cookies_file.stat().st_mtime_ns
             except OSError:  # deleted since the job started: yt-dlp reports the missing file
                 cookies_version = -1
-        session = _session_for(params, cookies_version)
+        session = _pool.take(params, cookies_version)
         hooks = session.job = _JobHooks(request)
         progress = hooks.progress
         ydl = session.ydl
+        reusable = True
         try:
             request.check()
             info = ydl.extract_info(request.url, download=False, process=False)
@@ -259,11 +274,13 @@ class YtDlpEngine(Engine):
                 raise Cancelled(request.cancel_reason()) from None
             raise self._failure(exc, hooks.messages) from None
         except Exception:
-            _discard_session(params)  # an unexpected error may leave it half-way: start afresh
+            reusable = False  # an unexpected error may leave it half-way: not lent again
             raise
         finally:
             session.job = None
             ydl.params.pop("paths", None)
+            if reusable:
+                _pool.give_back(params, cookies_version, session)
         if progress.items_done == 0:
             raise EngineError("yt-dlp found nothing to download at this URL")
 

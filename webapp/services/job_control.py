@@ -173,11 +173,13 @@ def pause_all() -> None:
 
 
 def resume_all() -> int:
-    """Resume the queue and wake a worker for every waiting job; returns how many wait."""
+    """Resume the queue and wake the workers; returns how many jobs are waiting to start."""
     queue_state.set_paused(False)
     events.publish_queue(events.QUEUE_RESUMED)
     db.session.commit()
-    return dispatch.top_up()
+    waiting = db.session.scalar(select(func.count(Job.id)).where(Job.status == QUEUED)) or 0
+    dispatch.top_up()
+    return waiting
 
 
 def status_counts(user_id: int | None = None) -> dict[str, int]:

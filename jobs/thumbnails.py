@@ -5,20 +5,21 @@ any) through ffmpeg. A thumbnail is a small WebP under `<data_dir>/thumbnails/`,
 the file's sha256 (webapp/services/files.py), so it is made once however often the same
 content is downloaded. The web process only serves them.
 
-The runner calls `after_job_completed(job_id)` after it has committed the outcome. That hands
-the files to one background thread per worker process, so a worker thread goes on to its
-next download at once, and ffmpeg runs at a lower CPU priority than the downloads. Nothing
-here may fail a job: every error is logged and the file simply has no thumbnail (the page
-shows an icon). Thumbnails still waiting when the process exits are made by
+The runner calls `after_job_completed(job_id)` after it has committed the outcome. That notes
+the files for one background thread per worker process, and the worker thread goes on to its
+next download at once. The thumbnails are made once the worker has been quiet for a few
+seconds, by a short-lived child process at a lower CPU priority (see below). Nothing here may
+fail a job: every error is logged and the file simply has no thumbnail (the page shows an
+icon). Thumbnails still waiting when the worker is killed are made by
 `python -m jobs.thumbnails`, which fills in every missing one.
 """
 from __future__ import annotations
 
 import atexit
 import io
+import json
 import logging
 import os
-import queue
 import shutil
 import subprocess
 import sys
@@ -157,28 +158,85 @@ def make_for_job(job_id: int, storage_root: Path, data_dir: Path) -> int:
                for w in _files_of(job_id, storage_root, data_dir))
 
 
-# -- the background thread --------------------------------------------------------------------
+# -- in the background, when the worker is quiet ------------------------------------------------
+#
+# Thumbnails wait until this process has run no download for QUIET_SECONDS (or, on a worker
+# that never rests, MAX_DEFER_SECONDS), then a short-lived child process makes the batch at a
+# lower CPU priority and exits. Downloads never share a core or the worker's memory with them,
+# and Pillow is never loaded into the long-running worker.
 
-_queue: "queue.Queue[Work]" = queue.Queue()
+QUIET_SECONDS = 5.0
+MAX_DEFER_SECONDS = 60.0
+MONITOR_THREAD_PREFIX = "haul-monitor-"  # jobs/runner.py names each download's monitor thread so
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+_pending: list[Work] = []
+_unfinished = 0  # queued or being made
+_flush = False  # set by wait_idle: do not wait for a quiet moment
+_cond = threading.Condition()
 _thread: threading.Thread | None = None
 _thread_pid: int | None = None
-_lock = threading.Lock()
+
+
+def _downloading() -> bool:
+    return any(t.name.startswith(MONITOR_THREAD_PREFIX) for t in threading.enumerate())
+
+
+def _wait_for_quiet() -> None:
+    began = time.monotonic()
+    quiet_since = None
+    while not _flush and time.monotonic() - began < MAX_DEFER_SECONDS:
+        now = time.monotonic()
+        if _downloading():
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        elif now - quiet_since >= QUIET_SECONDS:
+            return
+        time.sleep(0.1)
+
+
+def _make_in_child(batch: list[Work]) -> None:
+    """Make a batch of thumbnails in a child process (`python -m jobs.thumbnails --stdin`)."""
+    lines = "".join(json.dumps({"source": str(w.source), "sha256": w.sha256, "mime": w.mime,
+                                "data_dir": str(w.data_dir)}) + "\n" for w in batch)
+    args = [sys.executable, "-m", "jobs.thumbnails", "--stdin"]
+    nice = shutil.which("nice")
+    if nice:
+        args = [nice, "-n", "10", *args]
+    try:
+        done = subprocess.run(args, input=lines.encode(), cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=60 + 10 * len(batch))
+        if done.returncode != 0:
+            log.warning("thumbnail process failed (%s): %s", done.returncode,
+                        done.stderr.decode(errors="replace").strip()[-500:])
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("thumbnail process failed: %s", exc)
 
 
 def _run() -> None:
+    global _unfinished
     while True:
-        work = _queue.get()
+        with _cond:
+            while not _pending:
+                _cond.wait()
+        _wait_for_quiet()
+        with _cond:
+            batch = _pending[:]
+            _pending.clear()
         try:
-            make_thumbnail(work.source, work.sha256, work.data_dir, work.mime)
-        except Exception:  # make_thumbnail does not raise; this keeps the thread alive regardless
-            log.exception("thumbnail thread")
+            _make_in_child(batch)
+        except Exception:  # keep the thread alive whatever happens
+            log.exception("thumbnail batch")
         finally:
-            _queue.task_done()
+            with _cond:
+                _unfinished -= len(batch)
+                _cond.notify_all()
 
 
 def _ensure_thread() -> None:
     global _thread, _thread_pid
-    with _lock:
+    with _cond:
         # A forked process worker inherits the module but not the thread.
         if _thread is None or _thread_pid != os.getpid() or not _thread.is_alive():
             _thread = threading.Thread(target=_run, name="haul-thumbnails", daemon=True)
@@ -187,39 +245,62 @@ def _ensure_thread() -> None:
 
 
 def after_job_completed(job_id: int) -> None:
-    """The runner's hook after a job completed: its files' thumbnails are made in the background.
+    """The runner's hook after a job completed: its files' thumbnails are made later, in the background.
 
     Reads the job's file records in the caller's app context. Never raises.
     """
+    global _unfinished
     try:
         from flask import current_app
 
         settings = current_app.config["HAUL"]
         work = _files_of(job_id, settings.storage_root, settings.data_dir)
+        work = [w for w in work if (t := thumbnail_path(w.data_dir, w.sha256)) is not None and not t.is_file()]
         if not work:
             return
         _ensure_thread()
-        for item in work:
-            _queue.put(item)
+        with _cond:
+            _pending.extend(work)
+            _unfinished += len(work)
+            _cond.notify_all()
     except Exception:
         log.exception("could not queue the thumbnails of job %s", job_id)
 
 
 def wait_idle(timeout: float = EXIT_DRAIN_SECONDS) -> bool:
-    """Wait until the background thread has nothing left to do; False if it still has after `timeout`."""
+    """Make what is pending now, without waiting for a quiet moment; False if not done within `timeout`."""
+    global _flush
     deadline = time.monotonic() + timeout
-    while _queue.unfinished_tasks:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
+    with _cond:
+        _flush = True
+        try:
+            while _unfinished:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                _cond.wait(left)
+        finally:
+            _flush = False
     return True
 
 
 @atexit.register
 def _drain_at_exit() -> None:
-    # A clean shutdown finishes the thumbnails of the jobs that just completed (briefly).
-    if _thread is not None and _thread_pid == os.getpid() and _thread.is_alive():
+    # A clean shutdown makes the thumbnails of the jobs that just completed (briefly).
+    if _thread is not None and _thread_pid == os.getpid() and _thread.is_alive() and _unfinished:
         wait_idle(EXIT_DRAIN_SECONDS)
+
+
+def _child_main() -> int:
+    """The child: one JSON line per file on stdin, a thumbnail each (when it can be made)."""
+    made = 0
+    for line in sys.stdin:
+        if line.strip():
+            item = json.loads(line)
+            made += make_thumbnail(Path(item["source"]), item["sha256"], Path(item["data_dir"]),
+                                   item.get("mime")) is not None
+    print(made)
+    return 0
 
 
 # -- filling in missing thumbnails ----------------------------------------------------------------
@@ -257,8 +338,11 @@ def backfill(batch: int = 1000) -> tuple[int, int]:
                 made += 1
 
 
-def main() -> int:
-    """`python -m jobs.thumbnails`: make the thumbnails that are missing."""
+def main(argv=None) -> int:
+    """`python -m jobs.thumbnails`: make the thumbnails that are missing (--stdin: the worker's child)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--stdin"]:
+        return _child_main()
     from webapp import create_app
 
     app = create_app(role="worker")

@@ -22,6 +22,8 @@ run, with fresh links in every phase so nothing is deduplicated or cached:
    worker downloads them; and ``GET /login`` under the same load as the server's floor.
 5. Peak PSS of gunicorn (master + workers) + the consumer (+ its children), sampled every
    100 ms during phases 1 and 4.
+6. The history page at 100,000 jobs and 300,000 files: first page and searches, p50/p95
+   (tests/bench_history.py, after the baselines).
 
 The baselines run after the stack has stopped, so they never compete with Haul for the CPU.
 Exit status: 0 when the run completed (1 with --check if a target was missed), 2 on an error
@@ -73,6 +75,8 @@ TARGETS = {  # figure -> upper bound
     "haul_wall_s": 1.5,
     "submit_p95_ms": 25.0,
     "peak_pss_mb": 200.0,
+    "history_first_p95_ms": 100.0,
+    "history_search_p95_ms": 100.0,
 }
 TERMINAL = {"completed", "failed", "cancelled"}
 
@@ -494,6 +498,13 @@ def run(args: argparse.Namespace, results: Results, workdir: Path) -> None:
             "baseline B: gallery-dl's generic extractor drops the port of http://127.0.0.1:PORT pages, "
             "so it got the 10 videos' direct /media/clip<n>.mp4 URLs instead of their /video/ pages."
         )
+    # 6. The history page at 100,000 jobs and 300,000 files (tests/bench_history.py), last: the
+    # stack has stopped and nothing else competes for the CPU.
+    from bench_history import history_benchmark
+
+    results.details["history"] = history_benchmark(log=lambda line: print(line, flush=True))
+    results.figures["history_first_p95_ms"] = results.details["history"]["views"]["first_page"]["p95_ms"]
+    results.figures["history_search_p95_ms"] = results.details["history"]["views"]["search"]["p95_ms"]
 
 
 def haul_phases(args: argparse.Namespace, results: Results, links: Links, stack_dir: Path) -> None:
@@ -612,6 +623,11 @@ def report(results: Results) -> list[str]:
     if "peak_pss_mb" in f:
         rows.append(("peak PSS web + worker (phases 1, 4)", f"{f['peak_pss_mb']:.0f} MB",
                      target("peak_pss_mb", f["peak_pss_mb"], "MB"), ""))
+    if "history_first_p95_ms" in f:
+        floor = d["history"]["views"]["floor"]["p95_ms"]
+        for key, label in (("history_first_p95_ms", "history first page, 100k jobs, p95"),
+                           ("history_search_p95_ms", "history search, 100k jobs, p95")):
+            rows.append((label, f"{f[key]:.1f} ms", target(key, f[key], "ms"), f"{f[key] / floor:.1f}x its floor"))
 
     cfg = results.config
     if not rows:
@@ -658,6 +674,10 @@ def report(results: Results) -> list[str]:
             f"{role}[{pid}] {mb:.0f}" for role, pid, mb in p["per_process_at_peak_mb"]) + " MB")
     if d.get("worker_log_tracebacks"):
         print(f"worker.log holds {d['worker_log_tracebacks']} traceback(s)")
+    if "history" in d:
+        from bench_history import report as history_report
+
+        history_report(d["history"])
     for note in results.notes:
         print("note: " + note)
     return missed

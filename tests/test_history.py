@@ -9,6 +9,7 @@ import hashlib
 import re
 import shutil
 import subprocess
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -119,9 +120,21 @@ def test_search_index_follows_inserts_title_changes_and_deletes(app, people):
     db.session.execute(update(Job).where(Job.id == job.id).values(title="Second title"))
     db.session.commit()
     assert found("first") == [] and found("second") == [job.id]
+    db.session.execute(update(JobFile).where(JobFile.job_id == job.id).values(path="example.com/a/renamed.png"))
+    db.session.commit()
+    assert found("one.png") == [] and found("renamed") == [job.id]
+    check_search_index()
     db.session.delete(job)
     db.session.commit()
-    assert found("second") == [] and found("one.png") == []
+    assert found("second") == [] and found("renamed") == []
+    check_search_index()
+
+
+def check_search_index() -> None:
+    """FTS5's own consistency check of both indexes (raises when one is damaged)."""
+    db.session.execute(text("INSERT INTO jobs_search (jobs_search) VALUES ('integrity-check')"))
+    db.session.execute(text("INSERT INTO job_files_search (job_files_search) VALUES ('integrity-check')"))
+    db.session.rollback()
 
 
 def _statements(fn):
@@ -221,7 +234,7 @@ def searchable(app, people):
 def test_search_finds_url_title_and_file_name_in_any_case(app, client, people, searchable, monkeypatch, strategy):
     """Both ways of searching give the same answers (scan: every term counts as common)."""
     if strategy == "scan":
-        monkeypatch.setattr(history, "DENSE_HITS", 0)
+        monkeypatch.setattr(history, "DENSE_JOBS", 0)
     sign_in(client, people["admin"])
     expect = {
         "kittens": [searchable["url"].id],
@@ -247,6 +260,37 @@ def test_search_finds_url_title_and_file_name_in_any_case(app, client, people, s
         else:
             assert result.total is None  # not counted: the page says "many matches"
         assert ids_on(client.get("/history", query_string={"q": q})) == ids, q
+
+
+def test_on_postgresql_the_query_is_portable_sql_with_ilike(people):
+    """No FTS and no SQLite-only syntax there: every term is an ILIKE."""
+    from sqlalchemy.dialects import postgresql
+
+    filters, _ = history.parse_filters({"q": 'cat "big dog"', "status": "failed", "domain": "x.com",
+                                        "from": "2026-01-01"}, admin_view(people))
+    page, count, plan = history.history_query(filters, admin_view(people), "postgresql")
+    sql = str(page.compile(dialect=postgresql.dialect()))
+    assert "jobs.status IN ('completed', 'failed', 'cancelled')" in sql
+    assert "+jobs" not in sql and "MATCH" not in sql and "jobs_search" not in sql
+    assert sql.count("ILIKE") == 6  # URL, title and file path, for each of the two terms
+    assert plan.strategy == "scan" and count is None
+
+
+def test_how_often_a_term_occurs_decides_between_its_set_and_a_scan(app, people, monkeypatch):
+    """Below the limits a term's jobs come from the index; above them the newest jobs are scanned."""
+    monkeypatch.setattr(history, "DENSE_JOBS", 3)
+    monkeypatch.setattr(history, "DENSE_FILES", 25)
+    gallery = make_job(app, "http://example.com/g", user=people["admin"],
+                       files=[(f"example.com/g/sunrise_{i:03d}.jpg", b"x%d" % i) for i in range(20)])
+    big = make_job(app, "http://example.com/big", user=people["admin"],
+                   files=[(f"example.com/big/moon_{i:03d}.jpg", b"m%d" % i) for i in range(30)])
+    spread = [make_job(app, f"http://example.com/dawn/{i}", user=people["admin"]) for i in range(4)]
+    for q, strategy, ids in (("sunrise", "index", [gallery.id]), ("moon", "scan", [big.id]),
+                             ("dawn", "scan", [j.id for j in reversed(spread)]),
+                             ("dawn/2", "index", [spread[2].id])):
+        filters, _ = history.parse_filters({"q": q}, admin_view(people))
+        result = history.list_history(filters, admin_view(people))
+        assert (result.strategy, [e.job.id for e in result.entries]) == (strategy, ids), q
 
 
 def test_search_terms_parse_words_and_quoted_phrases():
@@ -491,6 +535,36 @@ def test_the_runner_hook_makes_thumbnails_in_the_background_and_never_raises(app
     file_service.thumbnail_path(data_dir, png.sha256).unlink()
 
 
+def test_thumbnails_wait_until_no_download_runs(app, people, monkeypatch):
+    """While a download's monitor thread lives, nothing is made; once it has been quiet, the batch is."""
+    import threading
+
+    monkeypatch.setattr(thumbnails, "QUIET_SECONDS", 0.3)
+    job = make_job(app, "http://example.com/q", user=people["admin"], files=[("example.com/q/a.png", None)])
+    target = file_service.thumbnail_path(app.config["HAUL"].data_dir, job.files[0].sha256)
+    download_done = threading.Event()
+    monitor = threading.Thread(target=download_done.wait, name=thumbnails.MONITOR_THREAD_PREFIX + "99", daemon=True)
+    monitor.start()
+    try:
+        thumbnails.after_job_completed(job.id)
+        time.sleep(1.0)
+        assert not target.exists()  # a download is running
+    finally:
+        download_done.set()
+        monitor.join()
+    deadline = time.monotonic() + 20
+    while not target.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert target.is_file()
+    assert thumbnails.wait_idle(5)
+    target.unlink()
+
+
+def test_the_runner_names_its_monitor_threads_as_the_thumbnails_expect():
+    source = (Path(__file__).resolve().parent.parent / "jobs" / "runner.py").read_text()
+    assert f'name=f"{thumbnails.MONITOR_THREAD_PREFIX}{{job_id}}"' in source
+
+
 def test_the_runner_hook_logs_instead_of_raising(app, monkeypatch, caplog):
     import logging
 
@@ -590,6 +664,7 @@ def test_delete_with_files_removes_them_and_empty_folders_but_nothing_else(app, 
     assert not thumb.exists()  # no record needs it any more
     assert db.session.get(Job, job.id) is None and db.session.get(Submission, submission_id) is None
     assert db.session.get(Job, other.id) is not None
+    check_search_index()
 
 
 def test_deleting_every_file_of_the_library_keeps_the_storage_root(app, people):

@@ -12,11 +12,13 @@ from using ix_jobs_status for it (and then sorting every finished job).
 
 Search (URL, title, file path) uses two FTS5 tables with the trigram tokenizer on SQLite:
 `jobs_search` (rowid = jobs.id) and `job_files_search` (rowid = job_files.id), kept in step by
-triggers. One row per file keeps every write small, however many files a job has.
+triggers. They index the text of `jobs` and `job_files` without a copy of it (external
+content), and one row per file keeps every write small, however many files a job has.
 
 Beware: a later migration that makes Alembic recreate `jobs` or `job_files` on SQLite (batch
 mode with alter_column, drop_column, …) drops these triggers with the old table; it must
-create them again (`create_search_triggers()` below). tests/test_history.py checks that the
+create them again (`create_search_triggers()` below) and rebuild the index
+(`INSERT INTO jobs_search (jobs_search) VALUES ('rebuild')`, the same for job_files_search). tests/test_history.py checks that the
 triggers exist at the head revision. PostgreSQL gets the indexes only; search falls back to
 ILIKE there (webapp/services/history.py).
 """
@@ -40,33 +42,27 @@ INDEXES = {
     'ix_jobs_history_source': ['source', 'id'],
 }
 
+# External-content FTS tables: the text stays in jobs and job_files only (the index alone is
+# stored), so a change must tell the index the old values to take out ('delete').
+_JOB_OUT = "INSERT INTO jobs_search (jobs_search, rowid, url, title) VALUES ('delete', old.id, old.url, old.title);"
+_JOB_IN = "INSERT INTO jobs_search (rowid, url, title) VALUES (new.id, new.url, new.title);"
+_FILE_OUT = ("INSERT INTO job_files_search (job_files_search, rowid, path, job_id) "
+             "VALUES ('delete', old.id, old.path, old.job_id);")
+_FILE_IN = "INSERT INTO job_files_search (rowid, path, job_id) VALUES (new.id, new.path, new.job_id);"
 TRIGGERS = {
-    'jobs_search_insert': """
-        CREATE TRIGGER jobs_search_insert AFTER INSERT ON jobs BEGIN
-            INSERT INTO jobs_search (rowid, url, title) VALUES (new.id, new.url, coalesce(new.title, ''));
-        END""",
+    'jobs_search_insert': f"CREATE TRIGGER jobs_search_insert AFTER INSERT ON jobs BEGIN {_JOB_IN} END",
     # Progress writes set the title again and again: only a real change touches the index.
-    'jobs_search_update': """
-        CREATE TRIGGER jobs_search_update AFTER UPDATE OF url, title ON jobs
-        WHEN old.url IS NOT new.url OR old.title IS NOT new.title BEGIN
-            UPDATE jobs_search SET url = new.url, title = coalesce(new.title, '') WHERE rowid = new.id;
-        END""",
-    'jobs_search_delete': """
-        CREATE TRIGGER jobs_search_delete AFTER DELETE ON jobs BEGIN
-            DELETE FROM jobs_search WHERE rowid = old.id;
-        END""",
-    'job_files_search_insert': """
-        CREATE TRIGGER job_files_search_insert AFTER INSERT ON job_files BEGIN
-            INSERT INTO job_files_search (rowid, path, job_id) VALUES (new.id, new.path, new.job_id);
-        END""",
-    'job_files_search_update': """
-        CREATE TRIGGER job_files_search_update AFTER UPDATE OF path, job_id ON job_files BEGIN
-            UPDATE job_files_search SET path = new.path, job_id = new.job_id WHERE rowid = new.id;
-        END""",
-    'job_files_search_delete': """
-        CREATE TRIGGER job_files_search_delete AFTER DELETE ON job_files BEGIN
-            DELETE FROM job_files_search WHERE rowid = old.id;
-        END""",
+    'jobs_search_update': (
+        "CREATE TRIGGER jobs_search_update AFTER UPDATE OF url, title ON jobs "
+        f"WHEN old.url IS NOT new.url OR old.title IS NOT new.title BEGIN {_JOB_OUT} {_JOB_IN} END"
+    ),
+    'jobs_search_delete': f"CREATE TRIGGER jobs_search_delete AFTER DELETE ON jobs BEGIN {_JOB_OUT} END",
+    'job_files_search_insert': f"CREATE TRIGGER job_files_search_insert AFTER INSERT ON job_files BEGIN {_FILE_IN} END",
+    'job_files_search_update': (
+        "CREATE TRIGGER job_files_search_update AFTER UPDATE OF path, job_id ON job_files "
+        f"BEGIN {_FILE_OUT} {_FILE_IN} END"
+    ),
+    'job_files_search_delete': f"CREATE TRIGGER job_files_search_delete AFTER DELETE ON job_files BEGIN {_FILE_OUT} END",
 }
 
 
@@ -83,10 +79,12 @@ def upgrade():
                         sqlite_where=sa.text(FINISHED_SQLITE), postgresql_where=sa.text(FINISHED))
     if op.get_bind().dialect.name != 'sqlite':
         return
-    op.execute("CREATE VIRTUAL TABLE jobs_search USING fts5(url, title, tokenize = 'trigram')")
-    op.execute("CREATE VIRTUAL TABLE job_files_search USING fts5(path, job_id UNINDEXED, tokenize = 'trigram')")
-    op.execute("INSERT INTO jobs_search (rowid, url, title) SELECT id, url, coalesce(title, '') FROM jobs")
-    op.execute("INSERT INTO job_files_search (rowid, path, job_id) SELECT id, path, job_id FROM job_files")
+    op.execute("CREATE VIRTUAL TABLE jobs_search USING fts5(url, title, tokenize = 'trigram', "
+               "content = 'jobs', content_rowid = 'id')")
+    op.execute("CREATE VIRTUAL TABLE job_files_search USING fts5(path, job_id UNINDEXED, tokenize = 'trigram', "
+               "content = 'job_files', content_rowid = 'id')")
+    op.execute("INSERT INTO jobs_search (jobs_search) VALUES ('rebuild')")
+    op.execute("INSERT INTO job_files_search (job_files_search) VALUES ('rebuild')")
     create_search_triggers()
 
 

@@ -173,6 +173,9 @@
 
   document.addEventListener("htmx:load", function (event) { localiseTimes(event.detail.elt); });
   document.addEventListener("DOMContentLoaded", function () {
+    // The filters fold away on phones; there is room for them on wider screens.
+    var more = document.querySelector(".filter-more");
+    if (more && window.matchMedia && window.matchMedia("(min-width: 720px)").matches) more.open = true;
     setTimeZone();
     setUpViewer();
     localiseTimes(document);

@@ -197,6 +197,7 @@ def test_history_on_a_phone(new_context, gui_stack, downloads, _admin_session):
     too_wide = page.evaluate("""() => Array.from(document.querySelectorAll('body *'))
         .filter(e => e.getBoundingClientRect().right > 360.5).map(e => e.tagName + '.' + e.className).slice(0, 10)""")
     assert page.evaluate("document.documentElement.scrollWidth") <= 360, f"the page scrolls sideways: {too_wide}"
+    shot(page, "history-phone-dark")
     # Keyboard: the search field, then a preview opened with Enter, closed with Escape.
     page.get_by_label("Search").focus()
     entry(page, downloads["gallery"]).locator("[data-preview]").first.focus()

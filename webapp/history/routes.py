@@ -142,7 +142,7 @@ def serve_file(file_id: int):
     inline = request.args.get("download") != "1" and file_service.may_show_inline(record.path, record.mime)
     response = send_file(
         path,
-        mimetype=mime if inline else (mime if not mime.startswith("text/") else "application/octet-stream"),
+        mimetype=mime,
         as_attachment=not inline,
         download_name=file_service.display_name(record.path),
         conditional=True,

@@ -481,7 +481,7 @@ class DeleteResult:
 
     def message(self, with_files: bool) -> str:
         parts = [f"Deleted entry #{self.job_id}"]
-        if with_files:
+        if with_files and (self.files_recorded or self.failed):
             parts.append(f"{self.removed} file{'s' if self.removed != 1 else ''} removed from disk")
             if self.missing:
                 parts.append(f"{self.missing} already gone")

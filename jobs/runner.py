@@ -57,9 +57,10 @@ def worker_tag() -> str:
 def claim_next_job() -> int | None:
     """Atomically move the next runnable job (priority, then rank — its age unless moved) to downloading.
 
-    Nothing is claimed while the whole queue is paused; a paused job is never claimed. One UPDATE … WHERE id = (the next queued job) AND status = 'queued' RETURNING: of two
-    workers racing for a job only one gets it back, and the write lock is held for one
-    statement and one event row.
+    Nothing is claimed while the whole queue is paused; a paused job is never claimed. One
+    UPDATE … WHERE id = (the next queued job) AND status = 'queued' RETURNING: of two workers
+    racing for a job only one gets it back, and the write lock is held for one statement and
+    one event row.
     """
     if queue_state.is_paused():
         db.session.rollback()

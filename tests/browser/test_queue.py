@@ -97,7 +97,7 @@ def test_pasted_links_go_from_queued_to_completed_live(admin_page: Page, gui_sta
     expect(slow_row.locator(".percent")).to_have_text(re.compile(r"^\d+%$"))
     expect(slow_row.locator(".job-stats")).to_contain_text("/s")
     expect(slow_row.locator(".job-stats")).to_contain_text("ETA")
-    shot(page, "queue")
+    shot(page, "queue", full_page=True)
 
     for url in (gallery, video, slow):
         finished_row = page.locator(f"#finished-jobs #job-{ids[url]}")

@@ -1,9 +1,9 @@
 """The worker process: `python -m jobs.worker` runs the Huey consumer with Haul's recovery.
 
 On start it re-queues jobs a dead worker left behind, then runs a pool of download threads:
-8, or HAUL_WORKERS when higher, so the download concurrency set in the GUI can rise without a
-restart; the claim keeps no more jobs downloading than that setting (runtime_settings). A
-watchdog thread repeats the recovery every few seconds. SIGINT or SIGTERM stop it
+HAUL_WORKERS, or the download concurrency set in the GUI when higher; the pool grows when that
+setting rises, and the claim keeps no more jobs downloading than it allows (runtime_settings).
+A watchdog thread repeats the recovery every few seconds. SIGINT or SIGTERM stop it
 within a few seconds: running downloads are interrupted and their jobs go back to the queue
 (Huey's own graceful stop would wait for every download to finish).
 """
@@ -24,6 +24,54 @@ PRUNE_EVERY_SECONDS = 600.0
 
 
 class HaulConsumer(Consumer):
+    """Huey's consumer, with an interrupting stop and a thread pool that can grow."""
+
+    GROW_CHECK_SECONDS = 2.0
+
+    def __init__(self, *args, app=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.app = app
+        self._next_grow_check = 0.0
+
+    def loop(self, health_check_ts=None):
+        health_check_ts = super().loop(health_check_ts)
+        now = time.monotonic()
+        if self.app is not None and self.worker_type == "thread" and now >= self._next_grow_check:
+            self._next_grow_check = now + self.GROW_CHECK_SECONDS
+            self._grow_to_setting()
+        return health_check_ts
+
+    def _grow_to_setting(self) -> None:
+        from webapp.extensions import db
+        from webapp.services import runtime_settings
+
+        try:
+            with self.app.app_context():
+                wanted = runtime_settings.concurrency()
+                db.session.remove()
+        except Exception:  # a busy database: ask again next time
+            log.exception("could not read the download concurrency")
+            return
+        self.grow_to(wanted)
+
+    def grow_to(self, size: int) -> int:
+        """Start download threads until there are `size` (never fewer); returns how many were added.
+
+        Runs in the consumer's main loop, like Huey's own check_worker_health, which rebuilds
+        the same list: the two never run at once.
+        """
+        added = 0
+        while len(self.worker_threads) < size:
+            worker = self._create_worker()
+            thread = self._create_process(worker, "Worker-%d" % (len(self.worker_threads) + 1))
+            thread.start()
+            self.worker_threads.append((worker, thread))
+            added += 1
+        if added:
+            self.workers = len(self.worker_threads)
+            log.info("download threads: %d (the download concurrency setting rose)", self.workers)
+        return added
+
     def stop(self, graceful=False):
         from jobs import runner
 
@@ -61,15 +109,16 @@ def main() -> int:
     settings = app.config["HAUL"]
     from webapp.services import runtime_settings
 
-    pool = runtime_settings.pool_size(settings)
     logging.getLogger("huey").setLevel(logging.WARNING if settings.log_level != "DEBUG" else logging.DEBUG)
 
     picker.warm_up()
     with app.app_context():
         recovery.recover()
+        pool = runtime_settings.pool_size(settings)
 
     consumer = HaulConsumer(
         huey,
+        app=app,
         workers=pool,
         worker_type=settings.worker_type,
         # Poll often and never back off far: pickup of a new job stays well under a second.

@@ -500,6 +500,8 @@ def run(args: argparse.Namespace, results: Results, workdir: Path) -> None:
         )
     # 6. The history page at 100,000 jobs and 300,000 files (tests/bench_history.py), last: the
     # stack has stopped and nothing else competes for the CPU.
+    if args.skip_history:
+        return
     from bench_history import history_benchmark
 
     results.details["history"] = history_benchmark(log=lambda line: print(line, flush=True))
@@ -704,6 +706,7 @@ def main(argv=None) -> int:
                         help="phase 1's GET /downloads/<id> period (default 20; each poll costs the web CPU)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--skip-history", action="store_true", help="leave out the 100,000-job history part (a minute)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (stack logs, downloads)")
     args = parser.parse_args(argv)
 

@@ -132,8 +132,8 @@ def test_saved_values_override_the_environment_and_only_differences_are_stored(a
 
 
 @pytest.mark.parametrize("key, raw, message", [
-    ("download_concurrency", "0", "between 1 and 8"),
-    ("download_concurrency", "9", "between 1 and 8"),
+    ("download_concurrency", "0", "between 1 and 16"),
+    ("download_concurrency", "17", "between 1 and 16"),
     ("download_concurrency", "two", "whole number"),
     ("job_timeout_seconds", "-5", "between 0 and"),
     ("default_engine", "wget", "must be one of"),
@@ -320,12 +320,16 @@ def test_top_up_wakes_no_more_workers_than_may_start(app):
     huey.flush()
 
 
-def test_the_worker_pool_is_large_enough_for_the_highest_concurrency(settings):
-    """Thread workers: 8 threads (or HAUL_WORKERS when more); process workers: HAUL_WORKERS, the most allowed."""
-    assert runtime_settings.pool_size(dataclasses.replace(settings, workers=3)) == 8
-    assert runtime_settings.pool_size(dataclasses.replace(settings, workers=12)) == 12
+def test_the_worker_pool_starts_at_the_concurrency_and_only_threads_may_grow(app, settings):
+    """Threads: HAUL_WORKERS or the stored setting when higher, up to 16; processes: HAUL_WORKERS, the most allowed."""
+    threads = dataclasses.replace(settings, workers=3)
+    assert runtime_settings.pool_size(threads) == 3
+    assert runtime_settings.max_concurrency(threads) == 16
+    runtime_settings.save({"download_concurrency": "6"}, threads)
+    assert runtime_settings.pool_size(threads) == 6
+    assert runtime_settings.pool_size(dataclasses.replace(settings, workers=20)) == 20
     process = dataclasses.replace(settings, workers=3, worker_type="process")
-    assert runtime_settings.pool_size(process) == runtime_settings.max_concurrency(process) == 3
+    assert runtime_settings.max_concurrency(process) == 3
 
 
 # Cookie files --------------------------------------------------------------------------------
@@ -504,7 +508,7 @@ def test_the_settings_page_shows_values_defaults_and_storage(client, admin, sett
     page = client.get("/settings").get_data(as_text=True)
     assert 'name="dl-job_timeout_seconds"' in page and 'value="120"' in page
     assert "Changed; the default is 3600 (HAUL_JOB_TIMEOUT_SECONDS)" in page
-    assert 'name="dl-download_concurrency"' in page and 'max="8"' in page
+    assert 'name="dl-download_concurrency"' in page and 'max="16"' in page
     assert str(settings.storage_root) in page and " free</strong> of " in page
     assert page.count('name="csrf_token"') + page.count('-csrf_token"') >= 5
 
@@ -549,7 +553,7 @@ def test_plain_form_saves_redirect_and_refusals_show_the_page(client, admin):
                                                         "dl-default_engine": "auto", "dl-default_preset": "best"})
     assert refused.status_code == 422
     page = refused.get_data(as_text=True)
-    assert "<html" in page and "Download concurrency must be between 1 and 8" in page
+    assert "<html" in page and "Download concurrency must be between 1 and 16" in page
 
 
 def test_restore_defaults_forgets_the_stored_values(client, admin):

@@ -10,11 +10,12 @@ extra tool switches, default engine and preset): one small query, no cache to go
 change applies to the next job. Parsing the extra switches with the tools' own parsers is
 the costly part; it is memoised per string.
 
-Concurrency: the Huey consumer's thread count is fixed when it starts, so it starts
-`pool_size()` threads — MAX_CONCURRENCY (8), or HAUL_WORKERS when that is higher — and the
-claim refuses to start a job while `download_concurrency` jobs are downloading. With process
-workers each idle process costs memory, so the pool is HAUL_WORKERS and the setting can only
-lower concurrency.
+Concurrency: the claim refuses to start a job while `download_concurrency` jobs are
+downloading, so lowering it takes effect at once. The Huey consumer starts HAUL_WORKERS
+threads (or the stored concurrency, when higher) and grows its pool when the setting rises
+(jobs/worker.py, within a couple of seconds); an idle thread costs little, but one per
+possible slot would cost every installation memory for a setting few raise. Process workers
+are a fixed pool of HAUL_WORKERS (each costs ~90 MB), so there the setting can only lower it.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ from webapp.models.job import DOWNLOADING, PRESETS, QUEUED
 
 log = logging.getLogger(__name__)
 
-MAX_CONCURRENCY = 8
+MAX_CONCURRENCY = 16  # thread workers: the highest the setting goes (HAUL_WORKERS may set more)
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_ARGS_LENGTH = 2000
 ENGINE_CHOICES = ("auto", "gallery-dl", "yt-dlp")
@@ -90,16 +91,19 @@ def _settings(settings=None):
 
 
 def pool_size(settings=None) -> int:
-    """How many download threads (or processes) the worker starts."""
+    """How many download threads (or processes) the worker starts with."""
+    settings = _settings(settings)
+    if settings.worker_type == "process":
+        return settings.workers
+    return max(settings.workers, concurrency(settings))
+
+
+def max_concurrency(settings=None) -> int:
+    """The highest concurrency the worker can honour: thread pools grow, process pools don't."""
     settings = _settings(settings)
     if settings.worker_type == "process":
         return settings.workers
     return max(MAX_CONCURRENCY, settings.workers)
-
-
-def max_concurrency(settings=None) -> int:
-    """The highest concurrency the running worker can honour (its pool size)."""
-    return pool_size(settings)
 
 
 def defaults(settings=None) -> dict:

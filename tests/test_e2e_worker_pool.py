@@ -1,0 +1,43 @@
+"""The worker's thread pool follows the download concurrency setting without a restart."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+
+
+def save_concurrency(stack, value: int) -> None:
+    """What the settings page stores when an admin changes "Downloads at once"."""
+    with sqlite3.connect(stack.data_dir / "haul.db") as connection:
+        connection.execute(
+            "INSERT INTO settings (key, value, updated_at) VALUES ('download_concurrency', ?, datetime('now')) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (json.dumps(value),))
+
+
+def most_at_once(stack, job_ids: list[int], timeout: float = 30) -> int:
+    """The most of `job_ids` seen downloading at the same time, until all have finished."""
+    deadline, most = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline:
+        statuses = [stack.job(job_id)["status"] for job_id in job_ids]
+        most = max(most, statuses.count("downloading"))
+        if all(s in ("completed", "failed", "cancelled") for s in statuses):
+            return most
+        time.sleep(0.1)
+    raise AssertionError(f"jobs did not finish: {statuses}")
+
+
+def test_raising_the_concurrency_grows_the_pool_without_a_restart(make_stack, media_site):
+    stack = make_stack(HAUL_WORKERS="1")
+    assert "worker started: 1 thread worker(s)" in stack.log("worker.log")
+    first = [e["id"] for e in stack.submit([media_site.url(f"/slow/pool-a{n}.jpg?kb=192&rate=192") for n in range(3)])["jobs"]]
+    assert most_at_once(stack, first) == 1
+
+    save_concurrency(stack, 3)
+    deadline = time.monotonic() + 10
+    while "download threads: 3" not in stack.log("worker.log") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "download threads: 3" in stack.log("worker.log")
+    second = [e["id"] for e in stack.submit([media_site.url(f"/slow/pool-b{n}.jpg?kb=192&rate=192") for n in range(3)])["jobs"]]
+    assert most_at_once(stack, second) == 3
+    # Nobody restarted the worker.
+    assert stack.log("worker.log").count("worker started") == 1

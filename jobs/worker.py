@@ -96,7 +96,28 @@ def _watchdog(app, stop: threading.Event) -> None:
             log.exception("watchdog pass failed")
 
 
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's malloc arenas for this process (before the download threads start).
+
+    glibc gives each thread that allocates concurrently an arena of its own (up to 8 per
+    core); download threads allocate a lot, and memory freed in one arena can't serve
+    another, so the worker's footprint grows with its thread count. Two arenas is the usual
+    remedy (MALLOC_ARENA_MAX=2), set here so `make run`, the container and the tests all get
+    it. Does nothing on other C libraries.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3
+        libc.mallopt(M_ARENA_MAX, arenas)
+        libc.mallopt(M_MMAP_THRESHOLD, 256 * 1024)
+    except (OSError, AttributeError):
+        pass
+
+
 def main() -> int:
+    limit_malloc_arenas()
     try:
         from jobs import huey, recovery
         from jobs.engines import picker

@@ -40,8 +40,10 @@ def create_app(settings=None, role: str | None = None, **overrides) -> "Flask":
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
     register_extensions(app)
-    register_blueprints(app)
-    register_error_handlers(app)
+    if role != "worker":
+        # The worker never serves a request: its routes, forms and templates would cost ~4 MB.
+        register_blueprints(app)
+        register_error_handlers(app)
     register_commands(app)
     if role in ("web", "test"):
         start_web_services(app)

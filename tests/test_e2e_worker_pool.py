@@ -41,4 +41,3 @@ def test_raising_the_concurrency_grows_the_pool_without_a_restart(make_stack, me
     assert most_at_once(stack, second) == 3
     # Nobody restarted the worker.
     assert stack.log("worker.log").count("worker started") == 1
-

@@ -16,16 +16,7 @@ from webapp.services.link_text import parse_links
 from webapp.services.submissions import submit
 
 from test_auth_pages import sign_in
-
-
-def new_job(url: str, **kwargs) -> int:
-    return submit([url], principal=None, **kwargs).entries[0].job_id
-
-
-def job(job_id: int) -> Job:
-    row = db.session.get(Job, job_id)
-    db.session.refresh(row)
-    return row
+from test_claim_and_recovery import job, new_job
 
 
 def claim_order(count: int) -> list[int]:

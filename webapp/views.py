@@ -12,8 +12,13 @@ from flask import Response, make_response, render_template, request
 
 
 def is_htmx() -> bool:
-    """An htmx request that wants a fragment (boosted navigation wants the whole page)."""
-    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+    """An htmx request that wants a fragment.
+
+    Boosted navigation and htmx restoring a page from its history cache want the whole page.
+    """
+    headers = request.headers
+    return (headers.get("HX-Request") == "true" and headers.get("HX-Boosted") != "true"
+            and headers.get("HX-History-Restore-Request") != "true")
 
 
 def render_view(page: str, partial: str | None = None, **context) -> str:

@@ -3,34 +3,27 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, flash, make_response, redirect, render_template, request, send_file, url_for
-from flask_login import current_user, login_required
+from flask import abort, current_app, flash, make_response, redirect, request, send_file, url_for
+from flask_login import login_required
 
 from webapp.errors import HaulError
 from webapp.history import bp
 from webapp.models.job import FINISHED_STATUSES
 from webapp.services import files as file_service
 from webapp.services import history
-from webapp.services.accounts import Principal
 from webapp.services.job_control import get_visible_job
 from webapp.services.library import UnsafePath
-from webapp.views import is_htmx, render_view, with_toast
+from webapp.views import is_htmx, render_view, session_principal, with_toast
 
 # Responses that render a downloaded file in the browser: the file came from anywhere on
 # the web, so it gets no script, no plugins and no other origin's content.
 _FILE_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox"
 
 
-def _principal() -> Principal:
-    return Principal(user=current_user._get_current_object())
-
-
 def _render(page: str, partial: str, **context):
-    """render_view, except that htmx restoring a page from history wants the whole page."""
+    """render_view, with the prefix of every file's URL in the context."""
     # Entries build each file's URLs from this prefix: one url_for per page instead of ~900.
     context.setdefault("files_url", url_for("history.serve_file", file_id=0)[:-2])
-    if request.headers.get("HX-History-Restore-Request") == "true":
-        return render_template(page, **context)
     return render_view(page, partial, **context)
 
 
@@ -44,7 +37,7 @@ def _from_entry_page(job_id: int) -> bool:
 @login_required
 def index():
     """Finished jobs, newest first: search, filters and pages, all in the URL."""
-    principal = _principal()
+    principal = session_principal()
     filters, errors = history.parse_filters(request.args, principal)
     result = history.list_history(filters, principal)
     context = dict(
@@ -63,11 +56,11 @@ def index():
 @login_required
 def show_entry(job_id: int):
     """One entry with all its files (the list's entry partial, or a page of its own)."""
-    principal = _principal()
+    principal = session_principal()
     job = get_visible_job(job_id, principal)
     entry = history.get_entry(job, principal)
     # On its own page the entry is the page's heading; swapped into the list, it stays an item.
-    full = not is_htmx() or request.headers.get("HX-History-Restore-Request") == "true"
+    full = not is_htmx()
     return _render("history/entry.html", "history/_entry.html", entry=entry, full=full, all_files=True,
                    is_admin=principal.is_admin)
 
@@ -76,7 +69,7 @@ def show_entry(job_id: int):
 @login_required
 def download_again(job_id: int):
     """Queue the entry's URL again as a new job, even if it was downloaded before."""
-    principal = _principal()
+    principal = session_principal()
     job = get_visible_job(job_id, principal)
     try:
         result = history.download_again(job, principal)
@@ -97,7 +90,7 @@ def download_again(job_id: int):
 @login_required
 def delete_entry(job_id: int):
     """Delete the entry's record; with files=1 its files on disk too (after a confirmation)."""
-    principal = _principal()
+    principal = session_principal()
     job = get_visible_job(job_id, principal)
     with_files = request.form.get("files") == "1"
     try:
@@ -128,7 +121,7 @@ def serve_file(file_id: int):
     Range requests and conditional GETs are answered (video seeking). Only the job's owner or
     an admin gets it; anyone else gets 404, as for a file that does not exist.
     """
-    record = history.visible_file(file_id, _principal())
+    record = history.visible_file(file_id, session_principal())
     if record is None:
         abort(404, "No such file")
     settings = current_app.config["HAUL"]
@@ -159,7 +152,7 @@ def serve_file(file_id: int):
 @login_required
 def thumbnail(file_id: int):
     """The worker-made thumbnail of a file, or 404 when there is none (the page shows an icon)."""
-    record = history.visible_file(file_id, _principal())
+    record = history.visible_file(file_id, session_principal())
     if record is None:
         abort(404, "No such file")
     path = file_service.thumbnail_path(current_app.config["HAUL"].data_dir, record.sha256)

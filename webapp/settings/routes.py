@@ -144,32 +144,28 @@ def _save(form, form_name: str, partial: str, values: dict):
                    redirect_to=url_for("settings.index") + f"#{form_name.replace('_form', '')}")
 
 
-@bp.post("/settings/downloads")
-@admin_required
-def save_downloads():
-    effective = runtime_settings.current()
-    form = _downloads_form(effective, request.form)
+def _save_section(make_form, form_name: str, partial: str, keys, empty=None):
+    """Check one section's form and store its values; refused fields come back inline."""
+    form = make_form(runtime_settings.current(), request.form)
     if not form.validate_on_submit():
         if form.csrf_token.errors:
             abort(400, description="The form expired; reload the page and try again.")
-        return _answer("settings/index.html", "settings/_downloads.html", _settings_context(downloads_form=form),
+        return _answer("settings/index.html", partial, _settings_context(**{form_name: form}),
                        status=422, message="Not saved: check the highlighted fields.", level="error")
-    values = {key: getattr(form, key).data for key in DOWNLOAD_KEYS}
-    return _save(form, "downloads_form", "settings/_downloads.html", values)
+    values = {key: getattr(form, key).data if empty is None else getattr(form, key).data or empty for key in keys}
+    return _save(form, form_name, partial, values)
+
+
+@bp.post("/settings/downloads")
+@admin_required
+def save_downloads():
+    return _save_section(_downloads_form, "downloads_form", "settings/_downloads.html", DOWNLOAD_KEYS)
 
 
 @bp.post("/settings/tools")
 @admin_required
 def save_tools():
-    effective = runtime_settings.current()
-    form = _tools_form(effective, request.form)
-    if not form.validate_on_submit():
-        if form.csrf_token.errors:
-            abort(400, description="The form expired; reload the page and try again.")
-        return _answer("settings/index.html", "settings/_tools.html", _settings_context(tools_form=form),
-                       status=422, message="Not saved: check the highlighted fields.", level="error")
-    values = {key: getattr(form, key).data or "" for key in TOOL_KEYS}
-    return _save(form, "tools_form", "settings/_tools.html", values)
+    return _save_section(_tools_form, "tools_form", "settings/_tools.html", TOOL_KEYS, empty="")
 
 
 @bp.post("/settings/<any(downloads, tools):section>/reset")

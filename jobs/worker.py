@@ -82,12 +82,13 @@ class HaulConsumer(Consumer):
 
 def _watchdog(app, stop: threading.Event) -> None:
     from jobs import recovery
-    from webapp.services import events
+    from webapp.services import events, worker_heartbeat
 
     last_prune = 0.0
     while not stop.wait(WATCHDOG_SECONDS):
         try:
             with app.app_context():
+                worker_heartbeat.beat()  # /health/detailed's sign that the worker is alive
                 recovery.recover()
                 if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
                     events.prune_events()

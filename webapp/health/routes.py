@@ -1,0 +1,27 @@
+"""GET /health (public) and GET /health/detailed (admin bearer token)."""
+from __future__ import annotations
+
+from flask import current_app, jsonify
+
+from webapp.bearer import current_principal, token_required
+from webapp.errors import Forbidden
+from webapp.extensions import db
+from webapp.health import bp, checks
+
+
+@bp.get("/health")
+def health():
+    """For load balancers and `docker healthcheck`: 200 when the database answers, else 503."""
+    if checks.database()["ok"]:
+        return jsonify(status="ok")
+    return jsonify(status="unavailable"), 503
+
+
+@bp.get("/health/detailed")
+@token_required
+def health_detailed():
+    if not current_principal().is_admin:
+        raise Forbidden("Only an administrator's token may see the detailed health", error_code="admin_required")
+    body, healthy = checks.detailed(current_app.config["HAUL"].storage_root)
+    db.session.remove()
+    return jsonify(body), 200 if healthy else 503

@@ -79,11 +79,12 @@ def register_extensions(app: "Flask") -> None:
 
 
 def register_blueprints(app: "Flask") -> None:
-    from webapp.api import bp as api_bp
+    from webapp.api import init_api
     from webapp.auth import bp as auth_bp
     from webapp.downloads import bp as downloads_bp
     from webapp.health import bp as health_bp
     from webapp.history import bp as history_bp
+    from webapp.live_api import bp as live_api_bp
     from webapp.queue import bp as queue_bp
     from webapp.settings import bp as settings_bp
 
@@ -92,8 +93,9 @@ def register_blueprints(app: "Flask") -> None:
     app.register_blueprint(history_bp)
     app.register_blueprint(settings_bp)
     app.register_blueprint(downloads_bp)
-    app.register_blueprint(api_bp, url_prefix="/api/v1")
+    init_api(app)  # /api/v1 with its OpenAPI document (flask-smorest) and /api/docs
     app.register_blueprint(health_bp)
+    app.register_blueprint(live_api_bp, url_prefix="/api/v1")
 
     from webapp import templating
     from webapp.views import vary_on_htmx

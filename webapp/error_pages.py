@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 
-from flask import Flask, jsonify, make_response, render_template, request
+from flask import Flask, g, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
@@ -19,6 +21,15 @@ _HTTP_CODES = {
     429: "rate_limited", 500: "internal_error", 503: "unavailable",
 }
 _SAME = object()
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def request_id() -> str:
+    """This request's id: the client's X-Request-ID when it is sane, else a fresh one."""
+    if "request_id" not in g:
+        sent = request.headers.get("X-Request-ID", "")
+        g.request_id = sent if _SANE_REQUEST_ID.match(sent) else uuid.uuid4().hex
+    return g.request_id
 
 # The last resort when the error page itself cannot be rendered (say the database is down and
 # the layout cannot load the signed-in user): self-contained, and still no trace.
@@ -39,7 +50,8 @@ def error_response(status: int, detail: str, error_code: str | None = None, *, p
     """JSON for machine paths; otherwise the error page. `page_detail` replaces the detail on
     the page (None: the page's own explanation for the status is enough)."""
     if wants_json():
-        body = {"detail": detail, "error_code": error_code or _HTTP_CODES.get(status, "error"), **extra}
+        body = {"detail": detail, "error_code": error_code or _HTTP_CODES.get(status, "error"),
+                "request_id": request_id(), **extra}
         return jsonify(body), status
     shown = detail if page_detail is _SAME else page_detail
     try:
@@ -56,6 +68,24 @@ def error_response(status: int, detail: str, error_code: str | None = None, *, p
     return response
 
 
+def _flatten(messages, path: str = "") -> list[str]:
+    """webargs' nested messages as "field: message" lines (the location key left out)."""
+    if isinstance(messages, dict):
+        out = []
+        for key, value in messages.items():
+            name = "" if not path and key in ("json", "query", "form", "view_args", "headers") else str(key)
+            out += _flatten(value, f"{path}.{name}" if path and name else path or name)
+        return out
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return [f"{path or 'body'}: {' '.join(messages)}"]
+    return [f"{path or 'body'}: {messages}"]
+
+
+def _retry_after(exc) -> int:
+    """Flask-Limiter normally sets Retry-After itself; a minute is the fallback."""
+    return 60
+
+
 def _generic_message(status: int) -> str:
     if status == 404:
         return "That is not there any more."
@@ -67,6 +97,12 @@ def _generic_message(status: int) -> str:
 
 
 def register(app: Flask) -> None:
+    @app.after_request
+    def send_request_id(response):
+        if request.path.startswith(_JSON_PREFIXES):
+            response.headers["X-Request-ID"] = request_id()
+        return response
+
     @app.errorhandler(HaulError)
     def handle_haul_error(exc: HaulError):
         # make_response: an HTML error page is a str, which has no headers to set.
@@ -90,7 +126,15 @@ def register(app: Flask) -> None:
         page_detail = None if exc.description == type(exc).description and exc.code != 413 else detail
         if exc.code == 429:
             page_detail = f"Too many tries in a short time (the limit is {detail}). Wait a minute and try again."
-        response = make_response(error_response(exc.code or 500, detail, page_detail=page_detail))
+        extra = {}
+        messages = (getattr(exc, "data", None) or {}).get("messages")
+        if exc.code == 422 and messages is not None:
+            # webargs/flask-smorest validation: per-field messages by location, e.g. {"json": {"name": [...]}}
+            detail = "The request is not valid: " + "; ".join(_flatten(messages))
+            extra = {"error_code": "validation_error", "errors": messages}
+        response = make_response(error_response(exc.code or 500, detail, page_detail=page_detail, **extra))
+        if exc.code == 429 and "Retry-After" not in response.headers:
+            response.headers["Retry-After"] = str(_retry_after(exc))
         if exc.code == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response

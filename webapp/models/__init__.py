@@ -2,6 +2,6 @@
 from webapp.models.event import Event
 from webapp.models.job import Job, JobFile, Submission
 from webapp.models.setting import Setting
-from webapp.models.user import ApiToken, User
+from webapp.models.user import ApiToken, LoginSession, User
 
-__all__ = ["ApiToken", "Event", "Job", "JobFile", "Setting", "Submission", "User"]
+__all__ = ["ApiToken", "Event", "Job", "JobFile", "LoginSession", "Setting", "Submission", "User"]

@@ -6,18 +6,31 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from webapp.errors import Conflict, Invalid, NotFound
+from webapp.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from webapp.extensions import db
-from webapp.models import ApiToken, User
+from webapp.models import ApiToken, LoginSession, User
 from webapp.models.base import utcnow
 from webapp.models.user import ROLES
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 MIN_PASSWORD_LENGTH = 8
 TOKEN_PREFIX = "haul_"
+ACCESS_PREFIX = "haul_at_"
+REFRESH_PREFIX = "haul_rt_"
+ACCESS_LIFETIME = timedelta(hours=1)
+REFRESH_LIFETIME = timedelta(days=30)
+SCOPES = ("submit", "read", "admin")
+
+
+def role_scopes(user: User | None) -> frozenset[str]:
+    """Every scope a user's role allows: admins all three, users submit and read."""
+    if user is None:
+        return frozenset()
+    return frozenset(SCOPES) if user.is_admin else frozenset(("submit", "read"))
 
 
 @dataclass(frozen=True)
@@ -27,10 +40,22 @@ class Principal:
     user: User | None
     token: ApiToken | None = None
     via_static_token: bool = False
+    login_session: LoginSession | None = None
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        """What this principal may do: a personal token its own scopes (within the role), the
+        static token and a login (browser or /api/v1/auth) everything the role allows."""
+        if self.via_static_token:
+            return frozenset(SCOPES)
+        allowed = role_scopes(self.user)
+        if self.token is not None:
+            return allowed & frozenset((self.token.scopes or "").split())
+        return allowed
 
     @property
     def is_admin(self) -> bool:
-        return self.via_static_token or (self.user is not None and self.user.is_admin)
+        return "admin" in self.scopes
 
     @property
     def via(self) -> str:
@@ -88,11 +113,19 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(user: User, name: str, scopes: str = "submit read") -> tuple[ApiToken, str]:
-    """Create a personal token; returns the row and the token, which is never stored."""
+def create_token(user: User, name: str, scopes: str | None = None) -> tuple[ApiToken, str]:
+    """Create a personal token; returns the row and the token, which is never stored.
+
+    Without `scopes` the token gets every scope the user's role allows (as the settings page
+    and `flask create-token` make them)."""
+    if scopes is None:
+        scopes = " ".join(s for s in SCOPES if s in role_scopes(user))
     name = (name or "").strip() or "token"
     if len(name) > 100:
         raise Invalid("Token names are at most 100 characters", error_code="invalid_name")
+    unknown = set(scopes.split()) - set(SCOPES)
+    if unknown:
+        raise Invalid(f"Unknown scopes: {', '.join(sorted(unknown))}", error_code="invalid_scope")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(user=user, name=name, token_hash=hash_token(token), prefix=token[:12], scopes=scopes)
     db.session.add(row)
@@ -117,6 +150,12 @@ def resolve_bearer(token: str | None, static_token: str | None) -> Principal | N
         return Principal(user=None, via_static_token=True)
     if not token.startswith(TOKEN_PREFIX):
         return None
+    if token.startswith(ACCESS_PREFIX):
+        login = db.session.scalar(select(LoginSession).where(LoginSession.access_hash == hash_token(token)))
+        if login is not None:
+            if login.revoked_at is not None or login.access_expires_at <= utcnow():
+                return None
+            return Principal(user=login.user, login_session=login)
     row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
     if row is None or row.revoked_at is not None:
         return None
@@ -126,3 +165,46 @@ def resolve_bearer(token: str | None, static_token: str | None) -> Principal | N
         row.last_used_at = now
         db.session.commit()
     return Principal(user=row.user, token=row)
+
+
+def _new_login_session(user: User) -> tuple[LoginSession, str, str]:
+    access = ACCESS_PREFIX + secrets.token_urlsafe(32)
+    refresh = REFRESH_PREFIX + secrets.token_urlsafe(32)
+    now = utcnow()
+    row = LoginSession(user=user, access_hash=hash_token(access), refresh_hash=hash_token(refresh),
+                       access_expires_at=now + ACCESS_LIFETIME, refresh_expires_at=now + REFRESH_LIFETIME,
+                       created_at=now)
+    db.session.add(row)
+    db.session.commit()
+    return row, access, refresh
+
+
+def login(username: str, password: str) -> tuple[LoginSession, str, str]:
+    """Check the password and open a login session: (row, access token, refresh token)."""
+    user = authenticate(username, password)
+    if user is None:
+        raise Unauthorized("Wrong username or password", error_code="invalid_credentials")
+    return _new_login_session(user)
+
+
+def refresh_login(refresh_token: str) -> tuple[LoginSession, str, str]:
+    """Swap a refresh token for a new pair; the old pair is revoked (a refresh token works once)."""
+    row = None
+    if refresh_token and refresh_token.startswith(REFRESH_PREFIX):
+        row = db.session.scalar(select(LoginSession).where(LoginSession.refresh_hash == hash_token(refresh_token)))
+    if row is None or row.revoked_at is not None or row.refresh_expires_at <= utcnow():
+        raise Unauthorized("The refresh token is not valid, expired or was used already",
+                           error_code="invalid_refresh_token")
+    row.revoked_at = utcnow()
+    return _new_login_session(row.user)
+
+
+def logout(principal: Principal) -> None:
+    """Revoke the presented login session (access and refresh) or personal token."""
+    if principal.login_session is not None:
+        principal.login_session.revoked_at = principal.login_session.revoked_at or utcnow()
+    elif principal.token is not None:
+        principal.token.revoked_at = principal.token.revoked_at or utcnow()
+    else:
+        raise Forbidden("The static API token cannot be logged out", error_code="cannot_logout")
+    db.session.commit()

@@ -142,6 +142,6 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):
         # Logged with its traceback for the admin; the client gets no stack trace.
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s (request %s)", request.method, request.path, request_id())
         return error_response(500, "Something went wrong on the server; the error was logged.", "internal_error",
                               page_detail=None)

@@ -291,3 +291,19 @@ def test_revoked_token_is_401_everywhere(client, alice):
                      client.get("/api/v1/tokens", headers=bearer(token)),
                      client.post(f"/api/v1/queue/{job}/retry", headers=bearer(token))):
         assert_error(response, 401, "invalid_token")
+
+
+# scopes on the seed API ----------------------------------------------------------------------
+
+def test_seed_api_honours_scopes(client, alice):
+    _, submitter = accounts.create_token(alice, "s", "submit")
+    _, other_submitter = accounts.create_token(alice, "s2", "submit")
+    _, reader = accounts.create_token(alice, "r", "read")
+    assert_error(client.post("/downloads", json={"urls": ["https://example.com/f.jpg"]}, headers=bearer(reader)),
+                 403, "insufficient_scope")
+    response = client.post("/downloads", json={"urls": ["https://example.com/f.jpg"]}, headers=bearer(submitter))
+    assert response.status_code == 202
+    download_id = response.get_json()["download_id"]
+    assert client.get(f"/downloads/{download_id}", headers=bearer(submitter)).status_code == 200
+    assert client.get(f"/downloads/{download_id}", headers=bearer(reader)).status_code == 200
+    assert_error(client.get(f"/downloads/{download_id}", headers=bearer(other_submitter)), 404, "download_not_found")

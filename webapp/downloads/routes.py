@@ -6,7 +6,7 @@ import json
 from flask import current_app, jsonify, request
 from sqlalchemy import select
 
-from webapp.bearer import current_principal, token_required
+from webapp.bearer import current_principal, require
 from webapp.downloads import bp
 from webapp.errors import BadRequest, NotFound
 from webapp.extensions import db, sock
@@ -45,7 +45,7 @@ def _submission_input() -> dict:
 
 
 @bp.post("/downloads")
-@token_required
+@require(scope="submit")
 def create_download():
     data = _submission_input()
     result = submit(data.pop("urls"), principal=current_principal(), source="api", **data)
@@ -53,11 +53,14 @@ def create_download():
 
 
 @bp.get("/downloads/<download_id>")
-@token_required
+@require(scope=("read", "submit"))
 def show_download(download_id: str):
     submission = db.session.get(Submission, download_id)
     principal = current_principal()
-    if submission is None or not principal.can_see(submission.user_id):
+    # A token without `read` (submit only) sees just what it submitted itself.
+    own_only = "read" not in principal.scopes and not principal.is_admin
+    if (submission is None or not principal.can_see(submission.user_id)
+            or (own_only and (principal.token_id is None or submission.token_id != principal.token_id))):
         raise NotFound(f"No download with id {download_id}", error_code="download_not_found")
     job_ids = [item["job_id"] for item in submission.items]
     jobs = {job.id: job for job in db.session.scalars(select(Job).where(Job.id.in_(job_ids)))}

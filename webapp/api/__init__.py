@@ -26,6 +26,12 @@ or the server's HAUL_API_TOKEN. Errors are JSON `{"detail", "error_code", "reque
 class HaulApi(Api):
     _plain_routes_documented = False
 
+    @property
+    def ERROR_SCHEMA(self):  # noqa: N802  (smorest's name) the default/422 responses in Haul's shape
+        from webapp.api.schemas import ApiErrorSchema
+
+        return ApiErrorSchema
+
     def _register_error_handlers(self):
         # webapp/error_pages.py answers every error (JSON with request_id under /api/); smorest's
         # own HTTPException handler would replace it for the whole app.

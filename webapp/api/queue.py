@@ -12,12 +12,15 @@ from webapp.services import job_control
 from webapp.serializers import job_json
 
 _ERRORS = (401, 403, 404)
+MAX_ID = 2**63 - 1  # the database's integer: a larger id in the URL is not there (not a 500)
 
 
 def _visible_job(job_id: int):
     """The job if the caller may see it. A token without `read` (submit only) sees just the jobs
     it submitted itself; anything else is 404, as for someone else's job."""
     principal = current_principal()
+    if job_id > MAX_ID:
+        raise NotFound(f"No job with id {job_id}", error_code="job_not_found")
     job = job_control.get_visible_job(job_id, principal)
     if "read" not in principal.scopes and not principal.is_admin:
         if principal.token_id is None or job.submission.token_id != principal.token_id:

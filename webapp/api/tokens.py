@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import jsonify
 
 from webapp.api import bp
-from webapp.api.queue import _document_errors
+from webapp.api.queue import MAX_ID, _document_errors
 from webapp.api.schemas import NewTokenSchema, TokenCreateSchema, TokenSchema
 from webapp.bearer import current_principal, require
 from webapp.errors import Forbidden, NotFound
@@ -67,7 +67,7 @@ def create_token(body):
 @require()
 def delete_token(token_id: int):
     principal = _caller_user()
-    row = db.session.get(ApiToken, token_id)
+    row = db.session.get(ApiToken, token_id) if token_id <= MAX_ID else None
     if row is None or row.user_id != principal.user.id:
         raise NotFound("No such token", error_code="token_not_found")
     accounts.revoke_token(token_id)

@@ -2,24 +2,28 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 
 import pytest
 import requests
 import websocket
+from stack import ROOT
 
 
 # -- SSE --------------------------------------------------------------------------------
 class SSEReader:
     """A minimal EventSource: yields {"id", "event", "data"} frames (comments skipped)."""
 
-    def __init__(self, stack, last_event_id=None, query_token=False, params=None):
+    def __init__(self, stack, last_event_id=None, query_token=False, params=None, token=None):
         headers = {"Accept": "text/event-stream"}
         params = dict(params or {})
+        token = token or stack.api_token
         if query_token:
-            params["token"] = stack.api_token
+            params["token"] = token
         else:
-            headers["Authorization"] = f"Bearer {stack.api_token}"
+            headers["Authorization"] = f"Bearer {token}"
         if last_event_id is not None:
             headers["Last-Event-ID"] = str(last_event_id)
         self.response = requests.get(stack.base_url + "/api/v1/events", headers=headers, params=params,
@@ -234,3 +238,37 @@ def test_health_on_the_live_stack_sees_the_worker_heartbeat(stack):
     body = response.json()
     assert body["checks"]["worker"]["ok"] and body["checks"]["storage"]["writable"]
     assert body["versions"]["gallery-dl"] and body["versions"]["yt-dlp"]
+
+
+# -- visibility ---------------------------------------------------------------------------
+def _user_token(stack, username: str) -> str:
+    def flask(*args):
+        return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=stack.env,
+                              check=True, capture_output=True, text=True).stdout
+
+    flask("users", "create", username, "--password", "a-long-password-123")
+    return flask("tokens", "create", username).strip().splitlines()[-1]
+
+
+def test_a_user_sees_only_their_own_jobs_on_both_feeds(stack, media_site):
+    token = _user_token(stack, "carol")
+    user = requests.Session()
+    user.headers["Authorization"] = f"Bearer {token}"
+    ws = ws_connect(stack, token=token)
+    reader = SSEReader(stack, token=token)
+    try:
+        receive_until(ws, lambda m: m["type"] == "notification")
+        hidden = stack.submit([media_site.url("/img/9101.png")])["jobs"][0]["id"]
+        stack.wait_for_job(hidden)
+        own_url = media_site.url("/img/9102.png")
+        response = user.post(stack.base_url + "/downloads", json={"urls": [own_url]}, timeout=10)
+        assert response.status_code == 202, response.text
+        mine = response.json()["jobs"][0]["id"]
+        got = receive_until(ws, lambda m: m["type"] == "download_completed" and m["data"]["job_id"] == mine)
+        frames = reader.until(of_job(mine, "completed"))
+    finally:
+        ws.close()
+        reader.close()
+    assert {m["data"]["job_id"] for m in got if "job_id" in m["data"]} == {mine}
+    assert {f["data"]["data"]["job_id"] for f in frames if "job_id" in f["data"]["data"]} == {mine}
+    assert not any(hidden in f["data"]["data"].get("job_ids", []) for f in frames)

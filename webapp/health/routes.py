@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from flask import current_app, jsonify
 
-from webapp.bearer import current_principal, token_required
-from webapp.errors import Forbidden
+from webapp.bearer import require
 from webapp.extensions import db
 from webapp.health import bp, checks
 
@@ -18,10 +17,8 @@ def health():
 
 
 @bp.get("/health/detailed")
-@token_required
+@require(role="admin")
 def health_detailed():
-    if not current_principal().is_admin:
-        raise Forbidden("Only an administrator's token may see the detailed health", error_code="admin_required")
     body, healthy = checks.detailed(current_app.config["HAUL"].storage_root)
     db.session.remove()
     return jsonify(body), 200 if healthy else 503

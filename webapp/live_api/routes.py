@@ -13,7 +13,7 @@ import time
 from flask import Response, current_app, request, stream_with_context
 from simple_websocket import ConnectionClosed
 
-from webapp.bearer import current_principal, token_required
+from webapp.bearer import current_principal, require
 from webapp.errors import BadRequest
 from webapp.extensions import db, sock
 from webapp.live_api import bp, messages, replay
@@ -42,7 +42,7 @@ def _replayed(viewer: messages.Viewer, after_id: int):
 
 
 @bp.get("/events")
-@token_required
+@require(scope="read")  # a submit-only token sees just its own jobs elsewhere; events are per user
 def events_stream():
     viewer = messages.Viewer.of(current_principal())
     last_id = _last_event_id()
@@ -127,6 +127,9 @@ def live_socket(ws):
     principal = current_principal()
     if principal is None:
         ws.close(reason=1008, message="invalid or missing token")
+        return
+    if "read" not in principal.scopes:
+        ws.close(reason=1008, message="this needs a token with the read scope")
         return
     client = _Client(ws, messages.Viewer.of(principal))
     hub = current_app.extensions["haul_event_hub"]

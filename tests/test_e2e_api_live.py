@@ -272,3 +272,20 @@ def test_a_user_sees_only_their_own_jobs_on_both_feeds(stack, media_site):
     assert {m["data"]["job_id"] for m in got if "job_id" in m["data"]} == {mine}
     assert {f["data"]["data"]["job_id"] for f in frames if "job_id" in f["data"]["data"]} == {mine}
     assert not any(hidden in f["data"]["data"].get("job_ids", []) for f in frames)
+
+
+def test_a_submit_only_token_is_refused_by_both_feeds(stack):
+    owner = _user_token(stack, "dave")
+    response = requests.post(stack.base_url + "/api/v1/tokens", json={"name": "bot", "scopes": ["submit"]},
+                             headers={"Authorization": f"Bearer {owner}"}, timeout=10)
+    assert response.status_code in (200, 201), response.text
+    submit_only = response.json()["token"]
+    response = requests.get(stack.base_url + "/api/v1/events", params={"token": submit_only}, timeout=5)
+    assert response.status_code == 403
+    ws = ws_connect(stack, token=submit_only)
+    try:
+        opcode, frame = ws.recv_data_frame(control_frame=True)
+        assert opcode == websocket.ABNF.OPCODE_CLOSE
+        assert int.from_bytes(frame.data[:2], "big") == 1008
+    finally:
+        ws.close()

@@ -104,3 +104,49 @@ def make_stack(tmp_path_factory):
     yield factory
     for running in started:
         running.stop()
+
+
+class Callers(dict):
+    """Authorization headers for each kind of caller an /api/v1 contract test checks, plus the
+    users behind them: `alice` (role user) owns the scoped tokens, `root` is an admin."""
+
+    alice = None
+    root = None
+
+
+@pytest.fixture
+def api_callers(app):
+    """Headers for: anonymous, submit (alice's submit-only token), read (alice's read-only
+    token), user (alice, every scope her role has), admin (root), static (HAUL_API_TOKEN),
+    revoked (alice's revoked token)."""
+    from webapp.services import accounts
+
+    alice = accounts.create_user("alice", "alicepassword")
+    root = accounts.create_user("root", "rootpassword", role="admin")
+
+    def header(user, scopes=None):
+        return {"Authorization": f"Bearer {accounts.create_token(user, 'test', scopes)[1]}"}
+
+    revoked_row, revoked = accounts.create_token(alice, "old", "submit read")
+    accounts.revoke_token(revoked_row.id)
+    callers = Callers(
+        anonymous={},
+        submit=header(alice, "submit"),
+        read=header(alice, "read"),
+        user=header(alice),
+        admin=header(root),
+        static={"Authorization": f"Bearer {API_TOKEN}"},
+        revoked={"Authorization": f"Bearer {revoked}"},
+    )
+    callers.alice, callers.root = alice, root
+    return callers
+
+
+def assert_api_error(response, status, error_code=None):
+    """The response is Haul's JSON error with this status (and error code, when given)."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    assert {"detail", "error_code", "request_id"} <= set(body), body
+    if error_code:
+        assert body["error_code"] == error_code, body
+    return body

@@ -1,6 +1,6 @@
 """The JSON API under /api/v1 for machine clients (bearer tokens), documented by flask-smorest.
 
-The marshmallow schemas in webapp/api/schemas.py validate the requests and describe them in the
+The marshmallow schemas in webapp/api/schemas/ (one module per area) validate the requests and describe them in the
 OpenAPI 3 document served at /api/v1/openapi.json; /api/docs shows it with the vendored Swagger UI.
 """
 from __future__ import annotations
@@ -80,7 +80,7 @@ class HaulApi(Api):
 
 
 def init_api(app: "Flask") -> HaulApi:
-    from webapp.api import auth, queue, tokens  # noqa: F401  (routes on bp)
+    from webapp.api import auth, downloads, queue, settings, system, tokens, users  # noqa: F401  (routes on bp)
 
     app.config.setdefault("API_TITLE", "Haul")
     app.config.setdefault("API_VERSION", "v1")

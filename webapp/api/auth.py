@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import jsonify
 
 from webapp.api import bp
-from webapp.api.queue import _document_errors
+from webapp.api.common import document_errors
 from webapp.api.schemas import LoginSchema, RefreshSchema, TokenPairSchema, UserSchema
 from webapp.bearer import current_principal, require
 from webapp.errors import Forbidden
@@ -39,7 +39,7 @@ def _pair(row, access: str, refresh: str) -> dict:
 @bp.arguments(LoginSchema)
 @bp.response(200, TokenPairSchema)
 @bp.doc(summary="Sign in", description="Rate limited to 5 a minute per client.")
-@_document_errors(401, 429)
+@document_errors(401, 429)
 def login(body):
     return _pair(*accounts.login(body["username"], body["password"]))
 
@@ -48,7 +48,7 @@ def login(body):
 @bp.arguments(RefreshSchema)
 @bp.response(200, TokenPairSchema)
 @bp.doc(summary="Swap a refresh token for a new pair (the old one is revoked)")
-@_document_errors(401)
+@document_errors(401)
 def refresh(body):
     return _pair(*accounts.refresh_login(body["refresh_token"]))
 
@@ -56,7 +56,7 @@ def refresh(body):
 @bp.post("/auth/logout")
 @bp.doc(security=[{"bearer": []}], summary="Revoke the presented token (and its refresh token)")
 @bp.alt_response(204, description="Revoked", success=True)
-@_document_errors(401, 403)
+@document_errors(401, 403)
 @require()
 def logout():
     accounts.logout(current_principal())
@@ -66,7 +66,7 @@ def logout():
 @bp.get("/auth/me")
 @bp.doc(security=[{"bearer": []}], summary="Who the token belongs to")
 @bp.alt_response(200, schema=UserSchema, description="The user", success=True)
-@_document_errors(401, 403)
+@document_errors(401, 403)
 @require()
 def me():
     principal = current_principal()

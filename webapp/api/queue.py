@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import jsonify
 
 from webapp.api import bp
-from webapp.api.schemas import ApiErrorSchema, JobSchema
+from webapp.api.common import MAX_ID, document_errors
+from webapp.api.schemas import JobSchema
 from webapp.bearer import current_principal, require
 from webapp.errors import NotFound
 from webapp.services import job_control
@@ -12,7 +13,6 @@ from webapp.services import job_control
 from webapp.serializers import job_json
 
 _ERRORS = (401, 403, 404)
-MAX_ID = 2**63 - 1  # the database's integer: a larger id in the URL is not there (not a 500)
 
 
 def _visible_job(job_id: int):
@@ -28,18 +28,11 @@ def _visible_job(job_id: int):
     return job
 
 
-def _document_errors(*statuses):
-    def decorator(view):
-        for status in statuses:
-            view = bp.alt_response(status, schema=ApiErrorSchema, description="Error")(view)
-        return view
-    return decorator
-
 
 @bp.get("/queue/<int:job_id>")
 @bp.doc(security=[{"bearer": []}], summary="A job", description="Scope: read (or submit, for jobs this token added).")
 @bp.alt_response(200, schema=JobSchema, description="The job", success=True)
-@_document_errors(*_ERRORS)
+@document_errors(*_ERRORS)
 @require(scope=("read", "submit"))
 def show_job(job_id: int):
     return jsonify(job_json(_visible_job(job_id)))
@@ -49,7 +42,7 @@ def show_job(job_id: int):
 @bp.doc(security=[{"bearer": []}], summary="Cancel a job", description="Scope: submit.")
 @bp.alt_response(200, schema=JobSchema, description="Cancelled", success=True)
 @bp.alt_response(202, schema=JobSchema, description="The worker was asked to stop it", success=True)
-@_document_errors(*_ERRORS, 409)
+@document_errors(*_ERRORS, 409)
 @require(scope="submit")
 def cancel_job(job_id: int):
     job = job_control.cancel(_visible_job(job_id))
@@ -59,7 +52,7 @@ def cancel_job(job_id: int):
 @bp.post("/queue/<int:job_id>/retry")
 @bp.doc(security=[{"bearer": []}], summary="Retry a job", description="Scope: submit.")
 @bp.alt_response(202, schema=JobSchema, description="Queued again", success=True)
-@_document_errors(*_ERRORS, 409)
+@document_errors(*_ERRORS, 409)
 @require(scope="submit")
 def retry_job(job_id: int):
     job = job_control.retry(_visible_job(job_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import jsonify
 
 from webapp.api import bp
-from webapp.api.queue import MAX_ID, _document_errors
+from webapp.api.common import MAX_ID, document_errors
 from webapp.api.schemas import NewTokenSchema, TokenCreateSchema, TokenSchema
 from webapp.bearer import current_principal, require
 from webapp.errors import Forbidden, NotFound
@@ -33,7 +33,7 @@ def token_json(row: ApiToken) -> dict:
 @bp.get("/tokens")
 @bp.doc(security=[{"bearer": []}], summary="The caller's personal tokens (never the secret)")
 @bp.alt_response(200, schema=TokenSchema(many=True), description="Tokens", success=True)
-@_document_errors(401, 403)
+@document_errors(401, 403)
 @require()
 def list_tokens():
     user = _caller_user().user
@@ -47,7 +47,7 @@ def list_tokens():
 @bp.response(201, NewTokenSchema)
 @bp.doc(security=[{"bearer": []}], summary="Create a personal token (shown once)",
         description="The scopes must be ones the caller has.")
-@_document_errors(401, 403)
+@document_errors(401, 403)
 def create_token(body):
     principal = _caller_user()
     wanted = sorted(set(body["scopes"]))
@@ -63,7 +63,7 @@ def create_token(body):
 @bp.delete("/tokens/<int:token_id>")
 @bp.doc(security=[{"bearer": []}], summary="Revoke a personal token")
 @bp.alt_response(204, description="Revoked", success=True)
-@_document_errors(401, 403, 404)
+@document_errors(401, 403, 404)
 @require()
 def delete_token(token_id: int):
     principal = _caller_user()

@@ -1,0 +1,2 @@
+"""/api/v1 downloads (in progress)."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""/api/v1 users (in progress)."""
+from __future__ import annotations

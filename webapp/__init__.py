@@ -119,9 +119,10 @@ def register_commands(app: "Flask") -> None:
 
 def start_web_services(app: "Flask") -> None:
     """The web process's event hub: one poller of the event log for every live client."""
-    from webapp.services.events import EventHub
+    from webapp.services.events import EventHub, wake_hub_after_commits
 
     app.extensions["haul_event_hub"] = EventHub(app)
+    wake_hub_after_commits()
 
 
 def announce_setup(app: "Flask") -> None:

@@ -18,6 +18,25 @@ errorlog = "-"
 loglevel = _settings.log_level.lower()
 
 
+def post_fork(server, worker):
+    """Give the serving process a scheduling group of its own (a new session).
+
+    Linux's autogroup scheduler shares the CPU between sessions first, then between the
+    processes inside each one. Started by `make run` or the container, web and worker would
+    share one session, so a busy worker (yt-dlp parsing pages, hashing, ffmpeg) and the pages
+    got the CPU one process each; in its own group the web gets at least half the machine when
+    everything is busy, and nothing is taken from the worker when the web is idle (measured in
+    docs/benchmarks.md). No root needed; on a kernel without autogroup this changes nothing.
+    The master still supervises the worker by pid, and stops it on Ctrl-C as before.
+    """
+    import os
+
+    try:
+        os.setsid()
+    except OSError:  # already a session leader: nothing to gain
+        pass
+
+
 def post_worker_init(worker):
     """Once the app is loaded in the serving process: log the setup code on a first run, and
     end live streams when the worker is told to stop (open streams would otherwise hold the

@@ -114,7 +114,8 @@ def sse_frame(kind: str, payload: dict, event_id: int | None = None) -> str:
 
 
 def sse_event(record: EventRecord) -> str:
-    return sse_frame(record.type, event_message(record), record.id)
+    """The record's SSE frame, rendered once however many streams send it."""
+    return record.render("api-sse", lambda r: sse_frame(r.type, event_message(r), r.id))
 
 
 def gap_frame(after_id: int, oldest_available_id: int | None, reason: str) -> str:

@@ -1,8 +1,10 @@
 """Events: one row per change, written in the same transaction as the change.
 
 Writers call `publish()` before they commit. Each web process runs one `EventHub`: a single
-poller that reads new rows in id order and hands them to every subscriber (WebSocket and,
-later, SSE clients), so a thousand open streams cost one query every poll interval.
+poller that reads new rows in id order and hands them to every subscriber (WebSocket and
+SSE clients), so a thousand open streams cost one query every poll interval. A commit in the
+web process wakes the poller at once (`EventHub.wake`), so what the web itself changed reaches
+the streams without waiting out the interval; the worker's events are found by the poll.
 """
 from __future__ import annotations
 
@@ -86,22 +88,22 @@ def publish_submitted(*, submission_id, user_id, post_title, label, urls, queued
     One row for the whole submission, however many links: live views learn the new jobs from
     `job_ids`, and each job's own events start when a worker claims it.
     """
-    db.session.execute(
-        insert(Event).values(
-            type=QUEUED,
-            submission_id=submission_id,
-            user_id=user_id,
-            data={
-                "download_id": submission_id,
-                "post_title": post_title,
-                "label": label,
-                "urls": urls,
-                "queued_at": isoformat(queued_at),
-                "job_ids": job_ids,
-            },
-            created_at=queued_at,
-        )
-    )
+    # Core on the table with bound parameters (one cached statement): the hot submit path.
+    db.session.connection().execute(insert(Event.__table__), {
+        "type": QUEUED,
+        "submission_id": submission_id,
+        "job_id": None,
+        "user_id": user_id,
+        "data": {
+            "download_id": submission_id,
+            "post_title": post_title,
+            "label": label,
+            "urls": urls,
+            "queued_at": isoformat(queued_at),
+            "job_ids": job_ids,
+        },
+        "created_at": queued_at,
+    })
 
 
 def latest_event_id() -> int:
@@ -129,6 +131,16 @@ class EventRecord:
     user_id: int | None
     data: dict
     created_at: str | None = None
+    # Frames rendered once per event and shared by every stream that sends it (a thousand
+    # clients must not each serialise the same JSON): kind -> text.
+    rendered: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def render(self, kind: str, make) -> str:
+        """`make(self)`, computed once per record and kind."""
+        text = self.rendered.get(kind)
+        if text is None:
+            text = self.rendered[kind] = make(self)
+        return text
 
 
 @dataclass(eq=False)
@@ -154,16 +166,34 @@ class Subscription:
         self.close()
 
 
+def _wake_current_hub(session) -> None:
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        hub = current_app.extensions.get("haul_event_hub")
+        if hub is not None:
+            hub.wake()
+
+
+def wake_hub_after_commits() -> None:
+    """What a web process commits reaches its own live streams at once, not at the next poll."""
+    from sqlalchemy import event
+
+    if not event.contains(db.session, "after_commit", _wake_current_hub):
+        event.listen(db.session, "after_commit", _wake_current_hub)
+
+
 class EventHub:
     """One poller per process fanning new events out to subscribers."""
 
-    def __init__(self, app, interval: float = 0.1):
+    def __init__(self, app, interval: float = 0.05):
         self.app = app
         self.interval = interval
         self._subscribers: set[Subscription] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._closing = False
         self.last_id = 0
 
@@ -189,6 +219,12 @@ class EventHub:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Poll now: this process has just committed (maybe events). Cheap when nobody listens."""
+        if self._subscribers:
+            self._wake.set()
 
     def close(self) -> None:
         """The server is shutting down: every stream ends, so a graceful stop isn't held open."""
@@ -208,11 +244,17 @@ class EventHub:
             for record in batch:
                 self._fan_out(record)
             if len(batch) < 500:
-                self._stop.wait(self.interval)
+                self._wake.wait(self.interval)
+                self._wake.clear()
 
     def _poll(self) -> list[EventRecord]:
+        events = Event.__table__  # Core: this runs 20+ times a second in every web process
         with self.app.app_context():
-            rows = db.session.scalars(select(Event).where(Event.id > self.last_id).order_by(Event.id).limit(500)).all()
+            rows = db.session.connection().execute(
+                select(events.c.id, events.c.type, events.c.submission_id, events.c.job_id, events.c.user_id,
+                       events.c.data, events.c.created_at)
+                .where(events.c.id > self.last_id).order_by(events.c.id).limit(500)
+            ).all()
             records = [
                 EventRecord(r.id, r.type, r.submission_id, r.job_id, r.user_id, r.data or {}, isoformat(r.created_at))
                 for r in rows

@@ -5,6 +5,7 @@ import json
 
 from flask import current_app, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from webapp.bearer import current_principal, require
 from webapp.downloads import bp
@@ -63,7 +64,9 @@ def show_download(download_id: str):
             or (own_only and (principal.token_id is None or submission.token_id != principal.token_id))):
         raise NotFound(f"No download with id {download_id}", error_code="download_not_found")
     job_ids = [item["job_id"] for item in submission.items]
-    jobs = {job.id: job for job in db.session.scalars(select(Job).where(Job.id.in_(job_ids)))}
+    # Files in one more query, not one per job: clients poll this while a submission runs.
+    query = select(Job).where(Job.id.in_(job_ids)).options(selectinload(Job.files))
+    jobs = {job.id: job for job in db.session.scalars(query)}
     return jsonify(submission_json(submission, jobs, with_state=True))
 
 

@@ -1,7 +1,10 @@
-"""Schemathesis against the in-process app: the /api/v1 auth, token and queue endpoints answer no
-5xx and conform to the OpenAPI document for generated requests (bounded: ~40 examples each).
+"""Schemathesis against the in-process app: every /api/v1 resource (auth, tokens, queue,
+downloads, settings, users, platforms, stats) answers no 5xx and conforms to the OpenAPI
+document for generated requests (bounded: 30 examples an operation).
 
-Driven through Hypothesis directly: schemathesis' pytest plugin does not work with pytest 9."""
+Driven through Hypothesis directly: schemathesis' pytest plugin does not work with pytest 9.
+The live streams (/api/v1/events, /api/v1/ws) are left out: a generated request would hold
+an endless stream open; tests/test_e2e_api_live.py covers them against a live server."""
 from __future__ import annotations
 
 import re
@@ -10,27 +13,36 @@ import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
+from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
 
 from conftest import API_TOKEN  # noqa: E402
 
-FUZZED = re.compile(r"^/api/v1/(auth|tokens|queue)")
+FUZZED = re.compile(r"^/api/v1/(auth|tokens|queue|downloads|settings|users|platforms|stats)")
+# Rules the document cannot state: a tool's own switch parser, the concurrency ceiling of this
+# install, cookies.txt syntax. A request that matches the schema can rightly get a 422 there,
+# so "a valid request was rejected" is not checked for these operations (everything else is).
+CHECKED_IN_SERVICES = re.compile(r"^/api/v1/(settings|users)")
 
 
-@pytest.mark.timeout(120)
-def test_api_conforms(app):
+@pytest.mark.timeout(280)
+def test_api_conforms(app, client):
+    # `client` (not only `app`): it clears `g` after each request, so one request's principal
+    # is never reused by the next, as in production.
     from webapp.extensions import limiter
 
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
     operations = [op for op in operations if FUZZED.match(op.path)]
-    assert len(operations) >= 9
+    assert len(operations) >= 40, [op.path for op in operations]
     limiter.enabled = False  # the login limit has its own test; here it would hide the answers
     try:
         for operation in operations:
+            excluded = [positive_data_acceptance] if CHECKED_IN_SERVICES.match(operation.path) else []
+
             @given(case=operation.as_strategy())
-            @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+            @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
             def check(case):
-                case.call_and_validate(headers={"Authorization": f"Bearer {API_TOKEN}"})
+                case.call_and_validate(headers={"Authorization": f"Bearer {API_TOKEN}"}, excluded_checks=excluded)
 
             check()
     finally:

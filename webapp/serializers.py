@@ -22,8 +22,18 @@ def submitter_json(job: Job) -> dict:
     }
 
 
-def job_json(job: Job) -> dict:
-    """A job as /api/v1/queue/<id> answers it."""
+def principal_submitter_json(principal) -> dict:
+    """submitter_json for what `principal` is submitting now (read before the submission commits,
+    while the user and token rows are still loaded)."""
+    return {
+        "user": principal.user.username if principal.user else None,
+        "token": principal.token.name if principal.token else None,
+        "via": principal.via,
+    }
+
+
+def job_json(job: Job, submitted_by: dict | None = None) -> dict:
+    """A job as /api/v1/queue/<id> answers it (`submitted_by` when the caller knows it already)."""
     return {
         "id": job.id,
         "download_id": job.submission_id,
@@ -34,7 +44,7 @@ def job_json(job: Job) -> dict:
         "requested_engine": job.requested_engine,
         "priority": job.priority,
         "source": job.source,
-        "submitted_by": submitter_json(job),
+        "submitted_by": submitted_by or submitter_json(job),
         "title": job.title,
         "resource_id": job.resource_id,
         "progress": progress_of(job),
@@ -91,4 +101,17 @@ def submission_json(submission: Submission, jobs_by_id: dict[int, Job], with_sta
         "urls": [item["url"] for item in submission.items],
         "queued_at": isoformat(submission.created_at),
         "jobs": [_seed_job_entry(item, jobs_by_id.get(item["job_id"]), with_state) for item in submission.items],
+    }
+
+
+def queued_jobs_json(result, jobs: list[Job], submitted_by: dict) -> dict:
+    """POST /api/v1/queue's answer: the submission, its new jobs in full, and the URLs it did
+    not queue again because a job already has them (`duplicates`)."""
+    return {
+        "download_id": result.submission_id,
+        "post_title": result.post_title,
+        "label": result.label,
+        "queued_at": isoformat(result.queued_at),
+        "jobs": [job_json(job, submitted_by) for job in jobs],
+        "duplicates": [{"url": entry.url, "duplicate_of": entry.job_id} for entry in result.entries if entry.duplicate],
     }

@@ -10,8 +10,9 @@ from flask import request
 from webapp.api import bp
 from webapp.api.schemas import ApiErrorSchema
 from webapp.errors import Invalid
+from webapp.models.base import MAX_ROW_ID
 
-MAX_ID = 2**63 - 1  # the database's integer: a larger id in the URL is not there (a 404, not a 500)
+MAX_ID = MAX_ROW_ID  # a larger id in the URL is not there: 404
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 200
 
@@ -45,6 +46,7 @@ class Page:
         if self.page < last:
             links["next"] = self.page + 1
         args = request.args.to_dict(flat=False)
+        args.pop("token", None)  # a token sent in the query string must not be echoed into links
 
         def url(number: int) -> str:
             args["page"], args["per_page"] = [str(number)], [str(self.per_page)]

@@ -59,9 +59,7 @@ def show_download(download_id: str):
     submission = db.session.get(Submission, download_id)
     principal = current_principal()
     # A token without `read` (submit only) sees just what it submitted itself.
-    own_only = "read" not in principal.scopes and not principal.is_admin
-    if (submission is None or not principal.can_see(submission.user_id)
-            or (own_only and (principal.token_id is None or submission.token_id != principal.token_id))):
+    if submission is None or not principal.reaches(submission.user_id, submission.token_id):
         raise NotFound(f"No download with id {download_id}", error_code="download_not_found")
     job_ids = [item["job_id"] for item in submission.items]
     # Files in one more query, not one per job: clients poll this while a submission runs.

@@ -35,3 +35,8 @@ def isoformat(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# The database's integer: a larger id names nothing (and SQLite cannot even bind it), so an id
+# above this in a URL or a body is "not found", never a 500.
+MAX_ROW_ID = 2**63 - 1

@@ -76,6 +76,20 @@ class Principal:
         """Admins see every job; a user sees the jobs they submitted."""
         return self.is_admin or (self.user is not None and owner_id == self.user.id)
 
+    @property
+    def own_submissions_only(self) -> bool:
+        """A token without `read` (submit only: a bookmarklet, a phone) reaches just what it
+        submitted itself, not everything its user owns."""
+        return not self.is_admin and "read" not in self.scopes
+
+    def reaches(self, owner_id: int | None, submitted_with_token: int | None) -> bool:
+        """May this principal read or act on something `owner_id` submitted with that token?"""
+        if not self.can_see(owner_id):
+            return False
+        if self.own_submissions_only:
+            return self.token_id is not None and submitted_with_token == self.token_id
+        return True
+
 
 def user_count() -> int:
     return db.session.scalar(select(func.count(User.id))) or 0

@@ -1,5 +1,7 @@
 """The rules for changing jobs from outside the worker: cancel, retry, pause, reorder, clear.
 
+The queue page and /api/v1/queue both call these; who may reach which job is decided here too.
+
 Every change writes an event in the same transaction, so every open page and API stream sees it.
 """
 from __future__ import annotations
@@ -7,19 +9,21 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from webapp.errors import Conflict, NotFound
+from webapp.errors import Conflict, Invalid, NotFound
 from webapp.extensions import db
 from webapp.models import Job
 from webapp.models.base import utcnow
 from webapp.models.job import ACTIVE_STATUSES, CANCELLED, COMPLETED, DOWNLOADING, FAILED, PAUSED, QUEUED
-from webapp.services import dispatch, events, queue_state
+from webapp.services import dispatch, events, queue_listing, queue_state
 from webapp.services.accounts import Principal
 
 
 def get_visible_job(job_id: int, principal: Principal) -> Job:
-    """The job, if it exists and `principal` may see it (else 404: existence is not leaked)."""
+    """The job, if it exists and `principal` may see it (else 404: existence is not leaked).
+
+    A submit-only token sees just the jobs it submitted itself (see queue_listing.visible_to)."""
     job = db.session.get(Job, job_id)
-    if job is None or not principal.can_see(job.user_id):
+    if job is None or not principal.reaches(job.user_id, job.submission.token_id):
         raise NotFound(f"No job with id {job_id}", error_code="job_not_found")
     return job
 
@@ -74,22 +78,65 @@ def retry(job: Job) -> Job:
 
 def pause(job: Job) -> Job:
     """Hold a queued job back: it keeps its place but no worker starts it."""
-    if job.status != QUEUED:
-        raise Conflict(f"Job {job.id} is {job.status}; only a queued job can be paused", error_code="not_pausable")
-    job.status = PAUSED
-    events.publish_job(events.STATUS, job)
+    _pause(job)
     db.session.commit()
     return job
 
 
 def resume(job: Job) -> Job:
     """Let a paused job start again, in its old place in the queue."""
+    _resume(job)
+    db.session.commit()
+    dispatch.wake_workers(1)
+    return job
+
+
+def _pause(job: Job) -> None:
+    """Pause and publish, uncommitted; raises before changing anything."""
+    if job.status != QUEUED:
+        raise Conflict(f"Job {job.id} is {job.status}; only a queued job can be paused", error_code="not_pausable")
+    job.status = PAUSED
+    events.publish_job(events.STATUS, job)
+
+
+def _resume(job: Job) -> None:
+    """Resume and publish, uncommitted; raises before changing anything."""
     if job.status != PAUSED:
         raise Conflict(f"Job {job.id} is {job.status}; only a paused job can be resumed", error_code="not_paused")
     job.status = QUEUED
     events.publish_job(events.STATUS, job)
+
+
+MIN_PRIORITY, MAX_PRIORITY = -1000, 1000  # as submissions.submit accepts
+WAITING = (QUEUED, PAUSED)
+
+
+def update_job(job: Job, *, priority: int | None = None, status: str | None = None) -> Job:
+    """Change a waiting job's priority, and pause it (`status` "paused") or resume it ("queued"),
+    in one transaction. Asking for the status a job already has changes nothing; either
+    problem raises before anything is written."""
+    if status not in (None, *WAITING):
+        raise Invalid("status must be paused or queued", error_code="invalid_status")
+    if priority is not None:
+        if isinstance(priority, bool) or not isinstance(priority, int) or not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+            raise Invalid(f"priority must be a whole number from {MIN_PRIORITY} to {MAX_PRIORITY}",
+                          error_code="invalid_priority")
+        if job.status not in WAITING:
+            raise Conflict(f"Job {job.id} is {job.status}; only a queued or paused job's priority can change",
+                           error_code="not_waiting")
+    resumed = False
+    if status == PAUSED and job.status != PAUSED:
+        _pause(job)
+    elif status == QUEUED and job.status != QUEUED:
+        _resume(job)
+        resumed = True
+    if priority is not None and priority != job.priority:
+        job.priority = priority
+        # The order changed, as after a move: live views redraw the lists.
+        events.publish_queue(events.REORDERED, job_id=job.id)
     db.session.commit()
-    dispatch.wake_workers(1)
+    if resumed:
+        dispatch.wake_workers(1)
     return job
 
 
@@ -139,6 +186,8 @@ def remove(job: Job) -> Job:
     """Take a job off the queue page: a waiting one is cancelled; history keeps the record."""
     if job.status == DOWNLOADING:
         raise Conflict(f"Job {job.id} is downloading; cancel it first", error_code="still_running")
+    if job.is_finished and job.cleared_at is not None:
+        return job  # already off the queue: removing it again changes nothing
     if job.status in (QUEUED, PAUSED):
         job.status, job.dedupe_key, job.finished_at = CANCELLED, None, utcnow()
     job.cleared_at = utcnow()
@@ -155,14 +204,68 @@ def clear_finished(statuses, principal: Principal) -> int:
     statuses = [s for s in statuses if s in CLEARABLE]
     if not statuses:
         raise Conflict("Nothing to clear: name completed, failed or cancelled", error_code="invalid_status")
-    query = update(Job).where(Job.status.in_(statuses), Job.cleared_at.is_(None))
-    if not principal.is_admin:
-        query = query.where(Job.user_id == principal.user_id)
+    # Only the caller's own jobs unless an admin (a submit-only token: the ones it added).
+    query = update(Job).where(Job.status.in_(statuses), Job.cleared_at.is_(None), queue_listing.visible_to(principal))
     count = db.session.execute(query.values(cleared_at=utcnow())).rowcount or 0
     if count:
         events.publish_queue(events.CLEARED_MANY, statuses=statuses, user_id=None if principal.is_admin else principal.user_id)
     db.session.commit()
     return count
+
+
+def retry_many(job_ids, principal: Principal) -> tuple[list[Job], list[dict]]:
+    """Retry these jobs, or with no ids every failed job on the caller's queue (not cleared).
+
+    Returns the jobs queued again and a problem per id that was not: unknown or not the
+    caller's (`job_not_found`, as a 404 would say), not failed or cancelled, or a duplicate.
+    Each retry commits on its own, so one problem does not hold back the others."""
+    if job_ids:
+        found = queue_listing.visible_jobs(job_ids, principal)
+        wanted = [(job_id, found.get(job_id)) for job_id in dict.fromkeys(job_ids)]
+    else:
+        wanted = [(job.id, job) for job in queue_listing.failed_on_queue(principal)]
+    retried, problems = [], []
+    for job_id, job in wanted:
+        if job is None:
+            problems.append({"id": job_id, "error_code": "job_not_found", "detail": f"No job with id {job_id}"})
+            continue
+        try:
+            retried.append(retry(job))
+        except Conflict as exc:
+            problems.append({"id": job_id, "error_code": exc.error_code, "detail": exc.detail})
+    return retried, problems
+
+
+def reorder(job_ids, principal: Principal) -> list[Job]:
+    """Move these waiting jobs to the front of the queue in the given order, ahead of every
+    other waiting job (the others keep their order behind them).
+
+    All or nothing: an id the caller cannot see is 404, a job that is not queued or paused 409.
+    Like a move to the top, each takes the priority of the job now first and a rank before it.
+    """
+    ids = list(job_ids)
+    if not ids:
+        raise Invalid("Name at least one job", error_code="no_jobs")
+    if len(set(ids)) != len(ids):
+        raise Invalid("Each job may appear once", error_code="duplicate_ids")
+    found = queue_listing.visible_jobs(ids, principal)
+    missing = [job_id for job_id in ids if job_id not in found]
+    if missing:
+        raise NotFound(f"No job with id {', '.join(map(str, missing))}", error_code="job_not_found")
+    jobs = [found[job_id] for job_id in ids]
+    for job in jobs:
+        if job.status not in WAITING:
+            raise Conflict(f"Job {job.id} is {job.status}; only waiting jobs can be moved", error_code="not_movable")
+    # The front of the whole queue, not just the caller's part of it: as the page's "top".
+    front_priority, front_rank = db.session.execute(
+        select(Job.priority, Job.rank).where(Job.status.in_(WAITING))
+        .order_by(Job.priority.desc(), Job.rank, Job.id).limit(1)
+    ).one()
+    for place, job in enumerate(jobs):
+        job.priority, job.rank = front_priority, front_rank - len(jobs) + place
+    events.publish_queue(events.REORDERED, job_ids=ids)
+    db.session.commit()
+    return jobs
 
 
 def pause_all() -> None:

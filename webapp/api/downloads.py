@@ -1,2 +1,220 @@
-"""/api/v1 downloads (in progress)."""
+"""The library: GET /api/v1/downloads (finished jobs and their files), one download, its files and
+thumbnail, DELETE, stats and bulk actions. Rules live in webapp/services/downloads.py (and the
+history's); the views parse, call, serialise."""
 from __future__ import annotations
+
+from flask import jsonify, make_response, send_file, url_for
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
+
+from webapp.api import bp
+from webapp.api.common import MAX_ID, Page, document_errors, page_from_args
+from webapp.api.schemas.downloads import (BulkResultSchema, BulkSchema, DeleteQuerySchema, DownloadListQuerySchema,
+                                          DownloadPageSchema, DownloadSchema, DownloadStatsSchema,
+                                          FileChoiceQuerySchema, StatsQuerySchema)
+from webapp.bearer import current_principal, require
+from webapp.error_pages import error_response
+from webapp.errors import NotFound
+from webapp.models.base import isoformat
+from webapp.services import download_stats
+from webapp.services import downloads as library
+from webapp.services import files as file_service
+
+_ERRORS = (401, 403, 404, 422)
+_SECURITY = [{"bearer": []}]
+# A downloaded file came from anywhere on the web: served as an attachment that may not sniff,
+# run script or embed anything, should a browser open it anyway.
+_FILE_CSP = "default-src 'none'; sandbox"
+_PAGE_HEADERS = {
+    "X-Total-Count": {"description": "How many downloads match (absent when `total` is null)",
+                      "schema": {"type": "integer"}},
+    "Link": {"description": 'RFC 8288 links: rel="first", "prev", "next", "last"', "schema": {"type": "string"}},
+}
+_BINARY = {"type": "string", "format": "binary"}
+
+
+# -- shapes -----------------------------------------------------------------------------------
+
+
+def file_json(view, prefix: str) -> dict:
+    """A file of a download; `prefix` is the download's URL (one url_for per answer, not per file)."""
+    return {
+        "id": view.id, "path": view.path, "name": view.name, "size": view.size, "sha256": view.sha256,
+        "mime": file_service.guess_mime(view.path, view.mime),
+        "url": f"{prefix}/file?file_id={view.id}",
+        "thumbnail_url": f"{prefix}/thumbnail?file_id={view.id}",
+        "has_thumbnail": view.has_thumbnail,
+    }
+
+
+def download_json(entry, submitted_by: dict, base: str) -> dict:
+    """A download as /api/v1/downloads answers it: paths relative to the storage root, never absolute."""
+    job = entry.job
+    submission = job.submission
+    prefix = f"{base}/{job.id}"
+    return {
+        "id": job.id, "url": job.url, "domain": job.domain, "title": job.title, "status": job.status,
+        "source": job.source, "engine": job.engine,
+        "submitted_by": {"user": None, "token": None, "via": "token", **submitted_by},
+        "error": job.error, "attempts": job.attempts,
+        "post_title": submission.post_title if submission else None,
+        "label": submission.label if submission else None,
+        "created_at": isoformat(job.created_at), "finished_at": isoformat(job.finished_at),
+        "files": [file_json(view, prefix) for view in entry.files],
+        "file_count": entry.file_count,
+        "total_bytes": entry.total_bytes,
+        "thumbnail_url": f"{prefix}/thumbnail" if entry.file_count else None,
+    }
+
+
+def _base() -> str:
+    return url_for("api.list_downloads")
+
+
+def _headers(page: Page, total: int | None, shown: int, has_next: bool) -> dict[str, str]:
+    """Page headers; without a total (a search too common to count) no X-Total-Count and no
+    "last", but first/prev/next still lead through the list."""
+    if total is not None:
+        return page.headers(total)
+    known = page.offset + shown + (1 if has_next else 0)
+    links = page.headers(known)["Link"].split(", ")  # the URLs are percent-encoded: no ", " inside
+    return {"Link": ", ".join(link for link in links if not link.endswith('rel="last"'))}
+
+
+def _download(job_id: int, *, acting: bool = False):
+    if job_id > MAX_ID:
+        raise NotFound(f"No download with id {job_id}", error_code="download_not_found")
+    return library.get_download(job_id, current_principal(), acting=acting)
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+@bp.get("/downloads")
+@require(scope="read")
+@bp.arguments(DownloadListQuerySchema, location="query")
+@bp.doc(security=_SECURITY, summary="What is in the library: finished downloads, newest first",
+        description="Scope: read. Completed, failed and cancelled jobs with their files (the first 12 of "
+                    "each; `file_count` says how many), the history page's list and search. A user sees "
+                    "their own downloads, an admin everyone's. Pages: `X-Total-Count` and `Link`.")
+@bp.alt_response(200, schema=DownloadPageSchema, headers=_PAGE_HEADERS, description="A page", success=True)
+@document_errors(*_ERRORS)
+def list_downloads(query: dict):
+    page = page_from_args()
+    result = library.list_downloads(query, current_principal(), page.page, page.per_page)
+    base = _base()
+    items = [download_json(entry, result.submitters.get(entry.job.submission_id, {}), base)
+             for entry in result.entries]
+    if result.total is not None:
+        body = page.body(items, result.total)
+    else:
+        body = {"items": items, "total": None, "page": page.page, "per_page": page.per_page, "pages": None}
+    return jsonify(body), 200, _headers(page, result.total, len(items), result.has_next)
+
+
+@bp.get("/downloads/<int:job_id>")
+@require(scope="read")
+@bp.doc(security=_SECURITY, summary="A download with all its files",
+        description="Scope: read. Another user's download answers 404, as one that does not exist; a job "
+                    "still in the queue answers 404 `not_finished`.")
+@bp.alt_response(200, schema=DownloadSchema, description="The download", success=True)
+@document_errors(*_ERRORS)
+def show_download(job_id: int):
+    entry, submitted_by = library.get_entry(_download(job_id), current_principal())
+    return jsonify(download_json(entry, submitted_by, _base()))
+
+
+@bp.get("/downloads/<int:job_id>/file")
+@require(scope="read")
+@bp.arguments(FileChoiceQuerySchema, location="query")
+@bp.doc(security=_SECURITY, summary="Fetch one of a download's files (Range requests answered)",
+        description="Scope: read. `file_id` (files[].id) or `index` (from 0) picks the file, else the first. "
+                    "Always an attachment; Range, If-Range, If-None-Match (the ETag is the sha256) and "
+                    "If-Modified-Since work. 404 `no_files`, `file_not_found` or `file_gone` (not on disk).")
+@bp.alt_response(200, schema=_BINARY, content_type="*/*", description="The file", success=True)
+@bp.alt_response(206, schema=_BINARY, content_type="*/*", description="The requested range", success=True)
+@bp.alt_response(304, description="Not modified", success=True)
+@document_errors(*_ERRORS, 416)
+def serve_download_file(choice: dict, job_id: int):
+    job = _download(job_id)
+    record = library.pick_file(job, choice.get("file_id"), choice.get("index"))
+    return _send_library_file(record, library.file_path(record))
+
+
+def _send_library_file(record, path):
+    """The file as an attachment, with ranges and conditional answers; 416 in Haul's error shape
+    (with the Content-Range a client needs to ask again)."""
+    try:
+        response = send_file(
+            path, mimetype=file_service.guess_mime(record.path, record.mime), as_attachment=True,
+            download_name=file_service.display_name(record.path), conditional=True,
+            etag=record.sha256 or True, max_age=0,
+        )
+    except RequestedRangeNotSatisfiable:
+        response = make_response(error_response(416, "The requested range is not inside the file",
+                                                "range_not_satisfiable"))
+        response.headers["Content-Range"] = f"bytes */{path.stat().st_size}"
+        return response
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = _FILE_CSP
+    response.cache_control.private = True
+    return response
+
+
+@bp.get("/downloads/<int:job_id>/thumbnail")
+@require(scope="read")
+@bp.arguments(FileChoiceQuerySchema, location="query")
+@bp.doc(security=_SECURITY, summary="The thumbnail the worker made (WebP)",
+        description="Scope: read. Of the file `file_id` or `index` picks, else the download's cover (its first "
+                    "file that has one). 404 `thumbnail_not_ready` until the worker has made it.")
+@bp.alt_response(200, schema=_BINARY, content_type="image/webp", description="The thumbnail", success=True)
+@bp.alt_response(304, description="Not modified", success=True)
+@document_errors(*_ERRORS)
+def serve_download_thumbnail(choice: dict, job_id: int):
+    path = library.thumbnail(_download(job_id), choice.get("file_id"), choice.get("index"))
+    response = send_file(path, mimetype="image/webp", conditional=True, max_age=86400)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.cache_control.private = True
+    response.cache_control.public = False
+    return response
+
+
+@bp.get("/downloads/stats")
+@require(scope="read")
+@bp.arguments(StatsQuerySchema, location="query")
+@bp.doc(security=_SECURITY, summary="Figures about the library",
+        description="Scope: read (a user's own downloads; an admin's, everyone's). Totals, the 50 busiest "
+                    "sites, sources and downloads per UTC day, over the downloads submitted in `period`.")
+@bp.alt_response(200, schema=DownloadStatsSchema, description="The figures", success=True)
+@document_errors(401, 403, 422)
+def show_download_stats(query: dict):
+    return jsonify(download_stats.download_stats(query["period"], current_principal()))
+
+
+# -- changing ---------------------------------------------------------------------------------
+
+
+@bp.delete("/downloads/<int:job_id>")
+@require(scope="submit")
+@bp.arguments(DeleteQuerySchema, location="query")
+@bp.doc(security=_SECURITY, summary="Delete a download's record (and with delete_file=true its files)",
+        description="Scope: submit (a submit-only token: only the downloads it added). Files stay on disk "
+                    "unless `delete_file=true`; a file another download also lists always stays.")
+@bp.alt_response(204, description="Deleted", success=True)
+@document_errors(*_ERRORS)
+def delete_download(query: dict, job_id: int):
+    library.delete(_download(job_id, acting=True), query["delete_file"])
+    return "", 204
+
+
+@bp.post("/downloads/bulk")
+@require(scope="submit")
+@bp.arguments(BulkSchema)
+@bp.doc(security=_SECURITY, summary="Delete or retry many downloads at once",
+        description="Scope: submit. Each id is acted on alone, with the rules of DELETE /api/v1/downloads/{id} "
+                    "or POST /api/v1/queue/{id}/retry (only failed or cancelled downloads); the ones that "
+                    "fail are listed with the error they would have answered. At most 200 ids.")
+@bp.alt_response(200, schema=BulkResultSchema, description="What was done", success=True)
+@document_errors(401, 403, 422)
+def apply_bulk_action(body: dict):
+    result = library.bulk(body["action"], body["ids"], current_principal(), body["delete_files"])
+    return jsonify(result.as_dict())

@@ -10,7 +10,7 @@ import mimetypes
 import os
 from pathlib import Path
 
-from webapp.services.library import inside_root
+from webapp.services.library import UnsafePath, inside_root
 
 THUMBNAIL_DIRNAME = "thumbnails"
 THUMBNAIL_SUFFIX = ".webp"
@@ -50,6 +50,16 @@ def display_name(path: str) -> str:
 def absolute_path(storage_root: Path, relative: str) -> Path:
     """The file on disk for a path stored relative to the storage root; raises UnsafePath outside it."""
     return inside_root(storage_root, Path(storage_root) / relative)
+
+
+def file_on_disk(storage_root: Path, relative: str) -> Path | None:
+    """The regular file a record names, resolved strictly inside the storage root; None when it is
+    gone from disk or its path leads outside the root (a record must never serve another file)."""
+    try:
+        path = absolute_path(storage_root, relative)
+    except UnsafePath:
+        return None
+    return path if path.is_file() else None
 
 
 def thumbnail_dir(data_dir: Path) -> Path:

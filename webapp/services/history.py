@@ -107,10 +107,18 @@ class Filters:
         """The date range as UTC instants: from the start of `date_from` to the end of `date_to`."""
         zone = _zone(self.tz)
         start = end = None
+        # A bound at the very edge of the calendar (year 1 or 9999) cannot be moved to UTC or
+        # past its day: it bounds nothing, so it is left open rather than failing the request.
         if self.date_from:
-            start = datetime.combine(self.date_from, time.min, tzinfo=zone).astimezone(timezone.utc)
+            try:
+                start = datetime.combine(self.date_from, time.min, tzinfo=zone).astimezone(timezone.utc)
+            except OverflowError:
+                start = None
         if self.date_to:
-            end = datetime.combine(self.date_to + timedelta(days=1), time.min, tzinfo=zone).astimezone(timezone.utc)
+            try:
+                end = datetime.combine(self.date_to + timedelta(days=1), time.min, tzinfo=zone).astimezone(timezone.utc)
+            except OverflowError:
+                end = None
         return start, end
 
 
@@ -307,6 +315,7 @@ class Entry:
     files: list[FileView]
     file_count: int
     owner: str | None = None
+    total_bytes: int = 0  # of all the job's files, not only those shown
 
     @property
     def hidden_files(self) -> int:
@@ -369,6 +378,12 @@ def _base_conditions(filters: Filters, principal: Principal, dialect: str) -> li
     return conditions
 
 
+def finished_job_conditions(filters: Filters, principal: Principal) -> list:
+    """The WHERE of the jobs `filters` shows `principal`, search left out: aggregates over the
+    same jobs as the list (the API's stats) use it, so both agree on what is in the library."""
+    return _base_conditions(filters, principal, db.engine.dialect.name)
+
+
 def history_query(filters: Filters, principal: Principal, dialect: str, per_page: int = PER_PAGE):
     """(the page's SELECT, the SELECT counting all matches or None, the search plan) for a dialect."""
     plan = plan_search(filters.terms, dialect)
@@ -402,8 +417,10 @@ def _entries(jobs: list[Job], principal: Principal, files_per_entry: int) -> lis
     ids = [job.id for job in jobs]
     number = func.row_number().over(partition_by=JobFile.job_id, order_by=JobFile.id).label("number")
     count = func.count().over(partition_by=JobFile.job_id).label("count")
+    total_bytes = func.sum(JobFile.size).over(partition_by=JobFile.job_id).label("total_bytes")
     ranked = (
-        select(JobFile.id, JobFile.job_id, JobFile.path, JobFile.size, JobFile.mime, JobFile.sha256, number, count)
+        select(JobFile.id, JobFile.job_id, JobFile.path, JobFile.size, JobFile.mime, JobFile.sha256, number, count,
+               total_bytes)
         .where(JobFile.job_id.in_(ids))
         .subquery()
     )
@@ -413,16 +430,19 @@ def _entries(jobs: list[Job], principal: Principal, files_per_entry: int) -> lis
     thumbnails = file_service.ThumbnailCheck(_settings().data_dir)
     files: dict[int, list[FileView]] = {job_id: [] for job_id in ids}
     counts: dict[int, int] = {}
+    sizes: dict[int, int] = {}
     for row in rows:
         files[row.job_id].append(FileView(row.id, row.job_id, row.path, row.size, row.mime, row.sha256,
                                           thumbnails.exists(row.sha256)))
         counts[row.job_id] = row.count
+        sizes[row.job_id] = row.total_bytes or 0
     owners = {}
     if principal.is_admin:
         user_ids = {job.user_id for job in jobs if job.user_id}
         if user_ids:
             owners = dict(db.session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
-    return [Entry(job, files[job.id], counts.get(job.id, 0), owners.get(job.user_id)) for job in jobs]
+    return [Entry(job, files[job.id], counts.get(job.id, 0), owners.get(job.user_id), sizes.get(job.id, 0))
+            for job in jobs]
 
 
 def get_entry(job: Job, principal: Principal) -> Entry:

@@ -1,0 +1,159 @@
+"""Schemas of /api/v1/downloads: what is in the library (finished jobs and their files).
+
+The choices come from the services' own constants (finished statuses, history sources, bulk
+actions, stats periods), so the document states the rules the history page applies too.
+"""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from webapp.models.job import FINISHED_STATUSES
+from webapp.services.download_stats import PERIODS
+from webapp.services.downloads import BULK_ACTIONS, MAX_BULK_IDS
+from webapp.services.history import HISTORY_SOURCES
+
+MAX_PAGE = 10**9  # webapp/api/common.page_from_args
+MAX_PER_PAGE = 200
+
+
+# Requests ---------------------------------------------------------------------------------------
+
+
+class DownloadListQuerySchema(Schema):
+    """Filters of GET /api/v1/downloads: the history page's, under the API's names."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE),
+                          metadata={"description": "Page number, from 1"})
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE),
+                              metadata={"description": f"Downloads per page, at most {MAX_PER_PAGE}"})
+    search = fields.String(validate=validate.Length(max=500), metadata={
+        "description": 'Words (or "quoted phrases") that must each occur in the URL, the title or a '
+                       "file's path, case-insensitively"})
+    status = fields.String(validate=validate.OneOf(FINISHED_STATUSES))
+    domain = fields.String(validate=validate.Length(max=255),
+                           metadata={"description": "The site, e.g. example.com (a leading www. is ignored)"})
+    source = fields.String(validate=validate.OneOf(HISTORY_SOURCES),
+                           metadata={"description": "Where the link came from"})
+    date_from = fields.Date(metadata={"description": "Submitted on or after this day (YYYY-MM-DD, UTC)"})
+    date_to = fields.Date(metadata={
+        "description": "Submitted on or before this day (YYYY-MM-DD, UTC); before date_from, nothing matches"})
+
+
+class FileChoiceQuerySchema(Schema):
+    """Which of a download's files: by its id, or by its place in the list (default the first)."""
+
+    file_id = fields.Integer(validate=validate.Range(min=1), metadata={
+        "description": "The id of one of the download's files (files[].id); it wins over index"})
+    index = fields.Integer(validate=validate.Range(min=0),
+                           metadata={"description": "The file's place in the download's files, from 0"})
+
+
+class DeleteQuerySchema(Schema):
+    delete_file = fields.Boolean(load_default=False, metadata={
+        "description": "Also remove the download's files from disk (a file another download also lists stays)"})
+
+
+class StatsQuerySchema(Schema):
+    period = fields.String(load_default="all", validate=validate.OneOf(tuple(PERIODS)), metadata={
+        "description": "today (since 00:00 UTC), week (the last 7 days), month (30), year (365) or all"})
+
+
+class BulkSchema(Schema):
+    action = fields.String(required=True, validate=validate.OneOf(BULK_ACTIONS))
+    ids = fields.List(fields.Integer(strict=True), required=True,
+                      validate=validate.Length(min=1, max=MAX_BULK_IDS),
+                      metadata={"description": f"Download ids, at most {MAX_BULK_IDS} (a repeated id counts once)"})
+    delete_files = fields.Boolean(load_default=False,
+                                  metadata={"description": "With delete: also remove the files from disk"})
+
+
+# Answers ----------------------------------------------------------------------------------------
+
+
+class SubmitterSchema(Schema):
+    user = fields.String(allow_none=True, required=True)
+    token = fields.String(allow_none=True, required=True, metadata={"description": "The token's name"})
+    via = fields.String(required=True, metadata={"description": "session, token, static-token, cli or invite"})
+
+
+class DownloadFileSchema(Schema):
+    id = fields.Integer(required=True)
+    path = fields.String(required=True, metadata={"description": "Relative to the storage root"})
+    name = fields.String(required=True)
+    size = fields.Integer(required=True)
+    sha256 = fields.String(required=True)
+    mime = fields.String(required=True)
+    url = fields.String(required=True, metadata={"description": "Where to fetch it (with Range)"})
+    thumbnail_url = fields.String(required=True)
+    has_thumbnail = fields.Boolean(required=True,
+                                   metadata={"description": "Whether the worker has made the thumbnail yet"})
+
+
+class DownloadSchema(Schema):
+    id = fields.Integer(required=True)
+    url = fields.String(required=True)
+    domain = fields.String(required=True)
+    title = fields.String(allow_none=True, required=True)
+    status = fields.String(required=True, validate=validate.OneOf(FINISHED_STATUSES))
+    source = fields.String(required=True)
+    engine = fields.String(allow_none=True, required=True)
+    submitted_by = fields.Nested(SubmitterSchema, required=True)
+    error = fields.String(allow_none=True, required=True)
+    attempts = fields.Integer(required=True)
+    post_title = fields.String(allow_none=True, required=True)
+    label = fields.String(allow_none=True, required=True)
+    created_at = fields.String(required=True)
+    finished_at = fields.String(allow_none=True, required=True)
+    files = fields.List(fields.Nested(DownloadFileSchema), required=True, metadata={
+        "description": "In a list, the first 12; GET /api/v1/downloads/{id} gives them all (up to 2,000)"})
+    file_count = fields.Integer(required=True, metadata={"description": "How many files the download has"})
+    total_bytes = fields.Integer(required=True, metadata={"description": "The size of all its files"})
+    thumbnail_url = fields.String(allow_none=True, required=True,
+                                  metadata={"description": "The download's cover (null without files)"})
+
+
+class DownloadPageSchema(Schema):
+    items = fields.List(fields.Nested(DownloadSchema), required=True)
+    total = fields.Integer(allow_none=True, required=True, metadata={
+        "description": "null when a search's words are so common that counting would read the whole library"})
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    pages = fields.Integer(allow_none=True, required=True)
+
+
+class TimelineDaySchema(Schema):
+    date = fields.String(required=True, metadata={"description": "YYYY-MM-DD (UTC)"})
+    count = fields.Integer(required=True)
+    completed = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    cancelled = fields.Integer(required=True)
+
+
+class DownloadStatsSchema(Schema):
+    period = fields.String(required=True)
+    since = fields.String(allow_none=True, required=True, metadata={"description": "Where the period starts"})
+    total_downloads = fields.Integer(required=True)
+    completed = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    cancelled = fields.Integer(required=True)
+    success_rate = fields.Float(allow_none=True, required=True, metadata={
+        "description": "completed / (completed + failed) in percent, one decimal; null when neither"})
+    total_size_bytes = fields.Integer(required=True)
+    total_files = fields.Integer(required=True)
+    by_domain = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True,
+                            metadata={"description": "Downloads per site, the 50 busiest, most first"})
+    by_source = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    timeline = fields.List(fields.Nested(TimelineDaySchema), required=True,
+                           metadata={"description": "Downloads per day, oldest first; days without any left out"})
+
+
+class BulkErrorSchema(Schema):
+    id = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    error_code = fields.String(required=True)
+
+
+class BulkResultSchema(Schema):
+    success = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    errors = fields.List(fields.Nested(BulkErrorSchema), required=True)

@@ -166,6 +166,28 @@ def free_slots(settings=None) -> int:
     return max(0, concurrency(settings) - running)
 
 
+def limits(settings=None) -> dict:
+    """The bounds and choices of each setting (what `validate` accepts), for forms and the API."""
+    settings = _settings(settings)
+    return {
+        CONCURRENCY: {"min": 1, "max": max_concurrency(settings)},
+        TIMEOUT: {"min": 0, "max": MAX_TIMEOUT_SECONDS},
+        ENGINE: {"choices": list(ENGINE_CHOICES)},
+        PRESET: {"choices": list(PRESET_CHOICES)},
+        GALLERY_DL_ARGS: {"max_length": MAX_ARGS_LENGTH},
+        YTDLP_ARGS: {"max_length": MAX_ARGS_LENGTH},
+    }
+
+
+def describe(settings=None) -> dict:
+    """Each setting's value in force, its default from the environment, whether an admin's value
+    is stored, and the HAUL_* variable the default comes from."""
+    settings = _settings(settings)
+    effective, env = current(settings), defaults(settings)
+    return {key: {"value": effective.get(key), "default": env[key], "stored": key in effective.changed,
+                  "env": ENV_NAMES.get(key)} for key in KEYS}
+
+
 # Validation ---------------------------------------------------------------------------------
 
 
@@ -214,15 +236,8 @@ def validate(key: str, raw, settings=None, check_tools: bool = True):
     raise KeyError(key)
 
 
-def save(values: dict, settings=None) -> list[str]:
-    """Validate and store `values` ({key: raw}); returns the keys whose effective value changed.
-
-    Nothing is stored when any value is refused (SettingsInvalid names each). A value equal to
-    the environment's default removes the stored one. Raising the concurrency wakes workers
-    for the queued jobs that may start now.
-    """
-    settings = _settings(settings)
-    before = current(settings)
+def _clean(values: dict, settings, before: Effective) -> dict:
+    """The clean value of each of `values` ({key: raw}); SettingsInvalid naming every refusal."""
     clean, errors = {}, {}
     for key, raw in values.items():
         # Switches left as they are were checked when saved (or at start, for the environment's):
@@ -234,7 +249,35 @@ def save(values: dict, settings=None) -> list[str]:
             errors[key] = str(exc)
     if errors:
         raise SettingsInvalid(errors)
+    return clean
+
+
+def check(values: dict, settings=None) -> dict[str, str]:
+    """The message for each refused value of `values` ({key: raw}), by the rules `save` applies;
+    nothing is stored. Empty when every value would be accepted."""
+    settings = _settings(settings)
+    try:
+        _clean(values, settings, current(settings))
+    except SettingsInvalid as exc:
+        return exc.errors
+    return {}
+
+
+def save(values: dict, settings=None, reset_keys=()) -> list[str]:
+    """Validate and store `values` ({key: raw}); returns the keys whose effective value changed.
+
+    Nothing is stored when any value is refused (SettingsInvalid names each). A value equal to
+    the environment's default removes the stored one, as does naming the key in `reset_keys`
+    (in the same transaction). Raising the concurrency wakes workers for the queued jobs that
+    may start now.
+    """
+    settings = _settings(settings)
+    before = current(settings)
+    clean = _clean(values, settings, before)
     env = defaults(settings)
+    forget = [key for key in reset_keys if key in KEYS and key not in clean]
+    if forget:
+        db.session.execute(delete(Setting).where(Setting.key.in_(forget)))
     for key, value in clean.items():
         row = db.session.get(Setting, key)
         if value == env[key]:

@@ -37,11 +37,14 @@ def check_password(password: str) -> None:
         raise Invalid("Passwords are at most 256 characters", error_code="weak_password")
 
 
-def set_role(user: User, role: str, acting: User) -> User:
-    """Give `user` the role `role`; the last admin keeps theirs and nobody changes their own."""
+def set_role(user: User, role: str, acting: User | None) -> User:
+    """Give `user` the role `role`; the last admin keeps theirs and nobody changes their own.
+
+    `acting` is None for the server's static API token, which is nobody's account.
+    """
     if role not in ROLES:
         raise Invalid(f"Role must be one of {', '.join(ROLES)}", error_code="invalid_role")
-    if user.id == acting.id and role != user.role:
+    if acting is not None and user.id == acting.id and role != user.role:
         raise Conflict("You cannot change your own role; another admin can", error_code="own_role")
     if user.role == "admin" and role != "admin" and _admin_count() <= 1:
         raise Conflict("Haul needs at least one admin", error_code="last_admin")
@@ -70,9 +73,12 @@ def change_own_password(user: User, current: str, new: str) -> User:
     return user
 
 
-def delete_user(user: User, acting: User) -> str:
-    """Remove `user` and their tokens (their jobs stay, without an owner); returns the name."""
-    if user.id == acting.id:
+def delete_user(user: User, acting: User | None) -> str:
+    """Remove `user` and their tokens (their jobs stay, without an owner); returns the name.
+
+    `acting` is None for the server's static API token, which is nobody's account.
+    """
+    if acting is not None and user.id == acting.id:
         raise Conflict("You cannot delete your own account; another admin can", error_code="own_account")
     if user.role == "admin" and _admin_count() <= 1:
         raise Conflict("Haul needs at least one admin", error_code="last_admin")
@@ -93,3 +99,10 @@ def active_token_counts() -> dict[int, int]:
         select(ApiToken.user_id, func.count(ApiToken.id)).where(ApiToken.revoked_at.is_(None)).group_by(ApiToken.user_id)
     ).all()
     return {user_id: count for user_id, count in rows}
+
+
+def page_of_users(offset: int, limit: int) -> tuple[list[User], int]:
+    """One page of users by name (as the users page lists them), and how many there are in all."""
+    total = db.session.scalar(select(func.count(User.id))) or 0
+    rows = db.session.scalars(select(User).order_by(func.lower(User.username), User.id).offset(offset).limit(limit))
+    return list(rows), total

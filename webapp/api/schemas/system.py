@@ -1,0 +1,196 @@
+"""Schemas of /api/v1/settings, /users, /platforms and /stats/overview.
+
+The validators are built from the services' own constants (roles, username pattern, password
+length, engine and preset choices), so the document states the rules the services enforce;
+the services still check every value (one set of rules for the GUI and the API).
+"""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from webapp.models.user import ROLES
+from webapp.services import runtime_settings
+from webapp.services.accounts import MIN_PASSWORD_LENGTH, USERNAME_RE
+
+MAX_PASSWORD_LENGTH = 256  # webapp/services/users.check_password
+PLATFORM_TOOLS = ("gallery-dl", "yt-dlp")
+
+# Settings ---------------------------------------------------------------------------------------
+
+_NULL_RESTORES = "null restores the default (the environment's value)."
+
+
+class SettingsPatchSchema(Schema):
+    """The settings to change; a key left out is left as it is, null restores its default."""
+
+    download_concurrency = fields.Integer(
+        strict=True, allow_none=True, validate=validate.Range(min=1),
+        metadata={"description": "Downloads at once, 1 to `limits.download_concurrency.max` "
+                                 f"(16 for thread workers; HAUL_WORKERS for process workers). {_NULL_RESTORES}"})
+    job_timeout_seconds = fields.Integer(
+        strict=True, allow_none=True, validate=validate.Range(min=0, max=runtime_settings.MAX_TIMEOUT_SECONDS),
+        metadata={"description": f"Seconds a job may run, 0 for no limit. {_NULL_RESTORES}"})
+    default_engine = fields.String(
+        allow_none=True, validate=validate.OneOf(runtime_settings.ENGINE_CHOICES),
+        metadata={"description": f"The engine for links that ask for none. {_NULL_RESTORES}"})
+    default_preset = fields.String(
+        allow_none=True, validate=validate.OneOf(runtime_settings.PRESET_CHOICES),
+        metadata={"description": f"The video quality for links that ask for none. {_NULL_RESTORES}"})
+    gallery_dl_extra_args = fields.String(
+        allow_none=True, validate=validate.Length(max=runtime_settings.MAX_ARGS_LENGTH),
+        metadata={"description": "Extra gallery-dl switches, checked with gallery-dl's own parser "
+                                 f"(layout switches such as -D are refused); \"\" for none. {_NULL_RESTORES}"})
+    ytdlp_extra_args = fields.String(
+        allow_none=True, validate=validate.Length(max=runtime_settings.MAX_ARGS_LENGTH),
+        metadata={"description": "Extra yt-dlp switches, checked with yt-dlp's own parser "
+                                 f"(output switches such as -o are refused); \"\" for none. {_NULL_RESTORES}"})
+
+
+class SettingValueSchema(Schema):
+    value = fields.Raw(required=True, metadata={"description": "The value in force now"})
+    default = fields.Raw(required=True, metadata={"description": "The environment's value"})
+    stored = fields.Boolean(required=True, metadata={"description": "Whether an admin's value overrides the default"})
+    env = fields.String(allow_none=True, required=True,
+                        metadata={"description": "The HAUL_* variable the default comes from, if any"})
+
+
+class SettingsValuesSchema(Schema):
+    download_concurrency = fields.Nested(SettingValueSchema, required=True)
+    job_timeout_seconds = fields.Nested(SettingValueSchema, required=True)
+    default_engine = fields.Nested(SettingValueSchema, required=True)
+    default_preset = fields.Nested(SettingValueSchema, required=True)
+    gallery_dl_extra_args = fields.Nested(SettingValueSchema, required=True)
+    ytdlp_extra_args = fields.Nested(SettingValueSchema, required=True)
+
+
+class StorageSchema(Schema):
+    root = fields.String(required=True, metadata={"description": "The library's folder on the server"})
+    files = fields.Integer(required=True, metadata={"description": "Files recorded in the library"})
+    library_bytes = fields.Integer(required=True, metadata={"description": "Their total size"})
+    total_bytes = fields.Integer(allow_none=True, required=True)
+    used_bytes = fields.Integer(allow_none=True, required=True)
+    free_bytes = fields.Integer(allow_none=True, required=True)
+
+
+class SettingsSchema(Schema):
+    settings = fields.Nested(SettingsValuesSchema, required=True)
+    limits = fields.Dict(required=True, metadata={"description": "Bounds and choices of each setting"})
+    worker_type = fields.String(required=True, metadata={"description": "HAUL_WORKER_TYPE: thread or process"})
+    storage = fields.Nested(StorageSchema, required=True, metadata={"description": "Read-only"})
+    changed = fields.List(fields.String(), metadata={"description": "PATCH only: the keys whose value changed"})
+
+
+class SettingsValidationSchema(Schema):
+    valid = fields.Boolean(required=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), required=True,
+                         metadata={"description": "Messages per refused key (the tool's own for switches)"})
+
+
+class CookieFileSchema(Schema):
+    site = fields.String(required=True)
+    size = fields.Integer(required=True)
+    modified = fields.String(required=True)
+    cookies = fields.Integer(required=True, metadata={"description": "Cookies in the file"})
+    expired = fields.Integer(required=True, metadata={"description": "Of them, already expired"})
+
+
+class CookieUploadSchema(Schema):
+    site = fields.String(validate=validate.Length(max=253), allow_none=True,
+                         metadata={"description": "e.g. example.com; guessed from the cookies when left out"})
+    cookies = fields.String(required=True, validate=validate.Length(min=1, max=512 * 1024),
+                            metadata={"description": "A Netscape cookies.txt, as text"})
+
+
+# Users -----------------------------------------------------------------------------------------
+
+
+class AccountSchema(Schema):
+    id = fields.Integer(required=True)
+    username = fields.String(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    created_at = fields.String(allow_none=True, required=True)
+    active_tokens = fields.Integer(required=True, metadata={"description": "Personal tokens not revoked"})
+
+
+class AccountListSchema(Schema):
+    items = fields.List(fields.Nested(AccountSchema), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    pages = fields.Integer(required=True)
+
+
+class PageArgsSchema(Schema):
+    page = fields.Integer(validate=validate.Range(min=1, max=10**9), metadata={"description": "From 1"})
+    per_page = fields.Integer(validate=validate.Range(min=1, max=200), metadata={"description": "1–200, default 50"})
+
+
+def _password(**kwargs):
+    return fields.String(validate=validate.Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH),
+                         load_only=True, **kwargs)
+
+
+class AccountCreateSchema(Schema):
+    username = fields.String(required=True, validate=validate.Regexp(USERNAME_RE),
+                             metadata={"description": "1–64 letters, digits or . _ @ -; unique, ignoring case"})
+    password = _password(required=True)
+    role = fields.String(load_default="user", validate=validate.OneOf(ROLES))
+
+
+class AccountPatchSchema(Schema):
+    role = fields.String(validate=validate.OneOf(ROLES),
+                         metadata={"description": "Haul keeps at least one admin; nobody changes their own role"})
+    password = _password(metadata={"description": "A new password (an admin's reset)"})
+
+
+# Platforms and the overview -----------------------------------------------------------------------
+
+
+class PlatformArgsSchema(Schema):
+    tool = fields.String(validate=validate.OneOf(PLATFORM_TOOLS), metadata={"description": "Only this tool's"})
+    search = fields.String(validate=validate.Length(max=200),
+                           metadata={"description": "Case-insensitive part of the name, a subcategory or the description"})
+
+
+class ToolSchema(Schema):
+    version = fields.String(allow_none=True, required=True)
+    count = fields.Integer(required=True, metadata={"description": "Platforms listed for it (after the filters)"})
+    error = fields.String(metadata={"description": "Why the list could not be read, when it could not"})
+
+
+class PlatformSchema(Schema):
+    name = fields.String(required=True, metadata={"description": "gallery-dl's category or yt-dlp's IE_NAME"})
+    tool = fields.String(required=True, validate=validate.OneOf(PLATFORM_TOOLS))
+    description = fields.String(allow_none=True, metadata={"description": "yt-dlp's IE_DESC"})
+    key = fields.String(metadata={"description": "yt-dlp's extractor key (for `--use-extractors`)"})
+    working = fields.Boolean(metadata={"description": "yt-dlp: whether the extractor is marked working"})
+    subcategories = fields.List(fields.String(), metadata={"description": "gallery-dl's subcategories"})
+    base = fields.String(metadata={"description": "gallery-dl: the shared extractor of this site "
+                                                 "(e.g. mastodon), which `base:URL` extends to other sites"})
+
+
+class PlatformsSchema(Schema):
+    tools = fields.Dict(keys=fields.String(), values=fields.Nested(ToolSchema), required=True)
+    platforms = fields.List(fields.Nested(PlatformSchema), required=True)
+
+
+class FinishedCountsSchema(Schema):
+    today = fields.Integer(required=True)
+    week = fields.Integer(required=True)
+    month = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+
+
+class OverviewSchema(Schema):
+    scope = fields.String(required=True, validate=validate.OneOf(("all", "own")),
+                          metadata={"description": "all: every user's jobs (admin); own: the caller's"})
+    jobs = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True,
+                       metadata={"description": "Jobs per status"})
+    completed = fields.Nested(FinishedCountsSchema, required=True,
+                              metadata={"description": "Jobs completed since the start of today, this week "
+                                                       "(Monday) and this month, UTC; and ever"})
+    failed = fields.Nested(FinishedCountsSchema, required=True)
+    library = fields.Dict(required=True, metadata={"description": "files and bytes recorded"})
+    storage = fields.Dict(required=True, metadata={"description": "total_bytes, used_bytes, free_bytes of the disk"})
+    worker = fields.Dict(required=True, metadata={"description": "alive, heartbeat_at, seconds_since_heartbeat"})
+    queue = fields.Dict(required=True, metadata={"description": "paused"})

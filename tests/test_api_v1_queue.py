@@ -280,6 +280,18 @@ def test_submit_many_urls(client, api_callers):
     assert [job["url"] for job in response.get_json()["jobs"]] == urls
 
 
+def test_the_answer_is_the_stored_job_without_reading_it_back(client, api_callers):
+    """POST answers from the rows it inserted (RETURNING); each must be exactly what GET of the
+    stored job answers, so the shortcut cannot drift from the model's defaults."""
+    body = {"urls": ["http://example.com/same/1", "http://example.com/same/2"], "post_title": "T",
+            "priority": 5, "engine": "yt-dlp", "preset": "720p"}
+    answered = client.post("/api/v1/queue", json=body, headers=api_callers["user"]).get_json()["jobs"]
+    assert len(answered) == 2
+    for job in answered:
+        stored = client.get(f"/api/v1/queue/{job['id']}", headers=api_callers["user"]).get_json()
+        assert job == stored
+
+
 def test_a_duplicate_is_409_with_the_existing_job_and_writes_nothing(client, api_callers, jobs):
     submissions, events_before = count(Submission), count(Event)
     response = client.post("/api/v1/queue", json={"url": "https://example.com/a1.jpg"}, headers=api_callers["user"])

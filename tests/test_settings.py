@@ -304,6 +304,29 @@ def test_a_finished_job_wakes_a_worker_for_a_job_the_full_pool_refused(app, monk
     huey.flush()
 
 
+def test_a_burst_of_links_wakes_only_as_many_workers_as_may_start(app):
+    """200 links in one paste are 200 queued jobs but only `concurrency` wake-up tasks: the
+    others would each cost a worker a dequeue and a refused claim."""
+    from webapp.services import job_control
+    from webapp.services.submissions import submit
+
+    huey.flush()
+    runtime_settings.save({"download_concurrency": "3"})
+    huey.flush()
+    submit([f"http://example.com/burst/{i}" for i in range(200)], principal=None, source="api")
+    assert dispatch.pending_wakeups() == 3
+    submit(["http://example.com/burst/one-more"], principal=None, source="api")
+    assert dispatch.pending_wakeups() == 3  # the three waiting tasks cover the free slots
+    huey.flush()
+
+    job_control.pause_all()
+    submit(["http://example.com/while-paused"], principal=None, source="api")
+    assert dispatch.pending_wakeups() == 0  # nothing may start while the queue is paused
+    job_control.resume_all()
+    assert dispatch.pending_wakeups() == 3
+    huey.flush()
+
+
 def test_top_up_wakes_no_more_workers_than_may_start(app):
     """The watchdog's top-up enqueues one task per job that may start now, not one per queued job."""
     huey.flush()

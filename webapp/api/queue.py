@@ -103,8 +103,7 @@ def create_jobs(body):
     principal = current_principal()
     submitted_by = principal_submitter_json(principal)  # now: the commit below expires the rows
     result = submit(urls, principal=principal, source="api", refuse_if_nothing_new=True, **body)
-    new_ids = [entry.job_id for entry in result.entries if not entry.duplicate]
-    return jsonify(queued_jobs_json(result, queue_listing.new_jobs(new_ids), submitted_by)), 201
+    return jsonify(queued_jobs_json(result, queue_listing.jobs_from_rows(result.created), submitted_by)), 201
 
 
 @bp.get("/queue/stats")

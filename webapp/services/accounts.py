@@ -1,6 +1,7 @@
 """Users, passwords, personal API tokens and who is asking."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -8,7 +9,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import joinedload
 
 from webapp.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from webapp.extensions import db
@@ -156,6 +158,18 @@ def revoke_token(token_id: int, user: User | None = None) -> ApiToken:
     return row
 
 
+@functools.cache
+def _token_query():
+    """Every API request asks who it is: the token and its user in one query, built once."""
+    return select(ApiToken).options(joinedload(ApiToken.user)).where(ApiToken.token_hash == bindparam("token_hash"))
+
+
+@functools.cache
+def _login_query():
+    return (select(LoginSession).options(joinedload(LoginSession.user))
+            .where(LoginSession.access_hash == bindparam("access_hash")))
+
+
 def resolve_bearer(token: str | None, static_token: str | None) -> Principal | None:
     """The principal a bearer token stands for, or None when it is unknown or revoked."""
     if not token:
@@ -165,12 +179,12 @@ def resolve_bearer(token: str | None, static_token: str | None) -> Principal | N
     if not token.startswith(TOKEN_PREFIX):
         return None
     if token.startswith(ACCESS_PREFIX):
-        login = db.session.scalar(select(LoginSession).where(LoginSession.access_hash == hash_token(token)))
+        login = db.session.scalar(_login_query(), {"access_hash": hash_token(token)})
         if login is not None:
             if login.revoked_at is not None or login.access_expires_at <= utcnow():
                 return None
             return Principal(user=login.user, login_session=login)
-    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    row = db.session.scalar(_token_query(), {"token_hash": hash_token(token)})
     if row is None or row.revoked_at is not None:
         return None
     now = utcnow()

@@ -8,6 +8,7 @@ the streams without waiting out the interval; the worker's events are found by t
 """
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -82,6 +83,11 @@ def publish_queue(kind: str, user_id: int | None = None, **data) -> None:
     db.session.add(Event(type=kind, user_id=user_id, data=data, created_at=utcnow()))
 
 
+@functools.cache
+def _insert_event():
+    return insert(Event.__table__)  # built once: the hot submit path (see submissions._statements)
+
+
 def publish_submitted(*, submission_id, user_id, post_title, label, urls, queued_at, job_ids) -> None:
     """Record that a submission was queued, naming its new jobs (the caller commits).
 
@@ -89,7 +95,7 @@ def publish_submitted(*, submission_id, user_id, post_title, label, urls, queued
     `job_ids`, and each job's own events start when a worker claims it.
     """
     # Core on the table with bound parameters (one cached statement): the hot submit path.
-    db.session.connection().execute(insert(Event.__table__), {
+    db.session.connection().execute(_insert_event(), {
         "type": QUEUED,
         "submission_id": submission_id,
         "job_id": None,

@@ -131,17 +131,16 @@ def visible_jobs(job_ids, principal: Principal) -> dict[int, Job]:
     return {job.id: job for job in db.session.scalars(query)}
 
 
-def new_jobs(job_ids) -> list[Job]:
-    """The jobs a submission just created, in this order, in one plain query: this answers every
-    POST /api/v1/queue, the busiest request. They have no files yet, so none are looked up, and
-    the caller knows who submitted them."""
-    ids = list(job_ids)
-    if not ids:
-        return []
-    found = {job.id: job for job in db.session.scalars(select(Job).where(Job.id.in_(ids)))}
-    for job in found.values():
+def jobs_from_rows(rows: list[dict]) -> list[Job]:
+    """Job objects (not in the session) for rows a submission has just stored, so POST
+    /api/v1/queue, the busiest request, answers without reading them back. They have no files
+    yet; the caller knows who submitted them."""
+    jobs = []
+    for row in rows:
+        job = Job(**row)
         set_committed_value(job, "files", [])
-    return [found[job_id] for job_id in ids if job_id in found]
+        jobs.append(job)
+    return jobs
 
 
 def failed_on_queue(principal: Principal) -> list[Job]:

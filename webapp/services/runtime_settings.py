@@ -153,10 +153,15 @@ def current(settings=None) -> Effective:
 
 def concurrency(settings=None) -> int:
     """Downloads allowed to run at once, across every worker (one small query)."""
-    settings = _settings(settings)
     value = db.session.scalar(select(Setting.value).where(Setting.key == CONCURRENCY))
-    if _shape_ok(CONCURRENCY, value, settings):
-        return value
+    return concurrency_of(value, settings)
+
+
+def concurrency_of(stored, settings=None) -> int:
+    """The download concurrency from its stored value (None when none is stored)."""
+    settings = _settings(settings)
+    if _shape_ok(CONCURRENCY, stored, settings):
+        return stored
     return defaults(settings)[CONCURRENCY]
 
 

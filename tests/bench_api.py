@@ -20,7 +20,7 @@ but starts nothing: these figures are the web process's own, not the downloads'
       Figures: p50/p99.
    Measured first under the same saturating load: `GET /api/v1/auth/me` (the same token check
    and a JSON answer, no write) as the floor; the submit figures are printed as a ratio to it.
-2. Live: 1,000 clients in a separate process (asyncio, one socket each) hold
+2. Live: 1,000 clients in a separate process (one non-blocking socket each) hold
    `GET /api/v1/events` open. Memory per client = the growth of the web process's USS from
    before the first client connected to when all of them are connected and have received
    their first events, divided by the count. Then events are made one at a time, 150 ms apart,
@@ -206,57 +206,68 @@ def submit_phase(stack: HaulStack, token: str, clients: int, per_client: int, ru
 # -- SSE clients (a separate process) ----------------------------------------------------------
 
 def _sse_clients(host: str, port: int, token: str, count: int, connected, stop, results) -> None:
-    """`count` raw SSE clients on asyncio; puts {url: [arrival monotonic times]} and errors.
-    In a session of its own, as the submitting clients (see benchmark._load_clients)."""
-    import asyncio
+    """`count` SSE clients on raw non-blocking sockets, in their own process (and session, as
+    the submitting clients: see benchmark._load_clients).
+
+    While the events flow a client only notes when bytes arrived (a monotonic time and the
+    bytes); the frames are parsed after the run. A client that parsed JSON as it read would be
+    the slower side, and its own backlog would be counted as the server's delivery time.
+    Puts ({url: [arrival times]}, errors) on `results`.
+    """
+    import selectors
+    import socket
 
     try:
         os.setsid()
     except OSError:
         pass
+    request = (f"GET /api/v1/events HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
+               "Accept: text/event-stream\r\n\r\n").encode()
+    selector = selectors.DefaultSelector()
+    chunks: dict[int, list] = {}
+    errors: list[str] = []
+    for index in range(count):
+        sock = socket.create_connection((host, port), timeout=10)
+        sock.sendall(request)
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ, index)
+        chunks[index] = []
+        if index % 50 == 49:
+            time.sleep(0.02)  # a ramp, as real clients arrive, not a SYN flood
+    ready: set[int] = set()
+    while not stop.is_set():
+        for key, _ in selector.select(timeout=0.2):
+            try:
+                data = key.fileobj.recv(65536)
+            except BlockingIOError:
+                continue
+            if not data:
+                errors.append("stream ended")
+                selector.unregister(key.fileobj)
+                continue
+            chunks[key.data].append((time.monotonic(), data))
+            if key.data not in ready and b"retry:" in b"".join(d for _, d in chunks[key.data]):
+                ready.add(key.data)
+                with connected.get_lock():
+                    connected.value += 1
+    for key in list(selector.get_map().values()):
+        key.fileobj.close()
 
     arrivals: dict[str, list[float]] = {}
-    errors: list[str] = []
-
-    async def client() -> None:
-        try:
-            reader, writer = await asyncio.open_connection(host, port)
-            writer.write((f"GET /api/v1/events HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                          f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n").encode())
-            await writer.drain()
-            status = await reader.readline()
-            if b" 200 " not in status:
-                errors.append(status.decode(errors="replace").strip())
-                return
-            seen_first = False
-            while not stop.is_set():
-                try:
-                    line = await asyncio.wait_for(reader.readline(), 0.5)
-                except asyncio.TimeoutError:
-                    continue
-                if not line:
-                    errors.append("stream ended")
-                    return
-                if line.startswith(b"retry:") and not seen_first:
-                    seen_first = True
-                    with connected.get_lock():
-                        connected.value += 1
-                elif line.startswith(b"data: "):
-                    at = time.monotonic()
-                    for url in json.loads(line[6:]).get("data", {}).get("urls", ()):
+    for index, received in chunks.items():
+        stream, start = b"", 0
+        if not received or b" 200 " not in received[0][1].split(b"\r\n", 1)[0]:
+            errors.append(f"client {index}: {received[0][1][:80] if received else 'no answer'!r}")
+            continue
+        for at, data in received:
+            stream += data
+            while (end := stream.find(b"\n\n", start)) >= 0:
+                frame, start = stream[start:end], end + 2
+                marker = frame.find(b"data: ")
+                if marker >= 0:
+                    payload = json.loads(frame[marker + 6:].split(b"\n", 1)[0])
+                    for url in payload.get("data", {}).get("urls", ()):
                         arrivals.setdefault(url, []).append(at)
-            writer.close()
-        except Exception as exc:  # noqa: BLE001  (reported, not raised: one client must not end the run)
-            errors.append(f"{exc.__class__.__name__}: {exc}")
-
-    async def main() -> None:
-        tasks = []
-        for _ in range(count):
-            tasks.append(asyncio.create_task(client()))
-            await asyncio.sleep(0.002)  # a ramp, as real clients arrive, not a SYN flood
-        await asyncio.gather(*tasks)
-
-    asyncio.run(main())
     results.put((arrivals, errors))
 
 

@@ -55,3 +55,38 @@ def test_each_records_frame_is_rendered_once(app, monkeypatch):
         assert a is b  # the same record object reaches every subscriber
         assert messages.sse_event(a) == messages.sse_event(b)
         assert calls == [a.id]
+
+
+def record(event_id: int) -> events.EventRecord:
+    return events.EventRecord(event_id, events.PROGRESS, None, event_id, None, {})
+
+
+def test_a_subscriber_too_slow_for_the_buffer_is_told_and_skips_ahead(app):
+    hub = EventHub(app)
+    hub.BUFFER = 3
+    slow, keeping_up = hub.subscribe(), hub.subscribe()
+    hub._fan_out([record(1), record(2)])
+    assert keeping_up.get(timeout=0).id == 1 and keeping_up.get(timeout=0).id == 2
+    for i in range(3, 9):  # 8 records in all: the buffer (3 to 6 of them) drops the oldest
+        hub._fan_out([record(i)])
+        assert keeping_up.get(timeout=0).id == i
+    assert not keeping_up.overflowed
+    assert slow.get(timeout=0) is None and slow.overflowed  # it missed 1–5: fetch them from the table
+    hub._fan_out([record(9)])
+    assert slow.get(timeout=0).id == 9  # and goes on from the newest
+
+
+def test_closing_the_hub_wakes_every_waiting_stream(app):
+    import threading
+
+    hub = EventHub(app)
+    sub = hub.subscribe()
+    answers = []
+    waiter = threading.Thread(target=lambda: answers.append(sub.get(timeout=30)))
+    waiter.start()
+    time.sleep(0.1)
+    began = time.monotonic()
+    hub.close()
+    waiter.join(5)
+    assert answers == [None] and sub.closed
+    assert time.monotonic() - began < 2

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import queue
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
 
 from webapp.extensions import db
 from webapp.models import Event, Job
@@ -149,18 +148,23 @@ class EventRecord:
         return text
 
 
-@dataclass(eq=False)
 class Subscription:
-    hub: "EventHub"
-    queue: "queue.Queue[EventRecord]" = field(default_factory=lambda: queue.Queue(maxsize=10_000))
-    overflowed: bool = False
-    closed: bool = False  # the process is shutting down: end the stream
+    """One live stream's place in its hub's shared buffer of recent events.
+
+    Every subscriber reads the same records (nothing is copied per client); each keeps only its
+    own position. One that reads too slowly for the buffer is marked `overflowed` and skips to
+    the newest records: it must fetch what it missed from the events table (the streams do).
+    """
+
+    def __init__(self, hub: "EventHub", position: int, closed: bool = False):
+        self.hub = hub
+        self.position = position  # the absolute index of the next record this subscriber reads
+        self.overflowed = False
+        self.closed = closed  # the process is shutting down: end the stream
 
     def get(self, timeout: float | None = None) -> EventRecord | None:
-        try:
-            return self.queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        """The next record, waiting up to `timeout` seconds (None: until one comes or the hub closes)."""
+        return self.hub._next_for(self, timeout)
 
     def close(self) -> None:
         self.hub.unsubscribe(self)
@@ -170,6 +174,15 @@ class Subscription:
 
     def __exit__(self, *exc):
         self.close()
+
+
+@functools.cache
+def _poll_query():
+    """The hub's poll, in Core and built once: it runs 20+ times a second in every web process."""
+    events = Event.__table__
+    return (select(events.c.id, events.c.type, events.c.submission_id, events.c.job_id, events.c.user_id,
+                   events.c.data, events.c.created_at)
+            .where(events.c.id > bindparam("after")).order_by(events.c.id).limit(500))
 
 
 def _wake_current_hub(session) -> None:
@@ -190,13 +203,27 @@ def wake_hub_after_commits() -> None:
 
 
 class EventHub:
-    """One poller per process fanning new events out to subscribers."""
+    """One poller per process fanning new events out to subscribers.
+
+    New records go into one buffer shared by every subscriber, and setting one Event wakes
+    them all: a thousand open streams cost one append per event, not a thousand queue puts, and
+    readers take no lock (a Condition's notify_all made 1,000 woken greenlets queue for its lock
+    one by one; measured in tests/bench_api.py). The buffer keeps the newest BUFFER..2*BUFFER.
+
+    Readers need no lock because the buffer is `_window = (base, records)`: the poller only
+    appends to `records`, and trims by assigning a new tuple, so any (base, records) a reader
+    holds stays consistent.
+    """
+
+    BUFFER = 2000
 
     def __init__(self, app, interval: float = 0.05):
         self.app = app
         self.interval = interval
         self._subscribers: set[Subscription] = set()
         self._lock = threading.Lock()
+        self._window: tuple[int, list[EventRecord]] = (0, [])  # (absolute index of records[0], records)
+        self._arrival = threading.Event()  # set, and replaced, whenever records arrive
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -204,11 +231,33 @@ class EventHub:
         self.last_id = 0
 
     def subscribe(self) -> Subscription:
-        sub = Subscription(self, closed=self._closing)
+        """A subscription to every record that arrives from now on."""
         with self._lock:
+            base, records = self._window
+            sub = Subscription(self, base + len(records), closed=self._closing)
             self._subscribers.add(sub)
             self._ensure_running()
         return sub
+
+    def _next_for(self, sub: Subscription, timeout: float | None) -> EventRecord | None:
+        waited = False
+        while True:
+            base, records = self._window
+            if sub.position < base:  # fell out of the buffer: skip to the newest records
+                sub.overflowed = True
+                sub.position = base + len(records)
+                return None
+            if sub.position < base + len(records):
+                record = records[sub.position - base]
+                sub.position += 1
+                return record
+            if waited or sub.closed or timeout == 0:
+                return None
+            arrival = self._arrival
+            base, records = self._window  # again: records may have come before that Event was taken
+            if sub.position >= base + len(records):
+                arrival.wait(timeout)
+            waited = True
 
     def unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
@@ -238,6 +287,7 @@ class EventHub:
         with self._lock:
             for sub in self._subscribers:
                 sub.closed = True
+        self._announce()
         self.stop()
 
     def _run(self) -> None:
@@ -247,20 +297,15 @@ class EventHub:
             except Exception:  # a dropped database connection must not end live updates
                 log.exception("event hub poll failed")
                 batch = []
-            for record in batch:
-                self._fan_out(record)
+            if batch:
+                self._fan_out(batch)
             if len(batch) < 500:
                 self._wake.wait(self.interval)
                 self._wake.clear()
 
     def _poll(self) -> list[EventRecord]:
-        events = Event.__table__  # Core: this runs 20+ times a second in every web process
         with self.app.app_context():
-            rows = db.session.connection().execute(
-                select(events.c.id, events.c.type, events.c.submission_id, events.c.job_id, events.c.user_id,
-                       events.c.data, events.c.created_at)
-                .where(events.c.id > self.last_id).order_by(events.c.id).limit(500)
-            ).all()
+            rows = db.session.connection().execute(_poll_query(), {"after": self.last_id}).all()
             records = [
                 EventRecord(r.id, r.type, r.submission_id, r.job_id, r.user_id, r.data or {}, isoformat(r.created_at))
                 for r in rows
@@ -270,13 +315,15 @@ class EventHub:
             self.last_id = records[-1].id
         return records
 
-    def _fan_out(self, record: EventRecord) -> None:
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for sub in subscribers:
-            try:
-                sub.queue.put_nowait(record)
-            except queue.Full:
-                # A client that stopped reading loses events rather than memory.
-                sub.overflowed = True
+    def _fan_out(self, batch: list[EventRecord]) -> None:
+        base, records = self._window
+        records.extend(batch)
+        if len(records) > 2 * self.BUFFER:
+            drop = len(records) - self.BUFFER
+            self._window = (base + drop, records[drop:])
+        self._announce()
 
+    def _announce(self) -> None:
+        """Wake every waiting reader: they waited on the Event replaced here."""
+        arrival, self._arrival = self._arrival, threading.Event()
+        arrival.set()

@@ -45,8 +45,11 @@ system-deps-test:
 test: $(VENV)/.requirements-dev system-deps-test
 	$(BIN)/python -m pytest
 
+# Downloads, submit latency, memory and the 100,000-job history (benchmark.py), then the
+# machine API under load (bench_api.py). Each prints its figures beside a baseline of the same run.
 bench: $(VENV)/.requirements-dev system-deps-test
 	$(BIN)/python tests/benchmark.py
+	$(BIN)/python tests/bench_api.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/.assets

@@ -38,9 +38,9 @@ def post_fork(server, worker):
 
 
 def post_worker_init(worker):
-    """Once the app is loaded in the serving process: log the setup code on a first run, and
-    end live streams when the worker is told to stop (open streams would otherwise hold the
-    graceful shutdown until graceful_timeout)."""
+    """Once the app is loaded in the serving process: log the setup code on a first run, end
+    live streams when the worker is told to stop (open streams would otherwise hold the
+    graceful shutdown until graceful_timeout), and freeze what is loaded for the collector."""
     import gevent
 
     from webapp import announce_setup
@@ -53,3 +53,11 @@ def post_worker_init(worker):
         worker.wsgi.extensions["haul_event_hub"].close()
 
     gevent.spawn(close_streams_on_shutdown)
+
+    # Everything loaded so far (modules, the app, its schemas and statements) lives as long as
+    # the process: move it out of the collector's sight, so the full collections that requests
+    # set off now and then do not walk it all again (a pause in every request being served).
+    import gc
+
+    gc.collect()
+    gc.freeze()

@@ -44,6 +44,7 @@ def _replayed(viewer: messages.Viewer, after_id: int):
 @bp.get("/events")
 @require(scope="read")  # a submit-only token sees just its own jobs elsewhere; events are per user
 def events_stream():
+    """Every job and queue event you may see, as Server-Sent Events (scope: read); resume with Last-Event-ID."""
     viewer = messages.Viewer.of(current_principal())
     last_id = _last_event_id()
     hub = current_app.extensions["haul_event_hub"]
@@ -124,6 +125,7 @@ class _Client:
 
 @sock.route("/ws", bp=bp)
 def live_socket(ws):
+    """The WebSocket of live events, with rooms (downloads, job:<id>) and ping/pong (scope: read)."""
     principal = current_principal()
     if principal is None:
         ws.close(reason=1008, message="invalid or missing token")

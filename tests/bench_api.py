@@ -182,7 +182,11 @@ def submit_phase(stack: HaulStack, token: str, clients: int, per_client: int, ru
     if any(status != 200 for status, _ in answers):
         raise BenchError(f"GET /api/v1/auth/me answered {sorted({s for s, _ in answers})}")
     bodies = [json.dumps({"url": f"http://127.0.0.1:9/{run}/item-{i}.jpg"}).encode() for i in range(count)]
+    web = psutil.Process(serving_pid(stack))
+    cpu_before = sum(web.cpu_times()[:2])
     latencies, answers, seconds = hammer(stack, token, "POST", "/api/v1/queue", bodies, clients)
+    # How busy the one web process was: near 100 % means the figure is the server's own limit.
+    web_busy = (sum(web.cpu_times()[:2]) - cpu_before) / seconds
     bad = [(status, body[:200]) for status, body in answers if status != 201]
     if bad:
         raise BenchError(f"POST /api/v1/queue failed: {bad[:3]}")
@@ -199,6 +203,7 @@ def submit_phase(stack: HaulStack, token: str, clients: int, per_client: int, ru
         "max_ms": max(latencies),
         "seconds": seconds,
         "rps": len(latencies) / seconds,
+        "web_cpu_share": web_busy,
         "paced": at_rate,
     }
 
@@ -399,7 +404,8 @@ def report(result: dict) -> list[str]:
     lines = [
         f"  POST /api/v1/queue, {s['clients']} clients:",
         f"    saturated ({s['requests']} requests): {s['rps']:.0f} requests/s (target >= 300: {mark('submit_rps')});"
-        f" latency p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms (Little's law: 50 clients always waiting)",
+        f" latency p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms (Little's law: 50 clients always waiting);"
+        f" the web process used {100 * s['web_cpu_share']:.0f} % of a core",
         f"    floor GET /api/v1/auth/me, saturated: p50 {s['floor_p50_ms']:.1f} ms, p99 {s['floor_p99_ms']:.1f} ms"
         f" -> submit p50 {s['p50_ms'] / s['floor_p50_ms']:.2f}x the floor",
         f"    at {p['rate']} requests/s ({p['requests']} requests, {p['achieved_rps']:.0f}/s achieved):"

@@ -24,9 +24,9 @@ def post_fork(server, worker):
     Linux's autogroup scheduler shares the CPU between sessions first, then between the
     processes inside each one. Started by `make run` or the container, web and worker would
     share one session, so a busy worker (yt-dlp parsing pages, hashing, ffmpeg) and the pages
-    got the CPU one process each; in its own group the web gets at least half the machine when
-    everything is busy, and nothing is taken from the worker when the web is idle (measured in
-    docs/benchmarks.md). No root needed; on a kernel without autogroup this changes nothing.
+    got the CPU one process each; in its own group the web gets at least an even share of the
+    machine when everything is busy, and nothing is taken from the worker when the web is idle
+    (the scheduler lends unused shares). No root needed; without autogroup this changes nothing.
     The master still supervises the worker by pid, and stops it on Ctrl-C as before.
     """
     import os

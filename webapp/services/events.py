@@ -324,6 +324,8 @@ class EventHub:
         self._announce()
 
     def _announce(self) -> None:
-        """Wake every waiting reader: they waited on the Event replaced here."""
-        arrival, self._arrival = self._arrival, threading.Event()
+        """Wake every waiting reader: they waited on the Event replaced here (under the lock, so
+        two announcements at once cannot leave a reader waiting on an Event nobody sets)."""
+        with self._lock:
+            arrival, self._arrival = self._arrival, threading.Event()
         arrival.set()

@@ -122,11 +122,16 @@ def register_commands(app: "Flask") -> None:
 
 
 def start_web_services(app: "Flask") -> None:
-    """The web process's event hub: one poller of the event log for every live client."""
+    """The web process's event hub (one poller of the event log for every live client) and,
+    in the gevent server, its submission writer (group commit, webapp/services/submit_batcher.py)."""
+    from webapp.database import under_gevent
     from webapp.services.events import EventHub, wake_hub_after_commits
+    from webapp.services.submit_batcher import SubmitBatcher
 
     app.extensions["haul_event_hub"] = EventHub(app)
     wake_hub_after_commits()
+    if under_gevent():
+        app.extensions["haul_submit_batcher"] = SubmitBatcher(app)
 
 
 def announce_setup(app: "Flask") -> None:

@@ -87,14 +87,13 @@ def _insert_event():
     return insert(Event.__table__)  # built once: the hot submit path (see submissions._statements)
 
 
-def publish_submitted(*, submission_id, user_id, post_title, label, urls, queued_at, job_ids) -> None:
-    """Record that a submission was queued, naming its new jobs (the caller commits).
+def submitted_event_row(*, submission_id, user_id, post_title, label, urls, queued_at, job_ids) -> dict:
+    """The events row saying a submission was queued, naming its new jobs.
 
     One row for the whole submission, however many links: live views learn the new jobs from
     `job_ids`, and each job's own events start when a worker claims it.
     """
-    # Core on the table with bound parameters (one cached statement): the hot submit path.
-    db.session.connection().execute(_insert_event(), {
+    return {
         "type": QUEUED,
         "submission_id": submission_id,
         "job_id": None,
@@ -108,7 +107,13 @@ def publish_submitted(*, submission_id, user_id, post_title, label, urls, queued
             "job_ids": job_ids,
         },
         "created_at": queued_at,
-    })
+    }
+
+
+def publish_submitted(rows: list[dict]) -> None:
+    """Record submissions (rows from submitted_event_row; the caller commits), in Core with
+    bound parameters: one cached statement on the hot submit path."""
+    db.session.connection().execute(_insert_event(), rows)
 
 
 def latest_event_id() -> int:

@@ -97,14 +97,32 @@ def _existing_jobs(urls: list[str]) -> dict[str, int]:
     return {url: job_id for url, job_id in rows}  # later ids overwrite earlier ones
 
 
-def _refuse_duplicates(normalised: list[str], existing: dict[str, int]) -> None:
-    """Every URL is known already: say which jobs they are, before anything is written."""
-    duplicates = [{"url": url, "duplicate_of": existing[url]} for url in dict.fromkeys(normalised)]
+def _conflict(duplicates: list[dict]) -> Conflict:
+    """Every URL of a submission is known already: which jobs they are (nothing was written)."""
     first = duplicates[0]["duplicate_of"]
     detail = (f"This URL is already queued or downloaded as job {first}" if len(duplicates) == 1
               else f"All {len(duplicates)} URLs are already queued or downloaded")
-    raise Conflict(detail + "; send \"force\": true to download again", error_code="duplicate",
-                   extra={"duplicate_of": first, "duplicates": duplicates})
+    return Conflict(detail + "; send \"force\": true to download again", error_code="duplicate",
+                    extra={"duplicate_of": first, "duplicates": duplicates})
+
+
+@dataclass
+class Prepared:
+    """A submission checked and normalised, ready to write: plain values only, so it can be
+    written by another greenlet (webapp/services/submit_batcher.py) in another session."""
+
+    urls: list[str]
+    post_title: str | None
+    label: str | None
+    force: bool
+    engine: str | None
+    priority: int
+    preset: str | None
+    source: str
+    refuse_if_nothing_new: bool
+    user_id: int | None
+    token_id: int | None
+    via: str
 
 
 def submit(
@@ -123,7 +141,8 @@ def submit(
     """Queue `urls` as one submission; URLs already queued, running or done answer with that job.
 
     With `refuse_if_nothing_new` (/api/v1/queue), a request whose every URL is a duplicate
-    writes nothing and raises Conflict naming the existing jobs (`duplicate_of`, `duplicates`)."""
+    writes nothing and raises Conflict naming the existing jobs (`duplicate_of`, `duplicates`).
+    In the web server, submissions arriving together are written together (submit_batcher)."""
     normalised = _check_urls(urls)
     post_title = _clean_text(post_title, "post_title")
     label = _clean_text(label, "label")
@@ -141,96 +160,163 @@ def submit(
         raise Invalid(f"unknown source {source!r}", error_code="invalid_source")
     if not isinstance(force, bool):
         raise Invalid("force must be true or false", error_code="invalid_force")
+    prepared = Prepared(
+        normalised, post_title, label, force, engine, priority, preset, source, refuse_if_nothing_new,
+        user_id=principal.user_id if principal else None,
+        token_id=principal.token_id if principal else None,
+        via=principal.via if principal else source,
+    )
+    from webapp.services import submit_batcher
 
+    batcher = submit_batcher.current()
+    if batcher is not None:
+        return batcher.submit(prepared)
+    outcome = write_batch([prepared])[0]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def write_batch(batch: list[Prepared]) -> list[SubmitResult | Conflict]:
+    """Write submissions in one transaction, in order, each deduplicated against the jobs
+    before it (stored or earlier in the batch); a refused one is its Conflict, writing nothing.
+
+    A racing insert of the same URL by another process trips the unique dedupe index: the
+    batch is read and written again (up to three times), then each submission alone, so one
+    that keeps failing fails by itself.
+    """
     for attempt in range(3):
         try:
-            return _write(normalised, principal, source, post_title, label, force, engine, priority, preset,
-                          refuse_if_nothing_new)
+            return _write_batch_once(batch)
         except IntegrityError:
-            # Another request queued one of these URLs between our check and insert: redo the
-            # dedupe so that request's job is the answer.
             db.session.rollback()
-            if attempt == 2:
-                raise
+    if len(batch) == 1:
+        return _write_batch_once(batch)  # the error propagates, as it always has
+    return [write_batch([one])[0] for one in batch]
 
 
-def _write(normalised, principal, source, post_title, label, force, engine, priority, preset,
-           refuse_if_nothing_new=False) -> SubmitResult:
+@dataclass
+class _Plan:
+    """One submission of a batch: its new rows and where each of its URLs' jobs come from."""
+
+    prepared: Prepared
+    submission_id: str
+    refused: bool
+    rows: list[int] = field(default_factory=list)  # indexes into the batch's job rows
+    # url -> ("row", index into the batch's job rows) or ("job", a stored job's id)
+    sources: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+
+def _write_batch_once(batch: list[Prepared]) -> list[SubmitResult | Conflict]:
     # Core statements on the session's connection, against the tables rather than the mapped
-    # classes: this is the hottest write path (every link from every client). ORM objects, and
-    # even ORM-enabled bulk INSERTs, cost more CPU than the SQL itself (measured: 3.6 → 2.2 ms of CPU
-    # per one-link request in-process, with the event below; docs/benchmarks.md).
-    # Everything that can be prepared is prepared before the first write: SQLite has one
-    # writer at a time, and the web's requests queue behind whoever holds it.
+    # classes, built once per process: this is the hottest write path (every link from every
+    # client). ORM objects, even ORM-enabled bulk INSERTs, cost more CPU than the SQL itself
+    # (measured: 3.6 → 2.2 ms of CPU per one-link request in-process; docs/benchmarks.md).
+    # Everything is prepared before the first write: SQLite has one writer at a time.
     now = utcnow()
-    submission_id = new_submission_id()
-    user_id = principal.user_id if principal else None
+    lookup = sorted({url for prepared in batch if not prepared.force for url in prepared.urls})
     # Read before the transaction; a racing insert of the same URL trips the unique
-    # dedupe index and submit() runs this again.
-    existing = {} if force else _existing_jobs(normalised)
-    new_urls = list(dict.fromkeys(url for url in normalised if url not in existing))
-    if refuse_if_nothing_new and not new_urls:
-        _refuse_duplicates(normalised, existing)
-    job_rows = [
-        {
-            "submission_id": submission_id,
-            "url": url,
-            "domain": domain_of(url),
-            "dedupe_key": None if force else url,
-            "requested_engine": engine,
-            "priority": priority,
-            "preset": preset,
-            "source": source,
-            "user_id": user_id,
-            "status": QUEUED,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for url in new_urls
-    ]
-    submission_row = {
-        "id": submission_id,
-        "post_title": post_title,
-        "label": label,
-        "source": source,
-        "user_id": user_id,
-        "token_id": principal.token_id if principal else None,
-        "submitted_via": principal.via if principal else source,
-        "requested_engine": engine,
-        "created_at": now,
-    }
+    # dedupe index and write_batch() runs this again.
+    stored = _existing_jobs(lookup) if lookup else {}
+    newest: dict[str, int] = {}  # url -> the batch's newest row for it
+    plans, job_rows = [], []
+    for prepared in batch:
+        plan = _Plan(prepared, new_submission_id(), refused=False)
+        for url in dict.fromkeys(prepared.urls):
+            if not prepared.force and url in newest:
+                plan.sources[url] = ("row", newest[url])
+            elif not prepared.force and url in stored:
+                plan.sources[url] = ("job", stored[url])
+        new_urls = [url for url in dict.fromkeys(prepared.urls) if url not in plan.sources]
+        plan.refused = prepared.refuse_if_nothing_new and not new_urls
+        if not plan.refused:
+            for url in new_urls:
+                newest[url] = len(job_rows)
+                plan.rows.append(len(job_rows))
+                job_rows.append(_job_row(prepared, plan.submission_id, url, now))
+        plans.append(plan)
 
+    written = [plan for plan in plans if not plan.refused]
     connection = db.session.connection()
     statements = _statements()
-    connection.execute(statements["submission"], {"items": [], **submission_row})
+    if written:
+        connection.execute(statements["submission"], [_submission_row(plan, now) for plan in written])
     created: list[dict] = []
     if len(job_rows) == 1:  # the common case: one statement, no executemany machinery
         created = [dict(connection.execute(statements["job"], job_rows[0]).one()._mapping)]
     elif job_rows:
         created = [dict(row._mapping) for row in connection.execute(statements["jobs"], job_rows)]
-    new_ids = {row["url"]: row["id"] for row in created}
-    entries, seen = [], set()
-    for url in normalised:
-        if url in new_ids and url not in seen:
-            entries.append(Entry(url, new_ids[url], duplicate=False))
-            seen.add(url)
-        else:  # already known, or sent twice in this request
-            entries.append(Entry(url, existing.get(url) or new_ids[url], duplicate=True))
-    # The items name the job ids, known only now that the jobs exist.
-    items = [{"url": e.url, "job_id": e.job_id, "duplicate_of": e.job_id if e.duplicate else None} for e in entries]
-    connection.execute(statements["items"], {"submission_key": submission_id, "items": items})
-    events.publish_submitted(
-        submission_id=submission_id,
-        user_id=user_id,
-        post_title=post_title,
-        label=label,
-        urls=normalised,
-        queued_at=now,
-        job_ids=list(new_ids.values()),
-    )
-    db.session.commit()
+
+    def job_id(source: tuple[str, int]) -> int:
+        kind, value = source
+        return created[value]["id"] if kind == "row" else value
+
+    outcomes, items_rows, event_rows = [], [], []
+    for plan in plans:
+        prepared = plan.prepared
+        if plan.refused:
+            outcomes.append(_conflict([{"url": url, "duplicate_of": job_id(plan.sources[url])}
+                                       for url in dict.fromkeys(prepared.urls)]))
+            continue
+        own = {created[index]["url"]: created[index]["id"] for index in plan.rows}
+        entries, seen = [], set()
+        for url in prepared.urls:
+            if url in own and url not in seen:
+                entries.append(Entry(url, own[url], duplicate=False))
+                seen.add(url)
+            else:  # already known, or sent twice in this request
+                entries.append(Entry(url, own.get(url) or job_id(plan.sources[url]), duplicate=True))
+        # The items name the job ids, known only now that the jobs exist.
+        items = [{"url": e.url, "job_id": e.job_id, "duplicate_of": e.job_id if e.duplicate else None}
+                 for e in entries]
+        items_rows.append({"submission_key": plan.submission_id, "items": items})
+        event_rows.append(events.submitted_event_row(
+            submission_id=plan.submission_id, user_id=prepared.user_id, post_title=prepared.post_title,
+            label=prepared.label, urls=prepared.urls, queued_at=now, job_ids=list(own.values()),
+        ))
+        outcomes.append(SubmitResult(plan.submission_id, prepared.post_title, prepared.label, now, entries,
+                                     [created[index] for index in plan.rows]))
+    if written:
+        connection.execute(statements["items"], items_rows)
+        events.publish_submitted(event_rows)
+        db.session.commit()
+    else:
+        db.session.rollback()
     # Commit first, then wake the workers: a worker must find the rows it is woken for. Only as
     # many as may start now (top_up): not one per link of a 200-link paste, nor any while paused.
-    if new_ids:
+    if job_rows:
         dispatch.top_up(release_session=False)
-    return SubmitResult(submission_id, post_title, label, now, entries, created)
+    return outcomes
+
+
+def _job_row(prepared: Prepared, submission_id: str, url: str, now: datetime) -> dict:
+    return {
+        "submission_id": submission_id,
+        "url": url,
+        "domain": domain_of(url),
+        "dedupe_key": None if prepared.force else url,
+        "requested_engine": prepared.engine,
+        "priority": prepared.priority,
+        "preset": prepared.preset,
+        "source": prepared.source,
+        "user_id": prepared.user_id,
+        "status": QUEUED,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _submission_row(plan: _Plan, now: datetime) -> dict:
+    prepared = plan.prepared
+    return {
+        "id": plan.submission_id,
+        "post_title": prepared.post_title,
+        "label": prepared.label,
+        "source": prepared.source,
+        "user_id": prepared.user_id,
+        "token_id": prepared.token_id,
+        "submitted_via": prepared.via,
+        "requested_engine": prepared.engine,
+        "items": [],
+        "created_at": now,
+    }

@@ -97,6 +97,41 @@ def _watchdog(app, stop: threading.Event) -> None:
             log.exception("watchdog pass failed")
 
 
+CHECKPOINT_SECONDS = 1.0
+
+
+def _checkpointer(app, stop: threading.Event) -> None:
+    """Copy SQLite's write-ahead log back into the database every second, a little at a time.
+
+    The web process leaves checkpoints to the worker (webapp/database.py). SQLite's automatic
+    one runs only in a commit of the worker's own, and with the queue idle the worker commits
+    every few seconds: by then the web may have logged thousands of submissions, and one big
+    checkpoint (copy and fsync) is a stall the web's requests and streams feel. PASSIVE never
+    waits for readers or writers.
+    """
+    with app.app_context():
+        from webapp.extensions import db
+
+        if db.engine.dialect.name != "sqlite":
+            return
+    while not stop.wait(CHECKPOINT_SECONDS):
+        try:
+            with app.app_context():
+                checkpoint_once()
+        except Exception:  # a busy database: the next pass tries again
+            log.debug("checkpoint failed", exc_info=True)
+
+
+def checkpoint_once() -> tuple[int, int, int]:
+    """One PASSIVE checkpoint: (busy, frames in the log, frames copied back)."""
+    from webapp.extensions import db
+
+    try:
+        return tuple(db.session.connection().exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one())
+    finally:
+        db.session.remove()
+
+
 def limit_malloc_arenas(arenas: int = 2) -> None:
     """Cap glibc's malloc arenas for this process (before the download threads start).
 
@@ -154,6 +189,7 @@ def main() -> int:
     stop = threading.Event()
     watchdog = threading.Thread(target=_watchdog, args=(app, stop), name="haul-watchdog", daemon=True)
     watchdog.start()
+    threading.Thread(target=_checkpointer, args=(app, stop), name="haul-checkpoint", daemon=True).start()
     log.info("worker started: %d %s worker(s), storage %s", pool, settings.worker_type, settings.storage_root)
     try:
         consumer.run()

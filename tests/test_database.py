@@ -91,3 +91,15 @@ def test_a_rollback_opens_the_gate_too(db_path):
     assert [x for (x,) in second.execute("SELECT x FROM t")] == [2]
     first.close()
     second.close()
+
+
+def test_the_workers_checkpoint_copies_the_whole_log_back(app):
+    """The web leaves checkpoints to the worker; its once-a-second pass must copy everything
+    the web logged (no reader holds it back here), so the log never grows into one big stall."""
+    from jobs.worker import checkpoint_once
+    from webapp.services.submissions import submit
+
+    for i in range(20):
+        submit([f"http://example.com/wal/{i}"], principal=None)
+    busy, logged, copied = checkpoint_once()
+    assert busy == 0 and logged > 0 and copied == logged

@@ -98,37 +98,26 @@ def _watchdog(app, stop: threading.Event) -> None:
 
 
 CHECKPOINT_SECONDS = 1.0
-# SQLite's own automatic checkpoint size (1,000 pages of 4 KiB): a checkpoint pass copies the
-# log back only once it is past this, so while the worker commits often (downloading) SQLite's
-# automatic checkpoint keeps it smaller and this pass does nothing.
-CHECKPOINT_WAL_BYTES = 4 * 1024 * 1024
 
 
 def _checkpointer(app, stop: threading.Event) -> None:
-    """Copy SQLite's write-ahead log back into the database once it is past 4 MiB.
+    """Copy SQLite's write-ahead log back into the database every second, a little at a time.
 
     The web process leaves checkpoints to the worker (webapp/database.py). SQLite's automatic
     one runs only in a commit of the worker's own, and with the queue idle the worker commits
     every few seconds: by then the web may have logged thousands of submissions, and one big
-    checkpoint (copy and fsync) is a stall the web's requests and streams feel. Checked every
-    second, the log is copied back in steps of about SQLite's own size. PASSIVE never waits
-    for readers or writers.
+    checkpoint (copy and fsync) is a stall the web's requests and streams feel. PASSIVE never
+    waits for readers or writers.
     """
-    import os
-
     with app.app_context():
         from webapp.extensions import db
 
-        if db.engine.dialect.name != "sqlite" or not db.engine.url.database:
+        if db.engine.dialect.name != "sqlite":
             return
-        wal = db.engine.url.database + "-wal"
     while not stop.wait(CHECKPOINT_SECONDS):
         try:
-            if os.path.getsize(wal) > CHECKPOINT_WAL_BYTES:
-                with app.app_context():
-                    checkpoint_once()
-        except FileNotFoundError:
-            pass
+            with app.app_context():
+                checkpoint_once()
         except Exception:  # a busy database: the next pass tries again
             log.debug("checkpoint failed", exc_info=True)
 

@@ -49,7 +49,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from benchmark import _load_clients, percentile  # noqa: E402
+from benchmark import BenchmarkError, percentile, run_clients  # noqa: E402
 from stack import HaulStack  # noqa: E402
 
 API_TOKEN = "bench-static-token-0123456789"
@@ -83,23 +83,12 @@ def personal_token(stack: HaulStack) -> str:
 
 
 def hammer(stack: HaulStack, token: str, method: str, path: str, bodies: list, clients: int) -> tuple[list, list, float]:
-    """`clients` keep-alive clients in their own process (and session: see _load_clients);
+    """`clients` keep-alive clients in their own process (and session: see benchmark._load_clients);
     returns latencies, answers, and the seconds from the first request to the last answer."""
-    per_client = len(bodies) // clients
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    process = context.Process(target=_load_clients,
-                              args=(stack.base_url, token, method, path, bodies, clients, per_client, results))
-    process.start()
     try:
-        latencies, answers, errors, seconds = results.get(timeout=300)
-    finally:
-        process.join(10)
-        if process.is_alive():
-            process.kill()
-    if errors:
-        raise BenchError(f"{len(errors)} client(s) failed: {errors[:3]}")
-    return latencies, answers, seconds
+        return run_clients(stack.base_url, token, method, path, bodies, clients, len(bodies) // clients)
+    except BenchmarkError as exc:
+        raise BenchError(str(exc)) from None
 
 
 def _paced_clients(base_url: str, token: str, path: str, bodies: list[bytes], n_clients: int, rate: float,

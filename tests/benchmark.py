@@ -427,23 +427,31 @@ def _load_clients(base_url: str, token: str, method: str, path: str, bodies: lis
     results.put((latencies, answers, errors, span[1] - span[0]))
 
 
-def _hammer(stack: HaulStack, method: str, path: str, bodies: list[bytes | None]) -> tuple[list[float], list]:
-    """LATENCY_THREADS clients in a separate process, LATENCY_REQUESTS requests each."""
+def run_clients(base_url: str, token: str, method: str, path: str, bodies: list[bytes | None],
+                clients: int, per_client: int, timeout: float = 300) -> tuple[list[float], list, float]:
+    """`clients` keep-alive clients in a process of their own (see _load_clients), `per_client`
+    requests each; returns latencies in ms, (status, body) answers, and the seconds from the
+    first request to the last answer. Raises BenchmarkError when a client failed."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    process = context.Process(
-        target=_load_clients,
-        args=(stack.base_url, stack.api_token, method, path, bodies, LATENCY_THREADS, LATENCY_REQUESTS, results),
-    )
+    process = context.Process(target=_load_clients,
+                              args=(base_url, token, method, path, bodies, clients, per_client, results))
     process.start()
     try:
-        latencies, answers, errors, _ = results.get(timeout=180)
+        latencies, answers, errors, seconds = results.get(timeout=timeout)
     finally:
         process.join(10)
         if process.is_alive():
             process.kill()
     if errors:
         raise BenchmarkError(f"{len(errors)} client(s) failed: {errors[:3]}")
+    return latencies, answers, seconds
+
+
+def _hammer(stack: HaulStack, method: str, path: str, bodies: list[bytes | None]) -> tuple[list[float], list]:
+    """LATENCY_THREADS clients in a separate process, LATENCY_REQUESTS requests each."""
+    latencies, answers, _ = run_clients(stack.base_url, stack.api_token, method, path, bodies,
+                                        LATENCY_THREADS, LATENCY_REQUESTS, timeout=180)
     return latencies, answers
 
 

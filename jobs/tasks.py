@@ -34,3 +34,13 @@ def process_next():
         if job_id is not None:
             return runner.run_job(job_id)
     return None
+
+
+@huey.task()
+def make_thumbnails(job_id: int):
+    """Thumbnails for a job the web completed itself (an uploaded file), made by the worker,
+    which owns thumbnail making (jobs/thumbnails.py)."""
+    from jobs import thumbnails
+
+    with worker_app().app_context():
+        thumbnails.after_job_completed(job_id)

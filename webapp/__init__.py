@@ -86,17 +86,23 @@ def register_blueprints(app: "Flask") -> None:
     from webapp.api import init_api
     from webapp.auth import bp as auth_bp
     from webapp.downloads import bp as downloads_bp
+    from webapp.guest import bp as guest_bp
     from webapp.health import bp as health_bp
     from webapp.history import bp as history_bp
+    from webapp.invites import bp as invites_bp
     from webapp.live_api import bp as live_api_bp
     from webapp.queue import bp as queue_bp
     from webapp.settings import bp as settings_bp
+    from webapp.sharing import bp as sharing_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(queue_bp)
     app.register_blueprint(history_bp)
     app.register_blueprint(settings_bp)
     app.register_blueprint(downloads_bp)
+    app.register_blueprint(invites_bp)
+    app.register_blueprint(guest_bp)
+    app.register_blueprint(sharing_bp)
     init_api(app)  # /api/v1 with its OpenAPI document (flask-smorest) and /api/docs
     app.register_blueprint(health_bp)
     app.register_blueprint(live_api_bp, url_prefix="/api/v1")

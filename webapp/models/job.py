@@ -24,9 +24,11 @@ DEDUPE_STATUSES = (QUEUED, PAUSED, DOWNLOADING, COMPLETED)
 FINISHED_STATUSES = (COMPLETED, FAILED, CANCELLED)
 
 ENGINES = ("gallery-dl", "yt-dlp", "direct")
+# The engine recorded on the completed job a finished upload becomes (never run by a worker).
+UPLOAD_ENGINE = "upload"
 # Video quality presets (yt-dlp format choices); None means the configured default.
 PRESETS = ("best", "1080p", "720p", "audio")
-SOURCES = ("api", "gui", "invite", "subscription", "cli")
+SOURCES = ("api", "gui", "invite", "subscription", "cli", "bookmarklet", "share")
 
 
 def new_submission_id() -> str:
@@ -47,6 +49,13 @@ class Submission(db.Model):
     # How the submitter proved who they are: session, token (personal), static-token, cli, invite.
     submitted_via: Mapped[str] = mapped_column(String(16), default="token")
     requested_engine: Mapped[str | None] = mapped_column(String(16))
+    # Sent by a guest through an invite link: which invite and which guest session.
+    invite_id: Mapped[int | None] = mapped_column(ForeignKey("invites.id", ondelete="SET NULL"), index=True)
+    guest_session_id: Mapped[str | None] = mapped_column(
+        ForeignKey("guest_sessions.id", ondelete="SET NULL"), index=True)
+    # The guest URL policy: the worker refuses to connect to a non-public address for these
+    # jobs (jobs/net_guard.py), so DNS rebinding and redirects cannot reach the local network.
+    public_only: Mapped[bool] = mapped_column(Boolean, default=False)
     # Every URL as sent (normalised) in order, and which were answered by an existing job:
     # [{"url": ..., "job_id": ..., "duplicate_of": ... | None}]
     items: Mapped[list] = mapped_column(JSON, default=list)

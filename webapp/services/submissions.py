@@ -123,6 +123,11 @@ class Prepared:
     user_id: int | None
     token_id: int | None
     via: str
+    # Guests through an invite link (webapp/services/guests.py): whose session, and whether the
+    # worker must refuse non-public addresses for these jobs (the guest URL policy).
+    invite_id: int | None = None
+    guest_session_id: str | None = None
+    public_only: bool = False
 
 
 def submit(
@@ -137,12 +142,15 @@ def submit(
     priority: int = 0,
     preset: str | None = None,
     refuse_if_nothing_new: bool = False,
+    guest=None,
 ) -> SubmitResult:
     """Queue `urls` as one submission; URLs already queued, running or done answer with that job.
 
     With `refuse_if_nothing_new` (/api/v1/queue), a request whose every URL is a duplicate
     writes nothing and raises Conflict naming the existing jobs (`duplicate_of`, `duplicates`).
-    In the web server, submissions arriving together are written together (submit_batcher)."""
+    In the web server, submissions arriving together are written together (submit_batcher).
+    `guest` (a GuestSession) marks a guest's submission: its invite, its session, and the guest
+    URL policy the worker enforces unless the invite allows private addresses."""
     normalised = _check_urls(urls)
     post_title = _clean_text(post_title, "post_title")
     label = _clean_text(label, "label")
@@ -164,8 +172,12 @@ def submit(
         normalised, post_title, label, force, engine, priority, preset, source, refuse_if_nothing_new,
         user_id=principal.user_id if principal else None,
         token_id=principal.token_id if principal else None,
-        via=principal.via if principal else source,
+        via=principal.via if principal else ("invite" if guest is not None else source),
     )
+    if guest is not None:
+        prepared.invite_id = guest.invite_id
+        prepared.guest_session_id = guest.id
+        prepared.public_only = not guest.invite.allow_private_urls
     from webapp.services import submit_batcher
 
     batcher = submit_batcher.current()
@@ -319,4 +331,7 @@ def _submission_row(plan: _Plan, now: datetime) -> dict:
         "requested_engine": prepared.engine,
         "items": [],
         "created_at": now,
+        "invite_id": prepared.invite_id,
+        "guest_session_id": prepared.guest_session_id,
+        "public_only": prepared.public_only,
     }

@@ -1,0 +1,2 @@
+"""Invite management routes (being built)."""
+from webapp.invites import bp  # noqa: F401

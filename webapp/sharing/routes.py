@@ -1,0 +1,2 @@
+"""Sharing routes (being built)."""
+from webapp.sharing import bp  # noqa: F401

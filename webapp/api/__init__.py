@@ -87,7 +87,9 @@ class HaulApi(Api):
 
 
 def init_api(app: "Flask") -> HaulApi:
-    from webapp.api import auth, downloads, queue, settings, system, tokens, users  # noqa: F401  (routes on bp)
+    from webapp.api import (  # noqa: F401  (routes on bp)
+        auth, downloads, invites, queue, settings, shortcuts, system, tokens, users,
+    )
 
     app.config.setdefault("API_TITLE", "Haul")
     app.config.setdefault("API_VERSION", "v1")

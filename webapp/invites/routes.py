@@ -1,2 +1,9 @@
 """Invite management routes (being built)."""
-from webapp.invites import bp  # noqa: F401
+from flask import abort
+
+from webapp.invites import bp
+
+
+@bp.get("/invites")
+def index():
+    abort(404)

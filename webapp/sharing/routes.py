@@ -1,2 +1,9 @@
 """Sharing routes (being built)."""
-from webapp.sharing import bp  # noqa: F401
+from flask import jsonify
+
+from webapp.sharing import bp
+
+
+@bp.get("/manifest.webmanifest")
+def manifest():
+    return jsonify({})

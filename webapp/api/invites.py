@@ -1,0 +1,1 @@
+"""Invite links: /api/v1/invites (being built)."""

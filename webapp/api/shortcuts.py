@@ -1,0 +1,1 @@
+"""iOS Shortcuts endpoints: /api/v1/upload/* and /api/v1/supported-platforms (being built)."""

@@ -3,7 +3,8 @@
 The link is /i/<token>. The token is HMAC-SHA256(secret key, the invite's random nonce),
 URL-safe: 256 bits no one can guess, which the admin can copy again at any time, while the
 database keeps only the nonce and the token's SHA-256 (a leaked copy of the database hands out
-no working link). Rotating HAUL_SECRET_KEY therefore changes every invite link.
+no working link). Rotating HAUL_SECRET_KEY therefore changes every invite link: the old ones
+stop working at once, the new ones once an admin's list or the API has shown them (sync_token_hashes).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -22,12 +24,14 @@ from webapp.errors import HaulError, Invalid, NotFound
 from webapp.extensions import db
 from webapp.models import GuestSession, Invite, Job, JobFile, Submission, Upload
 from webapp.models.base import utcnow
-from webapp.models.invite import DEFAULT_KINDS, KINDS, STORED, new_key
+from webapp.models.invite import DEFAULT_KINDS, DUPLICATE, KINDS, new_key
 from webapp.services.library import sanitize_component
 
 MAX_NAME = 100
 MAX_POST_TITLE = 300
 MIN_PASSWORD = 4
+MAX_PASSWORD = 256
+MAX_SEARCH = 200
 # Fields an admin may set (API and page); everything else is the server's.
 WRITABLE = ("name", "post_title", "expires_at", "max_uses", "password", "allow_uploads", "allow_urls",
             "allow_private_urls", "max_file_bytes", "max_total_bytes", "allowed_kinds", "enabled")
@@ -61,7 +65,12 @@ def link_for(invite: Invite) -> str:
 def find_by_token(token: str) -> Invite | None:
     if not token or len(token) > 100:
         return None
-    return db.session.scalar(select(Invite).where(Invite.token_hash == hash_token(token)))
+    invite = db.session.scalar(select(Invite).where(Invite.token_hash == hash_token(token)))
+    # The stored hash may still be of the link an earlier secret key made (see
+    # sync_token_hashes): only the link this key derives opens the invite.
+    if invite is None or not hmac.compare_digest(token, token_for(invite)):
+        return None
+    return invite
 
 
 # -- whether it is open ----------------------------------------------------------------------------
@@ -182,7 +191,39 @@ def _parse_time(value) -> datetime | None:
             raise Invalid("expires_at must be a date and time (ISO 8601)", error_code="invalid_expires_at") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
+    try:
+        parsed = parsed.astimezone(timezone.utc)
+    except (OverflowError, ValueError):  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise Invalid("expires_at is out of range", error_code="invalid_expires_at") from None
+    return _to_millisecond(parsed)
+
+
+def _to_millisecond(moment: datetime) -> datetime:
+    """Kept to the millisecond: what the API shows (isoformat), so a time read back compares equal."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _expiry(invite: Invite, value) -> datetime | None:
+    """The new expiry. One already past is refused (disable a link to close it now), unless it
+    is the invite's current one: a form or client that sends every field back must still work
+    on a link that has expired."""
+    parsed = _parse_time(value)
+    current = _to_millisecond(invite.expires_at) if invite.expires_at is not None else None
+    if parsed is not None and parsed <= utcnow() and parsed != current:
+        raise Invalid("expires_at is in the past; to close the link now, disable it",
+                      error_code="expires_in_past")
     return parsed
+
+
+def _text(value, name: str, limit: int) -> str:
+    """A one-line text: runs of whitespace collapsed; control characters and lone surrogates
+    refused (PostgreSQL cannot store NUL, and no encoder takes a lone surrogate)."""
+    text = " ".join(str(value or "").split())
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in text):
+        raise Invalid(f"{name} contains control characters", error_code=f"invalid_{name}")
+    if len(text) > limit:
+        raise Invalid(f"{name} is longer than {limit} characters", error_code=f"invalid_{name}")
+    return text
 
 
 def _whole(value, name: str, low: int, high: int) -> int | None:
@@ -224,17 +265,14 @@ def _apply(invite: Invite, fields: dict) -> None:
     if unknown:
         raise Invalid(f"Unknown field(s): {', '.join(sorted(unknown))}", error_code="invalid_field")
     if "name" in fields:
-        name = " ".join(str(fields["name"] or "").split())
-        if not name or len(name) > MAX_NAME:
+        name = _text(fields["name"], "name", MAX_NAME)
+        if not name:
             raise Invalid(f"Give the invite a name of 1–{MAX_NAME} characters", error_code="invalid_name")
         invite.name = name
     if "post_title" in fields:
-        title = " ".join(str(fields["post_title"] or "").split())
-        if len(title) > MAX_POST_TITLE:
-            raise Invalid(f"post_title is longer than {MAX_POST_TITLE} characters", error_code="invalid_post_title")
-        invite.post_title = title or None
+        invite.post_title = _text(fields["post_title"], "post_title", MAX_POST_TITLE) or None
     if "expires_at" in fields:
-        invite.expires_at = _parse_time(fields["expires_at"])
+        invite.expires_at = _expiry(invite, fields["expires_at"])
     if "max_uses" in fields:
         invite.max_uses = _whole(fields["max_uses"], "max_uses", 1, 1_000_000)
     if "password" in fields:
@@ -243,6 +281,8 @@ def _apply(invite: Invite, fields: dict) -> None:
             invite.password_hash = None
         elif not isinstance(password, str) or len(password) < MIN_PASSWORD:
             raise Invalid(f"An invite password needs at least {MIN_PASSWORD} characters", error_code="weak_password")
+        elif len(password) > MAX_PASSWORD or any(unicodedata.category(char) == "Cs" for char in password):
+            raise Invalid(f"An invite password has at most {MAX_PASSWORD} characters", error_code="invalid_password")
         else:
             invite.password_hash = generate_password_hash(password)
     for flag in ("allow_uploads", "allow_urls", "allow_private_urls", "enabled"):
@@ -291,11 +331,7 @@ def update_invite(invite: Invite, fields: dict) -> Invite:
 
 def delete_invite(invite: Invite) -> None:
     """Remove the link and its sessions; what guests sent stays in the library."""
-    # SQLite has no foreign key on these two columns (see the migration): clear them here.
-    db.session.execute(update(Submission).where(Submission.invite_id == invite.id)
-                       .values(invite_id=None, guest_session_id=None))
-    db.session.delete(invite)
-    db.session.commit()
+    delete_invites([invite])
 
 
 def get_invite(invite_id: int) -> Invite:
@@ -303,6 +339,94 @@ def get_invite(invite_id: int) -> Invite:
     if invite is None or invite.is_public_page:
         raise NotFound(f"No invite {invite_id}", error_code="invite_not_found")
     return invite
+
+
+# -- the admin's list -------------------------------------------------------------------------------
+
+# The orders the page and GET /api/v1/invites offer, and which way each runs unless told.
+SORTS = {"name": "asc", "created": "desc", "uses": "desc", "last_used": "desc", "expires": "asc"}
+ORDERS = ("asc", "desc")
+
+
+def _order_by(sort: str, descending: bool) -> list:
+    """ORDER BY for one of SORTS. "Never used" counts as the oldest use and "never expires" as
+    the latest expiry, so those rows sit where a person expects them; the id breaks ties."""
+    column = {"name": func.lower(Invite.name), "created": Invite.created_at, "uses": Invite.uses,
+              "last_used": Invite.last_used_at, "expires": Invite.expires_at}[sort]
+    terms = []
+    if sort in ("last_used", "expires"):
+        is_null = column.is_(None)
+        nulls_first = (sort == "last_used") != descending
+        terms.append(is_null.desc() if nulls_first else is_null.asc())
+    terms.append(column.desc() if descending else column.asc())
+    terms.append(Invite.id.desc() if descending else Invite.id.asc())
+    return terms
+
+
+def list_invites(q: str = "", sort: str = "created", order: str | None = None, offset: int = 0,
+                 limit: int = 50) -> tuple[list[Invite], int]:
+    """One page of the admin's invites and how many match: `q` is part of the name or post
+    title (ignoring case). The public upload page's invite is not one of them."""
+    if sort not in SORTS:
+        raise Invalid(f"sort takes {', '.join(SORTS)}", error_code="invalid_sort")
+    order = order or SORTS[sort]
+    if order not in ORDERS:
+        raise Invalid("order takes asc or desc", error_code="invalid_order")
+    query = select(Invite).where(Invite.is_public_page.is_(False))
+    q = " ".join((q or "").split())[:MAX_SEARCH]
+    if q:
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", q) + "%"
+        query = query.where(or_(Invite.name.ilike(pattern, escape="\\"),
+                                Invite.post_title.ilike(pattern, escape="\\")))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = db.session.scalars(query.order_by(*_order_by(sort, order == "desc")).offset(offset).limit(limit)).all()
+    return list(rows), total
+
+
+def invites_by_ids(invite_ids) -> list[Invite]:
+    """The admin's invites among these ids (unknown ones and the public page's left out)."""
+    wanted = {int(i) for i in invite_ids if 0 < int(i) < 2**63}
+    if not wanted:
+        return []
+    return list(db.session.scalars(select(Invite).where(Invite.id.in_(wanted), Invite.is_public_page.is_(False))
+                                   .order_by(Invite.id)))
+
+
+def set_enabled(invites: list[Invite], enabled: bool) -> int:
+    """Switch these links on or off; how many changed."""
+    changed = [invite for invite in invites if invite.enabled != enabled]
+    for invite in changed:
+        invite.enabled = enabled
+    db.session.commit()
+    return len(changed)
+
+
+def delete_invites(invites: list[Invite]) -> int:
+    """Remove these links and their sessions in one transaction; what guests sent stays in the
+    library. How many were removed."""
+    ids = [invite.id for invite in invites]
+    if not ids:
+        return 0
+    # SQLite has no foreign key on these two columns (see the migration): clear them here.
+    db.session.execute(update(Submission).where(Submission.invite_id.in_(ids))
+                       .values(invite_id=None, guest_session_id=None))
+    for invite in invites:
+        db.session.delete(invite)
+    db.session.commit()
+    return len(ids)
+
+
+def sync_token_hashes(invites: list[Invite]) -> None:
+    """Store the hash of each invite's link as this server's secret key makes it.
+
+    After HAUL_SECRET_KEY changes, every old link is dead (its hash no longer matches), and the
+    new link an admin copies must work: the admin sees a link only through the list or the API,
+    which call this first. Nothing is written while the key stays the same."""
+    stale = [invite for invite in invites if invite.token_hash != hash_token(token_for(invite))]
+    for invite in stale:
+        invite.token_hash = hash_token(token_for(invite))
+    if stale:
+        db.session.commit()
 
 
 # -- what came in through it -----------------------------------------------------------------------
@@ -340,7 +464,7 @@ def totals(invite_ids: list[int]) -> dict[int, InviteTotals]:
     # A duplicate upload made no job of its own: count it as an item all the same.
     dupes = db.session.execute(
         select(Upload.invite_id, func.count(Upload.id))
-        .where(Upload.invite_id.in_(invite_ids), Upload.status != STORED, Upload.status != "uploading")
+        .where(Upload.invite_id.in_(invite_ids), Upload.status == DUPLICATE)
         .group_by(Upload.invite_id)
     )
     for invite_id, count in dupes:

@@ -42,6 +42,10 @@ class Settings:
     # Parsed forms of the extra-args strings (filled by load_settings).
     gallery_dl_options: tuple = field(default=(), compare=False)
     ytdlp_options: dict = field(default_factory=dict, compare=False)
+    # Guest uploads (webapp/services/chunked_uploads.py): the size of each piece a file is sent
+    # in, and whether anonymous visitors to / get the public upload page (off by default).
+    upload_chunk_bytes: int = 16 * 1024 * 1024
+    public_uploads: bool = False
 
     @property
     def is_sqlite(self) -> bool:
@@ -70,6 +74,21 @@ def _number(env, name, default, low, high, kind=int):
     if not low <= value <= high:
         raise ConfigError(f"{name}: must be between {low} and {high}, got {value}")
     return value
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _flag(env, name, default: bool) -> bool:
+    """true/false, yes/no, on/off or 1/0 (any case), or the default when unset or empty."""
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ConfigError(f"{name}: expected true or false, got {env.get(name)!r}")
 
 
 def _secret_key(env, data_dir: Path) -> str:
@@ -167,6 +186,9 @@ def load_settings(environ=None, env_file=".env", check_tool_args=True) -> Settin
         log_level=log_level,
         gallery_dl_options=gallery_dl_options,
         ytdlp_options=ytdlp_options,
+        # 4 KiB to 256 MiB; a reverse proxy in front must accept bodies of this size plus a little.
+        upload_chunk_bytes=_number(env, "HAUL_UPLOAD_CHUNK_BYTES", 16 * 1024 * 1024, 4096, 256 * 1024 * 1024),
+        public_uploads=_flag(env, "HAUL_PUBLIC_UPLOADS", False),
     )
 
 

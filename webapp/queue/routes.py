@@ -58,8 +58,12 @@ def form_context(**values) -> dict:
 
 
 @bp.get("/")
-@login_required
 def index():
+    if not current_user.is_authenticated:
+        # The public upload page when HAUL_PUBLIC_UPLOADS is on; else to the sign-in page, as before.
+        from webapp.guest.routes import public_page_or_login
+
+        return public_page_or_login()
     owner = _owner_filter()
     context = queue_context(owner)
     context.update(form_context())

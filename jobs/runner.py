@@ -22,6 +22,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import func, insert, or_, select, update
 
+from jobs import net_guard
 from jobs.engines import picker
 from jobs.engines.base import Cancelled, DownloadRequest, EngineError, Progress
 from jobs.engines.direct import DirectEngine
@@ -247,6 +248,9 @@ def run_job(job_id: int) -> str:
     preset = preset or effective.default_preset
     cookies_file = cookies.file_for(settings.data_dir, job.domain)
     base_dir = job_directory(settings.storage_root, job.submission.post_title, job.domain)
+    # A guest's link (unless the invite allows private addresses): the worker refuses every
+    # connection to a non-public address while it downloads (jobs/net_guard.py).
+    public_only = bool(job.submission.public_only)
     reporter = _Reporter(job)
     db.session.rollback()  # end the read: no transaction stays open during the download
 
@@ -265,13 +269,16 @@ def run_job(job_id: int) -> str:
         ytdlp_options=settings.ytdlp_options,
         preset=preset,
         cookies_file=cookies_file,
+        public_only=public_only,
     )
     monitor = _Monitor(app, job_id, settings.job_timeout_seconds, cancel_event, stop)
     monitor.start()
     outcome, error, transient = COMPLETED, None, False
+    guard = None
     try:
         engine_name = picker.pick(url, requested)
-        _download(engine_name, request, reporter)
+        with net_guard.guarded(public_only) as guard:
+            _download(engine_name, request, reporter)
     except Cancelled as exc:
         outcome = exc.reason
     except EngineError as exc:
@@ -284,6 +291,11 @@ def run_job(job_id: int) -> str:
         monitor.join()
         db.session.rollback()
         _remove_partial_files(settings.storage_root, request.temp_paths, files)
+    if outcome == FAILED and guard is not None and guard.refusal is not None:
+        # The tools wrap the refusal into their own error text, often as a connection error
+        # worth retrying: say what happened, and don't retry — a guest's link that leads to a
+        # private address is not a passing fault.
+        error, transient = str(guard.refusal), False
 
     status = _finish(job_id, outcome, error, transient, reporter, files, settings)
     if status != "taken-over" and not SHUTDOWN.is_set():

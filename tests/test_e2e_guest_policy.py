@@ -1,0 +1,174 @@
+"""End to end: the guest URL policy enforced by the real worker (the Huey consumer of a live stack)
+with the real direct, gallery-dl and yt-dlp engines.
+
+Guest jobs are submitted at the service level, as the guest page would after its own check, but
+without that check — so what refuses them here is the worker's connection guard
+(jobs/net_guard.py). The "public site that redirects to a private address" is a small redirect
+server on 93.184.216.34 (a public address, example.com's old one), which the test adds to the
+loopback interface for the module's duration (this needs root, as the test machine runs).
+"""
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from conftest import API_TOKEN
+
+PUBLIC_ADDRESS = "93.184.216.34"
+LOOPBACK_REFUSAL = "refused by Haul's guest policy: 127.0.0.1 is a loopback address"
+
+
+def _address_present() -> bool:
+    shown = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True, check=True)
+    return f" {PUBLIC_ADDRESS}/" in shown.stdout
+
+
+@pytest.fixture(scope="module")
+def public_address():
+    """PUBLIC_ADDRESS on `lo` for this module; removed afterwards unless it was there before."""
+    try:
+        present = _address_present()
+        if not present:
+            subprocess.run(["ip", "addr", "add", f"{PUBLIC_ADDRESS}/32", "dev", "lo"],
+                           capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", None) or exc
+        pytest.fail(f"These tests add {PUBLIC_ADDRESS} to the loopback interface (`ip addr add "
+                    f"{PUBLIC_ADDRESS}/32 dev lo`), which needs root or CAP_NET_ADMIN: {detail}")
+    try:
+        yield PUBLIC_ADDRESS
+    finally:
+        if not present:
+            subprocess.run(["ip", "addr", "del", f"{PUBLIC_ADDRESS}/32", "dev", "lo"], check=False)
+
+
+class _RedirectHandler(BaseHTTPRequestHandler):
+    """/to-local/<path> answers 302 to http://127.0.0.1:<media site port>/<path>."""
+
+    def do_GET(self):  # noqa: N802  (http.server's name)
+        self.server.hits.append(self.path)
+        if not self.path.startswith("/to-local/"):
+            self.send_error(404)
+            return
+        self.send_response(302)
+        self.send_header("Location", f"http://127.0.0.1:{self.server.target_port}/{self.path[len('/to-local/'):]}")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_HEAD = do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def public_site(public_address, media_site):
+    server = ThreadingHTTPServer((public_address, 0), _RedirectHandler)
+    server.hits, server.target_port = [], media_site.port
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def redirecting_url(public_site, path: str) -> str:
+    return f"http://{PUBLIC_ADDRESS}:{public_site.server_port}/to-local/{path.lstrip('/')}"
+
+
+@pytest.fixture(scope="module")
+def stack_app(stack):
+    """An in-process app on the live stack's database, its Huey handle on the stack's queue file,
+    so a submit made here wakes the stack's worker as one made by its web process would."""
+    from jobs import HaulSqliteStorage, huey
+    from webapp import create_app
+    from webapp.config import load_settings
+
+    settings = load_settings({"HAUL_DATA_DIR": str(stack.data_dir), "HAUL_API_TOKEN": API_TOKEN}, env_file=None)
+    assert settings.huey_path.exists()
+    app = create_app(settings, role="test")
+    session_storage = huey.storage
+    huey.storage = HaulSqliteStorage(name=huey.name, filename=str(settings.huey_path), timeout=30)
+    try:
+        with app.app_context():
+            yield app
+    finally:
+        huey.storage = session_storage
+
+
+def guest_session(allow_private: bool = False):
+    from webapp.services import invites
+
+    invite = invites.create_invite(None, {"name": "e2e guests", "allow_private_urls": allow_private})
+    return invites.open_session(invite, None)
+
+
+def submit_one(url: str, *, guest=None, **fields) -> int:
+    """Queue `url` at the service level (a guest's when `guest`); the new job's id."""
+    from webapp.models import Submission
+    from webapp.extensions import db
+    from webapp.services.submissions import submit
+
+    result = submit([url], principal=None, source="invite" if guest else "api", guest=guest, **fields)
+    [entry] = result.entries
+    assert not entry.duplicate
+    public_only = db.session.get(Submission, result.submission_id).public_only
+    assert public_only is (guest is not None and not guest.invite.allow_private_urls)
+    db.session.remove()
+    return entry.job_id
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_a_guest_link_to_the_media_site_on_loopback_fails_in_the_worker(stack, stack_app, media_site):
+    url = media_site.url("/img/9301.png")
+    job = stack.wait_for_job(submit_one(url, guest=guest_session()))
+    assert job["status"] == "failed", job
+    assert job["attempts"] == 1  # not retried: the refusal is no passing fault
+    assert job["error"] == f"Connection to 127.0.0.1 port {media_site.port} {LOOPBACK_REFUSAL}"
+    assert job["files"] == []
+    assert media_site.count("/img/9301.png") == 0
+
+
+@pytest.mark.parametrize("engine,path,expected", [
+    ("direct", "/img/9302.png", lambda site: site.png_bytes(9302)),
+    ("gallery-dl", "/img/9303.png", lambda site: site.png_bytes(9303)),
+    ("yt-dlp", "/media/clip9304.mp4", lambda site: site.clip_bytes(9304)),
+])
+def test_a_public_link_redirecting_to_a_private_address(stack, stack_app, media_site, public_site,
+                                                        engine, path, expected):
+    """A guest's public-looking link whose redirect leads to 127.0.0.1 is refused at the redirect
+    hop; the same link downloads for a trusted job and for an invite allowing private addresses."""
+    url = redirecting_url(public_site, path)
+    hits_before = len(public_site.hits)
+
+    refused = stack.wait_for_job(submit_one(url, guest=guest_session(), engine=engine), timeout=60)
+    assert refused["status"] == "failed", refused
+    assert refused["attempts"] == 1
+    assert refused["engine"] == engine
+    assert "127.0.0.1" in refused["error"] and LOOPBACK_REFUSAL in refused["error"], refused["error"]
+    assert media_site.count(path) == 0  # the redirect's target was never reached
+    assert len(public_site.hits) > hits_before  # … but the public address was: the hop was refused
+
+    # Each in a folder of its own (post titles), so each fetches the file anew.
+    trusted = stack.wait_for_job(submit_one(url, engine=engine, force=True, post_title="trusted"), timeout=60)
+    assert trusted["status"] == "completed", trusted
+    [record] = trusted["files"]
+    assert record["path"].startswith("trusted/")
+    assert record["sha256"] == sha256(expected(media_site))
+    assert (stack.storage_root / record["path"]).read_bytes() == expected(media_site)
+    reached = media_site.count(path)
+    assert reached >= 1
+
+    allowed = stack.wait_for_job(submit_one(url, guest=guest_session(allow_private=True), engine=engine,
+                                            force=True, post_title="allowed"), timeout=60)
+    assert allowed["status"] == "completed", allowed
+    [record] = allowed["files"]
+    assert record["path"].startswith("allowed/") and record["sha256"] == sha256(expected(media_site))
+    assert media_site.count(path) > reached

@@ -45,7 +45,8 @@ class Submission(db.Model):
     label: Mapped[str | None] = mapped_column(String(300))
     source: Mapped[str] = mapped_column(String(16), default="api")
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
-    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="SET NULL"))
+    # Indexed: a submit-only token lists just what it submitted (Principal.reaches).
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="SET NULL"), index=True)
     # How the submitter proved who they are: session, token (personal), static-token, cli, invite.
     submitted_via: Mapped[str] = mapped_column(String(16), default="token")
     requested_engine: Mapped[str | None] = mapped_column(String(16))

@@ -56,8 +56,18 @@ class ResetPasswordForm(FlaskForm):
     password = PasswordField("New password", validators=[DataRequired("Enter a new password"), Length(max=256)])
 
 
+# What a token from the settings page may do; "submit" is what a bookmarklet, the userscript or
+# an iOS Shortcut should hold: it adds links and sees only what it added.
+TOKEN_ACCESS = {"full": None, "submit": "submit", "read": "submit read"}
+
+
 class NewTokenForm(FlaskForm):
     name = StringField("Token name", validators=[DataRequired("Give the token a name"), Length(max=100)])
+    access = SelectField("What it may do", default="full", choices=[
+        ("full", "Everything your account can"),
+        ("submit", "Only send links (phone, userscript, Shortcuts)"),
+        ("read", "Send links and read your downloads"),
+    ])
 
 
 class ConfirmForm(FlaskForm):

@@ -23,6 +23,7 @@ from webapp.settings.forms import (
     ConfirmForm,
     CookiesForm,
     DownloadsForm,
+    TOKEN_ACCESS,
     NewTokenForm,
     NewUserForm,
     PasswordChangeForm,
@@ -375,7 +376,7 @@ def create_token():
     form = NewTokenForm()
     if form.validate_on_submit():
         try:
-            row, token = accounts.create_token(current_user, form.name.data)
+            row, token = accounts.create_token(current_user, form.name.data, TOKEN_ACCESS[form.access.data])
         except HaulError as exc:
             form.name.errors = [*form.name.errors, exc.detail]
         else:

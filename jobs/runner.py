@@ -7,7 +7,6 @@ cancel event, which every engine checks as it goes.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import mimetypes
 import os
@@ -34,6 +33,7 @@ from webapp.models.base import utcnow
 from webapp.models.job import CANCELLED, COMPLETED, DOWNLOADING, FAILED, QUEUED
 from webapp.services import cookies, dispatch, events, queue_state, runtime_settings
 from webapp.services.library import inside_root, job_directory, relative_to_root
+from webapp.services.upload_store import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -373,14 +373,6 @@ def _finish(job_id, outcome, error, transient, reporter: _Reporter, files, setti
     return job.status
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1024 * 1024), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _describe_files(files: list[Path], storage_root: Path) -> list[dict]:
     """Path relative to the library, size, sha256 and MIME type of each finished file."""
     described = []
@@ -391,7 +383,7 @@ def _describe_files(files: list[Path], storage_root: Path) -> list[dict]:
             described.append({
                 "path": relative_to_root(storage_root, path),
                 "size": path.stat().st_size,
-                "sha256": _sha256(path),
+                "sha256": sha256_of(path),
                 "mime": mimetypes.guess_type(path.name)[0],
             })
         except (OSError, ValueError):

@@ -339,7 +339,7 @@ def test_sorts_put_never_used_and_never_expiring_where_people_expect(admin):
     now = utcnow()
     a = make(admin, name="alpha")
     b = make(admin, name="Bravo", expires_at=now + timedelta(days=2))
-    c = make(admin, name="charlie", expires_at=now + timedelta(days=1))
+    make(admin, name="charlie", expires_at=now + timedelta(days=1))
     set_column(a, uses=5, last_used_at=now - timedelta(hours=1))
     set_column(b, uses=1, last_used_at=now - timedelta(hours=5))
     ids = lambda sort, order=None: [i.name for i in invites.list_invites(sort=sort, order=order)[0]]  # noqa: E731

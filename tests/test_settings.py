@@ -718,3 +718,22 @@ def test_a_token_needs_a_name(client, alice):
     response = htmx_post(client, "/account/tokens", {"name": ""})
     assert response.status_code == 422 and "Give the token a name" in response.get_data(as_text=True)
     assert db.session.scalars(select(ApiToken)).all() == []
+
+
+def test_a_token_can_be_limited_to_sending_links(client, alice, admin):
+    """The account page's "What it may do": a phone's or add-on's token gets only `submit`."""
+    sign_in_as(client, alice)
+    assert htmx_post(client, "/account/tokens", {"name": "full"}).status_code == 200
+    assert htmx_post(client, "/account/tokens", {"name": "phone", "access": "submit"}).status_code == 200
+    assert htmx_post(client, "/account/tokens", {"name": "reader", "access": "read"}).status_code == 200
+    scopes = {row.name: row.scopes for row in db.session.scalars(select(ApiToken))}
+    assert scopes == {"full": "submit read", "phone": "submit", "reader": "submit read"}
+    listing = client.get("/account/tokens").get_data(as_text=True)
+    assert "Only send links" in listing and re.search(r'data-label="May">\s*submit\s*<', listing)
+    # An admin's full token has the admin scope; an unknown choice is refused, nothing made.
+    sign_in_as(client, admin)
+    assert htmx_post(client, "/account/tokens", {"name": "admin-full"}).status_code == 200
+    assert db.session.scalar(select(ApiToken.scopes).where(ApiToken.name == "admin-full")) == "submit read admin"
+    refused = htmx_post(client, "/account/tokens", {"name": "odd", "access": "everything"})
+    assert refused.status_code == 422
+    assert db.session.scalar(select(ApiToken).where(ApiToken.name == "odd")) is None

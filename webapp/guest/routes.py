@@ -21,8 +21,8 @@ import json
 import threading
 import time
 
-from flask import (Response, abort, current_app, jsonify, make_response, redirect, render_template, request,
-                   session, stream_with_context, url_for)
+from flask import (abort, current_app, jsonify, make_response, redirect, render_template, request, session,
+                   url_for)
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
@@ -37,6 +37,7 @@ from webapp.models.base import utcnow
 from webapp.models.invite import DEFAULT_KINDS, new_key
 from webapp.services import chunked_uploads, guests, invites
 from webapp.services.invites import InviteClosed
+from webapp.views import event_stream
 
 COOKIE_KEY = "haul_guest"  # in the signed session cookie: {invite id: guest session id}
 PASSWORD_LIMIT = "10 per minute"
@@ -301,10 +302,7 @@ def events(token):
             subscription.close()
             db.session.remove()
 
-    response = Response(stream_with_context(generate()), mimetype="text/event-stream")
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Accel-Buffering"] = "no"
-    return response
+    return event_stream(generate())
 
 
 # -- JSON: uploads ---------------------------------------------------------------------------------

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import time
 
-from flask import Response, current_app, request, stream_with_context
+from flask import current_app, request
 from simple_websocket import ConnectionClosed
 
 from webapp.bearer import current_principal, require
 from webapp.errors import BadRequest
 from webapp.extensions import db, sock
 from webapp.live_api import bp, messages, replay
+from webapp.views import event_stream
 
 KEEPALIVE_SECONDS = 15.0
 WS_POLL_SECONDS = 0.1  # how often the socket loop looks for client messages between events
@@ -82,10 +83,7 @@ def events_stream():
             subscription.close()
             db.session.remove()
 
-    response = Response(stream_with_context(generate()), mimetype="text/event-stream")
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
-    return response
+    return event_stream(generate())
 
 
 class _Client:

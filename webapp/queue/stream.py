@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import time
 
-from flask import Response, current_app, render_template, stream_with_context
+from flask import Response, current_app, render_template
 from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import Event, Job
 from webapp.services import events, job_control, queue_listing, queue_state
 from webapp.services.events import EventRecord
+from webapp.views import event_stream
 
 KEEPALIVE_SECONDS = 15.0
 TOOLBAR_EVERY_SECONDS = 0.5  # counts are redrawn at most this often while jobs change
@@ -171,7 +172,4 @@ def queue_event_stream(user, owner: int | None, last_id: int | None) -> Response
             subscription.close()
             db.session.remove()
 
-    response = Response(stream_with_context(generate()), mimetype="text/event-stream")
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
-    return response
+    return event_stream(generate())

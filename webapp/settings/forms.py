@@ -63,11 +63,11 @@ TOKEN_ACCESS = {"full": None, "submit": "submit", "read": "submit read"}
 
 class NewTokenForm(FlaskForm):
     name = StringField("Token name", validators=[DataRequired("Give the token a name"), Length(max=100)])
-    access = SelectField("What it may do", default="full", choices=[
-        ("full", "Everything your account can"),
-        ("submit", "Only send links (phone, userscript, Shortcuts)"),
-        ("read", "Send links and read your downloads"),
-    ])
+    access = SelectField("What it may do", default="full", choices=_choices({
+        "full": "Everything your account can",
+        "submit": "Only send links (phone, userscript, Shortcuts)",
+        "read": "Send links and read your downloads",
+    }))
 
 
 class ConfirmForm(FlaskForm):

@@ -13,7 +13,6 @@ import json
 import math
 from dataclasses import dataclass
 
-import segno
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
@@ -179,7 +178,10 @@ def details(invite_id: int):
     return render_view("invites/detail.html", "invites/_details.html", **_details(invite))
 
 
-def _qr(invite: Invite) -> segno.QRCode:
+def _qr(invite: Invite) -> "segno.QRCode":  # noqa: F821
+    # Imported here: only the QR dialog needs it, so the web process does not load it at start.
+    import segno
+
     # Medium error correction: readable off a slightly smudged print or a dim phone screen.
     return segno.make(invites.link_for(invite), error="m")
 

@@ -240,9 +240,7 @@ def _partial_file_stream(total_content_length, content_type, filename=None, cont
 def _remove_leftover_partials(exc):
     for name in g.pop("sharing_partials", ()):
         try:
-            os.unlink(name)
-        except FileNotFoundError:
-            pass  # moved into the library
+            Path(name).unlink(missing_ok=True)  # already gone when it was moved into the library
         except OSError:
             current_app.logger.warning("could not remove the partial upload %s", name)
 

@@ -3,10 +3,26 @@
 Embedded default: Huey on SQLite in its own file in the data dir. HAUL_REDIS_URL is reserved
 for the scale-out mode (RedisHuey) that a later issue completes.
 """
-from huey import Huey
-from huey.storage import SqliteStorage
+import sys
 
-from webapp.config import load_settings
+
+def _started_as_worker() -> bool:
+    """True in the process `python -m jobs.worker` started (sys.orig_argv is set before any import)."""
+    argv = getattr(sys, "orig_argv", [])
+    return any(arg == "-m" and argv[i + 1:i + 2] == ["jobs.worker"] for i, arg in enumerate(argv))
+
+
+if _started_as_worker() and "gevent" not in sys.modules:
+    # huey.consumer imports gevent whenever it is installed (for its greenlet worker type, which
+    # Haul never uses: the worker runs threads or processes). The web needs gevent; the worker
+    # would carry it for nothing (~4 MB). A None entry makes `import gevent` fail at once, so
+    # Huey takes its no-gevent path.
+    sys.modules["gevent"] = None
+
+from huey import Huey  # noqa: E402  (after the gevent decision above)
+from huey.storage import SqliteStorage  # noqa: E402
+
+from webapp.config import load_settings  # noqa: E402
 
 
 class HaulSqliteStorage(SqliteStorage):

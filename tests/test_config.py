@@ -34,6 +34,7 @@ def test_defaults(data_dir):
     assert settings.host == "127.0.0.1"
     assert settings.workers == 3
     assert settings.worker_type == "thread"
+    assert settings.worker_nice == 5
     assert settings.job_timeout_seconds == 3600
     assert settings.retry_backoff_seconds == 5.0
     assert settings.storage_root == data_dir / "downloads"
@@ -74,9 +75,11 @@ def test_values_are_read(data_dir):
             HAUL_ADMIN_USERNAME="root",
             HAUL_ADMIN_PASSWORD="longpassword",
             HAUL_LOG_LEVEL="debug",
+            HAUL_WORKER_NICE="0",
         ),
         env_file=None,
     )
+    assert settings.worker_nice == 0
     assert settings.port == 9000
     assert settings.host == "0.0.0.0"
     assert settings.workers == 8
@@ -102,6 +105,8 @@ def test_values_are_read(data_dir):
         ("HAUL_JOB_TIMEOUT_SECONDS", "-1"),
         ("HAUL_RETRY_BACKOFF_SECONDS", "soon"),
         ("HAUL_WORKER_TYPE", "greenlet"),
+        ("HAUL_WORKER_NICE", "20"),
+        ("HAUL_WORKER_NICE", "-5"),
         ("HAUL_LOG_LEVEL", "LOUD"),
         ("HAUL_DATABASE_URL", "mysql://x"),
         ("HAUL_REDIS_URL", "http://x"),

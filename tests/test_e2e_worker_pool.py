@@ -41,3 +41,42 @@ def test_raising_the_concurrency_grows_the_pool_without_a_restart(make_stack, me
     assert most_at_once(stack, second) == 3
     # Nobody restarted the worker.
     assert stack.log("worker.log").count("worker started") == 1
+
+
+def test_the_worker_runs_below_the_web_in_a_scheduling_group_of_its_own(make_stack, media_site):
+    """HAUL_WORKER_NICE (default 5): the worker leaves the launcher's session (so Linux's
+    autogroup scheduler weighs it apart from the web) at a lower priority, and still downloads.
+    It also runs without gevent, which only the web needs (huey would import it otherwise)."""
+    import os
+
+    import psutil
+
+    stack = make_stack()
+    worker = psutil.Process(stack.worker.pid)
+    serving = psutil.Process(stack.web.pid).children()[0]
+    assert worker.nice() == 5
+    assert serving.nice() == 0
+    assert os.getsid(worker.pid) == worker.pid != os.getsid(os.getpid())
+    autogroup = f"/proc/{worker.pid}/autogroup"
+    if os.path.exists(autogroup):  # a kernel with autogroup
+        with open(autogroup) as group:
+            assert group.read().strip().endswith("nice 5")
+    loaded = {m.path for m in worker.memory_maps()}
+    assert not [path for path in loaded if "/gevent/" in path], "the worker loaded gevent"
+    assert [path for path in {m.path for m in serving.memory_maps()} if "/gevent/" in path], "the web runs on gevent"
+
+    job = stack.submit([media_site.url("/img/4242.png")])["jobs"][0]
+    deadline = time.monotonic() + 20
+    while stack.job(job["id"])["status"] != "completed" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert stack.job(job["id"])["status"] == "completed"
+
+
+def test_nice_zero_leaves_the_worker_where_it_was_started():
+    import os
+
+    from jobs.worker import lower_cpu_priority
+
+    session, nice = os.getsid(0), os.nice(0)
+    lower_cpu_priority(0)
+    assert (os.getsid(0), os.nice(0)) == (session, nice)

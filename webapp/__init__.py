@@ -53,7 +53,7 @@ def create_app(settings=None, role: str | None = None, **overrides) -> "Flask":
 def register_extensions(app: "Flask") -> None:
     from webapp import models  # noqa: F401  (every table known to Flask-Migrate)
     from webapp.database import configure_sqlite
-    from webapp.extensions import csrf, db, limiter, login_manager, sock
+    from webapp.extensions import db
 
     db.init_app(app)
     if app.config["HAUL_ROLE"] in ("cli", "test"):
@@ -61,6 +61,17 @@ def register_extensions(app: "Flask") -> None:
         from flask_migrate import Migrate
 
         Migrate(app, db, directory=str(app.root_path + "/../migrations"))
+    if app.config["HAUL_ROLE"] != "worker":
+        # The worker serves no request: no sessions, CSRF, WebSockets or rate limits (~3 MB).
+        register_web_extensions(app)
+
+    with app.app_context():
+        configure_sqlite(db.engine)
+
+
+def register_web_extensions(app: "Flask") -> None:
+    from webapp.extensions import csrf, db, limiter, login_manager, sock
+
     csrf.init_app(app)
     sock.init_app(app)
     limiter.init_app(app)
@@ -77,9 +88,6 @@ def register_extensions(app: "Flask") -> None:
         from webapp.models import User
 
         return db.session.get(User, int(user_id)) if str(user_id).isdigit() else None
-
-    with app.app_context():
-        configure_sqlite(db.engine)
 
 
 def register_blueprints(app: "Flask") -> None:

@@ -121,6 +121,9 @@ def serve_command():
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    # A closed terminal: the worker runs in a session of its own (HAUL_WORKER_NICE) and would
+    # not hear the terminal's hang-up itself.
+    signal.signal(signal.SIGHUP, stop)
     exit_code = 0
     while any(proc.poll() is None for proc in children.values()):
         for name, proc in children.items():

@@ -46,6 +46,8 @@ class Settings:
     # in, and whether anonymous visitors to / get the public upload page (off by default).
     upload_chunk_bytes: int = 16 * 1024 * 1024
     public_uploads: bool = False
+    # How much lower the worker's CPU priority is than the web's (jobs/worker.py); 0 = the same.
+    worker_nice: int = 5
 
     @property
     def is_sqlite(self) -> bool:
@@ -189,6 +191,7 @@ def load_settings(environ=None, env_file=".env", check_tool_args=True) -> Settin
         # 4 KiB to 256 MiB; a reverse proxy in front must accept bodies of this size plus a little.
         upload_chunk_bytes=_number(env, "HAUL_UPLOAD_CHUNK_BYTES", 16 * 1024 * 1024, 4096, 256 * 1024 * 1024),
         public_uploads=_flag(env, "HAUL_PUBLIC_UPLOADS", False),
+        worker_nice=_number(env, "HAUL_WORKER_NICE", 5, 0, 19),
     )
 
 

@@ -30,7 +30,7 @@ def under_gevent() -> bool:
 
 def _retry_while_busy(call, *args):
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    delay = 0.0005
+    delay = 0.0002
     while True:
         try:
             return call(*args)
@@ -38,7 +38,7 @@ def _retry_while_busy(call, *args):
             if getattr(exc, "sqlite_errorcode", None) != SQLITE_BUSY or time.monotonic() > deadline:
                 raise
         time.sleep(delay)
-        delay = min(delay * 2, 0.01)
+        delay = min(delay * 2, 0.001)
 
 
 _WRITE_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE")

@@ -210,7 +210,7 @@ def main() -> int:
 
     logging.getLogger("huey").setLevel(logging.WARNING if settings.log_level != "DEBUG" else logging.DEBUG)
 
-    picker.warm_up()
+    picker.warm_up(settings.data_dir)
     with app.app_context():
         recovery.recover()
         pool = runtime_settings.pool_size(settings)

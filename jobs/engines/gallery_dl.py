@@ -4,6 +4,8 @@ gallery-dl's configuration is process-wide, so what is the same for every job (r
 progress interval, the admin's extra switches) is set once, and what differs per job (the
 target folder) lives on the job object. Progress comes through a custom output object;
 cancelling raises a TerminateExtraction subclass, the one exception gallery-dl lets through.
+Extractors are looked up through a cached index (jobs/engines/gallery_dl_index.py), installed as
+`gallery_dl.extractor.find`, so the process imports only the extractor modules that match.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import re
 import threading
 from pathlib import Path
 
+from flask import current_app, has_app_context
 from gallery_dl import config as gdl_config
 from gallery_dl import exception as gdl_exception
 from gallery_dl import extractor as gdl_extractor
@@ -20,6 +23,7 @@ from gallery_dl import job as gdl_job
 from gallery_dl import output as gdl_output
 from gallery_dl.extractor.generic import GenericExtractor
 
+from jobs.engines import gallery_dl_index
 from jobs.engines.base import (
     Cancelled,
     DownloadRequest,
@@ -31,8 +35,14 @@ from jobs.engines.base import (
 )
 from webapp.services.library import resource_directory, sanitize_component
 
+log = logging.getLogger(__name__)
+
 _setup_lock = threading.Lock()
 _configured_with: tuple | None = None
+# gallery-dl's own lookup (imports every extractor module), kept for the fallback and the tests.
+gallery_dl_find = gdl_extractor.find
+_index: gallery_dl_index.ExtractorIndex | None = None
+_lookup_ready = False
 # Keys of a directory's metadata that name the gallery/post, most specific first.
 _RESOURCE_KEYS = ("gallery_id", "album_id", "post_id", "id")
 _TITLE_KEYS = ("title", "og_title", "gallery_title", "album", "name")
@@ -42,8 +52,12 @@ class _Stop(gdl_exception.TerminateExtraction):
     """Raised from our hooks to end a job; gallery-dl re-raises TerminateExtraction."""
 
 
-def configure(options: tuple = ()) -> None:
-    """Set gallery-dl's process-wide options once (again only when `options` change)."""
+def configure(options: tuple = (), data_dir: Path | None = None) -> None:
+    """Set gallery-dl's process-wide options once (again only when `options` change).
+
+    The first call also sets up the extractor lookup, its index cached in `data_dir` (by default
+    the settings' data dir).
+    """
     global _configured_with
     with _setup_lock:
         if _configured_with == options:
@@ -67,8 +81,9 @@ def configure(options: tuple = ()) -> None:
         for section in [name for name in live if name not in fresh]:
             live.pop(section, None)
         # Building the extractor list from several threads at once races inside gallery-dl
-        # (7 of 8 concurrent first calls fail): build it here, once, under the lock.
-        gdl_extractor.extractors()
+        # (7 of 8 concurrent first calls fail): build it here, once, under the lock (the index,
+        # or gallery-dl's own list when there is no index).
+        _set_up_lookup(data_dir)
         if not any(isinstance(h, _JobLogHandler) for h in logging.getLogger().handlers):
             logging.getLogger().addHandler(_JobLogHandler())
         _configured_with = options
@@ -94,10 +109,49 @@ class PortAwareGenericExtractor(GenericExtractor):
         return cls(cls.pattern.match("generic:" + url))
 
 
+def _set_up_lookup(data_dir: Path | None) -> None:
+    """Install the index's finder as gallery-dl's `find`, once; without an index, import them all.
+
+    Called with _setup_lock held. gallery-dl's job code calls `extractor.find` itself for the
+    URLs a gallery queues, so replacing it there keeps a gallery's children off the full import.
+    An index that cannot be had never fails a download: gallery-dl's own lookup does the work.
+    """
+    global _index, _lookup_ready
+    if _lookup_ready:
+        return
+    try:
+        index = gallery_dl_index.load(data_dir if data_dir is not None else _data_dir())
+    except Exception as exc:  # whatever went wrong, gallery-dl's own lookup still works
+        log.warning("gallery-dl's extractor index is unavailable (%s); importing all its extractors", exc)
+        gdl_extractor.extractors()
+    else:
+        _index = index
+        gdl_extractor.find = index.find
+    _lookup_ready = True
+
+
+def _data_dir() -> Path | None:
+    """The data dir of the settings in force, or None (the index is then not cached)."""
+    try:
+        if has_app_context():
+            return current_app.config["HAUL"].data_dir
+        from webapp.config import load_settings
+
+        return load_settings(check_tool_args=False).data_dir
+    except Exception as exc:  # a missing cache costs a child process, nothing more
+        log.warning("no data dir for gallery-dl's extractor index (%s); it is not cached", exc)
+        return None
+
+
 def site_extractor(url: str):
     """gallery-dl's site-specific extractor for `url`, or None (generic and direct links excluded)."""
+    if not _lookup_ready:
+        with _setup_lock:
+            _set_up_lookup(None)
+    if _index is not None and not _index.matches_site(url):
+        return None
     extr = gdl_extractor.find(url)
-    if extr is None or extr.category in ("generic", "directlink", "noop"):
+    if extr is None or extr.category in gallery_dl_index.NOT_SITES:
         return None
     return extr
 

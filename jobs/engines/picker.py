@@ -28,7 +28,8 @@ def pick(url: str, requested: str | None = None) -> str:
     return GENERIC
 
 
-def warm_up() -> None:
-    """Build both tools' extractor lists before worker threads share them."""
-    gallery_dl.configure()
+def warm_up(data_dir=None) -> None:
+    """Build both tools' extractor lists before worker threads share them (gallery-dl's index
+    cached in `data_dir`, see jobs/engines/gallery_dl_index.py)."""
+    gallery_dl.configure(data_dir=data_dir)
     ytdlp.site_extractor_name("http://localhost/")

@@ -157,29 +157,31 @@ def lower_cpu_priority(nice: int) -> None:
     """Run the downloads at a lower CPU priority than the web server (HAUL_WORKER_NICE).
 
     On a 2-core box a busy worker (yt-dlp parsing pages, hashing files, ffmpeg) competes with
-    the web for the CPU, and every page and API answer waits its turn. The web gets a session,
-    hence a scheduling group, of its own (webapp/gunicorn_conf.py); the worker does the same
-    and lowers its group's priority (Linux's autogroup: /proc/self/autogroup takes a nice value)
-    and its own (os.nice, for systems without autogroup, such as a container's cgroup). Idle
-    CPU is still the worker's: nice only decides who waits when both want it. Measured: the
-    benchmark's submit p95 with the worker downloading fell by about a tenth at nice 5
-    (docs/benchmarks.md). ffmpeg and other children inherit it. Raising a nice value needs no
-    privileges; anything refused is skipped.
+    the web for the CPU, and every page and API answer waits its turn. Linux's autogroup
+    scheduler shares the CPU between sessions first: the web puts itself in a session of its
+    own (webapp/gunicorn_conf.py), and `serve` starts the worker in one of its own, whose
+    priority this lowers (/proc/self/autogroup takes a nice value). os.nice covers systems
+    without autogroup, such as a container's cgroup. Idle CPU is still the worker's: nice only
+    decides who waits when both want it. Measured: the benchmark's submit p95 with the worker
+    downloading fell by about a tenth at nice 5 (docs/benchmarks.md). ffmpeg and other
+    children inherit it. Raising a nice value needs no privileges; anything refused is skipped.
+
+    The worker never leaves its session itself: started by hand in a terminal it must still
+    stop on Ctrl-C, and there the autogroup is the terminal's (the user's shell would be
+    niced with it), so it is only touched when the worker leads its session.
     """
     if nice <= 0:
         return
     try:
-        os.setsid()  # `serve` and the container stop the worker by pid, not by terminal signal
-    except OSError:  # already a session leader
+        os.nice(nice)
+    except OSError:
         pass
+    if os.getsid(0) != os.getpid():
+        return
     try:
         with open("/proc/self/autogroup", "w") as autogroup:
             autogroup.write(str(nice))
     except OSError:  # no autogroup here
-        pass
-    try:
-        os.nice(nice)
-    except OSError:
         pass
 
 

@@ -46,9 +46,10 @@ class HaulStack:
         self.session.headers["Authorization"] = f"Bearer {api_token}"
 
     # -- processes -------------------------------------------------------------------
-    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen:
+    def _spawn(self, args: list[str], log_name: str, new_session: bool = False) -> subprocess.Popen:
         log = open(self.workdir / log_name, "ab")
-        return subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=new_session)
 
     def migrate(self) -> None:
         subprocess.run(
@@ -76,7 +77,8 @@ class HaulStack:
 
     def start_worker(self) -> None:
         before = self.log("worker.log").count("worker started")
-        self.worker = self._spawn([sys.executable, "-m", "jobs.worker"], "worker.log")
+        # In a session of its own, as `flask serve` starts it (see jobs/worker.py lower_cpu_priority).
+        self.worker = self._spawn([sys.executable, "-m", "jobs.worker"], "worker.log", new_session=True)
         self._wait_until(lambda: self.log("worker.log").count("worker started") > before, 30, "worker did not start")
 
     def kill_worker(self) -> None:

@@ -44,9 +44,10 @@ def test_raising_the_concurrency_grows_the_pool_without_a_restart(make_stack, me
 
 
 def test_the_worker_runs_below_the_web_in_a_scheduling_group_of_its_own(make_stack, media_site):
-    """HAUL_WORKER_NICE (default 5): the worker leaves the launcher's session (so Linux's
-    autogroup scheduler weighs it apart from the web) at a lower priority, and still downloads.
-    It also runs without gevent, which only the web needs (huey would import it otherwise)."""
+    """HAUL_WORKER_NICE (default 5): started in a session of its own, as `flask serve` starts it
+    (so Linux's autogroup scheduler weighs it apart from the web), the worker lowers its own and
+    its group's priority, and still downloads. It also runs without gevent, which only the web
+    needs (huey would import it otherwise)."""
     import os
 
     import psutil
@@ -80,3 +81,25 @@ def test_nice_zero_leaves_the_worker_where_it_was_started():
     session, nice = os.getsid(0), os.nice(0)
     lower_cpu_priority(0)
     assert (os.getsid(0), os.nice(0)) == (session, nice)
+
+
+def test_a_worker_started_in_a_terminal_session_leaves_that_session_alone():
+    """Not the leader of its session (run by hand from a shell): only the worker's own nice value
+    rises; the session's autogroup, which the shell shares, keeps its priority."""
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    if not os.path.exists("/proc/self/autogroup"):
+        pytest.skip("this kernel has no autogroup: there is no session priority to leave alone")
+    script = (
+        "import os; from jobs.worker import lower_cpu_priority; "
+        "before = open('/proc/self/autogroup').read(); lower_cpu_priority(3); "
+        "print(os.nice(0), open('/proc/self/autogroup').read() == before, os.getsid(0) == os.getpid())"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(os.nice(0) + 3), "True", "False"]

@@ -99,7 +99,9 @@ def serve_command():
     web = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "python:webapp.gunicorn_conf", "wsgi:app"], env=env
     )
-    worker = subprocess.Popen([sys.executable, "-m", "jobs.worker"], env=env)
+    # A session of its own: the scheduler then weighs the worker apart from the web and this
+    # launcher, at the lower priority HAUL_WORKER_NICE gives it (jobs/worker.py).
+    worker = subprocess.Popen([sys.executable, "-m", "jobs.worker"], env=env, start_new_session=True)
     children = {"web": web, "worker": worker}
     click.echo(f"\n  Haul is running at {url}  (data in {settings.data_dir})")
     if code:

@@ -15,7 +15,6 @@ import re
 import threading
 from pathlib import Path
 
-from flask import current_app, has_app_context
 from gallery_dl import config as gdl_config
 from gallery_dl import exception as gdl_exception
 from gallery_dl import extractor as gdl_extractor
@@ -131,10 +130,8 @@ def _set_up_lookup(data_dir: Path | None) -> None:
 
 
 def _data_dir() -> Path | None:
-    """The data dir of the settings in force, or None (the index is then not cached)."""
+    """The configured data dir, or None (the index is then not cached); the worker passes its own."""
     try:
-        if has_app_context():
-            return current_app.config["HAUL"].data_dir
         from webapp.config import load_settings
 
         return load_settings(check_tool_args=False).data_dir

@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 _setup_lock = threading.Lock()
 _configured_with: tuple | None = None
-# gallery-dl's own lookup (imports every extractor module), kept for the fallback and the tests.
+# gallery-dl's own lookup (imports every extractor module), before the index takes its place:
+# the reference the tests compare the index with.
 gallery_dl_find = gdl_extractor.find
 _index: gallery_dl_index.ExtractorIndex | None = None
 _lookup_ready = False

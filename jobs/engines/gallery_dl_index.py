@@ -37,7 +37,6 @@ NOT_SITES = frozenset({"generic", "directlink", "noop"})
 # what importing the modules costs) and answers in ~0.35 ms; chunks of 25 cost ~0.6 MB and
 # answer a URL no site matches in ~0.12 ms (re tries alternatives one by one either way).
 _CHUNK_SIZE = 25
-_SCOPABLE_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL}
 
 
 class IndexedExtractor(NamedTuple):
@@ -189,24 +188,6 @@ def load(data_dir: Path | None) -> "ExtractorIndex":
         return ExtractorIndex(load_entries(data_dir))
 
 
-def _joinable(pattern: str, flags: int) -> str | None:
-    """`pattern` rewritten to be one alternative of a joined regex, or None when it cannot be."""
-    if "(?P=" in pattern or "(?(" in pattern or re.search(r"\\[1-9]", pattern):
-        return None  # back-references and conditionals need their own groups' numbers and names
-    inline = 0
-    leading = re.match(r"\(\?([a-zA-Z]+)\)", pattern)
-    if leading:
-        letters = leading.group(1)
-        if any(letter not in _SCOPABLE_FLAGS for letter in letters):
-            return None  # verbose mode and the like: a comment could swallow what follows
-        for letter in letters:
-            inline |= _SCOPABLE_FLAGS[letter]
-        pattern = f"(?{letters}:{pattern[leading.end():]})"  # a global flag would apply to all
-    if flags & ~re.UNICODE != inline:
-        return None  # flags given outside the pattern's text
-    return re.sub(r"\(\?P<\w+>", "(?:", pattern)  # group names would clash when joined
-
-
 class ExtractorIndex:
     """gallery-dl's `find`, over the index: only the module of the class that matches is imported.
 
@@ -217,13 +198,17 @@ class ExtractorIndex:
     """
 
     def __init__(self, entries: list[IndexedExtractor]):
+        # Imported here, in the worker: the child runs this file by path, without the project.
+        from jobs.engines import joined_patterns
+
         self.entries = entries
         self._compiled: dict[int, re.Pattern] = {}
         self._prepared: set[str] = set()
         self._import_lock = threading.Lock()
         individual, joinable = [], []
         for position, entry in enumerate(entries):
-            alternative = None if entry.category in NOT_SITES else _joinable(entry.pattern, entry.flags)
+            alternative = (None if entry.category in NOT_SITES
+                           else joined_patterns.alternative(entry.pattern, entry.flags))
             if alternative is None:
                 individual.append(position)
             else:

@@ -16,6 +16,7 @@ import yt_dlp
 from yt_dlp.networking.exceptions import HTTPError, TransportError
 from yt_dlp.utils import DownloadCancelled, DownloadError, ExtractorError, UnsupportedError
 
+from jobs.engines import joined_patterns
 from jobs.engines.base import (
     Cancelled,
     DownloadRequest,
@@ -93,15 +94,10 @@ class _SiteMatcher:
             return None
         result = []
         for pattern in valid if isinstance(valid, (list, tuple)) else [valid]:
-            if "(?P=" in pattern or "(?(" in pattern or re.search(r"\\[1-9]", pattern):
+            rewritten = joined_patterns.alternative(pattern)
+            if rewritten is None:
                 return None
-            pattern = re.sub(r"\(\?P<\w+>", "(?:", pattern)  # group names would clash when joined
-            flags = re.match(r"\(\?([imsx]+)\)", pattern)
-            if flags:  # a leading global flag becomes a scoped one
-                pattern = f"(?{flags.group(1)}:{pattern[flags.end():]})"
-            elif re.match(r"\(\?[a-zA-Z]+\)", pattern):
-                return None
-            result.append(pattern)
+            result.append(rewritten)
         return result
 
     def match(self, url: str) -> str | None:

@@ -103,3 +103,26 @@ def test_a_worker_started_in_a_terminal_session_leaves_that_session_alone():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=root)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(os.nice(0) + 3), "True", "False"]
+
+
+def test_the_worker_app_loads_none_of_the_web_extensions():
+    """Sessions' manager, CSRF, WebSockets and rate limits are made on first use (webapp/extensions.py),
+    which the worker's app never reaches; the web's app has them all."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from webapp import create_app; app = create_app(role=sys.argv[1]); "
+        "print(sorted(m for m in ('flask_limiter', 'flask_wtf', 'flask_sock') if m in sys.modules), "
+        "sorted(app.extensions))"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    answers = {}
+    for role in ("worker", "cli"):
+        done = subprocess.run([sys.executable, "-c", script, role], capture_output=True, text=True,
+                              timeout=60, cwd=root)
+        assert done.returncode == 0, done.stderr
+        answers[role] = done.stdout.strip().splitlines()[-1]
+    assert answers["worker"].startswith("[] ") and "limiter" not in answers["worker"]
+    assert answers["cli"].startswith("['flask_limiter', 'flask_sock', 'flask_wtf'] ") and "limiter" in answers["cli"]

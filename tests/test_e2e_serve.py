@@ -27,9 +27,9 @@ def test_serve_starts_both_and_ctrl_c_stops_both(tmp_path):
         deadline = time.monotonic() + 30
         while True:
             try:
-                if requests.get(f"http://127.0.0.1:{port}/setup", timeout=1).status_code == 200:
+                if requests.get(f"http://127.0.0.1:{port}/setup", timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still loading
                 pass
             assert time.monotonic() < deadline and launcher.poll() is None, "serve did not start"
             time.sleep(0.1)

@@ -8,7 +8,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
 	@echo "make run    - install into .venv, migrate, start web + worker on http://127.0.0.1:8080"
-	@echo "make test   - install test requirements (ffmpeg and chromium via apt-get) and run the whole suite"
+	@echo "make test   - install test requirements (ffmpeg, chromium and nginx via apt-get) and run the whole suite"
 	@echo "make bench  - the benchmark (not part of make test)"
 
 # The venv; Debian/Ubuntu ship venv support as a separate package, installed when missing.
@@ -33,7 +33,8 @@ run: $(VENV)/.requirements
 	$(BIN)/flask --app wsgi serve
 
 # What the tests need from the system: ffmpeg makes the test site's media; Debian's chromium
-# runs the browser tests (Playwright drives /usr/bin/chromium; `playwright install` is never used).
+# runs the browser tests (Playwright drives /usr/bin/chromium; `playwright install` is never used);
+# nginx stands in front of Haul as the documented reverse proxy (tests/reverse_proxy.py).
 system-deps-test:
 	@command -v ffmpeg >/dev/null || { \
 	  echo "installing ffmpeg with apt-get"; \
@@ -41,6 +42,9 @@ system-deps-test:
 	@[ -x /usr/bin/chromium ] || { \
 	  echo "installing chromium with apt-get (for the browser tests)"; \
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+	@[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || { \
+	  echo "installing nginx with apt-get (the tests put docs/deploy/nginx.conf in front of Haul)"; \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends nginx; }
 
 test: $(VENV)/.requirements-dev system-deps-test
 	$(BIN)/python -m pytest

@@ -34,6 +34,7 @@ def test_defaults(data_dir):
     assert settings.host == "127.0.0.1"
     assert settings.workers == 3
     assert settings.worker_type == "thread"
+    assert settings.trusted_proxies == 0  # X-Forwarded-* ignored unless a proxy is declared
     assert settings.worker_nice == 5
     assert settings.job_timeout_seconds == 3600
     assert settings.retry_backoff_seconds == 5.0
@@ -76,10 +77,12 @@ def test_values_are_read(data_dir):
             HAUL_ADMIN_PASSWORD="longpassword",
             HAUL_LOG_LEVEL="debug",
             HAUL_WORKER_NICE="0",
+            HAUL_TRUSTED_PROXIES="2",
         ),
         env_file=None,
     )
     assert settings.worker_nice == 0
+    assert settings.trusted_proxies == 2
     assert settings.port == 9000
     assert settings.host == "0.0.0.0"
     assert settings.workers == 8
@@ -107,6 +110,8 @@ def test_values_are_read(data_dir):
         ("HAUL_WORKER_TYPE", "greenlet"),
         ("HAUL_WORKER_NICE", "20"),
         ("HAUL_WORKER_NICE", "-5"),
+        ("HAUL_TRUSTED_PROXIES", "yes"),
+        ("HAUL_TRUSTED_PROXIES", "6"),
         ("HAUL_LOG_LEVEL", "LOUD"),
         ("HAUL_DATABASE_URL", "mysql://x"),
         ("HAUL_REDIS_URL", "http://x"),

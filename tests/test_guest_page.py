@@ -51,7 +51,7 @@ def test_the_guest_page_is_a_page_of_its_own(app):
     assert 'class="mainnav"' not in html and "account-menu" not in html and "Sign out" not in html
     assert guest.csrf and "guest.js" in html and "guest.css" in html
     assert "up to 50.0 MB each" in html
-    assert page.headers["Cache-Control"] == "no-store" and page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["Cache-Control"] == "no-store" and page.headers["Referrer-Policy"] == "same-origin"
     assert_no_server_paths(app, page)
     assert "Summer party" not in html  # the folder it goes to is the admin's business
     items = guest.client.get(guest.url("/items"), headers=guest.headers)

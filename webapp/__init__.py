@@ -70,8 +70,11 @@ def register_extensions(app: "Flask") -> None:
 
 
 def register_web_extensions(app: "Flask") -> None:
+    from webapp import reverse_proxy
     from webapp.extensions import csrf, db, limiter, login_manager, sock
 
+    # First: its after-request hook must run after Flask-Login's (see the module).
+    reverse_proxy.install(app, app.config["HAUL"].trusted_proxies)
     csrf.init_app(app)
     sock.init_app(app)
     limiter.init_app(app)

@@ -48,6 +48,9 @@ class Settings:
     public_uploads: bool = False
     # How much lower the worker's CPU priority is than the web's (jobs/worker.py); 0 = the same.
     worker_nice: int = 5
+    # How many reverse proxies stand in front of the web server (webapp/proxies.py); 0 = none,
+    # and X-Forwarded-* headers are ignored.
+    trusted_proxies: int = 0
 
     @property
     def is_sqlite(self) -> bool:
@@ -192,6 +195,7 @@ def load_settings(environ=None, env_file=".env", check_tool_args=True) -> Settin
         upload_chunk_bytes=_number(env, "HAUL_UPLOAD_CHUNK_BYTES", 16 * 1024 * 1024, 4096, 256 * 1024 * 1024),
         public_uploads=_flag(env, "HAUL_PUBLIC_UPLOADS", False),
         worker_nice=_number(env, "HAUL_WORKER_NICE", 5, 0, 19),
+        trusted_proxies=_number(env, "HAUL_TRUSTED_PROXIES", 0, 0, 5),
     )
 
 

@@ -13,6 +13,9 @@ control_socket_disable = True
 # Open streams would hold a graceful shutdown until this timeout; keep it short.
 graceful_timeout = 5
 timeout = 60
+# X-Forwarded-* headers are believed only as HAUL_TRUSTED_PROXIES says (webapp/reverse_proxy.py);
+# gunicorn would otherwise take X-Forwarded-Proto from any client on 127.0.0.1 on its own.
+forwarded_allow_ips = ""
 accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()

@@ -145,7 +145,9 @@ def render_guest_page(invite: Invite, guest: GuestSession, *, public: bool = Fal
     }
     response = make_response(render_template("guest/page.html", **context))
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"  # the link is the key: never pass it on
+    # The link is the key: never pass it on to another site. Same-origin requests keep their
+    # Referer, which Flask-WTF checks on every form and upload over HTTPS.
+    response.headers["Referrer-Policy"] = "same-origin"
     return response
 
 
@@ -154,7 +156,7 @@ def _password_page(invite: Invite, error: str | None = None, status: int = 200):
                                              action=url_for("guest.password", token=request.view_args["token"])),
                              status)
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = "same-origin"
     return response
 
 

@@ -1,4 +1,4 @@
-"""flask --app wsgi … commands: users, tokens, and `serve` (web + worker together)."""
+"""flask --app wsgi … commands: users, tokens, `serve` (web + worker together) and `backup`."""
 from __future__ import annotations
 
 import os
@@ -6,10 +6,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
 from webapp.errors import HaulError
@@ -143,7 +144,30 @@ def serve_command():
     sys.exit(exit_code)
 
 
+@click.command("backup")
+@click.argument("destination", required=False, type=click.Path(file_okay=False, path_type=Path))
+@with_appcontext
+def backup_command(destination):
+    """Copy the database and the secret key into DESTINATION (default: DATA_DIR/backups).
+
+    Safe while Haul runs. The library is plain files: back it up with your usual tool."""
+    from webapp.services.backup import BackupError, back_up
+
+    settings = current_app.config["HAUL"]
+    try:
+        made = back_up(settings, destination or settings.data_dir / "backups")
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Database: {made.database} ({made.database_bytes / 1e6:.1f} MB)")
+    if made.secret_key:
+        click.echo(f"Secret key: {made.secret_key} (keep it private: it signs sessions and invite links)")
+    else:
+        click.echo("Secret key: set by HAUL_SECRET_KEY, not copied; keep that value with the backup.")
+    click.echo(f"The library ({settings.storage_root}) is plain files: copy it with rsync, restic or borg.")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(serve_command)
+    app.cli.add_command(backup_command)

@@ -240,3 +240,23 @@ def test_cli_reports_a_bad_value_in_one_line(tmp_path):
     last_line = result.stderr.strip().splitlines()[-1]
     assert "HAUL_PORT" in last_line
     assert not (tmp_path / "data" / "haul.db").exists()  # nothing was migrated
+
+
+@pytest.mark.parametrize(("url", "module"), [("postgresql://haul@db/haul", "psycopg2"),
+                                             ("postgresql+psycopg2://haul@db/haul", "psycopg2"),
+                                             ("postgresql+psycopg://haul@db/haul", "psycopg")])
+def test_a_postgres_url_without_its_driver_says_what_to_install(monkeypatch, url, module):
+    import importlib.util
+
+    from webapp.config import check_database_driver
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == module else real_find_spec(name, *a))
+    with pytest.raises(ConfigError) as info:
+        check_database_driver(url)
+    assert str(info.value).startswith("HAUL_DATABASE_URL: ") and f"needs the {module} driver" in str(info.value)
+    assert "pip install" in str(info.value) and "\n" not in str(info.value)
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == module else real_find_spec(name, *a))
+    check_database_driver(url)  # installed: nothing to say
+    check_database_driver("sqlite:///haul.db")

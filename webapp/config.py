@@ -199,8 +199,26 @@ def load_settings(environ=None, env_file=".env", check_tool_args=True) -> Settin
     )
 
 
+# The driver SQLAlchemy loads for each PostgreSQL URL scheme, and the package that provides it.
+_POSTGRES_DRIVERS = {"postgresql": ("psycopg2", "psycopg2-binary"), "postgresql+psycopg2": ("psycopg2", "psycopg2-binary"),
+                     "postgresql+psycopg": ("psycopg", "psycopg[binary]")}
+
+
+def check_database_driver(database_url: str) -> None:
+    """A PostgreSQL URL whose driver is not installed: one line saying what to install, instead
+    of SQLAlchemy's traceback from deep inside the app factory."""
+    import importlib.util
+
+    scheme = database_url.split(":", 1)[0]
+    module, package = _POSTGRES_DRIVERS.get(scheme, (None, None))
+    if module and importlib.util.find_spec(module) is None:
+        raise ConfigError(f"HAUL_DATABASE_URL: {scheme}:// needs the {module} driver; "
+                          f"install it with `pip install '{package}'` (into .venv/ for make run)")
+
+
 def flask_config(settings: Settings) -> dict:
     """The Flask config keys derived from the settings."""
+    check_database_driver(settings.database_url)
     engine_options = {}
     if settings.is_sqlite:
         from webapp.database import sqlite_connect_args

@@ -284,6 +284,33 @@ def test_links_switched_off_are_refused(app):
     assert answer.status_code == 403 and answer.get_json()["error_code"] == "links_not_allowed"
 
 
+def test_sending_links_is_rate_limited_per_address_and_link(app):
+    """30 sends (or retries) a minute from one address on one link; then a JSON 429 the page
+    shows inline, and what was sent before stays queued."""
+    from webapp.models import Job
+
+    _, token = make_invite(allow_private_urls=True)
+    guest = Guest(app, token)
+    for n in range(30):
+        sent = guest.client.post(guest.url("/links"), json={"urls": [f"http://127.0.0.1:9/limit-{n}"]},
+                                 headers=guest.headers)
+        assert sent.status_code == 202, sent.get_json()
+    limited = guest.client.post(guest.url("/links"), json={"urls": ["http://127.0.0.1:9/one-too-many"]},
+                                headers=guest.headers)
+    assert limited.status_code == 429 and limited.headers.get("Retry-After")
+    assert limited.get_json()["error_code"] == "rate_limited" and "wait a minute" in limited.get_json()["detail"]
+    # Retrying counts against the same allowance.
+    job_id = db.session.query(Job.id).filter(Job.url == "http://127.0.0.1:9/limit-0").scalar()
+    assert guest.client.post(guest.url(f"/links/{job_id}/retry"), headers=guest.headers).status_code == 429
+    assert db.session.query(Job).filter(Job.url.like("http://127.0.0.1:9/limit-%")).count() == 30
+    assert db.session.query(Job).filter(Job.url.like("%one-too-many")).count() == 0
+    # Another invite link from the same address has an allowance of its own.
+    _, other_token = make_invite(name="Other", allow_private_urls=True)
+    other = Guest(app, other_token)
+    assert other.client.post(other.url("/links"), json={"urls": ["http://127.0.0.1:9/other"]},
+                             headers=other.headers).status_code == 202
+
+
 def test_a_link_already_in_the_library_shows_no_one_elses_job(app):
     """The job someone else queued for the same URL is not shown: not its title, nor its id."""
     from webapp.models import Job

@@ -41,6 +41,10 @@ from webapp.views import event_stream
 
 COOKIE_KEY = "haul_guest"  # in the signed session cookie: {invite id: guest session id}
 PASSWORD_LIMIT = "10 per minute"
+# Sending links (and retrying them) from one address on one invite: far more than a person
+# pasting links needs, and a cap on a script that found the link (each request queues up to
+# 200 URLs). Uploads are bounded by the invite's byte limits instead.
+LINKS_LIMIT = "30 per minute"
 KEEPALIVE_SECONDS = 15.0
 _PAGES = {"guest.invite_page", "guest.password"}
 
@@ -172,10 +176,17 @@ def invite_page(token):
     return render_guest_page(invite, guest, public=invite.is_public_page)
 
 
-def _password_key() -> str:
-    """Attempts count per address and per link."""
-    token = (request.view_args or {}).get("token", "")
-    return f"guest-password:{get_remote_address()}:{invites.hash_token(token)[:16]}"
+def _per_address_and_link(kind: str):
+    """A rate-limit key function: requests count per address and per invite link."""
+    def key() -> str:
+        token = (request.view_args or {}).get("token", "")
+        return f"guest-{kind}:{get_remote_address()}:{invites.hash_token(token)[:16]}"
+
+    return key
+
+
+_password_key = _per_address_and_link("password")
+_links_key = _per_address_and_link("links")
 
 
 @bp.post("/i/<token>/password")
@@ -248,6 +259,7 @@ def items(token):
 
 
 @bp.post("/i/<token>/links")
+@limiter.shared_limit(LINKS_LIMIT, scope="guest-links", key_func=_links_key)
 def send_links(token):
     guest = _api_guest(token)
     body = request.get_json(silent=True) if request.is_json else request.form.to_dict()
@@ -257,6 +269,7 @@ def send_links(token):
 
 
 @bp.post("/i/<token>/links/<int:job_id>/retry")
+@limiter.shared_limit(LINKS_LIMIT, scope="guest-links", key_func=_links_key)
 def retry_link(token, job_id):
     guest = _api_guest(token)
     return jsonify({"item": guests.retry_link(guest, job_id)})

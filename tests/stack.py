@@ -14,6 +14,29 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def kill_tree(process: subprocess.Popen, also=()) -> None:
+    """SIGKILL a process, every descendant and the pids in `also` (children seen earlier, which
+    outlive their parent): the cleanup of a test that failed half-way.
+
+    Killing the process group is not enough: `flask serve` starts the worker in a session
+    (and so a group) of its own, and a failed test would leave it running for good."""
+    import psutil
+
+    family = []
+    for pid in (process.pid, *also):
+        try:
+            member = psutil.Process(pid)
+            family += [member, *member.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            pass
+    for member in family:
+        try:
+            member.kill()
+        except psutil.NoSuchProcess:
+            pass
+    process.wait(10)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from stack import ROOT, free_port
+from stack import ROOT, free_port, kill_tree
 
 DOCKERFILE = ROOT / "Dockerfile"
 
@@ -67,6 +67,7 @@ def test_the_image_starts_answers_its_health_check_and_stops_on_docker_stop(tmp_
 
     container = subprocess.Popen(exec_form("CMD"), cwd=ROOT, env=env, start_new_session=True,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    everything = [container.pid]
     try:
         deadline = time.monotonic() + 60  # the HEALTHCHECK's start period
         while subprocess.run(health, env=env, capture_output=True, timeout=10).returncode != 0:
@@ -76,7 +77,7 @@ def test_the_image_starts_answers_its_health_check_and_stops_on_docker_stop(tmp_
         # `exec` in the CMD: the supervisor is the process `docker stop` signals (PID 1).
         supervisor = psutil.Process(container.pid)
         assert "serve" in supervisor.cmdline()
-        everything = [container.pid] + [child.pid for child in supervisor.children(recursive=True)]
+        everything += [child.pid for child in supervisor.children(recursive=True)]
         assert len(everything) >= 4  # supervisor, gunicorn master and its worker, the Huey consumer
 
         stopped_at = time.monotonic()
@@ -91,6 +92,4 @@ def test_the_image_starts_answers_its_health_check_and_stops_on_docker_stop(tmp_
         assert (tmp_path / "data" / "haul.db").is_file()
         assert subprocess.run(health, env=env, capture_output=True, timeout=10).returncode != 0
     finally:
-        if container.poll() is None:
-            os.killpg(container.pid, signal.SIGKILL)
-            container.wait(10)
+        kill_tree(container, also=everything)  # nothing left when the test passed

@@ -11,7 +11,7 @@ import time
 import psutil
 import requests
 
-from stack import ROOT, free_port
+from stack import ROOT, free_port, kill_tree
 
 
 def test_serve_starts_both_and_ctrl_c_stops_both(tmp_path):
@@ -23,6 +23,7 @@ def test_serve_starts_both_and_ctrl_c_stops_both(tmp_path):
     # Its own process group stands for the terminal's foreground group Ctrl-C signals.
     launcher = subprocess.Popen(flask + ["serve"], cwd=ROOT, env=env, start_new_session=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    everything = [launcher.pid]
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -39,7 +40,7 @@ def test_serve_starts_both_and_ctrl_c_stops_both(tmp_path):
         serving = web.children()[0]
         assert worker.nice() == 5 and serving.nice() == 0
         assert os.getsid(worker.pid) == worker.pid  # a scheduling group of its own
-        everything = [launcher.pid, worker.pid, web.pid, serving.pid]
+        everything += [worker.pid, web.pid, serving.pid]
 
         os.killpg(launcher.pid, signal.SIGINT)  # Ctrl-C: the foreground group, not the worker's
         output, _ = launcher.communicate(timeout=30)
@@ -52,6 +53,4 @@ def test_serve_starts_both_and_ctrl_c_stops_both(tmp_path):
         assert not [pid for pid in everything if psutil.pid_exists(pid)
                     and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE], "a process outlived Ctrl-C"
     finally:
-        if launcher.poll() is None:
-            os.killpg(launcher.pid, signal.SIGKILL)
-            launcher.wait(10)
+        kill_tree(launcher, also=everything)  # nothing left when the test passed

@@ -5,8 +5,8 @@ Two things change there:
 * **Who is asking, and at which address.** The proxy connects from its own address, over plain
   HTTP, often with a Host of its own choosing; the visitor's address, scheme and host arrive in
   X-Forwarded-For/-Proto/-Host/-Port. With `HAUL_TRUSTED_PROXIES=N` the last N hops of those
-  headers are believed (werkzeug's ProxyFix), so invite links, the bookmarklet and the setup
-  code's address say `https://haul.example.com`, Flask-WTF applies its HTTPS referrer check,
+  headers are believed (werkzeug's ProxyFix), so invite links, their QR codes and the
+  bookmarklet say `https://haul.example.com`, Flask-WTF applies its HTTPS referrer check,
   and the sign-in rate limit counts each visitor, not the proxy. With 0 (the default) the
   headers are ignored, since anyone could send them. gunicorn's own trust of such headers from
   127.0.0.1 is switched off (webapp/gunicorn_conf.py): this setting is the one switch.

@@ -274,6 +274,8 @@ def test_a_refused_create_shows_the_message_next_to_its_field(as_admin, fields, 
     response = htmx_post(as_admin, "/invites", new_form(**fields))
     assert response.status_code == 422 and toasts(response) == ["Invite not created: check the form."]
     assert message in unescape(response.get_data(as_text=True))
+    # The focus lands on the refused field (for a group of boxes, its first one).
+    assert autofocused(response.get_data(as_text=True)) == [field + ("-0" if field == "new-kinds" else "")]
     assert re.search(r'<details class="card invite-create" id="invite-create" open>', response.get_data(as_text=True))
 
 
@@ -344,6 +346,26 @@ def test_an_expired_link_can_be_edited_without_touching_its_expiry(as_admin, adm
     assert response.status_code == 422 and "HX-Retarget" not in response.headers
     html = unescape(response.get_data(as_text=True))
     assert html.lstrip().startswith('<div class="invite-edit"') and "expires_at is in the past" in html
+
+
+def autofocused(html: str) -> list[str]:
+    """The ids of the inputs that take the focus when the form comes in."""
+    return re.findall(r'<input (?=[^>]*\bautofocus\b)[^>]*\bid="([^"]+)"', html)
+
+
+def test_the_edit_dialog_focuses_the_name_then_the_field_a_save_refused(as_admin, admin):
+    invite = make(admin, name="Band")
+    html = as_admin.get(f"/invites/{invite.id}/edit", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert autofocused(html) == ["edit-name"]
+    # After a refusal the focus stays with the field to fix: the admin's next keys go there.
+    response = htmx_post(as_admin, f"/invites/{invite.id}", edit_form(invite, max_file="lots"))
+    assert response.status_code == 422
+    assert autofocused(response.get_data(as_text=True)) == ["edit-max_file"]
+    # Several refused: the first of them, in the form's order.
+    response = htmx_post(as_admin, f"/invites/{invite.id}", edit_form(invite, max_total="0", expires_at="soon"))
+    html = unescape(response.get_data(as_text=True))
+    assert "Pick a date and time" in html and "at least 1 byte" in html
+    assert autofocused(html) == ["edit-expires_at"]
 
 
 def test_a_refused_edit_changes_nothing(as_admin, admin):

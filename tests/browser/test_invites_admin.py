@@ -123,6 +123,9 @@ def test_an_admin_creates_shares_edits_switches_and_deletes_invite_links(admin_p
     dialog.get_by_role("button", name="Save").click()
     expect(dialog.locator(".field-error")).to_have_text("Write a size such as 500 MB or 2 GB")
     expect(dialog).to_be_visible()
+    # The focus is on the refused field, not back on the name (where the next keys would land:
+    # a CI run once typed "2 GB" into the name that way).
+    expect(dialog.get_by_label("Largest file")).to_be_focused()
     dialog.get_by_label("Largest file").fill("2 GB")
     dialog.get_by_label("Unlimited").check()
     dialog.get_by_role("button", name="Save").click()

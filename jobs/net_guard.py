@@ -1,8 +1,10 @@
-"""The guest URL policy in the worker: a guest's job connects to public addresses only.
+"""The network policy in the worker: a job not trusted with private addresses connects to public
+addresses only — every job an admin did not submit, unless the admin's setting (users) or the
+invite (guests) allows them (webapp/services/url_policy.py decides which jobs).
 
-The submit-time check (webapp/services/url_policy.py) sees a host's addresses once. A name can
+The submit-time check (webapp/services/url_policy.py) sees a host's addresses once, if at all. A name can
 answer differently a second later (DNS rebinding), and a public page can redirect anywhere, so
-the worker checks again on every connection a guest's job opens: the address is checked as
+the worker checks every connection a restricted job opens: the address is checked as
 connect() gets it — after DNS, for every hop of a redirect, in whichever library made it.
 
 What is hooked (process-wide, installed once, on the first guarded job):
@@ -13,10 +15,10 @@ What is hooked (process-wide, installed once, on the first guarded job):
   is resolved here and the connection made to the checked address, so it cannot change between.
 * `http.client.HTTPConnection.putrequest`: a request on a kept-alive connection opens none.
   Connection pools outlive jobs (gallery-dl shares its adapters process-wide, the direct engine
-  keeps a session per thread), so a guest's request may reuse a connection a trusted job opened
+  keeps a session per thread), so a restricted job's request may reuse a connection a trusted job opened
   to a private address: the peer of a reused connection is checked before each request.
 * `subprocess.Popen.__init__`: an external program (ffmpeg, rtmpdump, aria2c) connects where no
-  hook in this process can see. yt-dlp is told to use its own downloaders for guest jobs
+  hook in this process can see. yt-dlp is told to use its own downloaders for restricted jobs
   (jobs/engines/ytdlp.py), but it still hands live streams, HLS with features its native
   downloader lacks, and --download-sections to ffmpeg; so starting a program with a network URL
   as an argument is refused for a guarded job. ffmpeg on local files (merging, thumbnails,
@@ -26,7 +28,7 @@ What is hooked (process-wide, installed once, on the first guarded job):
 
 What is not covered: connections made by C code with its own sockets (libcurl — curl_cffi, which
 yt-dlp would use for impersonation, is not installed; libpq, Haul's own database connection,
-which a guest's URL cannot steer); UDP (no tool here fetches over it; DNS lookups run in libc and
+which no URL can steer); UDP (no tool here fetches over it; DNS lookups run in libc and
 are not hooked); and an HTTP proxy, if one is configured: then the proxy's address is what gets
 checked, not the site's. Unix-domain sockets are not checked: no URL leads to one.
 
@@ -46,14 +48,14 @@ from typing import Iterator
 
 from webapp.services.url_policy import non_public_reason
 
-POLICY_NAME = "Haul's guest policy"
+POLICY_NAME = "Haul's network policy"
 _INET_FAMILIES = (socket.AF_INET, socket.AF_INET6)
 # An argument that makes a program fetch from the network: "scheme://…" other than file://.
 _NETWORK_ARGUMENT = re.compile(r"(?i)^(?!file:)[a-z][a-z0-9+.-]*://")
 
 
-class GuestPolicyRefused(PermissionError):
-    """A connection (or external program) a guest's job may not make. An OSError, so the tools
+class PolicyRefused(PermissionError):
+    """A connection (or external program) a restricted job may not make. An OSError, so the tools
     treat it as a failed connection: one address of several refused, they try the next."""
 
 
@@ -66,10 +68,10 @@ class Guard:
     __slots__ = ("refusal",)
 
     def __init__(self):
-        self.refusal: GuestPolicyRefused | None = None
+        self.refusal: PolicyRefused | None = None
 
-    def refuse(self, message: str) -> GuestPolicyRefused:
-        self.refusal = GuestPolicyRefused(message)
+    def refuse(self, message: str) -> PolicyRefused:
+        self.refusal = PolicyRefused(message)
         return self.refusal
 
     def check_connect(self, sock: socket.socket, address) -> tuple:
@@ -130,7 +132,7 @@ def _is_ip_literal(host: str) -> bool:
 
 
 class _ThreadState(threading.local):
-    guard: Guard | None = None  # the running job's, when it is a guest's
+    guard: Guard | None = None  # the running job's, when it is restricted to public addresses
 
 
 _state = _ThreadState()
@@ -145,7 +147,7 @@ def current_guard() -> Guard | None:
 
 @contextlib.contextmanager
 def guarded(public_only: bool) -> Iterator[Guard]:
-    """Run the block under the guest policy when `public_only`; yields the job's Guard either way
+    """Run the block under the network policy when `public_only`; yields the job's Guard either way
     (one that never refuses anything when not `public_only`)."""
     guard = Guard()
     if not public_only:

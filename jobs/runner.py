@@ -28,10 +28,10 @@ from jobs.engines.direct import DirectEngine
 from jobs.engines.gallery_dl import GalleryDlEngine
 from jobs.engines.ytdlp import YtDlpEngine
 from webapp.extensions import db
-from webapp.models import Event, Job, JobFile
+from webapp.models import Event, Invite, Job, JobFile
 from webapp.models.base import utcnow
 from webapp.models.job import CANCELLED, COMPLETED, DOWNLOADING, FAILED, QUEUED
-from webapp.services import cookies, dispatch, events, queue_state, runtime_settings
+from webapp.services import cookies, dispatch, events, queue_state, runtime_settings, url_policy
 from webapp.services.library import inside_root, job_directory, relative_to_root
 from webapp.services.upload_store import sha256_of
 
@@ -174,6 +174,7 @@ class _Reporter:
         self.fixed = {
             "id": job.id, "submission_id": job.submission_id, "user_id": job.user_id, "url": job.url,
             "attempts": job.attempts, "title": job.title, "resource_id": job.resource_id,
+            "token_id": job.token_id,
         }
         self.last_write = time.monotonic()
         self.engine: str | None = None
@@ -248,9 +249,10 @@ def run_job(job_id: int) -> str:
     preset = preset or effective.default_preset
     cookies_file = cookies.file_for(settings.data_dir, job.domain)
     base_dir = job_directory(settings.storage_root, job.submission.post_title, job.domain)
-    # A guest's link (unless the invite allows private addresses): the worker refuses every
-    # connection to a non-public address while it downloads (jobs/net_guard.py).
-    public_only = bool(job.submission.public_only)
+    # Unless its submitter may reach private addresses as the policy stands now (an admin; a
+    # user when the admin's setting allows it; a guest when the invite does), every connection
+    # the job opens must go to a public address (jobs/net_guard.py).
+    public_only = not _private_addresses_allowed(job.submission)
     reporter = _Reporter(job)
     db.session.rollback()  # end the read: no transaction stays open during the download
 
@@ -302,6 +304,16 @@ def run_job(job_id: int) -> str:
         # This job's slot is free: a queued job refused while the pool was full has no wake-up left.
         dispatch.top_up()
     return status
+
+
+def _private_addresses_allowed(submission) -> bool:
+    invite_allows = False
+    if submission.invite_id is not None:
+        invite = db.session.get(Invite, submission.invite_id)
+        invite_allows = bool(invite and invite.allow_private_urls)
+    return url_policy.private_addresses_allowed(
+        submission.trust, invite_allows=invite_allows,
+        users_allowed=runtime_settings.users_may_reach_private_addresses())
 
 
 def _remove_partial_files(storage_root: Path, temp_paths: set, finished: list[Path]) -> None:

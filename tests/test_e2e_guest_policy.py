@@ -19,7 +19,7 @@ import pytest
 from conftest import API_TOKEN
 
 PUBLIC_ADDRESS = "93.184.216.34"
-LOOPBACK_REFUSAL = "refused by Haul's guest policy: 127.0.0.1 is a loopback address"
+LOOPBACK_REFUSAL = "refused by Haul's network policy: 127.0.0.1 is a loopback address"
 
 
 def _address_present() -> bool:
@@ -116,8 +116,8 @@ def submit_one(url: str, *, guest=None, **fields) -> int:
     result = submit([url], principal=None, source="invite" if guest else "api", guest=guest, **fields)
     [entry] = result.entries
     assert not entry.duplicate
-    public_only = db.session.get(Submission, result.submission_id).public_only
-    assert public_only is (guest is not None and not guest.invite.allow_private_urls)
+    trust = db.session.get(Submission, result.submission_id).trust
+    assert trust == ("guest" if guest is not None else "admin")  # no principal: the command line's
     db.session.remove()
     return entry.job_id
 

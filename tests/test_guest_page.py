@@ -189,7 +189,7 @@ def test_a_guest_sees_and_touches_only_their_own_items(app):
     _, token = make_invite(allow_private_urls=True)
     alice, bob = Guest(app, token), Guest(app, token)
     owner = accounts.create_user("owner", "ownerpassword")
-    submit(["http://127.0.0.1:9/secret-album"], principal=accounts.Principal(user=owner), source="gui")
+    submit(["https://example.com/secret-album"], principal=accounts.Principal(user=owner), source="gui")
 
     data = file_bytes(2 * CHUNK, seed=12)
     stored = alice.upload("alice.jpg", data)
@@ -258,7 +258,7 @@ def test_links_go_through_the_guest_policy(app):
     assert item["url"] == PUBLIC_URL and item["status"] == "queued"
     submission = db.session.query(Submission).one()
     assert submission.guest_session_id is not None and submission.invite_id == invite.id
-    assert submission.public_only is True and submission.post_title == "Summer party"
+    assert submission.trust == "guest" and submission.post_title == "Summer party"
     assert submission.source == "invite" and submission.user_id is None
     assert submission.jobs[0].requested_engine is None and submission.jobs[0].preset is None
     db.session.expire_all()
@@ -273,7 +273,7 @@ def test_private_addresses_are_allowed_when_the_invite_says_so(app):
     sent = guest.client.post(guest.url("/links"), json={"urls": ["http://127.0.0.1:8081/gallery/x"]},
                              headers=guest.headers)
     assert sent.status_code == 202, sent.get_json()
-    assert db.session.query(Submission).one().public_only is False
+    assert db.session.query(Submission).one().trust == "guest"  # the worker asks the invite when it runs
 
 
 def test_links_switched_off_are_refused(app):
@@ -377,7 +377,7 @@ def test_the_guest_feed_passes_only_the_guests_own_jobs(app):
     a_job = db.session.get(Job, a.get_json()["items"][0]["job_id"])
     b_job = db.session.get(Job, b.get_json()["items"][0]["job_id"])
     owner = accounts.create_user("owner", "ownerpassword")
-    c = submit(["http://127.0.0.1:9/c"], principal=accounts.Principal(user=owner), source="gui")
+    c = submit(["https://example.com/c"], principal=accounts.Principal(user=owner), source="gui")
     c_job = db.session.get(Job, c.entries[0].job_id)
     alice_id = next(g.id for g in db.session.query(GuestSession) if g.id != b_job.submission.guest_session_id)
 

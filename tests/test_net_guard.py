@@ -14,9 +14,9 @@ import pytest
 import requests
 
 from jobs import net_guard
-from jobs.net_guard import GuestPolicyRefused, guarded
+from jobs.net_guard import PolicyRefused, guarded
 
-LOOPBACK_REFUSAL = "refused by Haul's guest policy: 127.0.0.1 is a loopback address"
+LOOPBACK_REFUSAL = "refused by Haul's network policy: 127.0.0.1 is a loopback address"
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def http_server():
 
 def test_a_connection_to_loopback_is_refused_inside_the_guard(listener):
     with guarded(True) as guard:
-        with pytest.raises(GuestPolicyRefused) as refused:
+        with pytest.raises(PolicyRefused) as refused:
             connect_to(listener)
     assert LOOPBACK_REFUSAL in str(refused.value)
     assert isinstance(refused.value, OSError)
@@ -111,7 +111,7 @@ def test_another_thread_is_not_guarded(listener):
     with guarded(True) as guard:
         go.set()
         assert done.wait(10)
-        with pytest.raises(GuestPolicyRefused):
+        with pytest.raises(PolicyRefused):
             connect_to(listener)  # while this thread is still refused
     thread.join(10)
     assert outcome == {"ok": True}
@@ -134,7 +134,7 @@ def test_a_thread_the_guarded_job_starts_is_guarded_too(listener):
         thread = threading.Thread(target=fragment)
         thread.start()
         thread.join(10)
-    assert isinstance(outcome.get("error"), GuestPolicyRefused), outcome
+    assert isinstance(outcome.get("error"), PolicyRefused), outcome
     assert guard.refusal is outcome["error"]
     assert not accepted(listener)
 
@@ -143,7 +143,7 @@ def test_a_host_name_is_checked_for_what_it_resolves_to(listener):
     """connect() given a name: the guard looks it up (here /etc/hosts) and checks the address."""
     port = listener.getsockname()[1]
     with guarded(True), socket.socket() as sock:
-        with pytest.raises(GuestPolicyRefused) as refused:
+        with pytest.raises(PolicyRefused) as refused:
             sock.connect(("localhost", port))
     assert f"Connection to localhost (127.0.0.1) port {port} {LOOPBACK_REFUSAL}" == str(refused.value)
 
@@ -151,14 +151,14 @@ def test_a_host_name_is_checked_for_what_it_resolves_to(listener):
 @pytest.mark.parametrize("address", [("0.0.0.0", 9), ("", 9), ("10.1.2.3", 80), ("169.254.169.254", 80)])
 def test_connect_ex_is_refused_too(address):
     with guarded(True), socket.socket() as sock:
-        with pytest.raises(GuestPolicyRefused) as refused:
+        with pytest.raises(PolicyRefused) as refused:
             sock.connect_ex(address)
-    assert "refused by Haul's guest policy" in str(refused.value)
+    assert "refused by Haul's network policy" in str(refused.value)
 
 
 def test_ipv6_loopback_is_refused():
     with guarded(True), socket.socket(socket.AF_INET6) as sock:
-        with pytest.raises(GuestPolicyRefused) as refused:
+        with pytest.raises(PolicyRefused) as refused:
             sock.connect(("::1", 9))
     assert "::1 is a loopback address" in str(refused.value)
 
@@ -189,7 +189,7 @@ def test_urllib_is_refused(http_server):
     with guarded(True) as guard:
         with pytest.raises(urllib.error.URLError) as refused:
             urllib.request.urlopen(url, timeout=5)
-    assert isinstance(refused.value.reason, GuestPolicyRefused)
+    assert isinstance(refused.value.reason, PolicyRefused)
     assert guard.refusal is refused.value.reason
     assert http_server.hits == 0
 
@@ -205,7 +205,7 @@ def test_a_kept_alive_connection_from_an_unguarded_job_is_not_reused(http_server
         assert session.get(url, timeout=5).status_code == 200  # unguarded again
     assert http_server.hits == 2
     assert str(guard.refusal).startswith(
-        f"Request on an open connection to 127.0.0.1 port {http_server.server_port} refused by Haul's guest policy")
+        f"Request on an open connection to 127.0.0.1 port {http_server.server_port} refused by Haul's network policy")
 
 
 # External programs ------------------------------------------------------------------------------
@@ -217,9 +217,9 @@ def test_a_program_given_a_network_url_is_not_started(url, tmp_path):
     """ffmpeg would connect where no hook can check: refused for any network URL, public or not."""
     marker = tmp_path / "ran"
     with guarded(True) as guard:
-        with pytest.raises(GuestPolicyRefused) as refused:
+        with pytest.raises(PolicyRefused) as refused:
             subprocess.run(["sh", "-c", f"touch {marker}", url], check=False)
-    assert str(refused.value).startswith(f"Running sh to fetch {url} refused by Haul's guest policy")
+    assert str(refused.value).startswith(f"Running sh to fetch {url} refused by Haul's network policy")
     assert guard.refusal is refused.value
     assert not marker.exists()
 
@@ -265,7 +265,7 @@ def test_a_guest_yt_dlp_job_uses_the_native_downloaders(media_site, tmp_path):
     assert session.ydl.params["external_downloader"] == {"default": "native"}
     assert session.ydl.params["hls_prefer_native"] is True
     assert LOOPBACK_REFUSAL in str(guard.refusal)
-    assert "guest policy" in failed.value.message  # yt-dlp's own text carries the reason
+    assert "network policy" in failed.value.message  # yt-dlp's own text carries the reason
 
 
 def test_a_live_stream_yt_dlp_would_hand_to_ffmpeg_is_refused(tmp_path):
@@ -281,9 +281,9 @@ def test_a_live_stream_yt_dlp_would_hand_to_ffmpeg_is_refused(tmp_path):
     with guarded(True) as guard:
         with pytest.raises(yt_dlp.utils.YoutubeDLError) as failed:
             yt_dlp.YoutubeDL(params).process_ie_result(info, download=True)
-    assert str(guard.refusal) == (f"Running ffmpeg to fetch {stream} refused by Haul's guest policy: "
+    assert str(guard.refusal) == (f"Running ffmpeg to fetch {stream} refused by Haul's network policy: "
                                   "an external program's connections cannot be checked")
-    assert "guest policy" in str(failed.value)
+    assert "network policy" in str(failed.value)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -295,6 +295,19 @@ def _guest(allow_private: bool = False):
 
     invite = invites.create_invite(None, {"name": "friends", "allow_private_urls": allow_private})
     return invites.open_session(invite, None)
+
+
+def _queue_past_the_submit_check(url: str, *, trust: str, guest=None, user=None) -> int:
+    """Queue `url` as submit() would after its checks, without them: what the worker's guard
+    must refuse on its own (a host name that resolves to a private address, a redirect)."""
+    from webapp.services.submissions import Prepared, write_batch
+
+    prepared = Prepared([url], None, None, False, None, 0, None, "invite" if guest else "api", False,
+                        user_id=user.id if user else None, token_id=None, via="test", trust=trust)
+    if guest is not None:
+        prepared.invite_id, prepared.guest_session_id = guest.invite_id, guest.id
+    [result] = write_batch([prepared])
+    return result.entries[0].job_id
 
 
 def _run_next_job():
@@ -310,12 +323,10 @@ def _run_next_job():
 
 
 def test_a_guest_job_to_a_private_address_fails_at_once_with_the_policy_message(app, media_site):
-    """Submitted at the service level (no submit-time check): the worker's guard refuses it, and
-    the job fails on its first attempt although the tool called it a connection error."""
-    from webapp.services.submissions import submit
-
+    """Past the submit-time check: the worker's guard refuses it, and the job fails on its first
+    attempt although the tool called it a connection error."""
     url = media_site.url("/img/9101.png")
-    submit([url], principal=None, source="invite", guest=_guest())
+    _queue_past_the_submit_check(url, trust="guest", guest=_guest())
     job = _run_next_job()
     assert job.status == "failed", job.error
     assert job.attempts == 1 and job.not_before is None
@@ -339,8 +350,87 @@ def test_the_guard_is_off_for_other_jobs_in_the_same_thread(app, media_site):
     """After a refused guest job, the next (trusted) job in the same worker thread downloads."""
     from webapp.services.submissions import submit
 
-    submit([media_site.url("/img/9103.png")], principal=None, source="invite", guest=_guest())
+    _queue_past_the_submit_check(media_site.url("/img/9103.png"), trust="guest", guest=_guest())
     assert _run_next_job().status == "failed"
     submit([media_site.url("/img/9103.png")], principal=None, source="api")
     assert _run_next_job().status == "completed"
     assert net_guard.current_guard() is None
+
+
+# Users' jobs: the same policy as guests' unless an admin submitted them ---------------------------
+
+
+def _people():
+    from webapp.services import accounts
+
+    return accounts.create_user("mallory", "mallorypassword"), accounts.create_user("root", "rootpassword", "admin")
+
+
+@pytest.mark.parametrize("engine,number", [("direct", 9111), ("gallery-dl", 9121), ("yt-dlp", 9131)])
+def test_a_users_job_never_reaches_a_private_address(app, media_site, engine, number):
+    """The attack: a signed-in user (or any of their tokens) queues a LAN address with any engine,
+    hoping to read the answer back from the library. The worker refuses the connection: the
+    local site never sees the request and nothing is written."""
+    from webapp.models import Job
+    from webapp.extensions import db
+
+    mallory, _ = _people()
+    path = f"/img/{number}.png"
+    job_id = _queue_past_the_submit_check(media_site.url(path), trust="user", user=mallory)
+    db.session.get(Job, job_id).requested_engine = engine
+    db.session.commit()
+    job = _run_next_job()
+    assert job.status == "failed" and job.attempts == 1, job.error
+    assert LOOPBACK_REFUSAL in job.error
+    assert job.files == []
+    assert media_site.count(path) == 0
+
+
+def test_the_admin_setting_lets_users_jobs_reach_private_addresses(app, media_site):
+    from webapp.services import runtime_settings
+
+    mallory, _ = _people()
+    runtime_settings.save({runtime_settings.PRIVATE_FOR_USERS: True})
+    _queue_past_the_submit_check(media_site.url("/img/9112.png"), trust="user", user=mallory)
+    job = _run_next_job()
+    assert job.status == "completed", job.error
+    assert [f.sha256 for f in job.files] == [hashlib.sha256(media_site.png_bytes(9112)).hexdigest()]
+
+
+def test_turning_the_setting_off_again_holds_back_users_jobs_already_queued(app, media_site):
+    """The worker decides by the policy in force when the job runs, not when it was sent."""
+    from webapp.services import runtime_settings
+
+    mallory, _ = _people()
+    runtime_settings.save({runtime_settings.PRIVATE_FOR_USERS: True})
+    _queue_past_the_submit_check(media_site.url("/img/9113.png"), trust="user", user=mallory)
+    runtime_settings.save({runtime_settings.PRIVATE_FOR_USERS: False})
+    job = _run_next_job()
+    assert job.status == "failed" and LOOPBACK_REFUSAL in job.error
+    assert media_site.count("/img/9113.png") == 0
+
+
+def test_an_admins_job_reaches_the_lan(app, media_site):
+    from webapp.services import accounts
+    from webapp.services.submissions import submit
+
+    _, root = _people()
+    submit([media_site.url("/img/9114.png")], principal=accounts.Principal(user=root), source="gui")
+    job = _run_next_job()
+    assert job.status == "completed", job.error
+    assert media_site.count("/img/9114.png") == 1
+
+
+def test_an_admins_submit_only_token_counts_as_a_user(app, media_site):
+    """A token without the admin scope carries no admin trust: a leaked userscript token of an
+    admin's reaches public addresses only."""
+    from webapp.errors import Invalid
+    from webapp.services import accounts
+    from webapp.services.submissions import submit
+
+    _, root = _people()
+    row, _token = accounts.create_token(root, "userscript", scopes="submit")
+    with pytest.raises(Invalid) as refused:
+        submit([media_site.url("/img/9115.png")], principal=accounts.Principal(user=root, token=row), source="api")
+    assert refused.value.error_code == "private_address"
+    assert media_site.count("/img/9115.png") == 0

@@ -23,7 +23,7 @@ from webapp.models import ApiToken, Job, JobFile, Submission
 from webapp.services import accounts, upload_store
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-PAGE = "http://127.0.0.1:9/gallery/cats"
+PAGE = "https://example.com/gallery/cats"
 
 
 @pytest.fixture
@@ -140,7 +140,7 @@ def test_the_popup_shows_the_link_and_a_send_form_and_queues_nothing(client, ali
 
 def test_the_popup_sends_by_itself_only_when_opened_from_the_page_it_sends(client, alice):
     sign_in_as(client, alice)
-    same = client.get("/send", query_string={"url": PAGE}, headers={"Referer": "http://127.0.0.1:9/"})
+    same = client.get("/send", query_string={"url": PAGE}, headers={"Referer": "https://example.com/"})
     assert 'data-auto="yes"' in text_of(same)
     other = client.get("/send", query_string={"url": PAGE}, headers={"Referer": "https://elsewhere.example/"})
     assert 'data-auto="no"' in text_of(other)
@@ -219,7 +219,7 @@ def test_an_invalid_link_shows_why(client, alice):
 
 def test_signed_out_the_popup_signs_in_first_and_comes_back_to_the_link(client, alice):
     response = client.get("/send", query_string={"url": PAGE + "?a=1&b=2", "title": "Cats & dogs"},
-                          headers={"Referer": "http://127.0.0.1:9/"})
+                          headers={"Referer": "https://example.com/"})
     assert response.status_code == 302
     target = urlsplit(response.headers["Location"])
     assert target.path == "/login"

@@ -59,7 +59,7 @@ class DownloadRequest:
     preset: str | None = None
     cookies_file: Path | None = None  # the site's cookies.txt (Netscape format), if the admin gave one
     temp_paths: set = field(default_factory=set)  # partial files to remove if the job stops
-    # A guest's job under the guest URL policy (jobs/net_guard.py checks its connections);
+    # A job restricted to public addresses (jobs/net_guard.py checks its connections);
     # engines that could start an external downloader keep to their own instead.
     public_only: bool = False
 

@@ -53,12 +53,12 @@ _BASE_PARAMS = {
     "outtmpl": {"default": "%(title).90B [%(id)s].%(ext)s"},
 }
 
-# Guest jobs (DownloadRequest.public_only) download with yt-dlp's own downloaders only: their
+# Jobs restricted to public addresses (DownloadRequest.public_only) download with yt-dlp's own downloaders only: their
 # connections are made in this process, where jobs/net_guard.py checks each one, whereas ffmpeg,
 # aria2c or rtmpdump would connect out of its sight. These override the admin's --downloader.
 # Not covered: yt-dlp still gives live streams, HLS with features its native downloader lacks
 # (it "delegates to ffmpeg"), RTMP and --download-sections to an external program; net_guard
-# refuses to start a program with a network URL for a guest job, so those jobs fail instead.
+# refuses to start a program with a network URL for such a job, so those jobs fail instead.
 # ffmpeg on files already downloaded (merging video and audio, embedding) runs as usual.
 _NATIVE_DOWNLOADERS = {
     "external_downloader": {"default": "native"},
@@ -250,7 +250,7 @@ class YtDlpEngine(Engine):
         params = dict(_BASE_PARAMS)
         params.update(request.ytdlp_options)
         if request.public_only:
-            params.update(_NATIVE_DOWNLOADERS)  # part of the pool key: guest sessions stay apart
+            params.update(_NATIVE_DOWNLOADERS)  # part of the pool key: restricted jobs stay apart
         preset_format = PRESETS.get(request.preset or "best")
         if preset_format and "format" not in request.ytdlp_options:
             params["format"] = preset_format

@@ -13,7 +13,7 @@ REPLAY_LIMIT = 2000  # a client further behind gets the newest this many, after 
 
 def record_of(row: Event) -> EventRecord:
     return EventRecord(row.id, row.type, row.submission_id, row.job_id, row.user_id, row.data or {},
-                       isoformat(row.created_at))
+                       isoformat(row.created_at), row.token_id)
 
 
 def missed_since(after_id: int, limit: int = REPLAY_LIMIT) -> tuple[list[EventRecord], dict | None]:

@@ -17,5 +17,7 @@ class Event(db.Model):
     submission_id: Mapped[str | None] = mapped_column(String(36))
     job_id: Mapped[int | None] = mapped_column()
     user_id: Mapped[int | None] = mapped_column()
+    # The personal token behind the job or submission (see Job.token_id); None otherwise.
+    token_id: Mapped[int | None] = mapped_column()
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

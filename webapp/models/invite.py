@@ -41,6 +41,8 @@ class Invite(db.Model):
     nonce: Mapped[str] = mapped_column(String(64), default=new_key)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    # When the password last changed: guest sessions opened before it are over.
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     max_uses: Mapped[int | None] = mapped_column(Integer)  # None: unlimited
     uses: Mapped[int] = mapped_column(Integer, default=0)
@@ -48,7 +50,7 @@ class Invite(db.Model):
     allow_urls: Mapped[bool] = mapped_column(Boolean, default=True)
     allow_private_urls: Mapped[bool] = mapped_column(Boolean, default=False)
     max_file_bytes: Mapped[int | None] = mapped_column(BigInteger)  # None: no limit per file
-    max_total_bytes: Mapped[int | None] = mapped_column(BigInteger)  # None: no limit per session
+    max_total_bytes: Mapped[int | None] = mapped_column(BigInteger)  # None: no limit for the whole invite
     allowed_kinds: Mapped[str] = mapped_column(String(100), default=DEFAULT_KINDS)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # Set on the one invite behind the public upload page at / (HAUL_PUBLIC_UPLOADS).

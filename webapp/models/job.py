@@ -29,6 +29,9 @@ UPLOAD_ENGINE = "upload"
 # Video quality presets (yt-dlp format choices); None means the configured default.
 PRESETS = ("best", "1080p", "720p", "audio")
 SOURCES = ("api", "gui", "invite", "subscription", "cli", "bookmarklet", "share")
+# Submission.trust: who submitted it, as the network policy sees them.
+ADMIN_TRUST, USER_TRUST, GUEST_TRUST = "admin", "user", "guest"
+TRUSTS = (ADMIN_TRUST, USER_TRUST, GUEST_TRUST)
 
 
 def new_submission_id() -> str:
@@ -54,9 +57,10 @@ class Submission(db.Model):
     invite_id: Mapped[int | None] = mapped_column(ForeignKey("invites.id", ondelete="SET NULL"), index=True)
     guest_session_id: Mapped[str | None] = mapped_column(
         ForeignKey("guest_sessions.id", ondelete="SET NULL"), index=True)
-    # The guest URL policy: the worker refuses to connect to a non-public address for these
-    # jobs (jobs/net_guard.py), so DNS rebinding and redirects cannot reach the local network.
-    public_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Who stood behind it, for the network policy (webapp/services/url_policy.py): an admin's
+    # jobs may reach private addresses; a user's only when the admin allows it (a setting), a
+    # guest's only when the invite does. Decided again by the worker when the job runs.
+    trust: Mapped[str] = mapped_column(String(8), default="user")
     # Every URL as sent (normalised) in order, and which were answered by an existing job:
     # [{"url": ..., "job_id": ..., "duplicate_of": ... | None}]
     items: Mapped[list] = mapped_column(JSON, default=list)
@@ -99,6 +103,9 @@ class Job(db.Model):
     preset: Mapped[str | None] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(16), default="api")
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    # The personal token it was submitted with (its submission's): a submit-only token's
+    # streams show just the jobs it sent itself, so every event of the job carries it.
+    token_id: Mapped[int | None] = mapped_column(Integer)
 
     title: Mapped[str | None] = mapped_column(String(500))
     resource_id: Mapped[str | None] = mapped_column(String(200))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -22,6 +22,12 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="user")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Raised whenever the user's credentials or role change (password, reset, role): every
+    # browser session, remember-me cookie and open stream made under an older one is over.
+    session_version: Mapped[int] = mapped_column(Integer, default=0)
+    # The secret in this user's bookmarklet that lets its popup send without a click
+    # (webapp/sharing); rotating it disarms every copy of the old bookmarklet.
+    bookmarklet_key: Mapped[str | None] = mapped_column(String(64))
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
 

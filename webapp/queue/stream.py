@@ -119,7 +119,8 @@ def _replay(view: _QueueView, after_id: int) -> tuple[list[str], int]:
         return [sse_message(view.everything(), event_id=latest)], latest
     messages = []
     for row in rows:
-        record = EventRecord(row.id, row.type, row.submission_id, row.job_id, row.user_id, row.data or {})
+        record = EventRecord(row.id, row.type, row.submission_id, row.job_id, row.user_id, row.data or {},
+                             token_id=row.token_id)
         html, _ = view.fragments(record)
         if html:
             messages.append(sse_message(html, event_id=row.id))

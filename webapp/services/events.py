@@ -67,7 +67,7 @@ def job_event_row(kind: str, job: Job, **extra) -> dict:
     data = job_snapshot(job)
     data.update(extra)
     return {"type": kind, "job_id": job.id, "submission_id": job.submission_id, "user_id": job.user_id,
-            "data": data, "created_at": utcnow()}
+            "token_id": job.token_id, "data": data, "created_at": utcnow()}
 
 
 def publish_job(kind: str, job: Job, **extra) -> Event:
@@ -87,7 +87,7 @@ def _insert_event():
     return insert(Event.__table__)  # built once: the hot submit path (see submissions._statements)
 
 
-def submitted_event_row(*, submission_id, user_id, post_title, label, urls, queued_at, job_ids) -> dict:
+def submitted_event_row(*, submission_id, user_id, token_id, post_title, label, urls, queued_at, job_ids) -> dict:
     """The events row saying a submission was queued, naming its new jobs.
 
     One row for the whole submission, however many links: live views learn the new jobs from
@@ -98,6 +98,7 @@ def submitted_event_row(*, submission_id, user_id, post_title, label, urls, queu
         "submission_id": submission_id,
         "job_id": None,
         "user_id": user_id,
+        "token_id": token_id,
         "data": {
             "download_id": submission_id,
             "post_title": post_title,
@@ -141,6 +142,7 @@ class EventRecord:
     user_id: int | None
     data: dict
     created_at: str | None = None
+    token_id: int | None = None  # the personal token behind the job or submission
     # Frames rendered once per event and shared by every stream that sends it (a thousand
     # clients must not each serialise the same JSON): kind -> text.
     rendered: dict = field(default_factory=dict, compare=False, repr=False)
@@ -186,7 +188,7 @@ def _poll_query():
     """The hub's poll, in Core and built once: it runs 20+ times a second in every web process."""
     events = Event.__table__
     return (select(events.c.id, events.c.type, events.c.submission_id, events.c.job_id, events.c.user_id,
-                   events.c.data, events.c.created_at)
+                   events.c.data, events.c.created_at, events.c.token_id)
             .where(events.c.id > bindparam("after")).order_by(events.c.id).limit(500))
 
 
@@ -312,7 +314,8 @@ class EventHub:
         with self.app.app_context():
             rows = db.session.connection().execute(_poll_query(), {"after": self.last_id}).all()
             records = [
-                EventRecord(r.id, r.type, r.submission_id, r.job_id, r.user_id, r.data or {}, isoformat(r.created_at))
+                EventRecord(r.id, r.type, r.submission_id, r.job_id, r.user_id, r.data or {}, isoformat(r.created_at),
+                            r.token_id)
                 for r in rows
             ]
             db.session.remove()

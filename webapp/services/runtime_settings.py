@@ -52,7 +52,13 @@ ENGINE = "default_engine"
 PRESET = "default_preset"
 GALLERY_DL_ARGS = "gallery_dl_extra_args"
 YTDLP_ARGS = "ytdlp_extra_args"
-KEYS = (CONCURRENCY, TIMEOUT, ENGINE, PRESET, GALLERY_DL_ARGS, YTDLP_ARGS)
+# Access: whether users' links may reach private addresses (admins' always may; see
+# webapp/services/url_policy.py), and how many live streams one user, token or guest may hold.
+PRIVATE_FOR_USERS = "users_private_addresses"
+MAX_STREAMS = "max_streams"
+KEYS = (CONCURRENCY, TIMEOUT, ENGINE, PRESET, GALLERY_DL_ARGS, YTDLP_ARGS, PRIVATE_FOR_USERS, MAX_STREAMS)
+DEFAULT_MAX_STREAMS = 20
+MAX_MAX_STREAMS = 1000
 # Where each default comes from, shown next to the field.
 ENV_NAMES = {
     CONCURRENCY: "HAUL_WORKERS",
@@ -80,6 +86,8 @@ class Effective:
     default_preset: str
     gallery_dl_extra_args: str
     ytdlp_extra_args: str
+    users_private_addresses: bool
+    max_streams: int
     changed: frozenset = frozenset()
 
     def get(self, key: str):
@@ -116,6 +124,8 @@ def defaults(settings=None) -> dict:
         PRESET: "best",
         GALLERY_DL_ARGS: settings.gallery_dl_extra_args,
         YTDLP_ARGS: settings.ytdlp_extra_args,
+        PRIVATE_FOR_USERS: False,
+        MAX_STREAMS: DEFAULT_MAX_STREAMS,
     }
 
 
@@ -134,6 +144,10 @@ def _shape_ok(key: str, value, settings) -> bool:
         return value in ENGINE_CHOICES
     if key == PRESET:
         return value in PRESET_CHOICES
+    if key == PRIVATE_FOR_USERS:
+        return isinstance(value, bool)
+    if key == MAX_STREAMS:
+        return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_MAX_STREAMS
     return isinstance(value, str)
 
 
@@ -165,6 +179,17 @@ def concurrency_of(stored, settings=None) -> int:
     return defaults(settings)[CONCURRENCY]
 
 
+def users_may_reach_private_addresses() -> bool:
+    """Whether users' (not only admins') links may reach private addresses (one small query)."""
+    return db.session.scalar(select(Setting.value).where(Setting.key == PRIVATE_FOR_USERS)) is True
+
+
+def stream_limit() -> int:
+    """How many live streams (SSE, WebSocket) one user, token or guest session may hold at once."""
+    value = db.session.scalar(select(Setting.value).where(Setting.key == MAX_STREAMS))
+    return value if _shape_ok(MAX_STREAMS, value, None) else DEFAULT_MAX_STREAMS
+
+
 def free_slots(settings=None) -> int:
     """How many more jobs may start now."""
     running = db.session.scalar(select(func.count(Job.id)).where(Job.status == DOWNLOADING)) or 0
@@ -181,6 +206,8 @@ def limits(settings=None) -> dict:
         PRESET: {"choices": list(PRESET_CHOICES)},
         GALLERY_DL_ARGS: {"max_length": MAX_ARGS_LENGTH},
         YTDLP_ARGS: {"max_length": MAX_ARGS_LENGTH},
+        PRIVATE_FOR_USERS: {"choices": [False, True]},
+        MAX_STREAMS: {"min": 1, "max": MAX_MAX_STREAMS},
     }
 
 
@@ -212,6 +239,20 @@ def _whole_number(raw, low: int, high: int, what: str) -> int:
     return value
 
 
+_YES, _NO = ("true", "on", "yes", "1"), ("false", "off", "no", "0", "")
+
+
+def _yes_or_no(raw, what: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw if raw is not None else "").strip().lower()
+    if text in _YES:
+        return True
+    if text in _NO:
+        return False
+    raise ValueError(f"{what} must be true or false")
+
+
 def validate(key: str, raw, settings=None, check_tools: bool = True):
     """The clean value for `key`, or ValueError with a message for the person.
 
@@ -230,6 +271,10 @@ def validate(key: str, raw, settings=None, check_tools: bool = True):
         if raw not in PRESET_CHOICES:
             raise ValueError(f"The default quality must be one of {', '.join(PRESET_CHOICES)}")
         return raw
+    if key == PRIVATE_FOR_USERS:
+        return _yes_or_no(raw, "Whether users may reach private addresses")
+    if key == MAX_STREAMS:
+        return _whole_number(raw, 1, MAX_MAX_STREAMS, "Live connections per user")
     if key in TOOLS:
         text = " ".join(str(raw or "").split())  # one line: newlines from a textarea are spaces
         if len(text) > MAX_ARGS_LENGTH:

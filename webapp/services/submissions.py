@@ -12,8 +12,17 @@ from webapp.errors import BadRequest, Conflict, Invalid
 from webapp.extensions import db
 from webapp.models import Job, Submission
 from webapp.models.base import utcnow
-from webapp.models.job import DEDUPE_STATUSES, PRESETS, QUEUED, SOURCES, new_submission_id
-from webapp.services import dispatch, events
+from webapp.models.job import (
+    ADMIN_TRUST,
+    DEDUPE_STATUSES,
+    GUEST_TRUST,
+    PRESETS,
+    QUEUED,
+    SOURCES,
+    USER_TRUST,
+    new_submission_id,
+)
+from webapp.services import dispatch, events, runtime_settings, url_policy
 from webapp.services.accounts import Principal
 from webapp.services.urls import UrlProblem, domain_of, normalise_url
 
@@ -123,11 +132,11 @@ class Prepared:
     user_id: int | None
     token_id: int | None
     via: str
-    # Guests through an invite link (webapp/services/guests.py): whose session, and whether the
-    # worker must refuse non-public addresses for these jobs (the guest URL policy).
+    # Who stood behind it for the network policy (Submission.trust), and for guests through an
+    # invite link (webapp/services/guests.py) whose invite and session.
+    trust: str = USER_TRUST
     invite_id: int | None = None
     guest_session_id: str | None = None
-    public_only: bool = False
 
 
 def submit(
@@ -150,7 +159,11 @@ def submit(
     writes nothing and raises Conflict naming the existing jobs (`duplicate_of`, `duplicates`).
     In the web server, submissions arriving together are written together (submit_batcher).
     `guest` (a GuestSession) marks a guest's submission: its invite, its session, and the guest
-    URL policy the worker enforces unless the invite allows private addresses."""
+    URL policy the worker enforces unless the invite allows private addresses.
+
+    Only an admin's links may lead to private addresses (unless the admin's setting allows
+    users, or the invite its guests): a URL whose host is known to be one is refused here
+    (422 `private_address`), and the worker checks every connection of the others."""
     normalised = _check_urls(urls)
     post_title = _clean_text(post_title, "post_title")
     label = _clean_text(label, "label")
@@ -175,9 +188,16 @@ def submit(
         via=principal.via if principal else ("invite" if guest is not None else source),
     )
     if guest is not None:
-        prepared.invite_id = guest.invite_id
-        prepared.guest_session_id = guest.id
-        prepared.public_only = not guest.invite.allow_private_urls
+        prepared.trust, prepared.invite_id, prepared.guest_session_id = GUEST_TRUST, guest.invite_id, guest.id
+    elif principal is None or principal.is_admin:  # no principal: the command line, an operator's
+        prepared.trust = ADMIN_TRUST
+    allowed = url_policy.private_addresses_allowed(
+        prepared.trust,
+        invite_allows=guest is not None and guest.invite.allow_private_urls,
+        users_allowed=prepared.trust == USER_TRUST and runtime_settings.users_may_reach_private_addresses(),
+    )
+    if not allowed:
+        url_policy.check_known_addresses(normalised)
     from webapp.services import submit_batcher
 
     batcher = submit_batcher.current()
@@ -283,7 +303,8 @@ def _write_batch_once(batch: list[Prepared]) -> list[SubmitResult | Conflict]:
                  for e in entries]
         items_rows.append({"submission_key": plan.submission_id, "items": items})
         event_rows.append(events.submitted_event_row(
-            submission_id=plan.submission_id, user_id=prepared.user_id, post_title=prepared.post_title,
+            submission_id=plan.submission_id, user_id=prepared.user_id, token_id=prepared.token_id,
+            post_title=prepared.post_title,
             label=prepared.label, urls=prepared.urls, queued_at=now, job_ids=list(own.values()),
         ))
         outcomes.append(SubmitResult(plan.submission_id, prepared.post_title, prepared.label, now, entries,
@@ -312,6 +333,7 @@ def _job_row(prepared: Prepared, submission_id: str, url: str, now: datetime) ->
         "preset": prepared.preset,
         "source": prepared.source,
         "user_id": prepared.user_id,
+        "token_id": prepared.token_id,
         "status": QUEUED,
         "created_at": now,
         "updated_at": now,
@@ -333,5 +355,5 @@ def _submission_row(plan: _Plan, now: datetime) -> dict:
         "created_at": now,
         "invite_id": prepared.invite_id,
         "guest_session_id": prepared.guest_session_id,
-        "public_only": prepared.public_only,
+        "trust": prepared.trust,
     }

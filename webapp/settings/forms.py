@@ -1,7 +1,7 @@
 """The forms of the settings, account, users and token pages (Flask-WTF: each carries its CSRF token)."""
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import PasswordField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
 
@@ -23,6 +23,12 @@ class DownloadsForm(FlaskForm):
     job_timeout_seconds = StringField("Job timeout (seconds)", validators=[InputRequired("Enter a number")])
     default_engine = SelectField("Default engine", choices=_choices(ENGINE_LABELS))
     default_preset = SelectField("Default video quality", choices=_choices(PRESET_LABELS))
+
+
+class AccessForm(FlaskForm):
+    users_private_addresses = BooleanField("Users may download from private addresses")
+    # A string, checked by runtime_settings.validate like the download numbers.
+    max_streams = StringField("Live connections per user, token or guest", validators=[InputRequired("Enter a number")])
 
 
 class ToolArgsForm(FlaskForm):

@@ -20,6 +20,7 @@ from webapp.models import ApiToken, JobFile
 from webapp.services import accounts, cookies, runtime_settings, users
 from webapp.settings import bp
 from webapp.settings.forms import (
+    AccessForm,
     ConfirmForm,
     CookiesForm,
     DownloadsForm,
@@ -35,6 +36,8 @@ from webapp.views import is_htmx, render_view, with_toast
 
 DOWNLOAD_KEYS = (runtime_settings.CONCURRENCY, runtime_settings.TIMEOUT, runtime_settings.ENGINE, runtime_settings.PRESET)
 TOOL_KEYS = (runtime_settings.GALLERY_DL_ARGS, runtime_settings.YTDLP_ARGS)
+ACCESS_KEYS = (runtime_settings.PRIVATE_FOR_USERS, runtime_settings.MAX_STREAMS)
+SECTION_KEYS = {"downloads": DOWNLOAD_KEYS, "tools": TOOL_KEYS, "access": ACCESS_KEYS}
 
 
 def admin_required(view):
@@ -87,6 +90,14 @@ def _tools_form(effective, formdata=None) -> ToolArgsForm:
     return form
 
 
+def _access_form(effective, formdata=None) -> AccessForm:
+    form = AccessForm(formdata=formdata, prefix="access")
+    if formdata is None:
+        form.users_private_addresses.data = effective.users_private_addresses
+        form.max_streams.data = str(effective.max_streams)
+    return form
+
+
 def _storage() -> dict:
     settings = current_app.config["HAUL"]
     root = settings.storage_root
@@ -113,6 +124,7 @@ def _settings_context(**forms) -> dict:
         "worker_type": settings.worker_type,
         "downloads_form": forms.get("downloads_form") or _downloads_form(effective),
         "tools_form": forms.get("tools_form") or _tools_form(effective),
+        "access_form": forms.get("access_form") or _access_form(effective),
         "cookies_form": forms.get("cookies_form") or CookiesForm(formdata=None, prefix="cookies"),
         "cookie_files": cookies.list_files(settings.data_dir),
         "confirm_form": ConfirmForm(formdata=None),
@@ -169,14 +181,19 @@ def save_tools():
     return _save_section(_tools_form, "tools_form", "settings/_tools.html", TOOL_KEYS, empty="")
 
 
-@bp.post("/settings/<any(downloads, tools):section>/reset")
+@bp.post("/settings/access")
+@admin_required
+def save_access():
+    return _save_section(_access_form, "access_form", "settings/_access.html", ACCESS_KEYS)
+
+
+@bp.post("/settings/<any(downloads, tools, access):section>/reset")
 @admin_required
 def reset_section(section):
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400, description="The form expired; reload the page and try again.")
-    keys = DOWNLOAD_KEYS if section == "downloads" else TOOL_KEYS
-    changed = runtime_settings.reset(keys)
+    changed = runtime_settings.reset(SECTION_KEYS[section])
     message = "Back to the defaults from the environment." if changed else "Already the defaults."
     return _answer("settings/index.html", f"settings/_{section}.html", _settings_context(), message=message,
                    redirect_to=url_for("settings.index") + f"#{section}")

@@ -44,6 +44,15 @@ class SettingsPatchSchema(Schema):
         allow_none=True, validate=validate.Length(max=runtime_settings.MAX_ARGS_LENGTH),
         metadata={"description": "Extra yt-dlp switches, checked with yt-dlp's own parser "
                                  f"(output switches such as -o are refused); \"\" for none. {_NULL_RESTORES}"})
+    users_private_addresses = fields.Boolean(
+        allow_none=True,
+        metadata={"description": "Whether users' links (not only admins') may reach private addresses: the "
+                                 "local network, this server, 169.254.169.254. Off by default. "
+                                 f"{_NULL_RESTORES}"})
+    max_streams = fields.Integer(
+        strict=True, allow_none=True, validate=validate.Range(min=1, max=runtime_settings.MAX_MAX_STREAMS),
+        metadata={"description": "Live connections (SSE, WebSocket) one user, token or guest may hold at once; "
+                                 f"the next is answered 429. Default 20. {_NULL_RESTORES}"})
 
 
 class SettingValueSchema(Schema):
@@ -61,6 +70,8 @@ class SettingsValuesSchema(Schema):
     default_preset = fields.Nested(SettingValueSchema, required=True)
     gallery_dl_extra_args = fields.Nested(SettingValueSchema, required=True)
     ytdlp_extra_args = fields.Nested(SettingValueSchema, required=True)
+    users_private_addresses = fields.Nested(SettingValueSchema, required=True)
+    max_streams = fields.Nested(SettingValueSchema, required=True)
 
 
 class StorageSchema(Schema):

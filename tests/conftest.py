@@ -7,6 +7,7 @@ subprocess with its own data dir, talking to the media site on 127.0.0.1.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +29,9 @@ from media_site import MediaSite  # noqa: E402
 from stack import HaulStack  # noqa: E402
 
 API_TOKEN = "test-static-token-0123456789"
+# A public address (example.com's old one) the tests give to the loopback interface, so that a
+# local site can stand for a host on the internet in the network policy's tests.
+PUBLIC_ADDRESS = "93.184.216.34"
 
 
 @pytest.fixture(scope="session")
@@ -104,6 +108,30 @@ def make_stack(tmp_path_factory):
     yield factory
     for running in started:
         running.stop()
+
+
+def _public_address_present() -> bool:
+    shown = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True, check=True)
+    return f" {PUBLIC_ADDRESS}/" in shown.stdout
+
+
+@pytest.fixture(scope="module")
+def public_address():
+    """PUBLIC_ADDRESS on `lo` for a module; removed afterwards unless it was there before."""
+    try:
+        present = _public_address_present()
+        if not present:
+            subprocess.run(["ip", "addr", "add", f"{PUBLIC_ADDRESS}/32", "dev", "lo"],
+                           capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", None) or exc
+        pytest.fail(f"These tests add {PUBLIC_ADDRESS} to the loopback interface (`ip addr add "
+                    f"{PUBLIC_ADDRESS}/32 dev lo`), which needs root or CAP_NET_ADMIN: {detail}")
+    try:
+        yield PUBLIC_ADDRESS
+    finally:
+        if not present:
+            subprocess.run(["ip", "addr", "del", f"{PUBLIC_ADDRESS}/32", "dev", "lo"], check=False)
 
 
 class Callers(dict):

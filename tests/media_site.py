@@ -569,8 +569,9 @@ class MediaSite:
     folder) and in memory; PNGs are cheap and only cached in memory.
     """
 
-    def __init__(self, asset_dir: str | os.PathLike | None = None, port: int = 0):
+    def __init__(self, asset_dir: str | os.PathLike | None = None, port: int = 0, host: str = "127.0.0.1"):
         self._own_dir = asset_dir is None
+        self.host = host
         self.asset_dir = os.fspath(asset_dir) if asset_dir else tempfile.mkdtemp(prefix="haul-media-")
         os.makedirs(self.asset_dir, exist_ok=True)
         self._port = port
@@ -592,7 +593,7 @@ class MediaSite:
         if self._server is not None:
             return self
         self._stopping.clear()
-        server = _Server(("127.0.0.1", self._port), _Handler)
+        server = _Server((self.host, self._port), _Handler)
         server.site = self
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever,
@@ -639,7 +640,7 @@ class MediaSite:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def url(self, path: str = "/") -> str:
         return self.base_url + (path if path.startswith("/") else "/" + path)

@@ -25,12 +25,12 @@ def job_urls(database) -> list[str]:
 
 
 def test_a_backup_is_one_moments_database_even_while_a_write_is_under_way(app, settings, tmp_path):
-    submit_jobs(["http://127.0.0.1:9/one", "http://127.0.0.1:9/two"])
+    submit_jobs(["https://example.com/one", "https://example.com/two"])
     database = tmp_path / "haul.db"
     # Another process in the middle of a write transaction, as the worker often is.
     writer = sqlite3.connect(database, timeout=1)
     writer.execute("BEGIN IMMEDIATE")
-    writer.execute("UPDATE jobs SET url = 'http://127.0.0.1:9/half-written'")
+    writer.execute("UPDATE jobs SET url = 'https://example.com/half-written'")
     try:
         made = back_up(settings, tmp_path / "backups", now=datetime(2026, 12, 2, 8, 30, tzinfo=timezone.utc))
     finally:
@@ -39,7 +39,7 @@ def test_a_backup_is_one_moments_database_even_while_a_write_is_under_way(app, s
 
     assert made.database == (tmp_path / "backups" / "haul-20261202-083000.db")
     assert made.database_bytes == made.database.stat().st_size > 0
-    assert job_urls(made.database) == ["http://127.0.0.1:9/one", "http://127.0.0.1:9/two"]
+    assert job_urls(made.database) == ["https://example.com/one", "https://example.com/two"]
     assert not list((tmp_path / "backups").glob("*.part"))
     # A file that stands alone: no write-ahead log to lose beside it.
     with sqlite3.connect(made.database) as copy:
@@ -52,11 +52,11 @@ def test_a_backup_is_one_moments_database_even_while_a_write_is_under_way(app, s
 def test_two_backups_in_one_second_keep_both(app, settings, tmp_path):
     moment = datetime(2026, 12, 2, 8, 30, tzinfo=timezone.utc)
     first = back_up(settings, tmp_path / "b", now=moment)
-    submit_jobs(["http://127.0.0.1:9/later"])
+    submit_jobs(["https://example.com/later"])
     second = back_up(settings, tmp_path / "b", now=moment)
     assert first.database.name == "haul-20261202-083000.db"
     assert second.database.name == "haul-20261202-083000-2.db"
-    assert job_urls(first.database) == [] and job_urls(second.database) == ["http://127.0.0.1:9/later"]
+    assert job_urls(first.database) == [] and job_urls(second.database) == ["https://example.com/later"]
 
 
 def test_the_command_copies_the_generated_key_privately_and_a_restore_opens(tmp_path):
@@ -72,7 +72,7 @@ def test_the_command_copies_the_generated_key_privately_and_a_restore_opens(tmp_
     app = create_app(settings, role="test", TESTING=True)
     with app.app_context():
         upgrade()
-        submit_jobs(["http://127.0.0.1:9/kept"])
+        submit_jobs(["https://example.com/kept"])
         db.session.remove()
     result = app.test_cli_runner().invoke(args=["backup"])
     assert result.exit_code == 0, result.output
@@ -95,7 +95,7 @@ def test_the_command_copies_the_generated_key_privately_and_a_restore_opens(tmp_
     app = create_app(again, role="test", TESTING=True)
     with app.app_context():
         upgrade()  # already current: nothing to do
-        assert [job.url for job in db.session.query(Job)] == ["http://127.0.0.1:9/kept"]
+        assert [job.url for job in db.session.query(Job)] == ["https://example.com/kept"]
         db.session.remove()
         db.engine.dispose()
 

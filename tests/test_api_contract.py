@@ -346,6 +346,31 @@ def test_users_cannot_read_others_downloads(client):
     assert_json_error(response, 404, "download_not_found")
 
 
+def test_a_duplicate_of_someone_elses_job_shows_only_its_id_url_and_status(client):
+    """The attack: a user sends a link they suspect the admin downloaded, then reads their own
+    download: the duplicate names the admin's job but not its files, paths, error or current file."""
+    from webapp.models import JobFile
+
+    user = accounts.create_user("alice", "longpassword")
+    as_user = {"Authorization": f"Bearer {accounts.create_token(user, 'script')[1]}"}
+    admin_job = _one_job(client, "https://example.com/admins-private-video")
+    job = db.session.get(Job, admin_job)
+    job.status, job.error, job.current_file = "completed", "secret error text", "Private/secret-current.mp4"
+    job.files.append(JobFile(path="Private/example.com/x/secret-name.mp4", size=5, sha256="0" * 64, mime="video/mp4"))
+    db.session.commit()
+
+    posted = post_downloads(client, {"urls": ["https://example.com/admins-private-video"]}, headers=as_user)
+    assert posted.status_code == 202
+    answer = client.get(f"/downloads/{posted.get_json()['download_id']}", headers=as_user)
+    [entry] = answer.get_json()["jobs"]
+    assert (entry["id"], entry["status"], entry["duplicate_of"]) == (admin_job, "duplicate", admin_job)
+    assert entry["files"] == [] and entry["error"] is None and entry["progress"] is None
+    assert "secret" not in answer.get_data(as_text=True) and "Private" not in answer.get_data(as_text=True)
+    # The admin, reading the same download, sees the job in full.
+    full = client.get(f"/downloads/{posted.get_json()['download_id']}", headers=AUTH).get_json()["jobs"][0]
+    assert full["files"][0]["path"] == "Private/example.com/x/secret-name.mp4"
+
+
 def test_revoked_token_is_refused(client):
     """A revoked personal token answers 401."""
     user = accounts.create_user("alice", "longpassword")

@@ -208,6 +208,24 @@ def test_the_same_content_is_not_stored_twice(client, api_callers, settings):
     assert partial_files(settings) == []
 
 
+def test_someone_elses_file_is_only_said_to_be_there(client, api_callers, settings):
+    """The attack: upload a file you suspect someone has, to learn what they named it and where
+    it lies. The answer says "already in the library" and nothing about their file."""
+    content = b"the admin's private scan"
+    upload(client, api_callers["admin"], content, filename="passport-scan.jpg", post_title="Private papers")
+    probe = upload(client, api_callers["user"], content, filename="guess.jpg")
+    assert probe.status_code == 201
+    body = probe.get_json()
+    assert body["duplicate"] is True and body["message"] == "Already in the library"
+    assert body["filename"] == "guess.jpg" and "path" not in body
+    text = probe.get_data(as_text=True)
+    assert "passport" not in text and "Private papers" not in text
+    # Her own file again: she is told which of hers it is.
+    mine = upload(client, api_callers["user"], b"alice's own", filename="mine.jpg").get_json()
+    again = upload(client, api_callers["user"], b"alice's own", filename="copy.jpg").get_json()
+    assert again["message"] == "Already in the library: mine.jpg" and again["job_id"] == mine["job_id"]
+
+
 def test_a_taken_name_gets_a_number(client, api_callers, settings):
     upload(client, api_callers["submit"], b"first", filename="same.txt")
     body = upload(client, api_callers["submit"], b"second", filename="same.txt").get_json()

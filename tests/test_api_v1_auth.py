@@ -55,7 +55,7 @@ def test_login_answers_a_token_pair(client, alice):
     assert body["token_type"] == "bearer"
     assert 3500 < body["expires_in"] <= 3600
     assert body["refresh_expires_in"] > 29 * 86400
-    assert body["user"] == {"id": alice.id, "username": "alice", "role": "user", "scopes": ["read", "submit"]}
+    assert body["user"] == {"id": alice.id, "username": "alice", "role": "user", "scopes": ["read", "submit", "tokens"]}
     assert body["access_token"] != body["refresh_token"]
     # Stored hashed only.
     row = db.session.scalar(db.select(LoginSession))
@@ -72,7 +72,7 @@ def test_me_with_the_access_token(client, alice):
 
 def test_admin_login_has_every_scope(client, root):
     body = login(client, "root", "rootpassword").get_json()
-    assert body["user"]["scopes"] == ["admin", "read", "submit"]
+    assert body["user"]["scopes"] == ["admin", "read", "submit", "tokens"]
 
 
 @pytest.mark.parametrize("username,password", [("alice", "wrongpassword"), ("nobody", "alicepassword")])

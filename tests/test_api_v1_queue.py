@@ -247,9 +247,15 @@ def test_bad_list_queries_are_422(client, api_callers, query):
     assert body["error_code"] in ("validation_error", "invalid_pagination")
 
 
-def test_the_token_query_parameter_is_not_a_filter(client, api_callers, jobs):
+def test_a_token_in_the_query_is_not_accepted_outside_live_streams(client, api_callers, jobs):
+    """Tokens in URLs end up in access logs and browser history: only the EventSource and
+    WebSocket endpoints, whose browser clients cannot send a header, take `?token=`."""
     token = api_callers["user"]["Authorization"].split()[1]
-    assert client.get(f"/api/v1/queue?token={token}").status_code == 200
+    assert_api_error(client.get(f"/api/v1/queue?token={token}"), 401, "missing_token")
+    assert_api_error(client.post(f"/api/v1/queue?token={token}", json={"url": "https://example.com/q.jpg"}),
+                     401, "missing_token")
+    # With the header, the parameter is simply ignored (it is not a filter).
+    assert client.get(f"/api/v1/queue?token={token}", headers=api_callers["user"]).status_code == 200
 
 
 # POST /api/v1/queue ---------------------------------------------------------------------------
@@ -399,8 +405,17 @@ def test_patch_pauses_and_resumes(client, api_callers, jobs):
     assert event_types().count("status") >= 2
 
 
-def test_patch_changes_priority_and_the_order(client, api_callers, jobs):
+def test_a_user_cannot_jump_the_queue_with_a_priority(client, api_callers, jobs):
     response = client.patch(f"/api/v1/queue/{jobs['a3']}", json={"priority": 50}, headers=api_callers["user"])
+    assert_api_error(response, 403, "priority_reserved")
+    queued = client.post("/api/v1/queue", json={"url": "https://example.com/jump.jpg", "priority": 11},
+                         headers=api_callers["user"])
+    assert_api_error(queued, 403, "priority_reserved")
+    assert row(jobs["a3"]).priority == 0
+
+
+def test_patch_changes_priority_and_the_order(client, api_callers, jobs):
+    response = client.patch(f"/api/v1/queue/{jobs['a3']}", json={"priority": 50}, headers=api_callers["admin"])
     assert response.status_code == 200 and response.get_json()["priority"] == 50
     assert ids(client.get("/api/v1/queue", headers=api_callers["user"]))[0] == jobs["a3"]
     assert runner.claim_next_job() == jobs["a3"]
@@ -555,9 +570,20 @@ def test_reorder_moves_the_named_jobs_to_the_front_in_that_order(client, api_cal
                            headers=api_callers["user"])
     assert response.status_code == 200
     assert ids(response) == [jobs["a3"], jobs["a1"]]
+    # A user's jobs go to the front of their own, in the places those hold: root's urgent job and
+    # the rest of the queue are not passed.
     assert ids(client.get("/api/v1/queue", headers=api_callers["admin"])) == [
-        jobs["a3"], jobs["a1"], urgent, jobs["a2"], jobs["r1"]]
-    assert [runner.claim_next_job() for _ in range(3)] == [jobs["a3"], jobs["a1"], urgent]
+        urgent, jobs["a3"], jobs["a1"], jobs["a2"], jobs["r1"]]
+    assert [runner.claim_next_job() for _ in range(3)] == [urgent, jobs["a3"], jobs["a1"]]
+
+
+def test_an_admins_reorder_moves_jobs_ahead_of_everyone(client, api_callers, jobs):
+    urgent = add(api_callers.root, "https://example.com/urgent.jpg", priority=10)[0]
+    response = client.post("/api/v1/queue/reorder", json={"item_ids": [jobs["r1"], jobs["a2"]]},
+                           headers=api_callers["admin"])
+    assert response.status_code == 200
+    assert ids(client.get("/api/v1/queue", headers=api_callers["admin"])) == [
+        jobs["r1"], jobs["a2"], urgent, jobs["a1"], jobs["a3"]]
     assert "reordered" in event_types()
 
 

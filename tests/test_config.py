@@ -72,7 +72,7 @@ def test_values_are_read(data_dir):
             HAUL_RETRY_BACKOFF_SECONDS="0.5",
             HAUL_DATABASE_URL="postgresql+psycopg://haul:pw@db/haul",
             HAUL_REDIS_URL="redis://localhost:6379/0",
-            HAUL_API_TOKEN="long-enough-token",
+            HAUL_API_TOKEN="a-long-enough-static-token-0123",
             HAUL_ADMIN_USERNAME="root",
             HAUL_ADMIN_PASSWORD="longpassword",
             HAUL_LOG_LEVEL="debug",
@@ -92,7 +92,7 @@ def test_values_are_read(data_dir):
     assert settings.database_url == "postgresql+psycopg://haul:pw@db/haul"
     assert not settings.is_sqlite
     assert settings.redis_url == "redis://localhost:6379/0"
-    assert settings.api_token == "long-enough-token"
+    assert settings.api_token == "a-long-enough-static-token-0123"
     assert (settings.admin_username, settings.admin_password) == ("root", "longpassword")
     assert settings.log_level == "DEBUG"
 
@@ -116,6 +116,7 @@ def test_values_are_read(data_dir):
         ("HAUL_DATABASE_URL", "mysql://x"),
         ("HAUL_REDIS_URL", "http://x"),
         ("HAUL_API_TOKEN", "short"),
+        ("HAUL_API_TOKEN", "x" * 23),  # a static admin key must be long enough not to be guessed
         ("HAUL_GALLERY_DL_EXTRA_ARGS", "--no-such-flag"),
         ("HAUL_GALLERY_DL_EXTRA_ARGS", "-D /tmp/elsewhere"),
         ("HAUL_GALLERY_DL_EXTRA_ARGS", "https://example.com/"),

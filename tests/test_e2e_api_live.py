@@ -9,55 +9,11 @@ import time
 import pytest
 import requests
 import websocket
+from live_clients import SSEReader
 from stack import ROOT
 
 
 # -- SSE --------------------------------------------------------------------------------
-class SSEReader:
-    """A minimal EventSource: yields {"id", "event", "data"} frames (comments skipped)."""
-
-    def __init__(self, stack, last_event_id=None, query_token=False, params=None, token=None):
-        headers = {"Accept": "text/event-stream"}
-        params = dict(params or {})
-        token = token or stack.api_token
-        if query_token:
-            params["token"] = token
-        else:
-            headers["Authorization"] = f"Bearer {token}"
-        if last_event_id is not None:
-            headers["Last-Event-ID"] = str(last_event_id)
-        self.response = requests.get(stack.base_url + "/api/v1/events", headers=headers, params=params,
-                                     stream=True, timeout=(5, 30))
-        self.response.raise_for_status()
-        self._lines = self.response.iter_lines(decode_unicode=True)
-
-    def frames(self):
-        frame: dict = {}
-        for line in self._lines:
-            if line == "":
-                if "data" in frame:
-                    frame["data"] = json.loads(frame["data"])
-                    yield frame
-                frame = {}
-            elif not line.startswith(":"):
-                name, _, value = line.partition(":")
-                frame[name] = value[1:] if value.startswith(" ") else value
-
-    def until(self, predicate, timeout=30.0) -> list[dict]:
-        got = []
-        deadline = time.monotonic() + timeout
-        for frame in self.frames():
-            got.append(frame)
-            if predicate(frame):
-                return got
-            if time.monotonic() > deadline:
-                break
-        raise TimeoutError(f"no matching frame among {got}")
-
-    def close(self):
-        self.response.close()
-
-
 def of_job(job_id, event=None):
     return lambda f: f["data"]["data"].get("job_id") == job_id and (event is None or f["event"] == event)
 

@@ -171,10 +171,10 @@ def test_the_sse_route_needs_a_token_and_a_numeric_last_event_id(client):
     assert response.status_code == 400
 
 
-def test_the_sse_route_needs_the_read_scope(app, client):
+def test_the_sse_route_needs_the_read_or_submit_scope(app, client):
     from webapp.services.accounts import create_token, create_user
 
     user = create_user("submitter", "a-long-password-123")
-    submit_only = create_token(user, "bot", scopes="submit")[1]
-    response = client.get("/api/v1/events", headers={"Authorization": f"Bearer {submit_only}"})
+    tokens_only = create_token(user, "manager", scopes="tokens")[1]
+    response = client.get("/api/v1/events", headers={"Authorization": f"Bearer {tokens_only}"})
     assert response.status_code == 403 and response.get_json()["error_code"] == "insufficient_scope"

@@ -89,34 +89,110 @@ def test_a_paused_job_still_counts_as_a_duplicate(app):
 
 # Reordering ----------------------------------------------------------------------------------
 
+# The static token: an admin with no user, who moves jobs through the whole queue.
+ADMIN = Principal(user=None, via_static_token=True)
+
 
 def test_moves_change_the_order_workers_take(app):
     a, b, c, d = (new_job(f"http://example.com/{name}") for name in "abcd")
-    job_control.move(db.session.get(Job, d), "top")  # d a b c
-    job_control.move(db.session.get(Job, a), "down")  # d b a c
-    job_control.move(db.session.get(Job, c), "up")  # d b c a
-    job_control.move(db.session.get(Job, b), "bottom")  # d c a b
+    job_control.move(db.session.get(Job, d), "top", ADMIN)  # d a b c
+    job_control.move(db.session.get(Job, a), "down", ADMIN)  # d b a c
+    job_control.move(db.session.get(Job, c), "up", ADMIN)  # d b c a
+    job_control.move(db.session.get(Job, b), "bottom", ADMIN)  # d c a b
     assert claim_order(4) == [d, c, a, b]
 
 
 def test_moving_to_the_top_passes_higher_priority_jobs(app):
     urgent = new_job("http://example.com/urgent", priority=10)
     normal = new_job("http://example.com/normal")
-    job_control.move(db.session.get(Job, normal), "top")
+    job_control.move(db.session.get(Job, normal), "top", ADMIN)
     assert claim_order(2) == [normal, urgent]
 
 
 def test_moving_the_first_job_up_changes_nothing(app):
     a, b = new_job("http://example.com/a"), new_job("http://example.com/b")
-    job_control.move(db.session.get(Job, a), "up")
+    job_control.move(db.session.get(Job, a), "up", ADMIN)
     assert claim_order(2) == [a, b]
+
+
+def _users_jobs(user, *names) -> list[int]:
+    return [submit([f"https://example.com/{name}"], principal=Principal(user=user)).entries[0].job_id
+            for name in names]
+
+
+def test_a_user_moving_to_the_top_passes_nobody_elses_job(app):
+    """The attack: a user moves their newest job to the top to jump everyone's queue. It goes
+    ahead of their own jobs only, in the places those held."""
+    mallory = accounts.create_user("mallory", "mallory-password")
+    alice = accounts.create_user("alice", "alice-password")
+    [m1] = _users_jobs(mallory, "m1")
+    [a1] = _users_jobs(alice, "a1")
+    [m2] = _users_jobs(mallory, "m2")
+    [a2] = _users_jobs(alice, "a2")
+    [m3] = _users_jobs(mallory, "m3")
+    job_control.move(db.session.get(Job, m3), "top", Principal(user=mallory))
+    assert claim_order(5) == [m3, a1, m1, a2, m2]
+
+
+def test_a_users_moves_up_and_down_trade_places_with_their_own_jobs(app):
+    mallory = accounts.create_user("mallory", "mallory-password")
+    alice = accounts.create_user("alice", "alice-password")
+    [m1] = _users_jobs(mallory, "m1")
+    [a1] = _users_jobs(alice, "a1")
+    [m2] = _users_jobs(mallory, "m2")
+    mine = Principal(user=mallory)
+    job_control.move(db.session.get(Job, m2), "up", mine)  # m2 a1 m1
+    job_control.move(db.session.get(Job, m1), "up", mine)  # back: m1 a1 m2
+    job_control.move(db.session.get(Job, m1), "bottom", mine)  # m2 a1 m1
+    assert claim_order(3) == [m2, a1, m1]
+
+
+def test_a_users_reorder_stays_within_their_own_places(app):
+    mallory = accounts.create_user("mallory", "mallory-password")
+    alice = accounts.create_user("alice", "alice-password")
+    [a1] = _users_jobs(alice, "a1")
+    m1, m2 = _users_jobs(mallory, "m1", "m2")
+    job_control.reorder([m2, m1], Principal(user=mallory))
+    assert claim_order(3) == [a1, m2, m1]
+
+
+def test_an_admin_moves_a_job_ahead_of_everyone(app):
+    root = accounts.create_user("root", "root-password", role="admin")
+    alice = accounts.create_user("alice", "alice-password")
+    [a1] = _users_jobs(alice, "a1")
+    [r1] = _users_jobs(root, "r1")
+    job_control.move(db.session.get(Job, r1), "top", Principal(user=root))
+    assert claim_order(2) == [r1, a1]
+
+
+@pytest.mark.parametrize("priority", [11, 1000])
+def test_a_user_cannot_give_a_priority_above_high(app, priority):
+    from webapp.errors import Forbidden
+
+    mallory = accounts.create_user("mallory", "mallory-password")
+    with pytest.raises(Forbidden) as refused:
+        submit(["https://example.com/jump"], principal=Principal(user=mallory), priority=priority)
+    assert refused.value.error_code == "priority_reserved"
+    [mine] = _users_jobs(mallory, "mine")
+    with pytest.raises(Forbidden):
+        job_control.update_job(db.session.get(Job, mine), Principal(user=mallory), priority=priority)
+    assert db.session.get(Job, mine).priority == 0
+    assert db.session.scalar(select(Job.id).where(Job.url == "https://example.com/jump")) is None
+
+
+def test_a_user_may_give_high_and_an_admin_more(app):
+    mallory = accounts.create_user("mallory", "mallory-password")
+    root = accounts.create_user("root", "root-password", role="admin")
+    high = submit(["https://example.com/high"], principal=Principal(user=mallory), priority=10).entries[0].job_id
+    top = submit(["https://example.com/top"], principal=Principal(user=root), priority=500).entries[0].job_id
+    assert claim_order(2) == [top, high]
 
 
 def test_a_running_job_cannot_be_moved_or_removed(app):
     job_id = new_job("http://example.com/running")
     runner.claim_next_job()
     with pytest.raises(Conflict):
-        job_control.move(db.session.get(Job, job_id), "top")
+        job_control.move(db.session.get(Job, job_id), "top", ADMIN)
     with pytest.raises(Conflict):
         job_control.remove(db.session.get(Job, job_id))
 

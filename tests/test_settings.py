@@ -681,7 +681,8 @@ def test_changing_your_own_password(client, alice):
     assert differ.status_code == 422 and "The passwords differ" in differ.get_data(as_text=True)
     ok = htmx_post(client, "/account/password", {"current_password": "alice-password",
                                                  "new_password": "a-new-password", "confirm": "a-new-password"})
-    assert ok.status_code == 200 and toasts(ok)[0]["message"] == "Your password is changed."
+    assert ok.status_code == 200
+    assert toasts(ok)[0]["message"] == "Your password is changed. Every other browser and app is signed out."
     assert accounts.authenticate("alice", "a-new-password") is not None
     assert "a-new-password" not in ok.get_data(as_text=True)
 
@@ -727,13 +728,13 @@ def test_a_token_can_be_limited_to_sending_links(client, alice, admin):
     assert htmx_post(client, "/account/tokens", {"name": "phone", "access": "submit"}).status_code == 200
     assert htmx_post(client, "/account/tokens", {"name": "reader", "access": "read"}).status_code == 200
     scopes = {row.name: row.scopes for row in db.session.scalars(select(ApiToken))}
-    assert scopes == {"full": "submit read", "phone": "submit", "reader": "submit read"}
+    assert scopes == {"full": "submit read tokens", "phone": "submit", "reader": "submit read"}
     listing = client.get("/account/tokens").get_data(as_text=True)
     assert "Only send links" in listing and re.search(r'data-label="May">\s*submit\s*<', listing)
     # An admin's full token has the admin scope; an unknown choice is refused, nothing made.
     sign_in_as(client, admin)
     assert htmx_post(client, "/account/tokens", {"name": "admin-full"}).status_code == 200
-    assert db.session.scalar(select(ApiToken.scopes).where(ApiToken.name == "admin-full")) == "submit read admin"
+    assert db.session.scalar(select(ApiToken.scopes).where(ApiToken.name == "admin-full")) == "submit read tokens admin"
     refused = htmx_post(client, "/account/tokens", {"name": "odd", "access": "everything"})
     assert refused.status_code == 422
     assert db.session.scalar(select(ApiToken).where(ApiToken.name == "odd")) is None

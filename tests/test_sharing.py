@@ -121,6 +121,10 @@ def test_the_account_page_offers_the_bookmarklet_without_any_token(client, alice
     assert "window.open(s,'haul','width=420,height=360')" in code
     assert "location.href" in code and "document" in code
     assert "haul_" not in code and "token" not in code.lower()
+    # The person's bookmarklet key, which lets the popup send without a click (no API token).
+    db.session.refresh(alice)
+    assert alice.bookmarklet_key and len(alice.bookmarklet_key) >= 32
+    assert f"+'&k={alice.bookmarklet_key}'" in code
     assert 'href="/static/haul.user.js"' in page
 
 
@@ -138,13 +142,58 @@ def test_the_popup_shows_the_link_and_a_send_form_and_queues_nothing(client, ali
     assert job_count() == 0
 
 
-def test_the_popup_sends_by_itself_only_when_opened_from_the_page_it_sends(client, alice):
+def _key_of(client, user) -> str:
+    client.get("/account")  # the account page makes the key its bookmarklet carries
+    db.session.refresh(user)
+    return user.bookmarklet_key
+
+
+def test_a_site_opening_the_popup_on_its_own_origin_gets_no_auto_send(client, alice):
+    """The attack: any site may window.open('/send?url=<a link on its own origin>'); the Referer
+    then matches the link. Without the person's bookmarklet key the popup only shows the link
+    and waits for their click."""
     sign_in_as(client, alice)
-    same = client.get("/send", query_string={"url": PAGE}, headers={"Referer": "https://example.com/"})
-    assert 'data-auto="yes"' in text_of(same)
-    other = client.get("/send", query_string={"url": PAGE}, headers={"Referer": "https://elsewhere.example/"})
-    assert 'data-auto="no"' in text_of(other)
+    _key_of(client, alice)
+    bob = accounts.create_user("bob", "bob-password-1")
+    bobs_key = accounts.bookmarklet_key(bob)
+    db.session.commit()
+    for key in (None, "", "guessed-key", bobs_key):
+        query = {"url": PAGE, **({"k": key} if key is not None else {})}
+        page = text_of(client.get("/send", query_string=query, headers={"Referer": "https://example.com/"}))
+        assert 'data-auto="no"' in page, key
     assert job_count() == 0
+
+
+def test_the_popup_sends_by_itself_with_the_persons_bookmarklet_key(client, alice):
+    sign_in_as(client, alice)
+    key = _key_of(client, alice)
+    # Whatever the Referer says (a page may send none at all).
+    for referer in ({"Referer": "https://example.com/"}, {}):
+        page = text_of(client.get("/send", query_string={"url": PAGE, "k": key}, headers=referer))
+        assert 'data-auto="yes"' in page
+    assert job_count() == 0  # the popup's own script sends, by POST with the CSRF token
+
+
+def test_a_new_bookmarklet_disarms_the_old_one(client, alice):
+    sign_in_as(client, alice)
+    old = _key_of(client, alice)
+    rotated = client.post("/account/bookmarklet/rotate", data={"csrf_token": csrf(client)})
+    assert rotated.status_code == 302 and rotated.headers["Location"].endswith("/account#send")
+    db.session.refresh(alice)
+    assert alice.bookmarklet_key and alice.bookmarklet_key != old
+    stale = text_of(client.get("/send", query_string={"url": PAGE, "k": old}))
+    assert 'data-auto="no"' in stale
+    page = text_of(client.get("/account"))
+    assert f"&amp;k={alice.bookmarklet_key}" in page or f"k={alice.bookmarklet_key}" in unquote(page)
+    assert "New bookmarklet made" in page
+
+
+def test_making_a_new_bookmarklet_needs_the_csrf_token(client, alice):
+    sign_in_as(client, alice)
+    old = _key_of(client, alice)
+    assert client.post("/account/bookmarklet/rotate").status_code == 400
+    db.session.refresh(alice)
+    assert alice.bookmarklet_key == old
 
 
 def test_a_popup_without_a_link_says_so(client, alice):
@@ -218,13 +267,16 @@ def test_an_invalid_link_shows_why(client, alice):
 
 
 def test_signed_out_the_popup_signs_in_first_and_comes_back_to_the_link(client, alice):
-    response = client.get("/send", query_string={"url": PAGE + "?a=1&b=2", "title": "Cats & dogs"},
+    key = accounts.bookmarklet_key(alice)
+    db.session.commit()
+    response = client.get("/send", query_string={"url": PAGE + "?a=1&b=2", "title": "Cats & dogs", "k": key},
                           headers={"Referer": "https://example.com/"})
     assert response.status_code == 302
     target = urlsplit(response.headers["Location"])
     assert target.path == "/login"
     next_path = parse_qs(target.query)["next"][0]
     assert next_path.startswith("/send?") and not next_path.startswith("//")
+    # The key waits in the session, not in the sign-in page's address.
     assert parse_qs(urlsplit(next_path).query) == {"url": [PAGE + "?a=1&b=2"], "title": ["Cats & dogs"]}
 
     login_page = client.get(response.headers["Location"])
@@ -238,9 +290,21 @@ def test_signed_out_the_popup_signs_in_first_and_comes_back_to_the_link(client, 
     assert popup.status_code == 200
     page = text_of(popup)
     assert PAGE + "?a=1&amp;b=2" in page and "Cats &amp; dogs" in page
-    # It was opened from the page itself before signing in: it still sends by itself.
+    # It was opened by the person's bookmarklet before signing in: it still sends by itself.
     assert 'data-auto="yes"' in page
     assert job_count() == 0
+
+
+def test_signed_out_a_popup_with_someone_elses_key_waits_after_sign_in(client, alice):
+    bob = accounts.create_user("bob", "bob-password-1")
+    bobs_key = accounts.bookmarklet_key(bob)
+    db.session.commit()
+    response = client.get("/send", query_string={"url": PAGE, "k": bobs_key})
+    next_path = parse_qs(urlsplit(response.headers["Location"]).query)["next"][0]
+    token = CSRF_META.search(text_of(client.get(response.headers["Location"]))).group(1)
+    client.post("/login?next=" + quote(next_path, safe=""),
+                data={"csrf_token": token, "username": "alice", "password": "alice-password"})
+    assert 'data-auto="no"' in text_of(client.get(next_path))
 
 
 def test_a_signed_out_send_queues_nothing(client, alice):

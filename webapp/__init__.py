@@ -87,10 +87,10 @@ def register_web_extensions(app: "Flask") -> None:
     login_manager.login_message = "Please sign in to continue."
 
     @login_manager.user_loader
-    def load_user(user_id):
-        from webapp.models import User
+    def load_user(session_id):
+        from webapp.services.accounts import user_of_session
 
-        return db.session.get(User, int(user_id)) if str(user_id).isdigit() else None
+        return user_of_session(session_id)
 
 
 def register_blueprints(app: "Flask") -> None:
@@ -119,11 +119,14 @@ def register_blueprints(app: "Flask") -> None:
     app.register_blueprint(live_api_bp, url_prefix="/api/v1")
 
     from webapp import templating
-    from webapp.views import vary_on_htmx
+    from webapp.streams import check_websocket_room
+    from webapp.views import forbid_framing, vary_on_htmx
 
     templating.register(app)
 
+    app.before_request(check_websocket_room)
     app.after_request(vary_on_htmx)
+    app.after_request(forbid_framing)
 
 
 def register_error_handlers(app: "Flask") -> None:

@@ -1,41 +1,75 @@
-"""Bearer-token authentication for the machine endpoints (seed API, /api/v1, WebSockets)."""
+"""Bearer-token authentication for the machine endpoints (seed API, /api/v1, WebSockets).
+
+A token travels in `Authorization: Bearer …`. Only the live streams a browser opens with
+`new EventSource(url)` or `new WebSocket(url)` — which cannot send that header — also take it as
+`?token=` (views marked with `accepts_query_token`): anywhere else a token in the URL would end
+up in access logs and browser history for nothing.
+
+Wrong tokens are counted per client address, as wrong passwords are at sign-in: after
+`FAILED_ATTEMPTS` a minute, every bearer request from that address is answered 429 until the
+minute has passed, so a token cannot be guessed or a stolen list tried at speed.
+"""
 from __future__ import annotations
 
 import functools
 
 from flask import current_app, g, request
+from flask_limiter.util import get_remote_address
+from limits import parse
 
-from webapp.errors import Forbidden, Unauthorized
+from webapp.errors import Forbidden, TooManyRequests, Unauthorized
+from webapp.extensions import limiter
 from webapp.services.accounts import Principal, resolve_bearer
+
+FAILED_ATTEMPTS = parse("10/minute")  # as the sign-in forms allow
+
+
+def accepts_query_token(view):
+    """Mark a live-stream view whose clients cannot send headers: it may take `?token=`."""
+    view._haul_query_token = True
+    return view
+
+
+def _query_token_allowed() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "_haul_query_token", False))
 
 
 def bearer_from_request() -> str | None:
-    """The token from `Authorization: Bearer …`, or the `token` query parameter (WebSockets)."""
+    """The token from `Authorization: Bearer …`, or from `?token=` on a live stream's URL."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return request.args.get("token") or None
+    if _query_token_allowed():
+        return request.args.get("token") or None
+    return None
+
+
+def _failures_key() -> tuple[str, str]:
+    return "bearer-failures", get_remote_address()
+
+
+def _refuse_while_guessing() -> None:
+    if not limiter.limiter.test(FAILED_ATTEMPTS, *_failures_key()):
+        raise TooManyRequests("Too many wrong tokens from this address; wait a minute and try again",
+                              error_code="too_many_attempts")
 
 
 def current_principal() -> Principal | None:
+    """Who the request's bearer token stands for (None without one, or for a wrong one).
+
+    Raises TooManyRequests while this address has sent too many wrong tokens."""
     if "principal" not in g:
-        g.principal = resolve_bearer(bearer_from_request(), current_app.config["HAUL"].api_token)
+        token = bearer_from_request()
+        principal = None
+        if token is not None:
+            _refuse_while_guessing()
+            principal = resolve_bearer(token, current_app.config["HAUL"].api_token)
+            if principal is None:
+                limiter.limiter.hit(FAILED_ATTEMPTS, *_failures_key())
+        g.principal = principal
     return g.principal
-
-
-def token_required(view):
-    """Answer 401 unless the request carries a valid bearer token; sets g.principal."""
-
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        if bearer_from_request() is None:
-            raise Unauthorized("Send a token: Authorization: Bearer <token>", error_code="missing_token")
-        if current_principal() is None:
-            raise Unauthorized("The token is not valid or was revoked", error_code="invalid_token")
-        return view(*args, **kwargs)
-
-    return wrapper
 
 
 def require(scope: str | tuple[str, ...] | None = None, role: str | None = None):

@@ -10,9 +10,14 @@ import os
 import secrets
 import shlex
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from dotenv import dotenv_values
+
+
+MIN_API_TOKEN_LENGTH = 24
+REMEMBER_ME = timedelta(days=30)
 
 
 class ConfigError(Exception):
@@ -145,8 +150,11 @@ def load_settings(environ=None, env_file=".env", check_tool_args=True) -> Settin
         raise ConfigError(f"HAUL_REDIS_URL: expected a redis:// URL, got {redis_url!r}")
 
     api_token = env.get("HAUL_API_TOKEN") or None
-    if api_token is not None and len(api_token) < 8:
-        raise ConfigError("HAUL_API_TOKEN: must be at least 8 characters long")
+    if api_token is not None and len(api_token) < MIN_API_TOKEN_LENGTH:
+        # It is an admin's key to everything: long enough that guessing it (at the bearer rate
+        # limit) is out of reach. `openssl rand -hex 24` makes a good one.
+        raise ConfigError(f"HAUL_API_TOKEN: must be at least {MIN_API_TOKEN_LENGTH} characters long "
+                          f"(got {len(api_token)}); make one with `openssl rand -hex 24`")
 
     gallery_dl_args = env.get("HAUL_GALLERY_DL_EXTRA_ARGS", "")
     ytdlp_args = env.get("HAUL_YTDLP_EXTRA_ARGS", "")
@@ -236,6 +244,9 @@ def flask_config(settings: Settings) -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        # "Remember me" keeps a browser signed in this long; a lost phone stays a risk no longer.
+        "REMEMBER_COOKIE_DURATION": REMEMBER_ME,
         "WTF_CSRF_TIME_LIMIT": None,
         "RATELIMIT_STORAGE_URI": settings.redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,

@@ -41,3 +41,7 @@ class Conflict(HaulError):
 
 class Invalid(HaulError):
     status, error_code = 422, "validation_error"
+
+
+class TooManyRequests(HaulError):
+    status, error_code = 429, "rate_limited"

@@ -16,8 +16,9 @@ _SEED_JOB_TYPES = {
 
 
 def seed_message(record: EventRecord, principal: Principal) -> dict | None:
-    """The /ws/notifications message for an event, or None when `principal` may not see it."""
-    if not principal.can_see(record.user_id):
+    """The /ws/notifications message for an event, or None when `principal` may not see it (a
+    submit-only token sees just the jobs it submitted itself)."""
+    if record.type in events.INTERNAL_EVENTS or not principal.reaches(record.user_id, record.token_id):
         return None
     data = record.data
     if record.type == events.QUEUED:

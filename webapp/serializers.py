@@ -57,7 +57,7 @@ def job_json(job: Job, submitted_by: dict | None = None) -> dict:
     }
 
 
-def _seed_job_entry(item: dict, job: Job | None, with_state: bool) -> dict:
+def _seed_job_entry(item: dict, job: Job | None, with_state: bool, readable: bool) -> dict:
     duplicate_of = item.get("duplicate_of")
     entry = {
         "id": item["job_id"],
@@ -66,9 +66,12 @@ def _seed_job_entry(item: dict, job: Job | None, with_state: bool) -> dict:
         "duplicate_of": duplicate_of,
     }
     if with_state:
-        entry["progress"] = progress_of(job) if job else None
-        entry["error"] = job.error if job else None
-        entry["files"] = [file_json(f) for f in job.files] if job else []
+        # Someone else's job (the link was theirs first): its id, URL and status only — never its
+        # files, paths, error or the file it is writing.
+        shown = job if readable else None
+        entry["progress"] = progress_of(shown) if shown else None
+        entry["error"] = shown.error if shown else None
+        entry["files"] = [file_json(f) for f in shown.files] if shown else []
     return entry
 
 
@@ -92,15 +95,21 @@ def submit_result_json(result) -> dict:
     }
 
 
-def submission_json(submission: Submission, jobs_by_id: dict[int, Job], with_state: bool = False) -> dict:
-    """GET /downloads/<id>: the seed contract's download object with each job's current state."""
+def submission_json(submission: Submission, jobs_by_id: dict[int, Job], with_state: bool = False,
+                    may_read=lambda job: True) -> dict:
+    """GET /downloads/<id>: the seed contract's download object with each job's current state
+    (only the id, URL and status of a job `may_read(job)` refuses)."""
+    jobs = []
+    for item in submission.items:
+        job = jobs_by_id.get(item["job_id"])
+        jobs.append(_seed_job_entry(item, job, with_state, readable=job is not None and may_read(job)))
     return {
         "download_id": submission.id,
         "post_title": submission.post_title,
         "label": submission.label,
         "urls": [item["url"] for item in submission.items],
         "queued_at": isoformat(submission.created_at),
-        "jobs": [_seed_job_entry(item, jobs_by_id.get(item["job_id"]), with_state) for item in submission.items],
+        "jobs": jobs,
     }
 
 

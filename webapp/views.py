@@ -52,6 +52,18 @@ def vary_on_htmx(response):
     return response
 
 
+def forbid_framing(response):
+    """No page of Haul's may be shown inside another site's frame: a framed page can be dressed up
+    to trick a click (a Send, a Delete) out of a signed-in person. No page is meant to be embedded."""
+    response.headers["X-Frame-Options"] = "DENY"
+    policy = response.headers.get("Content-Security-Policy")
+    if policy is None:
+        response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+    elif "frame-ancestors" not in policy:
+        response.headers["Content-Security-Policy"] = f"{policy}; frame-ancestors 'none'"
+    return response
+
+
 def session_principal():
     """The signed-in person as a Principal (what the services take), or None."""
     from flask_login import current_user

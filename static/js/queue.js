@@ -43,6 +43,13 @@
   document.addEventListener("htmx:sseError", function () { setLive("off", "Reconnecting…"); });
   document.addEventListener("htmx:sseMessage", function (event) {
     var message = event.detail;
+    if (message && message.type === "signed-out") {
+      // The server ended this sign-in (a new password, role or a deleted account): reconnecting
+      // would only be refused, so go and sign in again.
+      var target = document.getElementById("queue-signed-out");
+      window.location.assign(target ? target.dataset.signIn : "/login");
+      return;
+    }
     if (message && message.lastEventId) lastEventId = message.lastEventId;
     trimFinished();
   });

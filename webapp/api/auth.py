@@ -1,4 +1,4 @@
-"""Login for machine clients: POST /api/v1/auth/login, /refresh, /logout and GET /api/v1/auth/me.
+"""Login for machine clients: POST /api/v1/auth/login, /refresh, /logout, /password and GET /api/v1/auth/me.
 
 Tokens are opaque and random; only their SHA-256 is stored (login_sessions). An access token
 lives an hour, a refresh token 30 days and works once (refreshing revokes the old pair).
@@ -9,12 +9,12 @@ from flask import jsonify
 
 from webapp.api import bp
 from webapp.api.common import document_errors
-from webapp.api.schemas import LoginSchema, RefreshSchema, TokenPairSchema, UserSchema
+from webapp.api.schemas import LoginSchema, PasswordChangeSchema, RefreshSchema, TokenPairSchema, UserSchema
 from webapp.bearer import current_principal, require
 from webapp.errors import Forbidden
 from webapp.extensions import limiter
 from webapp.models.base import utcnow
-from webapp.services import accounts
+from webapp.services import accounts, users
 
 
 def user_json(principal) -> dict:
@@ -73,3 +73,24 @@ def me():
     if principal.user is None:
         raise Forbidden("The static API token belongs to no user", error_code="no_user")
     return jsonify(user_json(principal))
+
+
+@bp.post("/auth/password")
+@limiter.limit("5 per minute")
+@bp.arguments(PasswordChangeSchema)
+@bp.response(200, TokenPairSchema)
+@bp.doc(security=[{"bearer": []}], summary="Change your own password",
+        description="Needs your current password. Every sign-in made with the old one ends: browser sessions, "
+                    "remember-me cookies, access/refresh pairs (the one presented included) and open live "
+                    "streams; your personal tokens too unless `revoke_tokens` is false. Answers a fresh "
+                    "access/refresh pair so this client stays signed in. Rate limited to 5 a minute per client.")
+@document_errors(401, 403, 422, 429)
+@require(scope="tokens")
+def change_password(body):
+    principal = current_principal()
+    if principal.user is None:
+        raise Forbidden("The static API token belongs to no user", error_code="no_user")
+    user = principal.user
+    users.change_own_password(user, body["current_password"], body["new_password"],
+                              revoke_tokens=body["revoke_tokens"])
+    return _pair(*accounts.open_login_session(user))

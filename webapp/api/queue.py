@@ -141,7 +141,7 @@ def show_job(job_id: int):
 @bp.alt_response(200, schema=JobSchema, description="The job as it is now", success=True)
 @document_errors(*_ERRORS, 409)
 def update_job(body, job_id: int):
-    return jsonify(job_json(job_control.update_job(_visible_job(job_id), **body)))
+    return jsonify(job_json(job_control.update_job(_visible_job(job_id), current_principal(), **body)))
 
 
 @bp.delete("/queue/<int:job_id>")
@@ -214,8 +214,9 @@ def clear_jobs(body):
 @bp.doc(security=_SECURITY, summary="Move waiting jobs to the front",
         description=CHANGE + " The named queued or paused jobs move to the front of the queue in the given "
                     "order, ahead of every other waiting job (each takes the first job's priority); the rest "
-                    "keep their order. All or nothing: 404 if an id is not yours or not there, 409 "
-                    "`not_movable` if a job is not waiting.")
+                    "keep their order. A user's jobs move to the front of their own: they trade the places "
+                    "their jobs hold, and pass nobody else's. All or nothing: 404 if an id is not yours or "
+                    "not there, 409 `not_movable` if a job is not waiting.")
 @bp.alt_response(200, schema=ReorderResultSchema, description="The moved jobs, in their new order", success=True)
 @document_errors(*_ERRORS, 409)
 def reorder_jobs(body):

@@ -191,6 +191,7 @@ def _stored_path(job_id: int, sha256: str) -> str | None:
 def upload_base64(body):
     principal = current_principal()
     post_title = (body.get("post_title") or "").strip() or None
+    sent_name = os.path.basename(body["filename"].replace("\\", "/"))
     temp = tempfile.NamedTemporaryFile(dir=upload_store.partial_dir(), prefix="api-", suffix=".part", delete=False)
     try:
         with temp:
@@ -198,16 +199,22 @@ def upload_base64(body):
         if size == 0:
             raise Invalid("data holds no bytes: the file is empty", error_code="empty_file")
         imported = upload_store.import_file(
-            Path(temp.name), filename=os.path.basename(body["filename"].replace("\\", "/")), post_title=post_title,
+            Path(temp.name), filename=sent_name, post_title=post_title,
             folder="api", source="api", sha256=sha256, user_id=principal.user_id, token_id=principal.token_id,
             via=principal.via)
     finally:
         Path(temp.name).unlink(missing_ok=True)  # import_file moved it, or it is not wanted
     path = imported.path or _stored_path(imported.job_id, imported.sha256)
-    filename = path.rsplit("/", 1)[-1] if path else body["filename"]
+    holder = db.session.get(Job, imported.job_id)
+    if imported.duplicate and (holder is None or not principal.reaches(holder.user_id, holder.token_id)):
+        # The content is someone else's: say it is there, and nothing about their file.
+        filename, path = sent_name, None
+        message = "Already in the library"
+    else:
+        filename = path.rsplit("/", 1)[-1] if path else body["filename"]
+        message = f"Already in the library: {filename}" if imported.duplicate else f"Saved {filename}"
     answer = {"job_id": imported.job_id, "filename": filename, "size": imported.size, "sha256": imported.sha256,
-              "duplicate": imported.duplicate,
-              "message": f"Already in the library: {filename}" if imported.duplicate else f"Saved {filename}"}
+              "duplicate": imported.duplicate, "message": message}
     if principal.is_admin and path:
         answer["path"] = path
     return jsonify(answer), 201

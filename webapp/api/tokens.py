@@ -1,4 +1,9 @@
-"""Personal tokens: GET/POST /api/v1/tokens, DELETE /api/v1/tokens/<id>."""
+"""Personal tokens: GET/POST /api/v1/tokens, DELETE /api/v1/tokens/<id>.
+
+Managing tokens needs the `tokens` (or `admin`) scope: a login's access token and a token made
+with every scope have it; a leaked submit-only or read token cannot mint fresh tokens or revoke
+its owner's others.
+"""
 from __future__ import annotations
 
 from flask import jsonify
@@ -30,11 +35,15 @@ def token_json(row: ApiToken) -> dict:
     }
 
 
+_ACCESS = "Scope: tokens or admin (a login's access token, or a token with every scope)."
+_MANAGE = ("tokens", "admin")
+
+
 @bp.get("/tokens")
-@bp.doc(security=[{"bearer": []}], summary="The caller's personal tokens (never the secret)")
+@bp.doc(security=[{"bearer": []}], summary="The caller's personal tokens (never the secret)", description=_ACCESS)
 @bp.alt_response(200, schema=TokenSchema(many=True), description="Tokens", success=True)
 @document_errors(401, 403)
-@require()
+@require(scope=_MANAGE)
 def list_tokens():
     user = _caller_user().user
     rows = db.session.scalars(db.select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))
@@ -42,11 +51,11 @@ def list_tokens():
 
 
 @bp.post("/tokens")
-@require()
+@require(scope=_MANAGE)
 @bp.arguments(TokenCreateSchema)
 @bp.response(201, NewTokenSchema)
 @bp.doc(security=[{"bearer": []}], summary="Create a personal token (shown once)",
-        description="The scopes must be ones the caller has.")
+        description=f"{_ACCESS} The scopes must be ones the caller has.")
 @document_errors(401, 403)
 def create_token(body):
     principal = _caller_user()
@@ -61,10 +70,10 @@ def create_token(body):
 
 
 @bp.delete("/tokens/<int:token_id>")
-@bp.doc(security=[{"bearer": []}], summary="Revoke a personal token")
+@bp.doc(security=[{"bearer": []}], summary="Revoke a personal token", description=_ACCESS)
 @bp.alt_response(204, description="Revoked", success=True)
 @document_errors(401, 403, 404)
-@require()
+@require(scope=_MANAGE)
 def delete_token(token_id: int):
     principal = _caller_user()
     row = db.session.get(ApiToken, token_id) if token_id <= MAX_ID else None

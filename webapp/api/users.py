@@ -95,7 +95,10 @@ def show_user(user_id: int):
 @bp.response(200, AccountSchema)
 @bp.doc(security=[{"bearer": []}], summary="Change a user's role or reset their password",
         description=f"{_ACCESS} Send `role`, `password` or both. 409 `last_admin` when this would leave Haul "
-                    "without an admin, `own_role` for your own role. Nothing changes when either is refused.")
+                    "without an admin, `own_role` for your own role. Nothing changes when either is refused. "
+                    "A new role or password signs the user out everywhere (browser sessions, remember-me "
+                    "cookies, access/refresh pairs, open live streams); a new password also revokes their "
+                    "personal tokens unless `revoke_tokens` is false.")
 @document_errors(401, 403, 404, 409)
 def update_user(body, user_id: int):
     user = _user(user_id)
@@ -104,7 +107,7 @@ def update_user(body, user_id: int):
     if "role" in body:
         users.set_role(user, body["role"], _acting())
     if "password" in body:
-        users.reset_password(user, body["password"])
+        users.reset_password(user, body["password"], revoke_tokens=body["revoke_tokens"])
     return account_json(user, users.active_token_counts())
 
 

@@ -7,9 +7,10 @@ from flask import current_app, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from webapp.bearer import current_principal, require
+from webapp import streams
+from webapp.bearer import accepts_query_token, current_principal, require
 from webapp.downloads import bp
-from webapp.errors import BadRequest, NotFound
+from webapp.errors import BadRequest, NotFound, TooManyRequests
 from webapp.extensions import db, sock
 from webapp.live import seed_message
 from webapp.models import Job, Submission
@@ -65,29 +66,47 @@ def show_download(download_id: str):
     # Files in one more query, not one per job: clients poll this while a submission runs.
     query = select(Job).where(Job.id.in_(job_ids)).options(selectinload(Job.files))
     jobs = {job.id: job for job in db.session.scalars(query)}
-    return jsonify(submission_json(submission, jobs, with_state=True))
+
+    def readable(job: Job) -> bool:
+        return principal.reaches(job.user_id, job.token_id)
+
+    return jsonify(submission_json(submission, jobs, with_state=True, may_read=readable))
 
 
 @sock.route("/ws/notifications", bp=bp)
+@accepts_query_token
 def notifications(ws):
-    """Pushes "queued" for each submission and progress/completed/failed/cancelled for jobs."""
+    """Pushes "queued" for each submission and progress/completed/failed/cancelled for jobs (a
+    submit-only token: the jobs it submitted itself)."""
     principal = current_principal()
     if principal is None:
         ws.close(reason=1008, message="invalid or missing token")
         return
+    holder = streams.Holder.of_principal(principal)
+    try:
+        admission = streams.admit(holder)
+    except TooManyRequests as exc:  # another socket took the last place since the handshake
+        ws.close(reason=1013, message=exc.detail)
+        return
     hub = current_app.extensions["haul_event_hub"]
     db.session.remove()  # hold no connection while the socket stays open
-    with hub.subscribe() as subscription:
-        while ws.connected and not subscription.closed:
-            if subscription.overflowed:
-                # This client stopped reading and missed events: say so rather than go on with gaps.
-                ws.close(reason=1013, message="too far behind; reconnect")
-                return
-            record = subscription.get(timeout=1.0)
-            if record is None:
-                continue
-            message = seed_message(record, principal)
-            if message is not None:
-                ws.send(json.dumps(message))
+    try:
+        with hub.subscribe() as subscription:
+            while ws.connected and not subscription.closed:
+                if subscription.overflowed:
+                    # This client stopped reading and missed events: say so rather than go on with gaps.
+                    ws.close(reason=1013, message="too far behind; reconnect")
+                    return
+                record = subscription.get(timeout=1.0)
+                if record is None:
+                    continue
+                if holder.ended_by(record):
+                    ws.close(reason=1008, message="signed out: your sign-ins changed")
+                    return
+                message = seed_message(record, principal)
+                if message is not None:
+                    ws.send(json.dumps(message))
+    finally:
+        admission.release()
     if ws.connected:
         ws.close(reason=1001, message="server shutting down")

@@ -36,19 +36,27 @@ class Viewer:
 
     user_id: int | None
     is_admin: bool
+    # A token without `read` (submit only) sees just the jobs it submitted itself.
+    token_id: int | None = None
+    own_submissions_only: bool = False
 
     @classmethod
     def of(cls, principal) -> "Viewer":
-        return cls(principal.user_id, principal.is_admin)
+        return cls(principal.user_id, principal.is_admin, principal.token_id, principal.own_submissions_only)
 
     def can_see(self, owner_id: int | None) -> bool:
         """As Principal.can_see: admins see everything, a user their own jobs."""
         return self.is_admin or (self.user_id is not None and owner_id == self.user_id)
 
     def may_see(self, record: EventRecord) -> bool:
+        """As Principal.reaches, for an event: its job's (or submission's) owner and token."""
+        if record.type in events.INTERNAL_EVENTS:
+            return False
         if record.job_id is None and record.type in events.QUEUE_EVENTS and record.user_id is None:
             return True  # queue-wide changes for everyone (pause, resume, an admin's reorder)
-        return self.can_see(record.user_id)
+        if not self.can_see(record.user_id):
+            return False
+        return not self.own_submissions_only or (self.token_id is not None and record.token_id == self.token_id)
 
 
 def now() -> str:

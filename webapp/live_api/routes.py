@@ -13,8 +13,9 @@ import time
 from flask import current_app, request
 from simple_websocket import ConnectionClosed
 
-from webapp.bearer import current_principal, require
-from webapp.errors import BadRequest
+from webapp import streams
+from webapp.bearer import accepts_query_token, current_principal, require
+from webapp.errors import BadRequest, TooManyRequests
 from webapp.extensions import db, sock
 from webapp.live_api import bp, messages, replay
 from webapp.views import event_stream
@@ -42,12 +43,22 @@ def _replayed(viewer: messages.Viewer, after_id: int):
     return frames, (records[-1].id if records else after_id)
 
 
+SIGNED_OUT = messages.sse_frame("signed_out", messages.message("signed_out", {
+    "detail": "Your sign-ins changed (a new password, role or a revoked token): sign in again",
+    "error_code": "session_ended"}))
+
+
 @bp.get("/events")
-@require(scope="read")  # a submit-only token sees just its own jobs elsewhere; events are per user
+@require(scope=("read", "submit"))
+@accepts_query_token
 def events_stream():
-    """Every job and queue event you may see, as Server-Sent Events (scope: read); resume with Last-Event-ID."""
-    viewer = messages.Viewer.of(current_principal())
+    """Every job and queue event you may see, as Server-Sent Events (a submit-only token: the jobs
+    it submitted itself); resume with Last-Event-ID."""
+    principal = current_principal()
+    viewer = messages.Viewer.of(principal)
+    holder = streams.Holder.of_principal(principal)
     last_id = _last_event_id()
+    admission = streams.admit(holder)
     hub = current_app.extensions["haul_event_hub"]
     subscription = hub.subscribe()  # before the replay: nothing falls between the two
 
@@ -71,6 +82,9 @@ def events_stream():
                     yield from frames
                     last_sent = time.monotonic()
                 record = subscription.get(timeout=1.0)
+                if record is not None and holder.ended_by(record):
+                    yield SIGNED_OUT
+                    return
                 if record is not None and record.id > covered:
                     covered = record.id
                     if viewer.may_see(record):
@@ -81,9 +95,12 @@ def events_stream():
                     last_sent = time.monotonic()
         finally:
             subscription.close()
+            admission.release()
             db.session.remove()
 
-    return event_stream(generate())
+    response = event_stream(generate())
+    response.call_on_close(admission.release)  # also when the stream never started
+    return response
 
 
 class _Client:
@@ -122,14 +139,22 @@ class _Client:
 
 
 @sock.route("/ws", bp=bp)
+@accepts_query_token
 def live_socket(ws):
-    """The WebSocket of live events, with rooms (downloads, job:<id>) and ping/pong (scope: read)."""
+    """The WebSocket of live events, with rooms (downloads, job:<id>) and ping/pong (scope: read,
+    or submit for the jobs the token submitted itself)."""
     principal = current_principal()
     if principal is None:
         ws.close(reason=1008, message="invalid or missing token")
         return
-    if "read" not in principal.scopes:
-        ws.close(reason=1008, message="this needs a token with the read scope")
+    if not principal.scopes.intersection(("read", "submit")):
+        ws.close(reason=1008, message="this needs a token with the read or submit scope")
+        return
+    holder = streams.Holder.of_principal(principal)
+    try:
+        admission = streams.admit(holder)
+    except TooManyRequests as exc:  # another socket took the last place since the handshake
+        ws.close(reason=1013, message=exc.detail)
         return
     client = _Client(ws, messages.Viewer.of(principal))
     hub = current_app.extensions["haul_event_hub"]
@@ -146,9 +171,15 @@ def live_socket(ws):
                     client.handle(raw)
                     raw = ws.receive(timeout=0)
                 record = subscription.get(timeout=WS_POLL_SECONDS)
+                if record is not None and holder.ended_by(record):
+                    ws.close(reason=1008, message="signed out: your sign-ins changed")
+                    return
                 if record is not None and client.wants(record):
                     client.send(messages.ws_message(record))
     except ConnectionClosed:
         return
+    finally:
+        admission.release()
+        db.session.remove()
     if ws.connected:
         ws.close(reason=1001, message="server shutting down")

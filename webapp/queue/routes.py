@@ -164,7 +164,7 @@ def move_job(job_id: int, where: str):
     if where not in job_control.MOVES:
         abort(404)
     try:
-        job_control.move(_visible_job(job_id), where)
+        job_control.move(_visible_job(job_id), where, session_principal())
     except HaulError as exc:
         return with_toast(make_response("", exc.status), exc.detail, "error")
     return render_template("queue/_lists.html", **queue_context(_owner_filter()))

@@ -18,6 +18,7 @@ import time
 from flask import Response, current_app, render_template
 from sqlalchemy import func, select
 
+from webapp import streams
 from webapp.extensions import db
 from webapp.models import Event, Job
 from webapp.services import events, job_control, queue_listing, queue_state
@@ -129,7 +130,14 @@ def _replay(view: _QueueView, after_id: int) -> tuple[list[str], int]:
     return messages, newest
 
 
+# Told to a page whose sign-in ended (a new password, role, or the account deleted): it goes to
+# the sign-in page instead of reconnecting.
+SIGNED_OUT = sse_message("", event="signed-out")
+
+
 def queue_event_stream(user, owner: int | None, last_id: int | None) -> Response:
+    holder = streams.Holder.of_browser(user)
+    admission = streams.admit(holder)
     hub = current_app.extensions["haul_event_hub"]
     view = _QueueView(user.id, user.is_admin, owner)
     subscription = hub.subscribe()  # before the replay: nothing falls between the two
@@ -154,6 +162,9 @@ def queue_event_stream(user, owner: int | None, last_id: int | None) -> Response
                     covered = latest
                     db.session.remove()
                 record = subscription.get(timeout=TOOLBAR_EVERY_SECONDS if toolbar_due else KEEPALIVE_SECONDS)
+                if record is not None and holder.ended_by(record):
+                    yield SIGNED_OUT
+                    return
                 if record is not None and record.id > covered:
                     html, counts_changed = view.fragments(record)
                     toolbar_due = toolbar_due or counts_changed
@@ -171,6 +182,9 @@ def queue_event_stream(user, owner: int | None, last_id: int | None) -> Response
                 db.session.remove()
         finally:
             subscription.close()
+            admission.release()
             db.session.remove()
 
-    return event_stream(generate())
+    response = event_stream(generate())
+    response.call_on_close(admission.release)  # also when the stream never started
+    return response

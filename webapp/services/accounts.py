@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import joinedload
 
 from webapp.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
@@ -17,6 +17,7 @@ from webapp.extensions import db
 from webapp.models import ApiToken, LoginSession, User
 from webapp.models.base import utcnow
 from webapp.models.user import ROLES
+from webapp.services import events
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 MIN_PASSWORD_LENGTH = 8
@@ -25,14 +26,17 @@ ACCESS_PREFIX = "haul_at_"
 REFRESH_PREFIX = "haul_rt_"
 ACCESS_LIFETIME = timedelta(hours=1)
 REFRESH_LIFETIME = timedelta(days=30)
-SCOPES = ("submit", "read", "admin")
+# submit: send links; read: see one's jobs and library; tokens: list, create and revoke one's
+# own tokens; admin: everything an admin may do.
+SCOPES = ("submit", "read", "tokens", "admin")
+USER_SCOPES = frozenset(("submit", "read", "tokens"))
 
 
 def role_scopes(user: User | None) -> frozenset[str]:
-    """Every scope a user's role allows: admins all three, users submit and read."""
+    """Every scope a user's role allows: admins all, users all but admin."""
     if user is None:
         return frozenset()
-    return frozenset(SCOPES) if user.is_admin else frozenset(("submit", "read"))
+    return frozenset(SCOPES) if user.is_admin else USER_SCOPES
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,55 @@ class Principal:
         if self.own_submissions_only:
             return self.token_id is not None and submitted_with_token == self.token_id
         return True
+
+
+def user_of_session(session_id: str) -> User | None:
+    """The user a browser session or remember-me cookie names ("<id>:<session version>"), or None
+    when the user is gone or their sessions were ended since (a password change, reset, role change)."""
+    user_id, _, version = str(session_id or "").partition(":")
+    if not user_id.isdigit() or not (version or "0").isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or (user.session_version or 0) != int(version or 0):
+        return None
+    return user
+
+
+def end_sessions(user: User, *, revoke_tokens: bool) -> int:
+    """End every way `user` is signed in: browser sessions and remember-me cookies (the session
+    version goes up), /api/v1/auth access and refresh pairs, and — when `revoke_tokens` — their
+    personal tokens; open live streams end when they see the event. The caller commits.
+
+    Returns how many personal tokens were revoked."""
+    now = utcnow()
+    user.session_version = (user.session_version or 0) + 1
+    db.session.execute(update(LoginSession).where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None))
+                       .values(revoked_at=now))
+    revoked = 0
+    if revoke_tokens:
+        revoked = db.session.execute(
+            update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=now)
+        ).rowcount or 0
+    events.publish_access_changed(user.id)
+    return revoked
+
+
+def bookmarklet_key(user: User) -> str:
+    """The user's bookmarklet key, made on first use (the caller commits when it was new)."""
+    if not user.bookmarklet_key:
+        user.bookmarklet_key = secrets.token_urlsafe(24)
+    return user.bookmarklet_key
+
+
+def rotate_bookmarklet_key(user: User) -> str:
+    """A new bookmarklet key: every copy of the old bookmarklet only shows the link and waits."""
+    user.bookmarklet_key = secrets.token_urlsafe(24)
+    db.session.commit()
+    return user.bookmarklet_key
+
+
+def bookmarklet_key_matches(user: User, key: str | None) -> bool:
+    return bool(key and user.bookmarklet_key) and hmac.compare_digest(key.encode(), user.bookmarklet_key.encode())
 
 
 def user_count() -> int:
@@ -195,7 +248,8 @@ def resolve_bearer(token: str | None, static_token: str | None) -> Principal | N
     return Principal(user=row.user, token=row)
 
 
-def _new_login_session(user: User) -> tuple[LoginSession, str, str]:
+def open_login_session(user: User) -> tuple[LoginSession, str, str]:
+    """A new access/refresh pair for `user`, whose password was checked: (row, access, refresh)."""
     access = ACCESS_PREFIX + secrets.token_urlsafe(32)
     refresh = REFRESH_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
@@ -212,7 +266,7 @@ def login(username: str, password: str) -> tuple[LoginSession, str, str]:
     user = authenticate(username, password)
     if user is None:
         raise Unauthorized("Wrong username or password", error_code="invalid_credentials")
-    return _new_login_session(user)
+    return open_login_session(user)
 
 
 def refresh_login(refresh_token: str) -> tuple[LoginSession, str, str]:
@@ -224,7 +278,7 @@ def refresh_login(refresh_token: str) -> tuple[LoginSession, str, str]:
         raise Unauthorized("The refresh token is not valid, expired or was used already",
                            error_code="invalid_refresh_token")
     row.revoked_at = utcnow()
-    return _new_login_session(row.user)
+    return open_login_session(row.user)
 
 
 def logout(principal: Principal) -> None:

@@ -32,6 +32,10 @@ CLEARED = "cleared"  # a job left the queue page (history keeps it)
 REORDERED, CLEARED_MANY = "reordered", "cleared_many"
 QUEUE_PAUSED, QUEUE_RESUMED = "queue_paused", "queue_resumed"
 QUEUE_EVENTS = (REORDERED, CLEARED_MANY, QUEUE_PAUSED, QUEUE_RESUMED)
+# A user's sign-ins changed (password, reset, role, deletion): their open streams check whether
+# they may go on (webapp/streams.py). Never shown to a client.
+ACCESS_CHANGED = "access_changed"
+INTERNAL_EVENTS = (ACCESS_CHANGED,)
 
 
 def job_snapshot(job: Job) -> dict:
@@ -80,6 +84,11 @@ def publish_job(kind: str, job: Job, **extra) -> Event:
 def publish_queue(kind: str, user_id: int | None = None, **data) -> None:
     """Record a queue-wide change (the caller commits); `user_id` limits who is told."""
     db.session.add(Event(type=kind, user_id=user_id, data=data, created_at=utcnow()))
+
+
+def publish_access_changed(user_id: int) -> None:
+    """Record that `user_id`'s sign-ins changed (the caller commits)."""
+    db.session.add(Event(type=ACCESS_CHANGED, user_id=user_id, data={}, created_at=utcnow()))
 
 
 @functools.cache

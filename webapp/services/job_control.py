@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from webapp.errors import Conflict, Invalid, NotFound
+from webapp.errors import Conflict, Forbidden, Invalid, NotFound
 from webapp.extensions import db
 from webapp.models import Job
 from webapp.models.base import utcnow
@@ -108,19 +108,32 @@ def _resume(job: Job) -> None:
 
 
 MIN_PRIORITY, MAX_PRIORITY = -1000, 1000  # as submissions.submit accepts
+# The highest priority a user (not an admin) may give: the GUI's "high". Above it a job would
+# jump everyone else's queue, which only an admin decides.
+MAX_USER_PRIORITY = 10
 WAITING = (QUEUED, PAUSED)
 
 
-def update_job(job: Job, *, priority: int | None = None, status: str | None = None) -> Job:
+def check_priority(priority, principal: Principal | None) -> int:
+    """`priority` when it is a whole number in range and `principal` may give it (no principal:
+    the command line's); Invalid (422) or Forbidden (403 `priority_reserved`) otherwise."""
+    if isinstance(priority, bool) or not isinstance(priority, int) or not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise Invalid(f"priority must be a whole number from {MIN_PRIORITY} to {MAX_PRIORITY}",
+                      error_code="invalid_priority")
+    if priority > MAX_USER_PRIORITY and principal is not None and not principal.is_admin:
+        raise Forbidden(f"Priorities above {MAX_USER_PRIORITY} (high) are for admins: they put a job ahead of "
+                        "everyone else's", error_code="priority_reserved")
+    return priority
+
+
+def update_job(job: Job, principal: Principal, *, priority: int | None = None, status: str | None = None) -> Job:
     """Change a waiting job's priority, and pause it (`status` "paused") or resume it ("queued"),
     in one transaction. Asking for the status a job already has changes nothing; either
     problem raises before anything is written."""
     if status not in (None, *WAITING):
         raise Invalid("status must be paused or queued", error_code="invalid_status")
     if priority is not None:
-        if isinstance(priority, bool) or not isinstance(priority, int) or not MIN_PRIORITY <= priority <= MAX_PRIORITY:
-            raise Invalid(f"priority must be a whole number from {MIN_PRIORITY} to {MAX_PRIORITY}",
-                          error_code="invalid_priority")
+        check_priority(priority, principal)
         if job.status not in WAITING:
             raise Conflict(f"Job {job.id} is {job.status}; only a queued or paused job's priority can change",
                            error_code="not_waiting")
@@ -140,26 +153,52 @@ def update_job(job: Job, *, priority: int | None = None, status: str | None = No
     return job
 
 
-def _waiting_jobs() -> list[Job]:
-    """Queued and paused jobs in the order workers take them (priority, then rank)."""
-    return list(db.session.scalars(
-        select(Job).where(Job.status.in_((QUEUED, PAUSED))).order_by(Job.priority.desc(), Job.rank, Job.id)
-    ))
+def _waiting_jobs(principal: Principal | None = None) -> list[Job]:
+    """Queued and paused jobs in the order workers take them (priority, then rank); only those
+    `principal` may see when given."""
+    query = select(Job).where(Job.status.in_((QUEUED, PAUSED)))
+    if principal is not None:
+        query = query.where(queue_listing.visible_to(principal))
+    return list(db.session.scalars(query.order_by(Job.priority.desc(), Job.rank, Job.id)))
+
+
+def _reorder_in_place(jobs: list[Job], order: list[Job]) -> None:
+    """Give the jobs of `order` the queue places `jobs` hold now (both the same jobs; `jobs` in
+    queue order), one each in turn: they change places among themselves and nobody else moves.
+    Equal keys are made distinct first, so the new order cannot fall back on ids."""
+    keys = [(job.priority, job.rank) for job in jobs]
+    for i in range(1, len(keys)):
+        if keys[i] <= keys[i - 1] and keys[i][0] == keys[i - 1][0]:
+            keys[i] = (keys[i][0], keys[i - 1][1] + 1e-6)
+    for job, (priority, rank) in zip(order, keys):
+        job.priority, job.rank = priority, rank
 
 
 MOVES = ("top", "up", "down", "bottom")
 
 
-def move(job: Job, where: str) -> Job:
+def move(job: Job, where: str, principal: Principal) -> Job:
     """Move a waiting job to the top, one place up or down, or to the bottom of the queue.
 
     The order is (priority, rank), so a move takes over its neighbour's priority and a rank
-    next to it: the order stays "priority, then age" for everyone else.
+    next to it: the order stays "priority, then age" for everyone else. An admin moves a job
+    through the whole queue; a user among their own jobs, which trade the places they hold —
+    nobody moves ahead of someone else's job.
     """
     if where not in MOVES:
         raise Conflict(f"Unknown move {where!r}; use one of {', '.join(MOVES)}", error_code="invalid_move")
     if job.status not in (QUEUED, PAUSED):
         raise Conflict(f"Job {job.id} is {job.status}; only waiting jobs can be moved", error_code="not_movable")
+    if not principal.is_admin:
+        own = _waiting_jobs(principal)
+        order = [other for other in own if other.id != job.id]
+        index = next(i for i, other in enumerate(own) if other.id == job.id)
+        target = {"top": 0, "bottom": len(order), "up": max(0, index - 1), "down": min(len(order), index + 1)}[where]
+        order.insert(target, job)
+        _reorder_in_place(own, order)
+        events.publish_queue(events.REORDERED, job_id=job.id)
+        db.session.commit()
+        return job
     waiting = _waiting_jobs()
     index = next(i for i, other in enumerate(waiting) if other.id == job.id)
     if where == "top" and index > 0:
@@ -238,7 +277,8 @@ def retry_many(job_ids, principal: Principal) -> tuple[list[Job], list[dict]]:
 
 def reorder(job_ids, principal: Principal) -> list[Job]:
     """Move these waiting jobs to the front of the queue in the given order, ahead of every
-    other waiting job (the others keep their order behind them).
+    other waiting job (the others keep their order behind them); for a user, to the front of
+    their own jobs, in the places those hold (nobody else's job is passed).
 
     All or nothing: an id the caller cannot see is 404, a job that is not queued or paused 409.
     Like a move to the top, each takes the priority of the job now first and a rank before it.
@@ -256,7 +296,14 @@ def reorder(job_ids, principal: Principal) -> list[Job]:
     for job in jobs:
         if job.status not in WAITING:
             raise Conflict(f"Job {job.id} is {job.status}; only waiting jobs can be moved", error_code="not_movable")
-    # The front of the whole queue, not just the caller's part of it: as the page's "top".
+    if not principal.is_admin:
+        own = _waiting_jobs(principal)
+        named = {job.id for job in jobs}
+        _reorder_in_place(own, jobs + [job for job in own if job.id not in named])
+        events.publish_queue(events.REORDERED, job_ids=ids)
+        db.session.commit()
+        return jobs
+    # An admin's: the front of the whole queue, as the page's "top".
     front_priority, front_rank = db.session.execute(
         select(Job.priority, Job.rank).where(Job.status.in_(WAITING))
         .order_by(Job.priority.desc(), Job.rank, Job.id).limit(1)

@@ -22,7 +22,7 @@ from webapp.models.job import (
     USER_TRUST,
     new_submission_id,
 )
-from webapp.services import dispatch, events, runtime_settings, url_policy
+from webapp.services import dispatch, events, job_control, runtime_settings, url_policy
 from webapp.services.accounts import Principal
 from webapp.services.urls import UrlProblem, domain_of, normalise_url
 
@@ -175,8 +175,7 @@ def submit(
         preset = None
     elif preset not in PRESETS:
         raise Invalid(f"preset must be one of {', '.join(PRESETS)}", error_code="invalid_preset")
-    if isinstance(priority, bool) or not isinstance(priority, int) or not -1000 <= priority <= 1000:
-        raise Invalid("priority must be a whole number from -1000 to 1000", error_code="invalid_priority")
+    job_control.check_priority(priority, principal)
     if source not in SOURCES:
         raise Invalid(f"unknown source {source!r}", error_code="invalid_source")
     if not isinstance(force, bool):

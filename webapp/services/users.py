@@ -12,7 +12,7 @@ from webapp.errors import Conflict, Invalid, NotFound
 from webapp.extensions import db
 from webapp.models import ApiToken, User
 from webapp.models.user import ROLES
-from webapp.services.accounts import MIN_PASSWORD_LENGTH
+from webapp.services.accounts import MIN_PASSWORD_LENGTH, end_sessions
 
 
 def all_users() -> list[User]:
@@ -48,29 +48,38 @@ def set_role(user: User, role: str, acting: User | None) -> User:
         raise Conflict("You cannot change your own role; another admin can", error_code="own_role")
     if user.role == "admin" and role != "admin" and _admin_count() <= 1:
         raise Conflict("Haul needs at least one admin", error_code="last_admin")
-    user.role = role
+    if role != user.role:
+        user.role = role
+        # What the old role allowed must not outlive it in an open browser or stream; personal
+        # tokens stay, their scopes are always cut to what the role allows.
+        end_sessions(user, revoke_tokens=False)
     db.session.commit()
     return user
 
 
-def reset_password(user: User, password: str) -> User:
-    """Set a new password for `user` (an admin's reset)."""
+def reset_password(user: User, password: str, *, revoke_tokens: bool = True) -> int:
+    """Set a new password for `user` (an admin's reset) and end every sign-in made with the old
+    one; their personal tokens too unless `revoke_tokens` is False. Returns tokens revoked."""
     check_password(password)
     user.set_password(password)
+    revoked = end_sessions(user, revoke_tokens=revoke_tokens)
     db.session.commit()
-    return user
+    return revoked
 
 
-def change_own_password(user: User, current: str, new: str) -> User:
-    """Change your own password; the current one must be right."""
+def change_own_password(user: User, current: str, new: str, *, revoke_tokens: bool = True) -> int:
+    """Change your own password (the current one must be right) and end every sign-in made with
+    the old one — the caller signs the present one in again; personal tokens too unless
+    `revoke_tokens` is False. Returns tokens revoked."""
     if not user.check_password(current or ""):
         raise Invalid("The current password is not right", error_code="wrong_password")
     check_password(new)
     if current == new:
         raise Invalid("The new password is the same as the current one", error_code="same_password")
     user.set_password(new)
+    revoked = end_sessions(user, revoke_tokens=revoke_tokens)
     db.session.commit()
-    return user
+    return revoked
 
 
 def delete_user(user: User, acting: User | None) -> str:
@@ -83,6 +92,7 @@ def delete_user(user: User, acting: User | None) -> str:
     if user.role == "admin" and _admin_count() <= 1:
         raise Conflict("Haul needs at least one admin", error_code="last_admin")
     name = user.username
+    end_sessions(user, revoke_tokens=True)  # the event tells open streams; the rows go with the user
     db.session.delete(user)
     db.session.commit()
     return name

@@ -46,6 +46,8 @@ class PasswordChangeForm(FlaskForm):
     new_password = PasswordField("New password", validators=[DataRequired("Enter a new password"), Length(max=256)])
     confirm = PasswordField("Repeat the new password",
                             validators=[DataRequired("Repeat the new password"), EqualTo("new_password", "The passwords differ")])
+    # Unticked by default: whoever learnt the old password may have made a token with it.
+    keep_tokens = BooleanField("Keep my API tokens working")
 
 
 class NewUserForm(FlaskForm):
@@ -60,6 +62,7 @@ class RoleForm(FlaskForm):
 
 class ResetPasswordForm(FlaskForm):
     password = PasswordField("New password", validators=[DataRequired("Enter a new password"), Length(max=256)])
+    keep_tokens = BooleanField("Keep their API tokens")
 
 
 # What a token from the settings page may do; "submit" is what a bookmarklet, the userscript or

@@ -11,7 +11,7 @@ import shutil
 from functools import wraps
 
 from flask import abort, current_app, flash, make_response, redirect, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, login_user
 from sqlalchemy import func, select
 
 from webapp.errors import HaulError, Invalid
@@ -320,10 +320,15 @@ def reset_password(user_id):
         form.password.errors = []
         return _row_refused(user, "reset", form, HaulError(detail))
     try:
-        users.reset_password(user, form.password.data)
+        revoked = users.reset_password(user, form.password.data, revoke_tokens=not form.keep_tokens.data)
     except HaulError as exc:
         return _row_refused(user, "reset", form, exc)
-    return _users_answer(f"New password set for {user.username}.")
+    tokens = f" and {_tokens_phrase(revoked)} revoked" if revoked else ""
+    return _users_answer(f"New password set for {user.username}; they are signed out everywhere{tokens}.")
+
+
+def _tokens_phrase(count: int) -> str:
+    return f"{count} API token{'s' if count != 1 else ''}"
 
 
 @bp.post("/settings/users/<int:user_id>/delete")
@@ -342,10 +347,30 @@ def delete_user(user_id):
 # Account (everyone) ----------------------------------------------------------------------------
 
 
+def _account_context(form=None) -> dict:
+    active = sum(1 for row in users.tokens_of(current_user) if row.revoked_at is None)
+    return {"form": form or PasswordChangeForm(formdata=None), "active_tokens": active}
+
+
 @bp.get("/account")
 @login_required
 def account():
-    return render_view("settings/account.html", None, form=PasswordChangeForm(formdata=None))
+    user = current_user._get_current_object()
+    if not user.bookmarklet_key:  # the bookmarklet on this page carries it
+        accounts.bookmarklet_key(user)
+        db.session.commit()
+    return render_view("settings/account.html", None, **_account_context())
+
+
+@bp.post("/account/bookmarklet/rotate")
+@login_required
+def rotate_bookmarklet_key():
+    if not ConfirmForm().validate_on_submit():
+        abort(400, description="The form expired; reload the page and try again.")
+    accounts.rotate_bookmarklet_key(current_user._get_current_object())
+    flash("New bookmarklet made: drag it to your bookmarks bar again. The old one now asks before it sends.",
+          "success")
+    return redirect(url_for("settings.account") + "#send")
 
 
 @bp.post("/account/password")
@@ -353,18 +378,24 @@ def account():
 def change_password():
     form = PasswordChangeForm()
     if form.validate_on_submit():
+        user = current_user._get_current_object()
+        remembered = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
         try:
-            users.change_own_password(current_user, form.current_password.data, form.new_password.data)
+            revoked = users.change_own_password(user, form.current_password.data, form.new_password.data,
+                                                revoke_tokens=not form.keep_tokens.data)
         except HaulError as exc:
             target = form.current_password if exc.error_code == "wrong_password" else form.new_password
             target.errors = [*target.errors, exc.detail]
         else:
-            return _answer("settings/account.html", "settings/_password.html",
-                           {"form": PasswordChangeForm(formdata=None)}, message="Your password is changed.",
+            # Every other browser is signed out (the session version went up); this one goes on.
+            login_user(user, remember=remembered)
+            tokens = f" and {_tokens_phrase(revoked)} revoked" if revoked else ""
+            message = f"Your password is changed. Every other browser and app is signed out{tokens}."
+            return _answer("settings/account.html", "settings/_password.html", _account_context(), message=message,
                            redirect_to=url_for("settings.account"))
     elif form.csrf_token.errors:
         abort(400, description="The form expired; reload the page and try again.")
-    return _answer("settings/account.html", "settings/_password.html", {"form": form}, status=422,
+    return _answer("settings/account.html", "settings/_password.html", _account_context(form), status=422,
                    message="Password not changed: check the form.", level="error")
 
 

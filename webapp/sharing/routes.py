@@ -1,8 +1,10 @@
 """Sending links from anywhere while signed in.
 
 The bookmarklet (offered on the account page) opens a small popup on Haul's own origin:
-GET /send?url=…&title=… shows the link and a "Send to Haul" form; the send is a POST with the
-session's CSRF token, never a GET and never a token inside the bookmarklet.
+GET /send?url=…&title=…&k=… shows the link and a "Send to Haul" form; the send is a POST with
+the session's CSRF token, never a GET and never an API token inside the bookmarklet. `k` is the
+person's bookmarklet key: with it the popup sends by itself; without it (any other site can open
+this popup with a link of its choosing) it shows the link and waits for a click.
 
 The installable web app: /manifest.webmanifest (with a share target), /sw.js (the service
 worker, served from the root scope). Android's share sheet POSTs to /share without a CSRF
@@ -18,7 +20,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from flask import (
     abort,
@@ -50,8 +52,8 @@ from webapp.views import session_principal
 POPUP_FEATURES = "width=420,height=360"
 # A file shared from the phone may be a long video: this route alone takes up to 2 GiB.
 UPLOAD_LIMIT = 2 * 1024 ** 3
-# Set in the session when a signed-out person's bookmarklet popup is sent to sign in, so the
-# popup sends by itself once they are back (see _may_auto_send).
+# Set in the session when a signed-out person's bookmarklet popup is sent to sign in: the link
+# and the key it came with, so the popup sends by itself once they are back if the key is theirs.
 _AUTO_AFTER_LOGIN = "haul_send_after_login"
 ICONS = (
     {"src": "icons/haul-192.png", "sizes": "192x192", "type": "image/png", "purpose": "any"},
@@ -113,13 +115,18 @@ def _sharing_helpers():
 
 
 def bookmarklet_href() -> str:
-    """The bookmarklet: a javascript: URL opening the popup with the page's URL and title.
+    """The signed-in person's bookmarklet: a javascript: URL opening the popup with the page's
+    URL and title, and their bookmarklet key so that it sends without a click.
 
-    It carries Haul's address and nothing else; the popup uses the browser's session."""
+    It carries Haul's address and that key, no API token; the popup uses the browser's session.
+    The page a bookmarklet runs on can see what it opens, key included: rotating the key (the
+    account page) disarms every old copy."""
+    key = current_user.bookmarklet_key if current_user.is_authenticated else None
+    with_key = f"+'&k={key}'" if key else ""  # URL-safe characters only (secrets.token_urlsafe)
     send = url_for("sharing.send_page", _external=True)
     code = (
         "(function(){var d=document,e=encodeURIComponent,"
-        f"s={json.dumps(send)}+'?url='+e(location.href)+'&title='+e((d.title||'').slice(0,{MAX_TEXT})),"
+        f"s={json.dumps(send)}+'?url='+e(location.href)+'&title='+e((d.title||'').slice(0,{MAX_TEXT})){with_key},"
         f"w=window.open(s,'haul','{POPUP_FEATURES}');"
         "if(!w){location.href=s;}})();void 0"
     )
@@ -129,23 +136,11 @@ def bookmarklet_href() -> str:
 # -- The bookmarklet's popup --------------------------------------------------------------------
 
 
-def _origin(url: str | None) -> tuple | None:
-    try:
-        parts = urlsplit(url or "")
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    return parts.scheme, parts.hostname.lower(), port or (443 if parts.scheme == "https" else 80)
-
-
-def _may_auto_send(url: str) -> bool:
-    """Send without a click only when the popup was opened from the page being sent (its
-    Referer has the link's origin): the bookmarklet's case. Any other site could open this
-    popup too, and must not get a link of its choosing queued without the person's click."""
-    here = _origin(url)
-    return here is not None and here == _origin(request.referrer)
+def _may_auto_send(key: str | None) -> bool:
+    """Send without a click only with the signed-in person's bookmarklet key: any site can open
+    this popup with a link of its choosing (and set the Referer to match it), and must not get
+    that link queued without the person's click."""
+    return accounts.bookmarklet_key_matches(current_user, key)
 
 
 def _to_login(url: str, title: str):
@@ -164,12 +159,15 @@ def _popup_fields() -> tuple[str, str]:
 @bp.get("/send")
 def send_page():
     url, title = _popup_fields()
+    key = request.args.get("k")
     if not current_user.is_authenticated:
-        if url and _may_auto_send(url):
-            session[_AUTO_AFTER_LOGIN] = url
+        if url and key:
+            session[_AUTO_AFTER_LOGIN] = [url, key]
         return _to_login(url, title)
-    after_login = session.pop(_AUTO_AFTER_LOGIN, None) == url
-    auto = bool(url) and (after_login or _may_auto_send(url))
+    pending = session.pop(_AUTO_AFTER_LOGIN, None)
+    if isinstance(pending, list) and len(pending) == 2 and pending[0] == url:
+        key = key or pending[1]
+    auto = bool(url) and _may_auto_send(key)
     status = 200 if url else 400
     return render_template("sharing/send.html", url=url, title=title, auto=auto), status
 

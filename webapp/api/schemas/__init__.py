@@ -29,6 +29,14 @@ class RefreshSchema(Schema):
     refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=200))
 
 
+class PasswordChangeSchema(Schema):
+    current_password = fields.String(required=True, validate=validate.Length(min=1, max=1024), load_only=True)
+    new_password = fields.String(required=True, validate=validate.Length(min=1, max=1024), load_only=True)
+    revoke_tokens = fields.Boolean(load_default=True, metadata={
+        "description": "Also revoke your personal API tokens (the default): whoever knew the old password may "
+                       "have made one. false keeps them working."})
+
+
 class TokenPairSchema(Schema):
     access_token = fields.String(required=True)
     refresh_token = fields.String(required=True)
@@ -41,7 +49,7 @@ class TokenPairSchema(Schema):
 class TokenCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     scopes = fields.List(fields.String(validate=validate.OneOf(SCOPES)), required=True,
-                         validate=validate.Length(min=1, max=3))
+                         validate=validate.Length(min=1, max=len(SCOPES)))
 
 
 class TokenSchema(Schema):

@@ -67,7 +67,8 @@ class QueueSubmitSchema(Schema):
     preset = fields.String(allow_none=True, validate=validate.OneOf(("default", *PRESETS)),
                            metadata={"description": "Video quality (yt-dlp); default: the server's setting"})
     priority = fields.Integer(strict=True, load_default=0, validate=_PRIORITY,
-                              metadata={"description": "Higher starts first (the page's high/normal/low are 10/0/-10)"})
+                              metadata={"description": "Higher starts first (the page's high/normal/low are 10/0/-10); "
+                                                       "above 10 only an admin may give (403 `priority_reserved`)"})
     force = fields.Boolean(load_default=False,
                            metadata={"description": "Queue URLs again even when already queued or downloaded"})
 
@@ -80,7 +81,8 @@ class QueueSubmitSchema(Schema):
 class QueuePatchSchema(Schema):
     """PATCH /api/v1/queue/{id}: a waiting job's priority, and pausing or resuming it."""
 
-    priority = fields.Integer(strict=True, validate=_PRIORITY, metadata={"description": "Only while queued or paused"})
+    priority = fields.Integer(strict=True, validate=_PRIORITY, metadata={
+        "description": "Only while queued or paused; above 10 only an admin may give (403 `priority_reserved`)"})
     status = fields.String(validate=validate.OneOf(("paused", "queued")),
                            metadata={"description": "paused: hold a queued job back; queued: resume a paused one"})
 

@@ -151,7 +151,10 @@ class AccountCreateSchema(Schema):
 class AccountPatchSchema(Schema):
     role = fields.String(validate=validate.OneOf(ROLES),
                          metadata={"description": "Haul keeps at least one admin; nobody changes their own role"})
-    password = _password(metadata={"description": "A new password (an admin's reset)"})
+    password = _password(metadata={"description": "A new password (an admin's reset): the user is signed out "
+                                                  "everywhere (browsers, access/refresh pairs, live streams)"})
+    revoke_tokens = fields.Boolean(load_default=True, metadata={
+        "description": "With `password`: also revoke the user's personal API tokens (the default)"})
 
 
 # Platforms and the overview -----------------------------------------------------------------------

@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -13,8 +10,10 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
+from webapp import stack_lock
 from webapp.errors import HaulError
 from webapp.extensions import db
+from webapp.supervisor import Child, Supervisor
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 tokens_cli = AppGroup("tokens", help="Manage personal API tokens.")
@@ -90,56 +89,40 @@ def revoke_token_command(token_id):
 
 @click.command("serve")
 def serve_command():
-    """Run the web server (gunicorn + gevent) and the worker together until Ctrl-C."""
+    """Run the web server (gunicorn + gevent) and the worker together until Ctrl-C.
+
+    Either one that dies is started again (webapp/supervisor.py); a second `serve` on the same
+    data dir refuses to start (webapp/stack_lock.py)."""
     from webapp.services import setup
 
     settings = current_app.config["HAUL"]
+    try:
+        lock_fd = stack_lock.hold(settings.data_dir)
+    except stack_lock.AlreadyRunning as exc:
+        click.echo(f"haul: {exc}", err=True)
+        sys.exit(1)
     code = setup.bootstrap(settings)
     url = f"http://{settings.host}:{settings.port}"
-    env = dict(os.environ)
-    web = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:webapp.gunicorn_conf", "wsgi:app"], env=env
+    supervisor = Supervisor(
+        [
+            Child("web", [sys.executable, "-m", "gunicorn", "-c", "python:webapp.gunicorn_conf", "wsgi:app"]),
+            # A session of its own: the scheduler then weighs the worker apart from the web and
+            # this launcher, at the lower priority HAUL_WORKER_NICE gives it (jobs/worker.py).
+            Child("worker", [sys.executable, "-m", "jobs.worker"], new_session=True),
+        ],
+        env=dict(os.environ),
+        pass_fds=(lock_fd,),
+        log=lambda line: click.echo(line, err=True),
     )
-    # A session of its own: the scheduler then weighs the worker apart from the web and this
-    # launcher, at the lower priority HAUL_WORKER_NICE gives it (jobs/worker.py).
-    worker = subprocess.Popen([sys.executable, "-m", "jobs.worker"], env=env, start_new_session=True)
-    children = {"web": web, "worker": worker}
+    supervisor.install_signal_handlers()
+    supervisor.start()
     click.echo(f"\n  Haul is running at {url}  (data in {settings.data_dir})")
     if code:
         click.echo(f"  First run: open {url}/setup and enter the setup code {code}")
     else:
         click.echo(f"  Sign in at {url}/login")
     click.echo("  Press Ctrl-C to stop.\n")
-
-    stopping = False
-
-    def stop(signum=None, frame=None):
-        nonlocal stopping
-        if stopping:
-            return
-        stopping = True
-        for proc in children.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    # A closed terminal: the worker runs in a session of its own (HAUL_WORKER_NICE) and would
-    # not hear the terminal's hang-up itself.
-    signal.signal(signal.SIGHUP, stop)
-    exit_code = 0
-    while any(proc.poll() is None for proc in children.values()):
-        for name, proc in children.items():
-            if proc.poll() is not None and not stopping:
-                click.echo(f"haul: the {name} process stopped (exit {proc.returncode}); stopping the other.", err=True)
-                exit_code = proc.returncode or 1
-                stop()
-        time.sleep(0.2)
-    for proc in children.values():
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    exit_code = supervisor.supervise()
     click.echo("Haul stopped.")
     sys.exit(exit_code)
 

@@ -3,7 +3,9 @@
 Images are scaled with Pillow; videos give a frame (and audio files their cover art, if
 any) through ffmpeg. A thumbnail is a small WebP under `<data_dir>/thumbnails/`, keyed by
 the file's sha256 (webapp/services/files.py), so it is made once however often the same
-content is downloaded. The web process only serves them.
+content is downloaded. The web process only serves them. Files come from anyone, so each is
+read as media only: ffmpeg gets that one file in a real container format, Pillow a common
+image format of a sane size (jobs/media_safety.py); anything else simply gets no thumbnail.
 
 The runner calls `after_job_completed(job_id)` after it has committed the outcome. That notes
 the files for one background thread per worker process, and the worker thread goes on to its
@@ -29,6 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobs import media_safety
 from webapp.services.files import absolute_path, file_kind, thumbnail_path
 
 log = logging.getLogger(__name__)
@@ -54,27 +57,28 @@ def _ffmpeg() -> str | None:
 
 
 def _image_from_file(source: Path):
-    from PIL import Image, ImageOps
+    from PIL import ImageOps  # see media_safety._pillow: Pillow is loaded only where images are decoded
 
-    image = Image.open(source)
-    image.draft("RGB", (BOX[0] * 2, BOX[1] * 2))  # JPEG: decode at a reduced size, much faster
-    image = ImageOps.exif_transpose(image)
-    image.load()
+    with open(source, "rb") as fh:  # closed however the image is refused
+        image = media_safety.open_image(fh)
+        image.draft("RGB", (BOX[0] * 2, BOX[1] * 2))  # JPEG: decode at a reduced size, much faster
+        image = ImageOps.exif_transpose(image)
+        image.load()
     return image
 
 
 def _frame_from_media(source: Path):
     """A frame of a video (or an audio file's cover art) as a Pillow image, or None."""
-    from PIL import Image
-
     ffmpeg = _ffmpeg()
     if ffmpeg is None:
         log.info("no ffmpeg: no thumbnail for %s", source)
         return None
     nice = shutil.which("nice")
     for seek in VIDEO_SEEKS:
-        args = [ffmpeg, "-nostdin", "-v", "error", "-ss", str(seek), "-i", str(source), "-frames:v", "1",
-                "-vf", f"scale=w='min({FRAME_WIDTH},iw)':h=-1", "-f", "image2pipe", "-vcodec", "png", "-"]
+        # The input allowlists keep ffmpeg to this one file, read as media (jobs/media_safety.py).
+        args = [ffmpeg, "-nostdin", "-v", "error", *media_safety.ffmpeg_input_args(), "-ss", str(seek),
+                "-i", f"file:{source}", "-frames:v", "1", "-vf", f"scale=w='min({FRAME_WIDTH},iw)':h=-1",
+                "-f", "image2pipe", "-vcodec", "png", "-"]
         if nice:
             args = [nice, "-n", "10", *args]
         try:
@@ -83,7 +87,7 @@ def _frame_from_media(source: Path):
             log.info("ffmpeg could not read %s: %s", source, exc)
             return None
         if done.returncode == 0 and done.stdout:
-            image = Image.open(io.BytesIO(done.stdout))
+            image = media_safety.open_image(io.BytesIO(done.stdout), formats=("PNG",))
             image.load()
             return image
     log.info("no frame in %s: %s", source, done.stderr.decode(errors="replace").strip()[-300:])
@@ -112,6 +116,9 @@ def make_thumbnail(source: Path, sha256: str, data_dir: Path, mime: str | None =
             return None
         _save(image, target)
         return target
+    except media_safety.Refused as refused:
+        log.info("not decoding %s: %s", source, refused)
+        return None
     except Exception as exc:  # a broken or unusual file must never fail the job or the thread
         log.info("no thumbnail for %s: %s: %s", source, exc.__class__.__name__, exc)
         return None
@@ -167,6 +174,7 @@ def make_for_job(job_id: int, storage_root: Path, data_dir: Path) -> int:
 
 QUIET_SECONDS = 5.0
 MAX_DEFER_SECONDS = 60.0
+CHILD_LOG_LINES = 200  # at most this many of a batch's log lines reach the worker's log
 MONITOR_THREAD_PREFIX = "haul-monitor-"  # jobs/runner.py names each download's monitor thread so
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -210,6 +218,10 @@ def _make_in_child(batch: list[Work]) -> None:
         if done.returncode != 0:
             log.warning("thumbnail process failed (%s): %s", done.returncode,
                         done.stderr.decode(errors="replace").strip()[-500:])
+        else:
+            # The child's reasons for a file without a thumbnail (a refused file among them).
+            for line in done.stderr.decode(errors="replace").splitlines()[-CHILD_LOG_LINES:]:
+                log.info("thumbnail process: %s", line)
     except (OSError, subprocess.TimeoutExpired) as exc:
         log.warning("thumbnail process failed: %s", exc)
 
@@ -293,6 +305,7 @@ def _drain_at_exit() -> None:
 
 def _child_main() -> int:
     """The child: one JSON line per file on stdin, a thumbnail each (when it can be made)."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # to stderr, which the worker logs
     made = 0
     for line in sys.stdin:
         if line.strip():

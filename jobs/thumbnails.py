@@ -40,6 +40,8 @@ BOX = (320, 320)  # the largest thumbnail side, enough for a sharp tile on a hig
 FRAME_WIDTH = 640  # ffmpeg scales the frame down to this before Pillow makes the thumbnail
 FFMPEG_TIMEOUT_SECONDS = 30
 VIDEO_SEEKS = (1.0, 0.0)  # a frame one second in (past a black first frame), else the first
+# An audio file's cover art is one picture at the start, which any seek skips: read from the start.
+AUDIO_SEEKS = (None,)
 EXIT_DRAIN_SECONDS = 10.0
 WEBP_QUALITY = 75
 
@@ -67,18 +69,18 @@ def _image_from_file(source: Path):
     return image
 
 
-def _frame_from_media(source: Path):
+def _frame_from_media(source: Path, kind: str):
     """A frame of a video (or an audio file's cover art) as a Pillow image, or None."""
     ffmpeg = _ffmpeg()
     if ffmpeg is None:
         log.info("no ffmpeg: no thumbnail for %s", source)
         return None
     nice = shutil.which("nice")
-    for seek in VIDEO_SEEKS:
+    for seek in AUDIO_SEEKS if kind == "audio" else VIDEO_SEEKS:
         # The input allowlists keep ffmpeg to this one file, read as media (jobs/media_safety.py).
-        args = [ffmpeg, "-nostdin", "-v", "error", *media_safety.ffmpeg_input_args(), "-ss", str(seek),
-                "-i", f"file:{source}", "-frames:v", "1", "-vf", f"scale=w='min({FRAME_WIDTH},iw)':h=-1",
-                "-f", "image2pipe", "-vcodec", "png", "-"]
+        args = [ffmpeg, "-nostdin", "-v", "error", *media_safety.ffmpeg_input_args(),
+                *(["-ss", str(seek)] if seek is not None else []), "-i", f"file:{source}", "-frames:v", "1",
+                "-vf", f"scale=w='min({FRAME_WIDTH},iw)':h=-1", "-f", "image2pipe", "-vcodec", "png", "-"]
         if nice:
             args = [nice, "-n", "10", *args]
         try:
@@ -109,7 +111,7 @@ def make_thumbnail(source: Path, sha256: str, data_dir: Path, mime: str | None =
         if kind == "image":
             image = _image_from_file(source)
         elif kind in ("video", "audio"):
-            image = _frame_from_media(source)
+            image = _frame_from_media(source, kind)
         else:
             return None
         if image is None:

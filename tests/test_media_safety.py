@@ -141,7 +141,7 @@ def make_real_media(kind: str, folder: Path) -> tuple[Path, str]:
     return path, "image/jpeg"
 
 
-@pytest.mark.parametrize("kind", ["mp4", "webm", "ts", "jpeg"])
+@pytest.mark.parametrize("kind", ["mp4", "webm", "ts", "mp3 with cover", "jpeg"])
 def test_real_media_still_get_thumbnails(kind, tmp_path):
     from PIL import Image
 

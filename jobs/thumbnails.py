@@ -3,7 +3,9 @@
 Images are scaled with Pillow; videos give a frame (and audio files their cover art, if
 any) through ffmpeg. A thumbnail is a small WebP under `<data_dir>/thumbnails/`, keyed by
 the file's sha256 (webapp/services/files.py), so it is made once however often the same
-content is downloaded. The web process only serves them.
+content is downloaded. The web process only serves them. Files come from anyone, so each is
+read as media only: ffmpeg gets that one file in a real container format, Pillow a common
+image format of a sane size (jobs/media_safety.py); anything else simply gets no thumbnail.
 
 The runner calls `after_job_completed(job_id)` after it has committed the outcome. That notes
 the files for one background thread per worker process, and the worker thread goes on to its
@@ -29,6 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobs import media_safety
 from webapp.services.files import absolute_path, file_kind, thumbnail_path
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,8 @@ BOX = (320, 320)  # the largest thumbnail side, enough for a sharp tile on a hig
 FRAME_WIDTH = 640  # ffmpeg scales the frame down to this before Pillow makes the thumbnail
 FFMPEG_TIMEOUT_SECONDS = 30
 VIDEO_SEEKS = (1.0, 0.0)  # a frame one second in (past a black first frame), else the first
+# An audio file's cover art is one picture at the start, which any seek skips: read from the start.
+AUDIO_SEEKS = (None,)
 EXIT_DRAIN_SECONDS = 10.0
 WEBP_QUALITY = 75
 
@@ -54,26 +59,27 @@ def _ffmpeg() -> str | None:
 
 
 def _image_from_file(source: Path):
-    from PIL import Image, ImageOps
+    from PIL import ImageOps  # see media_safety._pillow: Pillow is loaded only where images are decoded
 
-    image = Image.open(source)
-    image.draft("RGB", (BOX[0] * 2, BOX[1] * 2))  # JPEG: decode at a reduced size, much faster
-    image = ImageOps.exif_transpose(image)
-    image.load()
+    with open(source, "rb") as fh:  # closed however the image is refused
+        image = media_safety.open_image(fh)
+        image.draft("RGB", (BOX[0] * 2, BOX[1] * 2))  # JPEG: decode at a reduced size, much faster
+        image = ImageOps.exif_transpose(image)
+        image.load()
     return image
 
 
-def _frame_from_media(source: Path):
+def _frame_from_media(source: Path, kind: str):
     """A frame of a video (or an audio file's cover art) as a Pillow image, or None."""
-    from PIL import Image
-
     ffmpeg = _ffmpeg()
     if ffmpeg is None:
         log.info("no ffmpeg: no thumbnail for %s", source)
         return None
     nice = shutil.which("nice")
-    for seek in VIDEO_SEEKS:
-        args = [ffmpeg, "-nostdin", "-v", "error", "-ss", str(seek), "-i", str(source), "-frames:v", "1",
+    for seek in AUDIO_SEEKS if kind == "audio" else VIDEO_SEEKS:
+        # The input allowlists keep ffmpeg to this one file, read as media (jobs/media_safety.py).
+        args = [ffmpeg, "-nostdin", "-v", "error", *media_safety.ffmpeg_input_args(),
+                *(["-ss", str(seek)] if seek is not None else []), "-i", f"file:{source}", "-frames:v", "1",
                 "-vf", f"scale=w='min({FRAME_WIDTH},iw)':h=-1", "-f", "image2pipe", "-vcodec", "png", "-"]
         if nice:
             args = [nice, "-n", "10", *args]
@@ -83,7 +89,7 @@ def _frame_from_media(source: Path):
             log.info("ffmpeg could not read %s: %s", source, exc)
             return None
         if done.returncode == 0 and done.stdout:
-            image = Image.open(io.BytesIO(done.stdout))
+            image = media_safety.open_image(io.BytesIO(done.stdout), formats=("PNG",))
             image.load()
             return image
     log.info("no frame in %s: %s", source, done.stderr.decode(errors="replace").strip()[-300:])
@@ -105,13 +111,16 @@ def make_thumbnail(source: Path, sha256: str, data_dir: Path, mime: str | None =
         if kind == "image":
             image = _image_from_file(source)
         elif kind in ("video", "audio"):
-            image = _frame_from_media(source)
+            image = _frame_from_media(source, kind)
         else:
             return None
         if image is None:
             return None
         _save(image, target)
         return target
+    except media_safety.Refused as refused:
+        log.info("not decoding %s: %s", source, refused)
+        return None
     except Exception as exc:  # a broken or unusual file must never fail the job or the thread
         log.info("no thumbnail for %s: %s: %s", source, exc.__class__.__name__, exc)
         return None
@@ -167,6 +176,7 @@ def make_for_job(job_id: int, storage_root: Path, data_dir: Path) -> int:
 
 QUIET_SECONDS = 5.0
 MAX_DEFER_SECONDS = 60.0
+CHILD_LOG_LINES = 200  # at most this many of a batch's log lines reach the worker's log
 MONITOR_THREAD_PREFIX = "haul-monitor-"  # jobs/runner.py names each download's monitor thread so
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -210,6 +220,10 @@ def _make_in_child(batch: list[Work]) -> None:
         if done.returncode != 0:
             log.warning("thumbnail process failed (%s): %s", done.returncode,
                         done.stderr.decode(errors="replace").strip()[-500:])
+        else:
+            # The child's reasons for a file without a thumbnail (a refused file among them).
+            for line in done.stderr.decode(errors="replace").splitlines()[-CHILD_LOG_LINES:]:
+                log.info("thumbnail process: %s", line)
     except (OSError, subprocess.TimeoutExpired) as exc:
         log.warning("thumbnail process failed: %s", exc)
 
@@ -293,6 +307,7 @@ def _drain_at_exit() -> None:
 
 def _child_main() -> int:
     """The child: one JSON line per file on stdin, a thumbnail each (when it can be made)."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # to stderr, which the worker logs
     made = 0
     for line in sys.stdin:
         if line.strip():

@@ -20,6 +20,13 @@ Routes (GET and HEAD everywhere; HEAD sends the same headers without a body):
     /video/<name>                   HTML page with an HTML5 <video><source> clip
     /media/clip.mp4                 the base 1 s 160x120 H.264/AAC clip
     /media/clip<n>.mp4              a clip with distinct bytes per n (Range ok)
+    /media/video<n>.mp4             clip n's video stream alone (Range ok)
+    /media/audio<n>.m4a             clip n's audio stream alone (Range ok)
+    /dash/<name>.mpd?video=<url>    a DASH manifest of /video/<name>'s clip as separate video and
+                                    audio streams, which yt-dlp downloads and merges; `video`
+                                    replaces the video stream's address
+    /playlist/<name>.mp4?ref=<a>…   an HLS playlist (text) served as video/mp4, listing each
+                                    `ref` (a path on disk or a URL) as a segment
     /large/<mb>.bin|.jpg            MB MiB of deterministic bytes, streamed (Range ok)
     /slow/<name>.jpg?kb=N&rate=R    N KiB (default 2048) at ~R KiB/s (default 128)
     /status/<code>                  answers with that status code
@@ -218,6 +225,33 @@ def _write_clip(n: int | None, dest: str) -> None:
              "-f", "mp4", dest])
 
 
+def _write_stream(clip_path: str, kind: str, dest: str) -> None:
+    # One stream of a clip, copied as it is: what a DASH site serves as separate formats.
+    keep = ["-map", "0:v", "-an"] if kind == "video" else ["-map", "0:a", "-vn"]
+    _ffmpeg(["-i", clip_path, *keep, "-c", "copy", "-movflags", "+faststart", "-f", "mp4", dest])
+
+
+def _dash_manifest(video_url: str, audio_url: str) -> bytes:
+    """A static on-demand DASH manifest: one video-only and one audio-only representation."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT1S"
+     minBufferTime="PT1S" profiles="urn:mpeg:dash:profile:isoff-on-demand:2011">
+  <Period>
+    <AdaptationSet contentType="video" mimeType="video/mp4">
+      <Representation id="video" bandwidth="200000" width="160" height="120" codecs="avc1.64000c">
+        <BaseURL>{html.escape(video_url)}</BaseURL>
+      </Representation>
+    </AdaptationSet>
+    <AdaptationSet contentType="audio" mimeType="audio/mp4" lang="en">
+      <Representation id="audio" bandwidth="64000" audioSamplingRate="44100" codecs="mp4a.40.2">
+        <BaseURL>{html.escape(audio_url)}</BaseURL>
+      </Representation>
+    </AdaptationSet>
+  </Period>
+</MPD>
+""".encode()
+
+
 @lru_cache(maxsize=64)
 def _pattern(seed: str) -> bytes:
     """A PATTERN_SIZE block of pseudo-random bytes, stored twice in a row so
@@ -317,6 +351,9 @@ INDEX_BODY = """<ul>
 <li><a href="/gallery/demo?count=3">/gallery/&lt;name&gt;?count=N</a></li>
 <li><a href="/video/demo">/video/&lt;name&gt;</a></li>
 <li><a href="/media/clip1.mp4">/media/clip&lt;n&gt;.mp4</a> (Range supported)</li>
+<li><a href="/media/video1.mp4">/media/video&lt;n&gt;.mp4</a>, <a href="/media/audio1.m4a">/media/audio&lt;n&gt;.m4a</a></li>
+<li><a href="/dash/demo.mpd">/dash/&lt;name&gt;.mpd?video=&lt;url&gt;</a></li>
+<li><a href="/playlist/demo.mp4?ref=/img/1.png">/playlist/&lt;name&gt;.mp4?ref=&lt;path or url&gt;</a></li>
 <li><a href="/large/1.bin">/large/&lt;mb&gt;.bin</a> and <a href="/large/1.jpg">/large/&lt;mb&gt;.jpg</a> (Range supported)</li>
 <li><a href="/slow/demo.jpg?kb=256&amp;rate=128">/slow/&lt;name&gt;.jpg?kb=N&amp;rate=R</a></li>
 <li><a href="/status/404">/status/&lt;code&gt;</a>, <a href="/missing.jpg">/missing.jpg</a></li>
@@ -490,6 +527,25 @@ class _Handler(BaseHTTPRequestHandler):
         if m := re.fullmatch(r"/media/clip(\d*)\.mp4", path):
             data = site.clip_bytes(int(m.group(1)) if m.group(1) else None)
             self._send_ranged(len(data), _bytes_reader(data), "video/mp4")
+            return
+
+        if m := re.fullmatch(r"/media/(video|audio)(\d+)\.(mp4|m4a)", path):
+            data = site.stream_bytes(int(m.group(2)), m.group(1))
+            self._send_ranged(len(data), _bytes_reader(data), f"{m.group(1)}/mp4")
+            return
+
+        if m := re.fullmatch(r"/dash/([^/]+)\.mpd", path):
+            n = video_clip_number(unquote(m.group(1)))
+            video = query.get("video") or site.url(f"/media/video{n}.mp4")
+            self._send_bytes(200, _dash_manifest(video, site.url(f"/media/audio{n}.m4a")),
+                             "application/dash+xml")
+            return
+
+        if re.fullmatch(r"/playlist/[^/]+\.mp4", path):
+            refs = parse_qs(parts.query).get("ref", [])
+            body = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n"
+            body += "".join(f"#EXTINF:1.0,\n{ref}\n" for ref in refs) + "#EXT-X-ENDLIST\n"
+            self._send_bytes(200, body.encode(), "video/mp4")
             return
 
         if m := re.fullmatch(r"/large/(\d+(?:\.\d+)?)\.(bin|jpg)", path):
@@ -693,6 +749,13 @@ class MediaSite:
         """Bytes of /media/clip<n>.mp4 (n=None: /media/clip.mp4)."""
         name = "clip.mp4" if n is None else f"clip{n}.mp4"
         return self._cached_asset(name, lambda dest: _write_clip(n, dest))
+
+    def stream_bytes(self, n: int, kind: str) -> bytes:
+        """Bytes of /media/video<n>.mp4 (kind "video") or /media/audio<n>.m4a (kind "audio")."""
+        self.clip_bytes(n)
+        clip_path = os.path.join(self.asset_dir, f"clip{n}.mp4")
+        return self._cached_asset(f"{kind}{n}.{'mp4' if kind == 'video' else 'm4a'}",
+                                  lambda dest: _write_stream(clip_path, kind, dest))
 
     def large_bytes(self, mb: int | float | str, ext: str = "bin") -> bytes:
         """Whole body of /large/<mb>.<ext> (materialised: mind the size)."""

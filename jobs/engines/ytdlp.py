@@ -16,7 +16,7 @@ import yt_dlp
 from yt_dlp.networking.exceptions import HTTPError, TransportError
 from yt_dlp.utils import DownloadCancelled, DownloadError, ExtractorError, UnsupportedError
 
-from jobs.engines import joined_patterns
+from jobs.engines import joined_patterns, ytdlp_ffmpeg
 from jobs.engines.base import (
     Cancelled,
     DownloadRequest,
@@ -59,7 +59,8 @@ _BASE_PARAMS = {
 # Not covered: yt-dlp still gives live streams, HLS with features its native downloader lacks
 # (it "delegates to ffmpeg"), RTMP and --download-sections to an external program; net_guard
 # refuses to start a program with a network URL for such a job, so those jobs fail instead.
-# ffmpeg on files already downloaded (merging video and audio, embedding) runs as usual.
+# ffmpeg on files already downloaded (merging video and audio, embedding) runs as usual, reading
+# them as media only (jobs/engines/ytdlp_ffmpeg.py).
 _NATIVE_DOWNLOADERS = {
     "external_downloader": {"default": "native"},
     "hls_prefer_native": True,
@@ -182,7 +183,9 @@ class _Session:
     def __init__(self, params: dict):
         self.job: _JobHooks | None = None
         params = dict(params)
-        params.update(logger=self, progress_hooks=[self._progress], post_hooks=[self._file])
+        params.update(logger=self, progress_hooks=[self._progress], post_hooks=[self._file],
+                      postprocessor_args=ytdlp_ffmpeg.postprocessor_args(params.get("postprocessor_args")))
+        ytdlp_ffmpeg.guard_probes()
         self.ydl = yt_dlp.YoutubeDL(params)
 
     def _progress(self, d):

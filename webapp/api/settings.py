@@ -78,8 +78,9 @@ def show_settings():
 @bp.response(200, SettingsSchema)
 @bp.doc(security=[{"bearer": []}], summary="Change settings (the next job uses them)",
         description=f"{_ACCESS} Only the keys sent change; a key sent as null goes back to its default. "
-                    "All or nothing: when a value is refused nothing is saved (422 with a message per key; "
-                    "extra switches are checked with the tool's own parser, and its message is quoted). "
+                    "All or nothing: when a value is refused nothing is saved (422 `invalid_settings` with a message "
+                    "per key; extra switches must be on Haul's allowlist, and the tool's own parser checks "
+                    "their values). "
                     "Answers the settings as they are now, with `changed`: the keys whose value changed.")
 @document_errors(401, 403)
 def update_settings(body):

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from webapp.errors import HaulError, Invalid
 from webapp.extensions import db
 from webapp.models import ApiToken, JobFile
-from webapp.services import accounts, cookies, runtime_settings, users
+from webapp.services import accounts, cookies, runtime_settings, tool_allowlist, users
 from webapp.settings import bp
 from webapp.settings.forms import (
     AccessForm,
@@ -38,6 +38,11 @@ DOWNLOAD_KEYS = (runtime_settings.CONCURRENCY, runtime_settings.TIMEOUT, runtime
 TOOL_KEYS = (runtime_settings.GALLERY_DL_ARGS, runtime_settings.YTDLP_ARGS)
 ACCESS_KEYS = (runtime_settings.PRIVATE_FOR_USERS, runtime_settings.MAX_STREAMS)
 SECTION_KEYS = {"downloads": DOWNLOAD_KEYS, "tools": TOOL_KEYS, "access": ACCESS_KEYS}
+ALLOWED_SWITCHES = {
+    "yt-dlp": sorted(tool_allowlist.YTDLP_SWITCHES),
+    "gallery-dl": tool_allowlist.gallery_dl_switches(),
+    "gallery-dl -o": sorted(tool_allowlist.GALLERY_DL_KEYS),
+}
 
 
 def admin_required(view):
@@ -87,6 +92,9 @@ def _tools_form(effective, formdata=None) -> ToolArgsForm:
     if formdata is None:
         for key in TOOL_KEYS:
             getattr(form, key).data = effective.get(key)
+        # A value saved before the allowlist refused it is shown as it is, marked: jobs don't use it.
+        for key, message in runtime_settings.refused_tool_args(effective).items():
+            getattr(form, key).errors = [f"Not in use: {message}. Jobs use the default until this is changed."]
     return form
 
 
@@ -127,6 +135,7 @@ def _settings_context(**forms) -> dict:
         "access_form": forms.get("access_form") or _access_form(effective),
         "cookies_form": forms.get("cookies_form") or CookiesForm(formdata=None, prefix="cookies"),
         "cookie_files": cookies.list_files(settings.data_dir),
+        "allowed_switches": ALLOWED_SWITCHES,
         "confirm_form": ConfirmForm(formdata=None),
         "storage": _storage(),
     }

@@ -40,6 +40,7 @@ ENDPOINTS = [
     ("post", "/api/v1/settings/validate", {"download_concurrency": 2}, ADMIN_ONLY, 200),
     ("get", "/api/v1/settings/cookies", None, ADMIN_ONLY, 200),
     ("post", "/api/v1/settings/cookies", {"cookies": COOKIES_TXT}, ADMIN_ONLY, 201),
+    ("patch", "/api/v1/settings/cookies/nowhere.example", {"who": "users"}, ADMIN_ONLY, 404),
     ("delete", "/api/v1/settings/cookies/nowhere.example", None, ADMIN_ONLY, 404),
     ("get", "/api/v1/users", None, ADMIN_ONLY, 200),
     ("post", "/api/v1/users", lambda who: {"username": f"new-{who}", "password": "newpassword"}, ADMIN_ONLY, 201),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from webapp.models.user import ROLES
-from webapp.services import runtime_settings
+from webapp.services import cookie_access, runtime_settings
 from webapp.services.accounts import MIN_PASSWORD_LENGTH, USERNAME_RE
 
 MAX_PASSWORD_LENGTH = 256  # webapp/services/users.check_password
@@ -103,12 +103,35 @@ class SettingsValidationSchema(Schema):
                          metadata={"description": "Messages per refused key (the tool's own for switches)"})
 
 
+class CookieUserSchema(Schema):
+    id = fields.Integer(required=True)
+    username = fields.String(required=True)
+
+
+class CookieAccessSchema(Schema):
+    who = fields.String(required=True, validate=validate.OneOf(cookie_access.CHOICES),
+                        metadata={"description": "`admins`: only admins' jobs use the file (the default); `users`: "
+                                                 "every user's jobs too; `chosen`: the jobs of the users listed. "
+                                                 "A guest's job never uses any cookie file."})
+    users = fields.List(fields.Nested(CookieUserSchema), required=True,
+                        metadata={"description": "The chosen users (`chosen` only)"})
+
+
 class CookieFileSchema(Schema):
     site = fields.String(required=True)
     size = fields.Integer(required=True)
     modified = fields.String(required=True)
     cookies = fields.Integer(required=True, metadata={"description": "Cookies in the file"})
     expired = fields.Integer(required=True, metadata={"description": "Of them, already expired"})
+    access = fields.Nested(CookieAccessSchema, required=True, metadata={"description": "Whose jobs may use it"})
+
+
+class CookieAccessPatchSchema(Schema):
+    who = fields.String(required=True, validate=validate.OneOf(cookie_access.CHOICES),
+                        metadata={"description": "`admins`, `users` (every user) or `chosen` (those in `users`)"})
+    users = fields.List(fields.Integer(strict=True), load_default=list, validate=validate.Length(max=1000),
+                        metadata={"description": "User ids, for `chosen` (ignored otherwise); not admins, who "
+                                                 "may always use the cookies"})
 
 
 class CookieUploadSchema(Schema):

@@ -31,7 +31,7 @@ from webapp.extensions import db
 from webapp.models import Event, Invite, Job, JobFile
 from webapp.models.base import utcnow
 from webapp.models.job import CANCELLED, COMPLETED, DOWNLOADING, FAILED, QUEUED
-from webapp.services import cookies, dispatch, events, queue_state, runtime_settings, url_policy
+from webapp.services import cookie_access, dispatch, events, queue_state, runtime_settings, url_policy
 from webapp.services.library import inside_root, job_directory, relative_to_root
 from webapp.services.upload_store import sha256_of
 
@@ -247,7 +247,8 @@ def run_job(job_id: int) -> str:
     url, requested, preset = job.url, job.requested_engine, job.preset
     requested = requested or (effective.default_engine if effective.default_engine != "auto" else None)
     preset = preset or effective.default_preset
-    cookies_file = cookies.file_for(settings.data_dir, job.domain)
+    # A site's cookies sign in as someone: only for the jobs of those the admin shared them with.
+    cookies_file = cookie_access.file_for_job(settings.data_dir, job.domain, job.submission)
     base_dir = job_directory(settings.storage_root, job.submission.post_title, job.domain)
     # Unless its submitter may reach private addresses as the policy stands now (an admin; a
     # user when the admin's setting allows it; a guest when the invite does), every connection

@@ -43,6 +43,7 @@ Notes for test authors:
 * /large/*.jpg and /slow/*.jpg are real JPEGs padded with COM segments up to
   the requested size, so they decode as images.
 * Every request counts for /flaky/ (HEAD too), as does every entry in the log.
+* cookies_sent(prefix) lists the Cookie header each request sent (None for none).
 * yt-dlp's generic extractor finds /video/<name> through its HTML5 embed
   extractor, which always numbers entries: the id is "<name>-1".
 
@@ -413,7 +414,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self):
         site = self.server.site
-        site._log(self.command, self.path)
+        site._log(self.command, self.path, self.headers.get("Cookie"))
         self._response_started = False
         try:
             self._dispatch(site)
@@ -636,6 +637,7 @@ class MediaSite:
 
         self._lock = threading.Lock()  # guards the log, counters and caches
         self._requests: list[tuple[str, str]] = []
+        self._cookies: list[tuple[str, str | None]] = []  # (path, the Cookie header sent)
         self._flaky: dict[str, int] = {}
         self._conns: dict[socket.socket, threading.Thread] = {}  # open connections
         self._stopping = threading.Event()
@@ -709,6 +711,11 @@ class MediaSite:
         with self._lock:
             return list(self._requests)
 
+    def cookies_sent(self, path_prefix: str = "/") -> list[str | None]:
+        """The Cookie header (None when there was none) of each request whose path starts with path_prefix."""
+        with self._lock:
+            return [cookie for path, cookie in self._cookies if path.startswith(path_prefix)]
+
     def count(self, path_prefix: str = "/", method: str | None = None) -> int:
         """How many requests (optionally only of `method`) started with path_prefix."""
         with self._lock:
@@ -719,11 +726,13 @@ class MediaSite:
         """Clear the request log and the flaky counters."""
         with self._lock:
             self._requests.clear()
+            self._cookies.clear()
             self._flaky.clear()
 
-    def _log(self, method: str, path: str) -> None:
+    def _log(self, method: str, path: str, cookie: str | None = None) -> None:
         with self._lock:
             self._requests.append((method, path))
+            self._cookies.append((path, cookie))
 
     def _flaky_attempt(self, key: str) -> int:
         with self._lock:

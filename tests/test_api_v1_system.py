@@ -40,6 +40,7 @@ ENDPOINTS = [
     ("post", "/api/v1/settings/validate", {"download_concurrency": 2}, ADMIN_ONLY, 200),
     ("get", "/api/v1/settings/cookies", None, ADMIN_ONLY, 200),
     ("post", "/api/v1/settings/cookies", {"cookies": COOKIES_TXT}, ADMIN_ONLY, 201),
+    ("patch", "/api/v1/settings/cookies/nowhere.example", {"who": "users"}, ADMIN_ONLY, 404),
     ("delete", "/api/v1/settings/cookies/nowhere.example", None, ADMIN_ONLY, 404),
     ("get", "/api/v1/users", None, ADMIN_ONLY, 200),
     ("post", "/api/v1/users", lambda who: {"username": f"new-{who}", "password": "newpassword"}, ADMIN_ONLY, 201),
@@ -80,8 +81,9 @@ def test_settings_show_values_defaults_what_is_stored_and_the_storage(client, ap
     assert set(body["settings"]) == SETTING_KEYS == set(body["limits"])
     concurrency = body["settings"]["download_concurrency"]
     assert concurrency == {"value": settings.workers, "default": settings.workers, "stored": False,
-                           "env": "HAUL_WORKERS"}
-    assert body["settings"]["default_engine"] == {"value": "auto", "default": "auto", "stored": False, "env": None}
+                           "env": "HAUL_WORKERS", "refused": None}
+    assert body["settings"]["default_engine"] == {"value": "auto", "default": "auto", "stored": False, "env": None,
+                                                  "refused": None}
     assert body["limits"]["download_concurrency"] == {"min": 1, "max": 16}
     assert body["limits"]["default_preset"]["choices"] == ["best", "1080p", "720p", "audio"]
     storage = body["storage"]
@@ -100,7 +102,7 @@ def test_patch_changes_only_what_it_names_and_the_service_sees_it_at_once(client
     body = response.get_json()
     assert sorted(body["changed"]) == ["default_engine", "download_concurrency", "ytdlp_extra_args"]
     assert body["settings"]["download_concurrency"] == {"value": 3, "default": settings.workers, "stored": True,
-                                                        "env": "HAUL_WORKERS"}
+                                                        "env": "HAUL_WORKERS", "refused": None}
     effective = runtime_settings.current()
     assert (effective.download_concurrency, effective.default_engine) == (3, "yt-dlp")
     assert effective.ytdlp_extra_args == "--limit-rate 2M"  # normalised as the page does
@@ -146,6 +148,7 @@ def test_a_bad_switch_is_refused_with_the_tools_message_and_nothing_is_saved(cli
 def test_the_web_process_checks_switches_with_the_tools_in_a_child(app, client, api_callers):
     """In the web process the check runs in a child (runtime_settings.check_tool_args): same message."""
     app.config["HAUL_ROLE"] = "web"
+    runtime_settings._verdicts.clear()  # verdicts reached in this process before would answer instead
     try:
         response = client.patch("/api/v1/settings", headers=api_callers["admin"],
                                 json={"ytdlp_extra_args": "--bogus-switch"})

@@ -155,6 +155,7 @@ def test_bad_values_are_refused_with_a_message_and_nothing_is_stored(app, key, r
 def test_tool_arguments_are_checked_in_a_child_process_in_the_web_server(app):
     """The web process checks switches in a child process (no yt-dlp in its memory); same answers."""
     app.config["HAUL_ROLE"] = "web"
+    runtime_settings._verdicts.clear()  # verdicts reached in this process before would answer instead
     try:
         assert runtime_settings.check_tool_args("yt-dlp", "--limit-rate 1M") is None
         assert runtime_settings.check_tool_args("yt-dlp", "--bogus") == "no such option: --bogus"
@@ -163,13 +164,15 @@ def test_tool_arguments_are_checked_in_a_child_process_in_the_web_server(app):
         app.config["HAUL_ROLE"] = "test"
 
 
-def test_switches_left_unchanged_are_not_parsed_again(app, monkeypatch):
-    """Saving the form re-checks only the switches that changed (each check starts a parser)."""
+def test_switches_already_checked_are_not_parsed_again(app, monkeypatch):
+    """Saving the form (or showing the page) checks a string once: in the web server each check starts a child."""
+    runtime_settings._verdicts.clear()
     runtime_settings.save({"gallery_dl_extra_args": "--range 1-4"})
     checked = []
-    real = runtime_settings.check_tool_args
-    monkeypatch.setattr(runtime_settings, "check_tool_args", lambda tool, args: checked.append(tool) or real(tool, args))
+    real = runtime_settings._error_of
+    monkeypatch.setattr(runtime_settings, "_error_of", lambda tool, args: checked.append(tool) or real(tool, args))
     runtime_settings.save({"gallery_dl_extra_args": "--range   1-4", "ytdlp_extra_args": "--limit-rate 2M"})
+    runtime_settings.describe()
     assert checked == ["yt-dlp"]
     assert runtime_settings.current().gallery_dl_extra_args == "--range 1-4"
 
@@ -177,12 +180,13 @@ def test_switches_left_unchanged_are_not_parsed_again(app, monkeypatch):
 def test_stored_switches_that_no_longer_parse_fall_back_to_the_environment(app, caplog, monkeypatch):
     """A tool upgrade may drop an option: the job runs with the environment's switches, and the log says why."""
     monkeypatch.setattr(runtime_settings.log, "disabled", False)  # Alembic's logging setup turns it off
+    runtime_settings._warned.clear()
     db.session.add(Setting(key="ytdlp_extra_args", value="--option-removed-upstream"))
     db.session.commit()
     settings, effective = runtime_settings.apply()
     assert effective.ytdlp_extra_args == "--option-removed-upstream"
-    assert settings.ytdlp_options == {}
-    assert "no longer parse" in caplog.text
+    assert settings.ytdlp_options == {} and settings.ytdlp_extra_args == ""
+    assert "no such option: --option-removed-upstream" in caplog.text and "refused" in caplog.text
 
 
 def test_a_job_runs_with_the_settings_saved_before_it_started(app, media_site):

@@ -107,7 +107,8 @@ def test_download_settings_are_saved_from_the_keyboard(admin_page: Page, default
     expect(page.get_by_label("Default video quality")).to_have_value("best")
 
 
-def test_cookie_files_upload_list_and_delete(admin_page: Page, tmp_path):
+def test_cookie_files_upload_list_share_and_delete(admin_page: Page, gui_stack, tmp_path):
+    create_user(gui_stack, "cookie-user", "cookie-user-password")
     page = admin_page
     good = tmp_path / "cookies.txt"
     good.write_text("# Netscape HTTP Cookie File\n.example.com\tTRUE\t/\tFALSE\t0\tsid\tabc\n")
@@ -128,8 +129,21 @@ def test_cookie_files_upload_list_and_delete(admin_page: Page, tmp_path):
     expect(listed).to_have_count(1)
     expect(listed.first).to_contain_text("example.com")
 
+    expect(listed.first).to_contain_text("Admins only")  # a new file is for admins' jobs only
+
+    # Share it with one chosen user: "chosen" without anyone is refused inline first.
+    page.locator("#cookies-1-access-summary").click()
+    page.get_by_label("Admins and these users:").check()
+    page.locator("#cookies").get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#cookies .field-error")).to_have_text("Choose at least one user, or choose admins only")
+    page.get_by_label("cookie-user").check()
+    page.locator("#cookies").get_by_role("button", name="Save", exact=True).click()
+    expect(toast(page, "Cookies for example.com are now used by: Admins, cookie-user.")).to_be_visible()
+    expect(page.locator("#cookies-1-access-summary")).to_have_text("Admins, cookie-user")
+
     page.reload()
     expect(page.locator("#cookies table tbody tr")).to_have_count(1)
+    expect(page.locator("#cookies-1-access-summary")).to_have_text("Admins, cookie-user")
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete the cookies for example.com").click()
     expect(toast(page, "Cookies for example.com deleted.")).to_be_visible()

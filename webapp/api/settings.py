@@ -1,5 +1,5 @@
 """Settings (admin): GET/PATCH /api/v1/settings, POST /api/v1/settings/validate, and the per-site
-cookie files: GET/POST /api/v1/settings/cookies, DELETE /api/v1/settings/cookies/<site>.
+cookie files: GET/POST /api/v1/settings/cookies, PATCH/DELETE /api/v1/settings/cookies/<site>.
 
 The same settings the GUI's settings page manages, through the same service
 (webapp/services/runtime_settings.py): one set of rules, and a change reaches the next job
@@ -13,6 +13,7 @@ from flask import current_app, jsonify
 from webapp.api import bp
 from webapp.api.common import document_errors
 from webapp.api.schemas.system import (
+    CookieAccessPatchSchema,
     CookieFileSchema,
     CookieUploadSchema,
     SettingsPatchSchema,
@@ -22,7 +23,7 @@ from webapp.api.schemas.system import (
 from webapp.bearer import require
 from webapp.errors import Invalid, NotFound
 from webapp.models.base import isoformat
-from webapp.services import cookies, overview, runtime_settings
+from webapp.services import cookie_access, cookies, overview, runtime_settings
 
 _ACCESS = "Scope: admin (an admin's token)."
 
@@ -78,8 +79,9 @@ def show_settings():
 @bp.response(200, SettingsSchema)
 @bp.doc(security=[{"bearer": []}], summary="Change settings (the next job uses them)",
         description=f"{_ACCESS} Only the keys sent change; a key sent as null goes back to its default. "
-                    "All or nothing: when a value is refused nothing is saved (422 with a message per key; "
-                    "extra switches are checked with the tool's own parser, and its message is quoted). "
+                    "All or nothing: when a value is refused nothing is saved (422 `invalid_settings` with a message "
+                    "per key; extra switches must be on Haul's allowlist, and the tool's own parser checks "
+                    "their values). "
                     "Answers the settings as they are now, with `changed`: the keys whose value changed.")
 @document_errors(401, 403)
 def update_settings(body):
@@ -109,21 +111,25 @@ def validate_settings(body):
 # Cookie files ----------------------------------------------------------------------------------
 
 
-def cookie_file_json(stored: cookies.CookieFile) -> dict:
+def cookie_file_json(stored: cookies.CookieFile, access: cookie_access.Access | None = None) -> dict:
+    access = access if access is not None else cookie_access.access_of(stored.site)
     return {"site": stored.site, "size": stored.size, "modified": isoformat(stored.modified),
-            "cookies": stored.cookies, "expired": stored.expired}
+            "cookies": stored.cookies, "expired": stored.expired,
+            "access": {"who": access.who, "users": [{"id": i, "username": name} for i, name in access.users]}}
 
 
 @bp.get("/settings/cookies")
 @bp.doc(security=[{"bearer": []}], summary="The per-site cookie files",
-        description=f"{_ACCESS} A job for a site (or a subdomain of it) uses its cookie file. The cookies themselves "
+        description=f"{_ACCESS} A job for a site (or a subdomain of it) uses its cookie file when its submitter "
+                    "may: an admin always, a user when `access` says so, a guest never. The cookies themselves "
                     "are never shown.")
 @bp.alt_response(200, schema=CookieFileSchema(many=True), description="Cookie files", success=True)
 @document_errors(401, 403)
 @require(scope="admin", role="admin")
 def list_cookie_files():
     files = cookies.list_files(current_app.config["HAUL"].data_dir)
-    return jsonify([cookie_file_json(stored) for stored in files])
+    chosen = cookie_access.all_access()
+    return jsonify([cookie_file_json(stored, chosen.get(stored.site, cookie_access.Access())) for stored in files])
 
 
 @bp.post("/settings/cookies")
@@ -132,11 +138,34 @@ def list_cookie_files():
 @bp.response(201, CookieFileSchema)
 @bp.doc(security=[{"bearer": []}], summary="Store a site's cookies.txt (replaces its earlier one)",
         description=f"{_ACCESS} `cookies` is the text of a Netscape cookies.txt, checked line by line "
-                    "(422 naming the first bad line). `site` is guessed from the cookies when left out.")
+                    "(422 naming the first bad line). `site` is guessed from the cookies when left out. "
+                    "A new site's file is for admins' jobs only; a replaced file keeps who may use it.")
 @document_errors(401, 403)
 def upload_cookie_file(body):
     data = body["cookies"].encode("utf-8")
-    return cookie_file_json(cookies.store(current_app.config["HAUL"].data_dir, data, body.get("site")))
+    return cookie_file_json(cookie_access.store(current_app.config["HAUL"].data_dir, data, body.get("site")))
+
+
+@bp.patch("/settings/cookies/<site>")
+@require(scope="admin", role="admin")
+@bp.arguments(CookieAccessPatchSchema)
+@bp.response(200, CookieFileSchema)
+@bp.doc(security=[{"bearer": []}], summary="Choose whose jobs may use a site's cookie file",
+        description=f"{_ACCESS} `admins` (the default), `users` (every user, also those added later) or "
+                    "`chosen` with `users`: the ids of the users whose jobs may use it (422 `invalid_access` "
+                    "for none, an unknown id or an admin). Guests' jobs never use cookies. Applies to jobs "
+                    "that start from now on.")
+@document_errors(401, 403, 404)
+def update_cookie_access(body, site: str):
+    data_dir = current_app.config["HAUL"].data_dir
+    try:
+        access = cookie_access.set_access(data_dir, site, body["who"], body.get("users") or ())
+    except Invalid as exc:
+        if exc.error_code == "invalid_site":  # not even a site name: nothing by that name to change
+            raise NotFound(f"There is no cookie file for {site}", error_code="cookies_not_found") from None
+        raise
+    stored = cookies.describe(cookies.cookies_dir(data_dir) / f"{cookies.normalise_site(site)}.txt")
+    return cookie_file_json(stored, access)
 
 
 @bp.delete("/settings/cookies/<site>")
@@ -146,7 +175,7 @@ def upload_cookie_file(body):
 @require(scope="admin", role="admin")
 def delete_cookie_file(site: str):
     try:
-        cookies.delete(current_app.config["HAUL"].data_dir, site)
+        cookie_access.remove(current_app.config["HAUL"].data_dir, site)
     except Invalid:  # not even a site name: nothing by that name to delete
         raise NotFound(f"There is no cookie file for {site}", error_code="cookies_not_found") from None
     return "", 204

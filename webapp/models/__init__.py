@@ -1,8 +1,9 @@
 """All models, imported here so Flask-Migrate and the app see every table."""
+from webapp.models.cookie_access import CookieAccess
 from webapp.models.event import Event
 from webapp.models.invite import GuestSession, Invite, Upload
 from webapp.models.job import Job, JobFile, Submission
 from webapp.models.setting import Setting
 from webapp.models.user import ApiToken, LoginSession, User
 
-__all__ = ["ApiToken", "Event", "GuestSession", "Invite", "Upload", "Job", "JobFile", "LoginSession", "Setting", "Submission", "User"]
+__all__ = ["ApiToken", "CookieAccess", "Event", "GuestSession", "Invite", "Upload", "Job", "JobFile", "LoginSession", "Setting", "Submission", "User"]

@@ -4,7 +4,8 @@ An admin uploads a Netscape cookies.txt (what browser "export cookies" add-ons w
 site such as example.com. The file is checked line by line, normalised (header, LF line
 endings) and stored as `<data_dir>/cookies/example.com.txt`, readable only by Haul's user.
 A job for example.com or any subdomain of it (media.example.com) gets the most specific
-file; gallery-dl and yt-dlp load it themselves.
+file its submitter may use (webapp/services/cookie_access.py); gallery-dl and yt-dlp load it
+themselves.
 """
 from __future__ import annotations
 
@@ -206,8 +207,14 @@ def delete(data_dir: Path, site: str) -> None:
 
 def file_for(data_dir: Path, domain: str | None) -> Path | None:
     """The cookie file for a job's domain: its own, else its nearest parent's (a.b.example.com → example.com)."""
+    found = files_for(data_dir, domain)
+    return found[0] if found else None
+
+
+def files_for(data_dir: Path, domain: str | None) -> list[Path]:
+    """Every cookie file that covers a job's domain, the nearest first (its own, then its parents')."""
     if not domain:
-        return None
+        return []
     folder = cookies_dir(data_dir)
     host = domain.lower().strip(".")
     if host.startswith("www."):
@@ -218,10 +225,11 @@ def file_for(data_dir: Path, domain: str | None) -> Path | None:
     except ValueError:
         labels = host.split(".")
         candidates = [".".join(labels[i:]) for i in range(len(labels))]
+    found = []
     for candidate in candidates:
         if not candidate or candidate.startswith("."):
             continue
         path = folder / f"{candidate}.txt"
         if path.is_file():
-            return path
-    return None
+            found.append(path)
+    return found

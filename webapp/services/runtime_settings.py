@@ -213,11 +213,24 @@ def limits(settings=None) -> dict:
 
 def describe(settings=None) -> dict:
     """Each setting's value in force, its default from the environment, whether an admin's value
-    is stored, and the HAUL_* variable the default comes from."""
+    is stored, the HAUL_* variable the default comes from, and why a stored value is refused."""
     settings = _settings(settings)
     effective, env = current(settings), defaults(settings)
+    refused = refused_tool_args(effective)
     return {key: {"value": effective.get(key), "default": env[key], "stored": key in effective.changed,
-                  "env": ENV_NAMES.get(key)} for key in KEYS}
+                  "env": ENV_NAMES.get(key), "refused": refused.get(key)} for key in KEYS}
+
+
+def refused_tool_args(effective: Effective) -> dict[str, str]:
+    """The stored extra switches that are refused now ({key: message}): jobs use the
+    environment's instead. They were saved before the allowlist refused them."""
+    refused = {}
+    for key, tool in TOOLS.items():
+        if key in effective.changed:
+            error = check_tool_args(tool, effective.get(key))
+            if error:
+                refused[key] = f"{tool}: {error}"
+    return refused
 
 
 # Validation ---------------------------------------------------------------------------------
@@ -253,11 +266,8 @@ def _yes_or_no(raw, what: str) -> bool:
     raise ValueError(f"{what} must be true or false")
 
 
-def validate(key: str, raw, settings=None, check_tools: bool = True):
-    """The clean value for `key`, or ValueError with a message for the person.
-
-    check_tools=False skips the tools' parsers (for switches already checked).
-    """
+def validate(key: str, raw, settings=None):
+    """The clean value for `key`, or ValueError with a message for the person."""
     settings = _settings(settings)
     if key == CONCURRENCY:
         return _whole_number(raw, 1, max_concurrency(settings), "Download concurrency")
@@ -279,22 +289,19 @@ def validate(key: str, raw, settings=None, check_tools: bool = True):
         text = " ".join(str(raw or "").split())  # one line: newlines from a textarea are spaces
         if len(text) > MAX_ARGS_LENGTH:
             raise ValueError(f"At most {MAX_ARGS_LENGTH} characters")
-        error = check_tool_args(TOOLS[key], text) if check_tools else None
+        error = check_tool_args(TOOLS[key], text)
         if error:
             raise ValueError(f"{TOOLS[key]}: {error}")
         return text
     raise KeyError(key)
 
 
-def _clean(values: dict, settings, before: Effective) -> dict:
+def _clean(values: dict, settings) -> dict:
     """The clean value of each of `values` ({key: raw}); SettingsInvalid naming every refusal."""
     clean, errors = {}, {}
     for key, raw in values.items():
-        # Switches left as they are were checked when saved (or at start, for the environment's):
-        # checking again would only cost another start of the tool's parser.
-        unchanged = key in TOOLS and " ".join(str(raw or "").split()) == before.get(key)
         try:
-            clean[key] = validate(key, raw, settings, check_tools=not unchanged)
+            clean[key] = validate(key, raw, settings)
         except ValueError as exc:
             errors[key] = str(exc)
     if errors:
@@ -307,7 +314,7 @@ def check(values: dict, settings=None) -> dict[str, str]:
     nothing is stored. Empty when every value would be accepted."""
     settings = _settings(settings)
     try:
-        _clean(values, settings, current(settings))
+        _clean(values, settings)
     except SettingsInvalid as exc:
         return exc.errors
     return {}
@@ -323,7 +330,7 @@ def save(values: dict, settings=None, reset_keys=()) -> list[str]:
     """
     settings = _settings(settings)
     before = current(settings)
-    clean = _clean(values, settings, before)
+    clean = _clean(values, settings)
     env = defaults(settings)
     forget = [key for key in reset_keys if key in KEYS and key not in clean]
     if forget:
@@ -386,20 +393,39 @@ def _error_of(tool: str, args: str) -> str | None:
     return None
 
 
+# Verdicts already reached ({(tool, args): message or None}): a saved value is checked again
+# whenever the Settings page shows it, and in the web process each check starts a child.
+# The answer for a string only changes with the tools' version, which needs a restart.
+_verdicts: dict[tuple[str, str], str | None] = {}
+_MAX_VERDICTS = 64
+
+
 def check_tool_args(tool: str, args: str) -> str | None:
-    """The tool's own message when `args` do not parse, else None.
+    """Why `args` are refused (a switch not on the allowlist, or the tool's own message), else None.
 
     The web process checks in a short-lived child process: importing yt-dlp would add ~30 MB
     to it for a form saved once in a while. Elsewhere (worker, CLI, tests) it checks in-process.
     """
     if not args.strip():
         return None
+    if (tool, args) in _verdicts:
+        return _verdicts[(tool, args)]
     try:
         role = current_app.config.get("HAUL_ROLE")
     except RuntimeError:
         role = None
-    if role != "web":
-        return _error_of(tool, args)
+    verdict = _error_of(tool, args) if role != "web" else _error_in_child(tool, args)
+    if verdict != _CHECK_FAILED:
+        if len(_verdicts) >= _MAX_VERDICTS:
+            _verdicts.clear()
+        _verdicts[(tool, args)] = verdict
+    return verdict
+
+
+_CHECK_FAILED = "could not check these arguments; see the server log"
+
+
+def _error_in_child(tool: str, args: str) -> str | None:
     root = Path(__file__).resolve().parents[2]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH")) if p)
@@ -411,7 +437,7 @@ def check_tool_args(tool: str, args: str) -> str | None:
         return json.loads(done.stdout.strip().splitlines()[-1])["error"]
     except (subprocess.SubprocessError, OSError, ValueError, IndexError, KeyError):
         log.exception("checking %s arguments in a child process failed", tool)
-        return "could not check these arguments; see the server log"
+        return _CHECK_FAILED
 
 
 @functools.lru_cache(maxsize=16)
@@ -419,30 +445,39 @@ def _parsed(tool: str, args: str):
     return _parse(tool, args)
 
 
+# The refused stored switches already logged, so a refused value is logged once, not per job.
+_warned: set[tuple[str, str]] = set()
+
+
 def apply(settings=None):
     """`settings` with the effective values in place: what a job runs with.
 
-    Returns (settings, effective). If stored extra switches no longer parse (a tool was
-    upgraded and dropped an option), the environment's are used and the error is logged.
+    Returns (settings, effective). Stored extra switches that are refused now (saved before
+    the allowlist refused them, or a tool upgrade dropped an option) are not applied: the job
+    runs with the environment's, and a warning is logged once.
     """
     from jobs.engines.tool_args import ToolArgsError
 
     settings = _settings(settings)
     effective = current(settings)
-    parsed = {}
+    parsed, in_force = {}, {}
     for key, tool in TOOLS.items():
-        args = effective.get(key)
+        args = in_force[key] = effective.get(key)
         try:
             parsed[key] = _parsed(tool, args)
         except ToolArgsError as exc:
-            log.error("the saved %s arguments %r no longer parse (%s); using the environment's", tool, args, exc)
-            parsed[key] = _parsed(tool, getattr(settings, key))
+            if (tool, args) not in _warned:
+                _warned.add((tool, args))
+                log.warning("the saved %s switches are refused (%s); jobs use %s instead until an admin "
+                            "changes them on the Settings page", tool, exc, ENV_NAMES[key])
+            in_force[key] = getattr(settings, key)
+            parsed[key] = _parsed(tool, in_force[key])
     updated = dataclasses.replace(
         settings,
         workers=effective.download_concurrency,
         job_timeout_seconds=effective.job_timeout_seconds,
-        gallery_dl_extra_args=effective.gallery_dl_extra_args,
-        ytdlp_extra_args=effective.ytdlp_extra_args,
+        gallery_dl_extra_args=in_force[GALLERY_DL_ARGS],
+        ytdlp_extra_args=in_force[YTDLP_ARGS],
         gallery_dl_options=parsed[GALLERY_DL_ARGS],
         ytdlp_options=dict(parsed[YTDLP_ARGS]),
     )

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from webapp.errors import HaulError, Invalid
 from webapp.extensions import db
-from webapp.models import ApiToken, JobFile
-from webapp.services import accounts, cookies, runtime_settings, users
+from webapp.models import ApiToken, JobFile, User
+from webapp.services import accounts, cookie_access, cookies, runtime_settings, tool_allowlist, users
 from webapp.settings import bp
 from webapp.settings.forms import (
     AccessForm,
@@ -38,6 +38,11 @@ DOWNLOAD_KEYS = (runtime_settings.CONCURRENCY, runtime_settings.TIMEOUT, runtime
 TOOL_KEYS = (runtime_settings.GALLERY_DL_ARGS, runtime_settings.YTDLP_ARGS)
 ACCESS_KEYS = (runtime_settings.PRIVATE_FOR_USERS, runtime_settings.MAX_STREAMS)
 SECTION_KEYS = {"downloads": DOWNLOAD_KEYS, "tools": TOOL_KEYS, "access": ACCESS_KEYS}
+ALLOWED_SWITCHES = {
+    "yt-dlp": sorted(tool_allowlist.YTDLP_SWITCHES),
+    "gallery-dl": tool_allowlist.gallery_dl_switches(),
+    "gallery-dl -o": sorted(tool_allowlist.GALLERY_DL_KEYS),
+}
 
 
 def admin_required(view):
@@ -87,6 +92,9 @@ def _tools_form(effective, formdata=None) -> ToolArgsForm:
     if formdata is None:
         for key in TOOL_KEYS:
             getattr(form, key).data = effective.get(key)
+        # A value saved before the allowlist refused it is shown as it is, marked: jobs don't use it.
+        for key, message in runtime_settings.refused_tool_args(effective).items():
+            getattr(form, key).errors = [f"Not in use: {message}. Jobs use the default until this is changed."]
     return form
 
 
@@ -127,6 +135,11 @@ def _settings_context(**forms) -> dict:
         "access_form": forms.get("access_form") or _access_form(effective),
         "cookies_form": forms.get("cookies_form") or CookiesForm(formdata=None, prefix="cookies"),
         "cookie_files": cookies.list_files(settings.data_dir),
+        "cookie_access": cookie_access.all_access(),
+        "default_access": cookie_access.Access(),
+        "cookie_users": db.session.scalars(select(User).where(User.role == "user").order_by(User.username)).all(),
+        "access_error": forms.get("access_error"),
+        "allowed_switches": ALLOWED_SWITCHES,
         "confirm_form": ConfirmForm(formdata=None),
         "storage": _storage(),
     }
@@ -206,12 +219,13 @@ def upload_cookies():
     settings = current_app.config["HAUL"]
     if form.validate_on_submit():
         try:
-            stored = cookies.store(settings.data_dir, form.file.data.read(cookies.MAX_BYTES + 1), form.site.data)
+            stored = cookie_access.store(settings.data_dir, form.file.data.read(cookies.MAX_BYTES + 1), form.site.data)
         except HaulError as exc:
             target = form.site if exc.error_code == "invalid_site" else form.file
             target.errors = [*target.errors, exc.detail]
         else:
-            message = f"Cookies for {stored.site} saved ({stored.cookies} cookies); the next job for it uses them."
+            message = (f"Cookies for {stored.site} saved ({stored.cookies} cookies). "
+                       f"Used by: {cookie_access.access_of(stored.site).label()}.")
             return _answer("settings/index.html", "settings/_cookies.html", _settings_context(), message=message,
                            redirect_to=url_for("settings.index") + "#cookies")
     elif form.csrf_token.errors:
@@ -226,11 +240,32 @@ def delete_cookies(site):
     if not ConfirmForm().validate_on_submit():
         abort(400, description="The form expired; reload the page and try again.")
     try:
-        cookies.delete(current_app.config["HAUL"].data_dir, site)
+        cookie_access.remove(current_app.config["HAUL"].data_dir, site)
     except Invalid:  # not even a site name: nothing by that name to delete
         abort(404, description=f"There is no cookie file for {site}")
     return _answer("settings/index.html", "settings/_cookies.html", _settings_context(),
                    message=f"Cookies for {site} deleted.", redirect_to=url_for("settings.index") + "#cookies")
+
+
+@bp.post("/settings/cookies/<site>/access")
+@admin_required
+def cookie_access_choice(site):
+    """Whose jobs may use a site's cookie file: admins only, every user, or the users ticked."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400, description="The form expired; reload the page and try again.")
+    who, user_ids = request.form.get("who", ""), request.form.getlist("users")
+    try:
+        access = cookie_access.set_access(current_app.config["HAUL"].data_dir, site, who, user_ids)
+    except Invalid as exc:
+        if exc.error_code == "invalid_site":
+            abort(404, description=f"There is no cookie file for {site}")
+        refused = {"site": site, "who": who, "user_ids": {int(i) for i in user_ids if i.isdigit()},
+                   "message": exc.detail}
+        return _answer("settings/index.html", "settings/_cookies.html", _settings_context(access_error=refused),
+                       status=422, message=f"Not saved: {exc.detail}", level="error")
+    return _answer("settings/index.html", "settings/_cookies.html", _settings_context(),
+                   message=f"Cookies for {site} are now used by: {access.label()}.",
+                   redirect_to=url_for("settings.index") + "#cookies")
 
 
 # Users (admin) ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from webapp.models.user import ROLES
-from webapp.services import runtime_settings
+from webapp.services import cookie_access, runtime_settings
 from webapp.services.accounts import MIN_PASSWORD_LENGTH, USERNAME_RE
 
 MAX_PASSWORD_LENGTH = 256  # webapp/services/users.check_password
@@ -18,6 +18,10 @@ PLATFORM_TOOLS = ("gallery-dl", "yt-dlp")
 # Settings ---------------------------------------------------------------------------------------
 
 _NULL_RESTORES = "null restores the default (the environment's value)."
+_ALLOWLIST = ("Only switches on Haul's allowlist are accepted (rate limits, retries and pauses, format selection "
+              "and sorting, playlist items and ranges, size and date limits, subtitles, user agent and referer, "
+              "proxy, geo bypass, timeouts; the Settings page lists every one); any other switch, a URL or a "
+              "value a switch cannot take is refused (422 `invalid_settings` naming the switch).")
 
 
 class SettingsPatchSchema(Schema):
@@ -38,12 +42,10 @@ class SettingsPatchSchema(Schema):
         metadata={"description": f"The video quality for links that ask for none. {_NULL_RESTORES}"})
     gallery_dl_extra_args = fields.String(
         allow_none=True, validate=validate.Length(max=runtime_settings.MAX_ARGS_LENGTH),
-        metadata={"description": "Extra gallery-dl switches, checked with gallery-dl's own parser "
-                                 f"(layout switches such as -D are refused); \"\" for none. {_NULL_RESTORES}"})
+        metadata={"description": f"Extra gallery-dl switches. {_ALLOWLIST} \"\" for none. {_NULL_RESTORES}"})
     ytdlp_extra_args = fields.String(
         allow_none=True, validate=validate.Length(max=runtime_settings.MAX_ARGS_LENGTH),
-        metadata={"description": "Extra yt-dlp switches, checked with yt-dlp's own parser "
-                                 f"(output switches such as -o are refused); \"\" for none. {_NULL_RESTORES}"})
+        metadata={"description": f"Extra yt-dlp switches. {_ALLOWLIST} \"\" for none. {_NULL_RESTORES}"})
     users_private_addresses = fields.Boolean(
         allow_none=True,
         metadata={"description": "Whether users' links (not only admins') may reach private addresses: the "
@@ -61,6 +63,10 @@ class SettingValueSchema(Schema):
     stored = fields.Boolean(required=True, metadata={"description": "Whether an admin's value overrides the default"})
     env = fields.String(allow_none=True, required=True,
                         metadata={"description": "The HAUL_* variable the default comes from, if any"})
+    refused = fields.String(allow_none=True, required=True,
+                            metadata={"description": "Extra switches only: why the stored value is refused now "
+                                                     "(it was saved before the allowlist refused it). Jobs then "
+                                                     "use `default` until the value is changed."})
 
 
 class SettingsValuesSchema(Schema):
@@ -97,12 +103,35 @@ class SettingsValidationSchema(Schema):
                          metadata={"description": "Messages per refused key (the tool's own for switches)"})
 
 
+class CookieUserSchema(Schema):
+    id = fields.Integer(required=True)
+    username = fields.String(required=True)
+
+
+class CookieAccessSchema(Schema):
+    who = fields.String(required=True, validate=validate.OneOf(cookie_access.CHOICES),
+                        metadata={"description": "`admins`: only admins' jobs use the file (the default); `users`: "
+                                                 "every user's jobs too; `chosen`: the jobs of the users listed. "
+                                                 "A guest's job never uses any cookie file."})
+    users = fields.List(fields.Nested(CookieUserSchema), required=True,
+                        metadata={"description": "The chosen users (`chosen` only)"})
+
+
 class CookieFileSchema(Schema):
     site = fields.String(required=True)
     size = fields.Integer(required=True)
     modified = fields.String(required=True)
     cookies = fields.Integer(required=True, metadata={"description": "Cookies in the file"})
     expired = fields.Integer(required=True, metadata={"description": "Of them, already expired"})
+    access = fields.Nested(CookieAccessSchema, required=True, metadata={"description": "Whose jobs may use it"})
+
+
+class CookieAccessPatchSchema(Schema):
+    who = fields.String(required=True, validate=validate.OneOf(cookie_access.CHOICES),
+                        metadata={"description": "`admins`, `users` (every user) or `chosen` (those in `users`)"})
+    users = fields.List(fields.Integer(strict=True), load_default=list, validate=validate.Length(max=1000),
+                        metadata={"description": "User ids, for `chosen` (ignored otherwise); not admins, who "
+                                                 "may always use the cookies"})
 
 
 class CookieUploadSchema(Schema):

@@ -34,6 +34,7 @@ Routes (GET and HEAD everywhere; HEAD sends the same headers without a body):
     /flaky/<key>/<n>.png?fail=K     first K requests for <key> answer 500 (default 2)
     /redirect?to=<url>[&code=302]   redirect to <url>
     anything else                   404
+    ?set_cookie=<v> on any route    the answer sets the cookie haul_test=<v>
 
 Notes for test authors:
 
@@ -405,6 +406,13 @@ class _Handler(BaseHTTPRequestHandler):
     def send_response(self, code, message=None):
         self._response_started = True
         super().send_response(code, message)
+
+    def end_headers(self):
+        # ?set_cookie=V on any route: the site sets a cookie, as a site a visitor signs in to would.
+        value = parse_qs(urlsplit(self.path).query).get("set_cookie")
+        if value:
+            self.send_header("Set-Cookie", f"haul_test={value[-1]}; Path=/")
+        super().end_headers()
 
     def do_GET(self):
         self._handle()

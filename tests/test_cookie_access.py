@@ -290,3 +290,20 @@ def test_uploading_on_the_page_says_who_uses_the_file(client, settings, people):
     assert response.status_code == 200
     assert "Used by: Admins only." in response.headers["HX-Trigger"]
     assert cookies.file_for(settings.data_dir, "127.0.0.1") is not None
+
+
+@pytest.mark.parametrize("engine, first, second", [
+    ("direct", "/img/9511.png", "/img/9512.png"),
+    ("yt-dlp", "/media/clip9513.mp4", "/media/clip9514.mp4"),
+    ("gallery-dl", "/gallery/ca-set-cookie", "/gallery/ca-after"),
+])
+def test_cookies_a_site_set_during_one_persons_job_never_go_with_the_next(app, people, media_site,
+                                                                       engine, first, second):
+    """The worker keeps its HTTP sessions from job to job (kept-alive connections, built
+    YoutubeDLs): cookies a site set while the admin's job ran must not be sent with Alice's next
+    job on the same thread and session."""
+    admins = _run(_send(media_site.url(f"{first}?set_cookie=the-admins-session"), "root", people, engine))
+    assert admins.status == "completed", admins.error
+    alices = _run(_send(media_site.url(second), "alice", people, engine))
+    assert alices.status == "completed", alices.error
+    assert media_site.cookies_sent(second) and set(media_site.cookies_sent(second)) == {None}

@@ -44,11 +44,13 @@ _local = threading.local()
 
 
 def _thread_session() -> requests.Session:
-    """One HTTP session per worker thread: connections to a site are kept alive between jobs."""
+    """One HTTP session per worker thread: connections to a site are kept alive between jobs,
+    cookies are not — what a site set during one person's job must not go with the next's."""
     session = getattr(_local, "session", None)
     if session is None:
         session = _local.session = requests.Session()
         session.headers["User-Agent"] = USER_AGENT
+    session.cookies.clear()
     return session
 
 

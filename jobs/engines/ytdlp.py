@@ -265,6 +265,11 @@ class YtDlpEngine(Engine):
             except OSError:  # deleted since the job started: yt-dlp reports the missing file
                 cookies_version = -1
         session = _pool.take(params, cookies_version)
+        if request.cookies_file is None:
+            # The session outlives the job; cookies a site set during an earlier job (maybe
+            # someone else's) must not go with this one. A session with a cookie file is only
+            # ever lent to jobs of people allowed that file.
+            session.ydl.cookiejar.clear()
         hooks = session.job = _JobHooks(request)
         progress = hooks.progress
         ydl = session.ydl

@@ -98,7 +98,7 @@ def test_download_settings_are_saved_from_the_keyboard(admin_page: Page, default
 
     # Out of range: refused inline.
     page.get_by_label("Downloads at once").fill("50")
-    page.get_by_role("button", name="Save", exact=True).click()
+    page.locator("#downloads").get_by_role("button", name="Save", exact=True).click()
     expect(page.locator("#downloads .field-error")).to_have_text("Download concurrency must be between 1 and 16")
 
     page.get_by_role("button", name="Restore defaults").first.click()

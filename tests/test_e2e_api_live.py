@@ -230,15 +230,17 @@ def test_a_user_sees_only_their_own_jobs_on_both_feeds(stack, media_site):
     assert not any(hidden in f["data"]["data"].get("job_ids", []) for f in frames)
 
 
-def test_a_submit_only_token_is_refused_by_both_feeds(stack):
+def test_a_token_that_may_neither_read_nor_submit_is_refused_by_both_feeds(stack):
+    """A token made only to manage tokens sees no job. (A submit-only token sees the jobs it sent
+    itself: tests/test_e2e_streams.py.)"""
     owner = _user_token(stack, "dave")
-    response = requests.post(stack.base_url + "/api/v1/tokens", json={"name": "bot", "scopes": ["submit"]},
+    response = requests.post(stack.base_url + "/api/v1/tokens", json={"name": "manager", "scopes": ["tokens"]},
                              headers={"Authorization": f"Bearer {owner}"}, timeout=10)
     assert response.status_code in (200, 201), response.text
-    submit_only = response.json()["token"]
-    response = requests.get(stack.base_url + "/api/v1/events", params={"token": submit_only}, timeout=5)
+    manager = response.json()["token"]
+    response = requests.get(stack.base_url + "/api/v1/events", params={"token": manager}, timeout=5)
     assert response.status_code == 403
-    ws = ws_connect(stack, token=submit_only)
+    ws = ws_connect(stack, token=manager)
     try:
         opcode, frame = ws.recv_data_frame(control_frame=True)
         assert opcode == websocket.ABNF.OPCODE_CLOSE

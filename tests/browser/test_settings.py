@@ -34,7 +34,7 @@ def toast(page: Page, text: str):
 def defaults(admin_page):
     """Put every setting back to the environment's default after the test, even when it fails."""
     yield
-    for section in ("downloads", "tools"):
+    for section in ("downloads", "tools", "access"):
         admin_page.request.post(f"/settings/{section}/reset", headers={"X-CSRFToken": csrf(admin_page)})
 
 
@@ -105,6 +105,34 @@ def test_download_settings_are_saved_from_the_keyboard(admin_page: Page, default
     expect(toast(page, "Back to the defaults from the environment.")).to_be_visible()
     expect(page.get_by_label("Downloads at once")).to_have_value("3")
     expect(page.get_by_label("Default video quality")).to_have_value("best")
+
+
+def test_the_access_section_lets_users_reach_private_addresses_and_caps_streams(admin_page: Page, gui_stack,
+                                                                               defaults):
+    page = admin_page
+    page.goto("/settings#access")
+    section = page.locator("#access")
+    allow = section.get_by_label("Users may download from private addresses")
+    expect(allow).not_to_be_checked()
+    allow.check()
+    section.get_by_label("Live connections per user, token or guest").fill("5")
+    section.get_by_role("button", name="Save", exact=True).click()
+    expect(toast(page, "Saved; the next job uses it.")).to_be_visible()
+    expect(section.locator(".chip.changed")).to_have_text("Changed")
+    settings = gui_stack.session.get(gui_stack.base_url + "/api/v1/settings", timeout=10).json()["settings"]
+    assert settings["users_private_addresses"]["value"] is True and settings["max_streams"]["value"] == 5
+
+    # Out of range: refused next to the field, nothing saved.
+    page.locator("#access").get_by_label("Live connections per user, token or guest").fill("0")
+    page.locator("#access").get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#access .field-error")).to_have_text("Live connections per user must be between 1 and 1000")
+    page.reload()
+    expect(page.locator("#access").get_by_label("Live connections per user, token or guest")).to_have_value("5")
+
+    page.locator("#access").get_by_role("button", name="Restore defaults").click()
+    expect(toast(page, "Back to the defaults from the environment.")).to_be_visible()
+    expect(page.locator("#access").get_by_label("Users may download from private addresses")).not_to_be_checked()
+    expect(page.locator("#access").get_by_label("Live connections per user, token or guest")).to_have_value("20")
 
 
 def test_cookie_files_upload_list_share_and_delete(admin_page: Page, gui_stack, tmp_path):

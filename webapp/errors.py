@@ -41,3 +41,13 @@ class Conflict(HaulError):
 
 class Invalid(HaulError):
     status, error_code = 422, "validation_error"
+
+
+class TooManyRequests(HaulError):
+    """A rate limit was reached; `retry_after` is how many seconds until the next try counts."""
+
+    status, error_code = 429, "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after: int = 60, error_code: str | None = None, extra=None):
+        super().__init__(detail, error_code=error_code, extra={"retry_after": retry_after, **(extra or {})})
+        self.retry_after = retry_after

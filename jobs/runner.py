@@ -21,7 +21,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import func, insert, or_, select, update
 
-from jobs import net_guard
+from jobs import guest_limits, net_guard
 from jobs.engines import picker
 from jobs.engines.base import Cancelled, DownloadRequest, EngineError, Progress
 from jobs.engines.direct import DirectEngine
@@ -112,15 +112,17 @@ def claim_next_job() -> int | None:
 
 @dataclass
 class _Stop:
-    reason: str = "cancelled"  # cancelled | timeout | shutdown | taken-over
+    reason: str = "cancelled"  # cancelled | timeout | shutdown | taken-over | over-limit (guest_limits)
 
 
 class _Monitor(threading.Thread):
     """Heartbeat, cancel requests, timeout and shutdown for one running job."""
 
-    def __init__(self, app, job_id: int, timeout_seconds: int, cancel_event: threading.Event, stop: _Stop):
+    def __init__(self, app, job_id: int, timeout_seconds: int, cancel_event: threading.Event, stop: _Stop,
+                 limits: guest_limits.InviteLimits | None = None):
         super().__init__(name=f"haul-monitor-{job_id}", daemon=True)
         self.app = app
+        self.limits = limits
         self.job_id = job_id
         self.timeout_seconds = timeout_seconds
         self.cancel_event = cancel_event
@@ -155,6 +157,8 @@ class _Monitor(threading.Thread):
                         last_beat = time.monotonic()
                         if beat == 0:  # recovered by a watchdog and given to another worker
                             self._cancel("taken-over")
+                    if self.limits is not None:
+                        self.limits.check_from_monitor()
                     db.session.remove()
             except Exception:  # a busy database must not kill the monitor
                 log.exception("job %s monitor check failed", self.job_id)
@@ -255,6 +259,8 @@ def run_job(job_id: int) -> str:
     # the job opens must go to a public address (jobs/net_guard.py).
     public_only = not _private_addresses_allowed(job.submission)
     reporter = _Reporter(job)
+    # A guest's link job is cut off where it passes its invite's byte limits (jobs/guest_limits.py).
+    limits = guest_limits.InviteLimits.for_job(job, settings.storage_root)
     db.session.rollback()  # end the read: no transaction stays open during the download
 
     files: list[Path] = []
@@ -274,7 +280,9 @@ def run_job(job_id: int) -> str:
         cookies_file=cookies_file,
         public_only=public_only,
     )
-    monitor = _Monitor(app, job_id, settings.job_timeout_seconds, cancel_event, stop)
+    if limits is not None:
+        limits.watch(request, files, stop)
+    monitor = _Monitor(app, job_id, settings.job_timeout_seconds, cancel_event, stop, limits)
     monitor.start()
     outcome, error, transient = COMPLETED, None, False
     guard = None
@@ -300,7 +308,7 @@ def run_job(job_id: int) -> str:
         # private address is not a passing fault.
         error, transient = str(guard.refusal), False
 
-    status = _finish(job_id, outcome, error, transient, reporter, files, settings)
+    status = _finish(job_id, outcome, error, transient, reporter, files, settings, limits)
     if status != "taken-over" and not SHUTDOWN.is_set():
         # This job's slot is free: a queued job refused while the pool was full has no wake-up left.
         dispatch.top_up()
@@ -328,7 +336,7 @@ def _remove_partial_files(storage_root: Path, temp_paths: set, finished: list[Pa
             log.warning("could not remove partial file %s", temp)
 
 
-def _finish(job_id, outcome, error, transient, reporter: _Reporter, files, settings) -> str:
+def _finish(job_id, outcome, error, transient, reporter: _Reporter, files, settings, limits=None) -> str:
     if outcome == "taken-over":
         return outcome  # a watchdog gave the row to another worker: it is not ours to write
     # Hash the files before the transaction: the write lock is held only for the writes.
@@ -336,6 +344,8 @@ def _finish(job_id, outcome, error, transient, reporter: _Reporter, files, setti
     job = db.session.get(Job, job_id)
     if job is None:  # deleted while it ran
         return outcome
+    if limits is not None:  # the final sizes, counted with the rest of the invite under its lock
+        outcome, described = limits.settle(outcome, job, described)
     _record_files(job, described)
     if reporter.latest is not None:
         apply_progress(job, reporter.latest)
@@ -357,6 +367,10 @@ def _finish(job_id, outcome, error, transient, reporter: _Reporter, files, setti
     elif outcome == "timeout":
         job.status, job.finished_at, job.dedupe_key = FAILED, now, None
         job.error = f"Timed out after {settings.job_timeout_seconds} seconds (HAUL_JOB_TIMEOUT_SECONDS)"
+        kind = events.FAILED
+    elif outcome == guest_limits.OVER_LIMIT:  # its files are gone (settle); retrying cannot help
+        job.status, job.finished_at, job.dedupe_key = FAILED, now, None
+        job.error = limits.message
         kind = events.FAILED
     elif outcome == "shutdown":
         # Not the URL's fault: back to the queue without counting the attempt.

@@ -29,6 +29,8 @@ Routes (GET and HEAD everywhere; HEAD sends the same headers without a body):
                                     `ref` (a path on disk or a URL) as a segment
     /large/<mb>.bin|.jpg            MB MiB of deterministic bytes, streamed (Range ok)
     /slow/<name>.jpg?kb=N&rate=R    N KiB (default 2048) at ~R KiB/s (default 128)
+    /nolength/<name>.jpg|.mp4?kb=N  N KiB (default 2048) with no Content-Length: the body ends
+                                    when the connection closes (a server that does not say)
     /status/<code>                  answers with that status code
     /missing.jpg                    404
     /flaky/<key>/<n>.png?fail=K     first K requests for <key> answer 500 (default 2)
@@ -358,6 +360,7 @@ INDEX_BODY = """<ul>
 <li><a href="/playlist/demo.mp4?ref=/img/1.png">/playlist/&lt;name&gt;.mp4?ref=&lt;path or url&gt;</a></li>
 <li><a href="/large/1.bin">/large/&lt;mb&gt;.bin</a> and <a href="/large/1.jpg">/large/&lt;mb&gt;.jpg</a> (Range supported)</li>
 <li><a href="/slow/demo.jpg?kb=256&amp;rate=128">/slow/&lt;name&gt;.jpg?kb=N&amp;rate=R</a></li>
+<li><a href="/nolength/demo.jpg?kb=256">/nolength/&lt;name&gt;.jpg|.mp4?kb=N</a> (no Content-Length)</li>
 <li><a href="/status/404">/status/&lt;code&gt;</a>, <a href="/missing.jpg">/missing.jpg</a></li>
 <li><a href="/flaky/demo/1.png?fail=2">/flaky/&lt;key&gt;/&lt;n&gt;.png?fail=K</a></li>
 <li><a href="/redirect?to=/img/1.png">/redirect?to=&lt;url&gt;</a></li>
@@ -576,6 +579,18 @@ class _Handler(BaseHTTPRequestHandler):
                               "image/jpeg", rate_kib=rate)
             return
 
+        if m := re.fullmatch(r"/nolength/([^/]+)\.(jpg|mp4)", path):
+            body = site._nolength_body(unquote(m.group(1)), max(0, qint("kb", 2048)), m.group(2))
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg" if m.group(2) == "jpg" else "video/mp4")
+            self.send_header("Connection", "close")  # the only end of this body a client can see
+            self.end_headers()
+            self.close_connection = True
+            if self.command != "HEAD" and body.size:
+                for piece in body.read(0, body.size - 1):
+                    self.wfile.write(piece)
+            return
+
         if m := re.fullmatch(r"/status/(\d{3})", path):
             code = int(m.group(1))
             if not 200 <= code <= 599:
@@ -778,6 +793,9 @@ class MediaSite:
         """Whole body of /large/<mb>.<ext> (materialised: mind the size)."""
         return self._large_body(str(mb), ext).getvalue()
 
+    def nolength_bytes(self, name: str, kb: int = 2048, ext: str = "jpg") -> bytes:
+        return self._nolength_body(name, kb, ext).getvalue()
+
     def slow_bytes(self, name: str, kb: int = 2048) -> bytes:
         return self._slow_body(name, kb).getvalue()
 
@@ -811,6 +829,12 @@ class MediaSite:
         # see an image.
         return _FillerBody(f"large/{name}", size,
                            _jpeg_padded_parts(self.jpeg_bytes(_name_number(name)), size))
+
+    def _nolength_body(self, name: str, kb: int, ext: str) -> _FillerBody:
+        size = kb * KIB
+        if ext != "jpg":
+            return _FillerBody(f"nolength/{name}.{ext}", size)
+        return _FillerBody(f"nolength/{name}.jpg", size, _jpeg_padded_parts(self.jpeg_bytes(_name_number(name)), size))
 
     def _slow_body(self, name: str, kb: int) -> _FillerBody:
         size = kb * KIB

@@ -306,7 +306,7 @@ def test_uploads_switched_off_are_refused(app):
 
 
 def test_cancelling_gives_the_reservation_back(app):
-    from webapp.models import GuestSession, Upload
+    from webapp.models import Upload
 
     _, token = make_invite(max_total_bytes=10_000)
     guest = Guest(app, token)
@@ -320,9 +320,6 @@ def test_cancelling_gives_the_reservation_back(app):
     assert db.session.get(Upload, upload_id) is None
     assert not (app.config["HAUL"].data_dir / "partial" / f"{upload_id}.part").exists()
     assert guest.status(upload_id).status_code == 404
-    session_row = db.session.query(GuestSession).one()
-    db.session.refresh(session_row)
-    assert session_row.bytes_uploaded == 0
     assert guest.start("b.jpg", 9_000).status_code == 201
 
 

@@ -56,6 +56,13 @@ class Settings:
     # How many reverse proxies stand in front of the web server (webapp/proxies.py); 0 = none,
     # and X-Forwarded-* headers are ignored.
     trusted_proxies: int = 0
+    # Guests behind invite links (webapp/guest/rate_limits.py): how many new guest sessions and
+    # upload starts one address gets an hour.
+    guest_sessions_per_hour: int = 30
+    guest_upload_starts_per_hour: int = 600
+    # The public upload page's limits (webapp/services/invite_usage.py); 0 = no limit.
+    public_upload_max_file_bytes: int = 100 * 1024 * 1024
+    public_upload_max_bytes_per_day: int = 1024 * 1024 * 1024
 
     @property
     def is_sqlite(self) -> bool:
@@ -204,6 +211,10 @@ def load_settings(environ=None, env_file=".env", check_tool_args=True) -> Settin
         public_uploads=_flag(env, "HAUL_PUBLIC_UPLOADS", False),
         worker_nice=_number(env, "HAUL_WORKER_NICE", 5, 0, 19),
         trusted_proxies=_number(env, "HAUL_TRUSTED_PROXIES", 0, 0, 5),
+        guest_sessions_per_hour=_number(env, "HAUL_GUEST_SESSIONS_PER_HOUR", 30, 1, 1_000_000),
+        guest_upload_starts_per_hour=_number(env, "HAUL_GUEST_UPLOAD_STARTS_PER_HOUR", 600, 1, 1_000_000),
+        public_upload_max_file_bytes=_number(env, "HAUL_PUBLIC_UPLOAD_MAX_FILE_BYTES", 100 * 1024 * 1024, 0, 2**62),
+        public_upload_max_bytes_per_day=_number(env, "HAUL_PUBLIC_UPLOAD_MAX_BYTES_PER_DAY", 1024**3, 0, 2**62),
     )
 
 

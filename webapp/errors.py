@@ -44,4 +44,10 @@ class Invalid(HaulError):
 
 
 class TooManyRequests(HaulError):
+    """A rate limit was reached; `retry_after` is how many seconds until the next try counts."""
+
     status, error_code = 429, "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after: int = 60, error_code: str | None = None, extra=None):
+        super().__init__(detail, error_code=error_code, extra={"retry_after": retry_after, **(extra or {})})
+        self.retry_after = retry_after

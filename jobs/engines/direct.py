@@ -81,6 +81,9 @@ class DirectEngine(Engine):
             progress.current_file = name
             total = response.headers.get("Content-Length")
             progress.bytes_total = int(total) if total and total.isdigit() else None
+            # The announced size, before a byte is written: a job whose limits it passes stops here.
+            request.report(progress)
+            request.check()
             folder.mkdir(parents=True, exist_ok=True)
             part = target.with_name(target.name + ".part")
             request.temp_paths.add(str(part))

@@ -295,7 +295,24 @@ class _HaulJob(gdl_job.DownloadJob):
 
     def handle_url(self, url, kwdict):
         self.haul.check()
+        kwdict["_http_validate"] = self._announced_size_check(kwdict.get("_http_validate"))
         super().handle_url(url, kwdict)
+
+    def _announced_size_check(self, theirs):
+        """gallery-dl's response check, wrapped: once the headers are in and before the body is
+        read, report the size the site announces, so a job whose limits it passes
+        (jobs/guest_limits.py) stops there. The extractor's own check (if any) still decides."""
+        context = self.haul
+
+        def validate(response):
+            announced = response.headers.get("Content-Length", "")
+            if response.status_code == 200 and announced.isdigit():
+                context.progress.bytes_done, context.progress.bytes_total = 0, int(announced)
+                context.report()
+                context.check()
+            return theirs(response) if theirs is not None else True
+
+        return validate
 
 
 class GalleryDlEngine(Engine):

@@ -162,6 +162,17 @@ class _JobHooks:
             request.temp_paths.discard(tmp)
         request.report(progress)
 
+    def on_match(self, info: dict, incomplete: bool) -> None:
+        """Before a video downloads: report the size its format announces, so a job whose
+        limits it passes (jobs/guest_limits.py) stops before fetching a byte of it."""
+        request, progress = self.request, self.progress
+        size = None if incomplete else (info.get("filesize") or info.get("filesize_approx"))
+        if size:
+            progress.bytes_done, progress.bytes_total = 0, int(size)
+            request.report(progress)
+        if request.cancel_event.is_set():
+            raise DownloadCancelled(request.cancel_reason())
+
     def on_file(self, filepath: str) -> None:
         self.request.add_file(Path(filepath))
         self.progress.items_done += 1
@@ -183,13 +194,20 @@ class _Session:
     def __init__(self, params: dict):
         self.job: _JobHooks | None = None
         params = dict(params)
+        # The admin's --match-filter (HAUL_YTDLP_EXTRA_ARGS) still decides after ours.
+        self.their_filter = params.get("match_filter")
         params.update(logger=self, progress_hooks=[self._progress], post_hooks=[self._file],
+                      match_filter=self._match_filter,
                       postprocessor_args=ytdlp_ffmpeg.postprocessor_args(params.get("postprocessor_args")))
         ytdlp_ffmpeg.guard_probes()
         self.ydl = yt_dlp.YoutubeDL(params)
 
     def _progress(self, d):
         self.job.on_progress(d)
+
+    def _match_filter(self, info, *, incomplete=False):
+        self.job.on_match(info, incomplete)
+        return self.their_filter(info, incomplete=incomplete) if self.their_filter is not None else None
 
     def _file(self, filepath):
         self.job.on_file(filepath)

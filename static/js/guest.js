@@ -80,7 +80,8 @@
   function isClosedAnswer(answer) {
     var code = answer.body && answer.body.error_code;
     return answer.status === 410 || (answer.status === 404 && code === "invite_unknown") ||
-      code === "guest_session_expired" || code === "guest_session_missing" || code === "password_required";
+      code === "guest_session_expired" || code === "guest_session_ended" || code === "guest_session_missing" ||
+      code === "password_required";
   }
 
   // -- SHA-256 -------------------------------------------------------------------------------------
@@ -371,7 +372,8 @@
     }
     if (isClosedAnswer(answer)) showClosed(answer.body);
     if (answer.status === 0 || answer.status >= 500) fail(task, "Could not reach the server. Check the connection, then retry.", true);
-    else fail(task, answer.body.detail || "The server refused this file (" + answer.status + ")", false);
+    // Too many files started from this network in the last hour: the same file may go later.
+    else fail(task, answer.body.detail || "The server refused this file (" + answer.status + ")", answer.status === 429);
     return false;
   }
 
@@ -662,6 +664,14 @@
     var source = new EventSource(base + "/events");
     source.addEventListener("hello", function () { setLive("on", "Live"); loadItems(); });
     source.addEventListener("resync", loadItems);
+    // The session is over (the link's password changed, or the link closed): no reconnecting.
+    source.addEventListener("ended", function (event) {
+      source.close();
+      var body = {};
+      try { body = JSON.parse(event.data); } catch (e) { /* the default notice will do */ }
+      setLive("off", "Ended");
+      showClosed(body);
+    });
     source.addEventListener("item", function (event) {
       try { drawServerItem(JSON.parse(event.data)); } catch (e) { /* a malformed frame: skip it */ }
     });

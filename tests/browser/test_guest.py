@@ -216,6 +216,34 @@ def test_the_password_gate_on_a_phone(stack_app, new_context):
     expect(page.get_by_label("Password")).to_have_count(0)
 
 
+def test_an_open_guest_page_ends_when_the_password_changes(stack_app, new_context):
+    """The page's live stream checks its session at each keep-alive (every 15 s): after the admin
+    changes the password it says so and stops; a reload shows the password form again."""
+    from webapp.extensions import db
+    from webapp.services import invites
+
+    invite = make_invite(stack_app, name="Band rehearsal", password="first one")
+    page = phone_context(new_context).new_page()
+    page.goto(f"/i/{invite['token']}")
+    page.get_by_label("Password").fill("first one")
+    with page.expect_navigation(wait_until="load"):
+        page.get_by_role("button", name="Continue").click()
+    expect(page.locator("#live-status")).to_have_text("Live")
+
+    with stack_app.app_context():
+        invites.update_invite(invites.get_invite(invite["id"]), {"password": "second one"})
+        db.session.remove()
+    notice = page.locator("#guest-closed")
+    expect(notice).to_be_visible(timeout=40_000)
+    expect(notice).to_contain_text("Reload the page")
+    expect(page.locator("#live-status")).to_have_text("Ended")
+    expect(page.get_by_role("button", name="Choose files")).to_be_disabled()
+
+    page.reload()
+    expect(page.get_by_label("Password")).to_be_visible()
+    expect(page.get_by_role("button", name="Choose files")).to_have_count(0)
+
+
 def test_a_link_downloads_live_and_guests_see_only_their_own(stack_app, gui_stack, media_site, new_context,
                                                               tmp_path):
     invite = make_invite(stack_app, name="Shared album", post_title="Album", allow_private_urls=True)

@@ -14,6 +14,7 @@
 
 The guest has no account: their GuestSession's id sits in the signed Flask session cookie,
 one per invite. Every POST/PUT/DELETE carries the CSRF token (X-CSRFToken), as everywhere.
+New guest sessions and upload starts are rate limited per address (webapp/guest/rate_limits.py).
 """
 from __future__ import annotations
 
@@ -29,13 +30,13 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from webapp.error_pages import error_response
-from webapp.errors import HaulError, Unauthorized
+from webapp.errors import HaulError, TooManyRequests, Unauthorized
 from webapp.extensions import db, limiter
-from webapp.guest import bp
+from webapp.guest import bp, rate_limits
 from webapp.models import GuestSession, Invite
 from webapp.models.base import utcnow
 from webapp.models.invite import DEFAULT_KINDS, new_key
-from webapp.services import chunked_uploads, guests, invites
+from webapp.services import chunked_uploads, guests, invite_usage, invites
 from webapp.services.invites import InviteClosed
 from webapp.views import event_stream
 
@@ -45,6 +46,8 @@ PASSWORD_LIMIT = "10 per minute"
 # pasting links needs, and a cap on a script that found the link (each request queues up to
 # 200 URLs). Uploads are bounded by the invite's byte limits instead.
 LINKS_LIMIT = "30 per minute"
+# The live stream sends a comment this often when nothing happens, and then also checks that
+# its session is still open (a password change or a closed link ends it).
 KEEPALIVE_SECONDS = 15.0
 _PAGES = {"guest.invite_page", "guest.password"}
 
@@ -53,6 +56,7 @@ CLOSED_HEADLINES = {
     "disabled": "This link is switched off",
     "expired": "This link has expired",
     "used_up": "This link has been used",
+    "too_many_sessions": "Too many new visits",
 }
 
 
@@ -84,8 +88,9 @@ def _remember(invite: Invite, guest: GuestSession) -> None:
 
 
 def _page_session(invite: Invite) -> GuestSession:
-    """The visitor's session on this invite: theirs, or a new one (InviteClosed when shut)."""
-    guest = invites.open_session(invite, _remembered(invite))
+    """The visitor's session on this invite: theirs, or a new one (InviteClosed when shut,
+    TooManyRequests when this address made too many new ones)."""
+    guest = invites.open_session(invite, _remembered(invite), admit_new=rate_limits.admit_new_session)
     _remember(invite, guest)
     return guest
 
@@ -104,24 +109,28 @@ def _api_guest(token: str) -> GuestSession:
 # -- pages -----------------------------------------------------------------------------------------
 
 
-def _closed_page(exc: InviteClosed):
-    state = exc.error_code.removeprefix("invite_") if exc.error_code.startswith("invite_") else None
+def _closed_page(exc: InviteClosed | TooManyRequests):
+    """The page for a link that cannot be used now: closed, or too many new visits."""
+    state = exc.error_code.removeprefix("invite_")
     headline = CLOSED_HEADLINES.get(state, "This link cannot be used")
     page = render_template("guest/closed.html", headline=headline, message=exc.detail, status=exc.status,
                            brand_href=request.path)
     response = make_response(page, exc.status)
     response.headers["Cache-Control"] = "no-store"
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 
 def _limits_text(invite: Invite) -> str:
     from webapp.templating import human_bytes
 
+    limits = invite_usage.limits_for(invite)
     parts = [f"{chunked_uploads.kinds_text(invite.kinds).capitalize()}"]
-    if invite.max_file_bytes:
-        parts.append(f"up to {human_bytes(invite.max_file_bytes)} each")
-    if invite.max_total_bytes:
-        parts.append(f"{human_bytes(invite.max_total_bytes)} in all")
+    if limits.max_file_bytes:
+        parts.append(f"up to {human_bytes(limits.max_file_bytes)} each")
+    if limits.max_total_bytes:
+        parts.append(limits.total_words())
     return ", ".join(parts)
 
 
@@ -169,7 +178,7 @@ def invite_page(token):
     try:
         invite = _invite(token)
         guest = _page_session(invite)
-    except InviteClosed as exc:
+    except (InviteClosed, TooManyRequests) as exc:
         return _closed_page(exc)
     if not guest.password_ok:
         return _password_page(invite)
@@ -195,7 +204,7 @@ def password(token):
     try:
         invite = _invite(token)
         guest = _page_session(invite)
-    except InviteClosed as exc:
+    except (InviteClosed, TooManyRequests) as exc:
         return _closed_page(exc)
     if guest.password_ok:
         return redirect(url_for("guest.invite_page", token=token), code=303)
@@ -244,7 +253,7 @@ def public_page_or_login():
     invite = public_invite()
     try:
         guest = _page_session(invite)
-    except InviteClosed as exc:
+    except (InviteClosed, TooManyRequests) as exc:
         return _closed_page(exc)
     return render_guest_page(invite, guest, public=True)
 
@@ -275,6 +284,10 @@ def retry_link(token, job_id):
     return jsonify({"item": guests.retry_link(guest, job_id)})
 
 
+SESSION_ENDED = ("This link has changed since you opened this page (its password, or it was closed). "
+                 "Reload the page to go on.")
+
+
 def _sse(kind: str, payload: dict, event_id: int | None = None) -> str:
     lines = [f"id: {event_id}"] if event_id is not None else []
     lines += [f"event: {kind}", "data: " + json.dumps(payload, separators=(",", ":"))]
@@ -286,7 +299,8 @@ def events(token):
     """The session's own items as they change. On (re)connecting the page fetches /items, so
     nothing is replayed here; a stream that fell behind the hub is told to fetch again."""
     guest = _api_guest(token)
-    feed = guests.GuestFeed(guest.id)
+    guest_id = guest.id
+    feed = guests.GuestFeed(guest_id)
     ends_at = guest.expires_at
     hub = current_app.extensions["haul_event_hub"]
     subscription = hub.subscribe()
@@ -295,8 +309,17 @@ def events(token):
     def generate():
         try:
             yield "retry: 2000\n\n" + _sse("hello", {})
-            last_sent = time.monotonic()
+            last_sent = last_checked = time.monotonic()
             while not subscription.closed and utcnow() < ends_at:
+                if time.monotonic() - last_checked >= KEEPALIVE_SECONDS:
+                    # The session may have ended meanwhile: the invite's password changed, or
+                    # the link was switched off. Say so, and stop streaming its items.
+                    still_open = invites.session_still_open(guest_id)
+                    db.session.remove()
+                    if not still_open:
+                        yield _sse("ended", {"detail": SESSION_ENDED})
+                        return
+                    last_checked = time.monotonic()
                 if subscription.overflowed:
                     while subscription.get(timeout=0) is not None:
                         pass
@@ -335,6 +358,7 @@ def _chunk_body_limit(endpoint, values):
 
 
 @bp.post("/i/<token>/uploads")
+@limiter.limit(rate_limits.upload_starts_limit, key_func=rate_limits.upload_starts_key)
 def start_upload(token):
     guest = _api_guest(token)
     upload = chunked_uploads.start(guest, request.get_json(silent=True))
@@ -386,10 +410,13 @@ def _json_error(status: int, detail: str, error_code: str, **extra):
 @bp.errorhandler(HaulError)
 def _haul_error(exc: HaulError):
     if request.endpoint in _PAGES:
-        if isinstance(exc, InviteClosed):
+        if isinstance(exc, (InviteClosed, TooManyRequests)):
             return _closed_page(exc)
         return error_response(exc.status, exc.detail, exc.error_code)
-    return _json_error(exc.status, exc.detail, exc.error_code, **exc.extra)
+    response = _json_error(exc.status, exc.detail, exc.error_code, **exc.extra)
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @bp.errorhandler(CSRFError)  # by name: the app's own CSRFError handler would win over HTTPException's
@@ -404,6 +431,9 @@ def _http_error(exc: HTTPException):
             except InviteClosed as closed:
                 return _closed_page(closed)
             response = _password_page(invite, message, 429)
+        elif request.endpoint == "guest.start_upload":
+            response = _json_error(429, "Too many files started from your network in the last hour; wait a while, "
+                                        "then retry", "rate_limited")
         else:
             response = _json_error(429, "Too many requests in a short time; wait a minute", "rate_limited")
         response.headers.setdefault("Retry-After", "60")

@@ -50,7 +50,8 @@ class Invite(db.Model):
     allow_urls: Mapped[bool] = mapped_column(Boolean, default=True)
     allow_private_urls: Mapped[bool] = mapped_column(Boolean, default=False)
     max_file_bytes: Mapped[int | None] = mapped_column(BigInteger)  # None: no limit per file
-    max_total_bytes: Mapped[int | None] = mapped_column(BigInteger)  # None: no limit for the whole invite
+    # None: no limit for the whole invite (every session's uploads and every link job's files)
+    max_total_bytes: Mapped[int | None] = mapped_column(BigInteger)
     allowed_kinds: Mapped[str] = mapped_column(String(100), default=DEFAULT_KINDS)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # Set on the one invite behind the public upload page at / (HAUL_PUBLIC_UPLOADS).
@@ -79,6 +80,8 @@ class GuestSession(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     password_ok: Mapped[bool] = mapped_column(Boolean, default=False)
     counted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Not read or written: an invite's bytes are counted across all its sessions from the uploads
+    # and jobs themselves (webapp/services/invite_usage.py).
     bytes_uploaded: Mapped[int] = mapped_column(BigInteger, default=0)
 
     invite: Mapped[Invite] = relationship(back_populates="sessions")

@@ -23,8 +23,11 @@ storage_root/<post_title>/uploads/<invite-slug>/ or reports that the content is 
 
 The invite's limits are checked at the start, before a byte is stored: uploads allowed, the
 kinds (MIME type's first part: image, video, audio, anything else "other"), max_file_bytes and
-max_total_bytes. The total is per guest session and reserved at the start (so parallel uploads
-cannot overrun it together); a cancelled or abandoned upload gives its reservation back.
+max_total_bytes. The total is the whole invite's, whatever number of guest sessions send to it
+(webapp/services/invite_usage.py): an upload reserves its size when it starts, counted under
+the invite's lock so parallel starts from any sessions cannot overrun it together, and a
+cancelled or abandoned upload gives its reservation back. A chunk never takes more than its
+upload reserved: the protocol refuses bytes past the announced size.
 """
 from __future__ import annotations
 
@@ -39,14 +42,14 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import case, select, update
+from sqlalchemy import select, update
 
 from webapp.errors import BadRequest, Conflict, Forbidden, HaulError, Invalid, NotFound
 from webapp.extensions import db
 from webapp.models import GuestSession, Invite, Job, Upload
 from webapp.models.base import isoformat, utcnow
 from webapp.models.invite import DUPLICATE, STORED, UPLOAD_FAILED, UPLOADING, new_key
-from webapp.services import invites, upload_store
+from webapp.services import invite_usage, invites, upload_store
 from webapp.services.library import sanitize_component
 
 READ_BLOCK = 64 * 1024  # bytes read from the request and written at a time
@@ -155,15 +158,6 @@ def _read_block(stream, size: int) -> bytes:
     return stream.read(size)
 
 
-def _release(guest_id: str, size: int) -> None:
-    """Give a session's reservation back (the caller commits)."""
-    db.session.execute(
-        update(GuestSession).where(GuestSession.id == guest_id)
-        .values(bytes_uploaded=case((GuestSession.bytes_uploaded > size, GuestSession.bytes_uploaded - size),
-                                    else_=0))
-    )
-
-
 def to_dict(upload: Upload) -> dict:
     """What the guest's client is told about an upload: never a path on the server."""
     return {
@@ -184,8 +178,9 @@ def to_dict(upload: Upload) -> dict:
 # -- start -----------------------------------------------------------------------------------------
 
 
-def check_allowed(invite: Invite, guest: GuestSession, filename: str, size: int, mime: str | None) -> str:
-    """Raise unless this invite takes this file now; returns the kind. Nothing is written."""
+def check_allowed(invite: Invite, filename: str, size: int, mime: str | None) -> str:
+    """Raise unless this invite takes this kind and size of file; returns the kind. Nothing is
+    written (whether it fits in the invite's total is counted when the upload starts)."""
     if not invite.allow_uploads:
         raise Forbidden("This invite link does not take files", error_code="uploads_not_allowed")
     kinds = invite.kinds
@@ -196,17 +191,22 @@ def check_allowed(invite: Invite, guest: GuestSession, filename: str, size: int,
         if candidate not in kinds:
             raise Invalid(f"This link takes only {kinds_text(kinds)}; “{filename}” is not one",
                           error_code="kind_not_allowed", extra={"allowed_kinds": list(kinds)})
-    if invite.max_file_bytes is not None and size > invite.max_file_bytes:
+    limits = invite_usage.limits_for(invite)
+    if limits.max_file_bytes is not None and size > limits.max_file_bytes:
         raise TooLarge(f"“{filename}” is {_human(size)}; files on this link can be at most "
-                       f"{_human(invite.max_file_bytes)}", error_code="file_too_large",
-                       extra={"max_file_bytes": invite.max_file_bytes})
-    if invite.max_total_bytes is not None and guest.bytes_uploaded + size > invite.max_total_bytes:
-        left = max(0, invite.max_total_bytes - guest.bytes_uploaded)
-        raise TooLarge(f"“{filename}” is {_human(size)}, more than the {_human(left)} this link still takes "
-                       f"from you (at most {_human(invite.max_total_bytes)} in all)",
-                       error_code="quota_exceeded", extra={"max_total_bytes": invite.max_total_bytes,
-                                                           "bytes_left": left})
+                       f"{_human(limits.max_file_bytes)}", error_code="file_too_large",
+                       extra={"max_file_bytes": limits.max_file_bytes})
     return kind_of(mime or guessed)
+
+
+def _check_total(limits: invite_usage.Limits, filename: str, size: int, used: int) -> None:
+    """Raise quota_exceeded unless `size` more bytes fit in the invite's total."""
+    if limits.max_total_bytes is None or used + size <= limits.max_total_bytes:
+        return
+    left = max(0, limits.max_total_bytes - used)
+    raise TooLarge(f"“{filename}” is {_human(size)}, more than the {_human(left)} this link still takes "
+                   f"(at most {limits.total_words()})", error_code="quota_exceeded",
+                   extra={"max_total_bytes": limits.max_total_bytes, "bytes_left": left})
 
 
 def _parse_start(body) -> tuple[str, int, str | None]:
@@ -240,17 +240,21 @@ def start(guest: GuestSession, body) -> Upload:
     invite = guest.invite
     invites.check_session_open(guest)
     filename, size, mime = _parse_start(body)
-    check_allowed(invite, guest, filename, size, mime)
+    check_allowed(invite, filename, size, mime)
     expire_abandoned()
+    db.session.commit()  # the invite's lock below must be its transaction's first write
 
+    # Under the invite's lock, uploads started at the same moment by any of its sessions are
+    # counted one at a time, each seeing the reservations made before it.
+    invite_usage.lock(invite.id)
     invites.count_use(guest)  # the first thing this session sends uses up one of the link's uses
-    reserve = update(GuestSession).where(GuestSession.id == guest.id)
-    if invite.max_total_bytes is not None:
-        reserve = reserve.where(GuestSession.bytes_uploaded + size <= invite.max_total_bytes)
-    if not db.session.execute(reserve.values(bytes_uploaded=GuestSession.bytes_uploaded + size)).rowcount:
-        db.session.rollback()  # another upload of this session took the room meanwhile
-        raise TooLarge(f"“{filename}” does not fit in what this link still takes from you",
-                       error_code="quota_exceeded", extra={"max_total_bytes": invite.max_total_bytes})
+    limits = invite_usage.limits_for(invite)
+    if limits.max_total_bytes is not None:
+        try:
+            _check_total(limits, filename, size, invite_usage.bytes_used(invite.id, since=limits.since()))
+        except TooLarge:
+            db.session.rollback()  # a refused file uses nothing, not even the link's use
+            raise
     now = utcnow()
     upload = Upload(id=new_key(), invite_id=invite.id, guest_session_id=guest.id, filename=filename, mime=mime,
                     size=size, chunk_size=chunk_size(), received=0, status=UPLOADING, created_at=now,
@@ -417,9 +421,7 @@ def finish(guest: GuestSession, upload_id: str) -> Upload:
 
 
 def _fail(upload: Upload, message: str) -> None:
-    """Mark an upload failed, drop its bytes and give its reservation back (commits)."""
-    if upload.status == UPLOADING:
-        _release(upload.guest_session_id, upload.size)
+    """Mark an upload failed (which gives its reservation back) and drop its bytes (commits)."""
     upload.status = UPLOAD_FAILED
     upload.error = message
     db.session.commit()
@@ -434,8 +436,6 @@ def cancel(guest: GuestSession, upload_id: str) -> None:
     upload_key = upload.id
     with _locked_part(upload_key) if part_path(upload_key).exists() else _nothing():
         db.session.refresh(upload)
-        if upload.status == UPLOADING:
-            _release(upload.guest_session_id, upload.size)
         db.session.delete(upload)
         db.session.commit()
         part_path(upload_key).unlink(missing_ok=True)
@@ -453,8 +453,6 @@ def expire_abandoned(limit: int = 20) -> int:
         select(Upload).where(Upload.status == UPLOADING, Upload.updated_at < cutoff).limit(limit)
     ).all()
     for upload in stale:
-        if upload.guest_session_id:
-            _release(upload.guest_session_id, upload.size)
         upload.status = UPLOAD_FAILED
         upload.error = "The upload stopped for too long and was given up"
         part_path(upload.id).unlink(missing_ok=True)

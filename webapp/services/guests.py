@@ -18,7 +18,7 @@ from webapp.extensions import db
 from webapp.models import GuestSession, Job, Submission, Upload
 from webapp.models.base import isoformat
 from webapp.models.job import UPLOAD_ENGINE
-from webapp.services import chunked_uploads, events, invites, job_control
+from webapp.services import chunked_uploads, events, invite_usage, invites, job_control
 from webapp.services.link_text import parse_links
 from webapp.services.url_policy import check_public_url
 from webapp.services.urls import UrlProblem, normalise_url
@@ -212,12 +212,24 @@ def check_links(guest: GuestSession, body) -> list[str]:
     return normalised
 
 
+def check_room(guest: GuestSession) -> None:
+    """Refuse new links once the invite's total is used up: a job could not store a byte.
+    (While a job runs, the worker cuts it off where it passes the limits; jobs/guest_limits.py.)"""
+    invite = guest.invite
+    limits = invite_usage.limits_for(invite)
+    if limits.max_total_bytes is not None and invite_usage.bytes_left(invite, limits) == 0:
+        raise HaulError(f"This link has taken all it can ({limits.total_words()}); nothing more can be sent",
+                        status=413, error_code="quota_exceeded", extra={"max_total_bytes": limits.max_total_bytes,
+                                                                        "bytes_left": 0})
+
+
 def send_links(guest: GuestSession, body) -> list[dict]:
     """Check a guest's links, count the session's use, then queue them (one submission)."""
     from webapp.services.submissions import submit
 
     invites.check_session_open(guest)
     urls = check_links(guest, body)
+    check_room(guest)
     invites.count_use(guest)
     # Committed before submit: in the web server submit hands the write to the group-commit
     # writer (another greenlet, another session); this request must hold no write transaction.
@@ -238,6 +250,7 @@ def retry_link(guest: GuestSession, job_id: int) -> dict:
         raise NotFound("There is no such link in your session", error_code="item_not_found")
     if not guest.invite.allow_urls:
         raise Forbidden("This invite link does not take links any more", error_code="links_not_allowed")
+    check_room(guest)
     try:
         job = job_control.retry(job)
     except Conflict as exc:

@@ -14,7 +14,8 @@ import hmac
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 from flask import current_app, url_for
 from sqlalchemy import func, or_, select, update
@@ -107,17 +108,23 @@ def closed_error(state: str) -> InviteClosed:
 SESSION_HOURS = 24
 
 
-def open_session(invite: Invite, session_id: str | None) -> GuestSession:
-    """The guest's session through this invite: theirs if still open, else a new one.
+def _current(guest: GuestSession, invite: Invite, now: datetime) -> bool:
+    """Not expired, and opened after the invite's password last changed (set, changed or
+    removed): whoever held the link before a password change must come in again."""
+    changed = invite.password_changed_at
+    return guest.expires_at > now and (changed is None or guest.created_at >= changed)
+
+
+def open_session(invite: Invite, session_id: str | None, admit_new: Callable[[], None] | None = None) -> GuestSession:
+    """The guest's session through this invite: theirs if still current, else a new one.
 
     A session that has submitted something keeps working for its 24 h even when that used
-    the invite's last use; a new session needs the invite to be active."""
-    from datetime import timedelta
-
+    the invite's last use; a new session needs the invite to be active. `admit_new` is called
+    before a new session is made, and may refuse it by raising (the per-address rate limit)."""
     now = utcnow()
     if session_id:
         existing = db.session.get(GuestSession, session_id)
-        if existing is not None and existing.invite_id == invite.id and existing.expires_at > now:
+        if existing is not None and existing.invite_id == invite.id and _current(existing, invite, now):
             state = state_of(invite, now)
             if state == "active" or (state == "used_up" and existing.counted_at is not None):
                 return existing
@@ -125,6 +132,8 @@ def open_session(invite: Invite, session_id: str | None) -> GuestSession:
     state = state_of(invite, now)
     if state != "active":
         raise closed_error(state)
+    if admit_new is not None:
+        admit_new()
     guest = GuestSession(id=new_key(), invite_id=invite.id, created_at=now,
                          expires_at=now + timedelta(hours=SESSION_HOURS),
                          password_ok=invite.password_hash is None)
@@ -139,10 +148,29 @@ def check_session_open(guest: GuestSession) -> None:
     if guest.expires_at <= now:
         raise InviteClosed("Your session on this invite link has ended; open the link again.",
                            error_code="guest_session_expired")
+    if not _current(guest, guest.invite, now):
+        raise InviteClosed("This link's password has changed since you opened it; open the link again.",
+                           error_code="guest_session_ended")
     state = state_of(guest.invite, now)
     if state == "active" or (state == "used_up" and guest.counted_at is not None):
         return
     raise closed_error(state)
+
+
+def session_still_open(guest_id: str) -> bool:
+    """Whether this session may still see its live updates: not expired, not ended by a
+    password change, and its invite still open to it (read fresh from the database)."""
+    guest = db.session.get(GuestSession, guest_id, populate_existing=True)
+    if guest is None:
+        return False
+    invite = db.session.get(Invite, guest.invite_id, populate_existing=True)
+    if invite is None:
+        return False
+    try:
+        check_session_open(guest)
+    except InviteClosed:
+        return False
+    return True
 
 
 def count_use(guest: GuestSession) -> None:
@@ -260,6 +288,24 @@ def _kinds(value) -> str:
     return " ".join(kind for kind in KINDS if kind in items)
 
 
+def _set_password(invite: Invite, password) -> None:
+    """Set, change or remove the password. A real change (not the same one again) ends every
+    guest session opened before it: password_changed_at is what open_session compares with."""
+    if password in (None, ""):
+        changed = invite.password_hash is not None
+        invite.password_hash = None
+    elif not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise Invalid(f"An invite password needs at least {MIN_PASSWORD} characters", error_code="weak_password")
+    elif len(password) > MAX_PASSWORD or any(unicodedata.category(char) == "Cs" for char in password):
+        raise Invalid(f"An invite password has at most {MAX_PASSWORD} characters", error_code="invalid_password")
+    else:
+        changed = invite.password_hash is None or not check_password_hash(invite.password_hash, password)
+        if changed:
+            invite.password_hash = generate_password_hash(password)
+    if changed:
+        invite.password_changed_at = utcnow()
+
+
 def _apply(invite: Invite, fields: dict) -> None:
     unknown = set(fields) - set(WRITABLE)
     if unknown:
@@ -276,15 +322,7 @@ def _apply(invite: Invite, fields: dict) -> None:
     if "max_uses" in fields:
         invite.max_uses = _whole(fields["max_uses"], "max_uses", 1, 1_000_000)
     if "password" in fields:
-        password = fields["password"]
-        if password in (None, ""):
-            invite.password_hash = None
-        elif not isinstance(password, str) or len(password) < MIN_PASSWORD:
-            raise Invalid(f"An invite password needs at least {MIN_PASSWORD} characters", error_code="weak_password")
-        elif len(password) > MAX_PASSWORD or any(unicodedata.category(char) == "Cs" for char in password):
-            raise Invalid(f"An invite password has at most {MAX_PASSWORD} characters", error_code="invalid_password")
-        else:
-            invite.password_hash = generate_password_hash(password)
+        _set_password(invite, fields["password"])
     for flag in ("allow_uploads", "allow_urls", "allow_private_urls", "enabled"):
         if flag in fields:
             setattr(invite, flag, _flag(fields[flag], flag))

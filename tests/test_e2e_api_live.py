@@ -206,7 +206,16 @@ def _user_token(stack, username: str) -> str:
     return flask("tokens", "create", username).strip().splitlines()[-1]
 
 
-def test_a_user_sees_only_their_own_jobs_on_both_feeds(stack, media_site):
+@pytest.fixture
+def users_may_reach_the_media_site(stack):
+    """The media site is on 127.0.0.1, which only admins' links may reach unless this is on."""
+    stack.session.patch(stack.base_url + "/api/v1/settings", json={"users_private_addresses": True},
+                        timeout=10).raise_for_status()
+    yield
+    stack.session.patch(stack.base_url + "/api/v1/settings", json={"users_private_addresses": None}, timeout=10)
+
+
+def test_a_user_sees_only_their_own_jobs_on_both_feeds(stack, media_site, users_may_reach_the_media_site):
     token = _user_token(stack, "carol")
     user = requests.Session()
     user.headers["Authorization"] = f"Bearer {token}"
@@ -214,9 +223,9 @@ def test_a_user_sees_only_their_own_jobs_on_both_feeds(stack, media_site):
     reader = SSEReader(stack, token=token)
     try:
         receive_until(ws, lambda m: m["type"] == "notification")
-        hidden = stack.submit([media_site.url("/img/9101.png")])["jobs"][0]["id"]
+        hidden = stack.submit([media_site.url("/img/9161.png")])["jobs"][0]["id"]
         stack.wait_for_job(hidden)
-        own_url = media_site.url("/img/9102.png")
+        own_url = media_site.url("/img/9162.png")
         response = user.post(stack.base_url + "/downloads", json={"urls": [own_url]}, timeout=10)
         assert response.status_code == 202, response.text
         mine = response.json()["jobs"][0]["id"]

@@ -429,6 +429,31 @@ def test_the_event_stream_sends_the_guests_own_changes_only(app):
     stream.close()
 
 
+def test_a_guest_holds_no_more_live_streams_than_the_limit(app):
+    """The attack: a guest opens stream after stream to use up the server's connections. The one
+    past `max_streams` is refused with a 429 before it starts; another guest is not held up, and
+    a stream closed gives its place back."""
+    from webapp.services import runtime_settings
+
+    runtime_settings.save({runtime_settings.MAX_STREAMS: 2})
+    _, token = make_invite()
+    greedy, other = Guest(app, token), Guest(app, token)
+    accept = {"Accept": "text/event-stream"}
+    held = [greedy.client.get(greedy.url("/events"), headers=accept, buffered=False) for _ in range(2)]
+    assert [stream.status_code for stream in held] == [200, 200]
+    refused = greedy.client.get(greedy.url("/events"), headers=accept, buffered=False)
+    assert refused.status_code == 429 and refused.get_json()["error_code"] == "too_many_streams"
+    theirs = other.client.get(other.url("/events"), headers=accept, buffered=False)
+    assert theirs.status_code == 200
+    # Closed last-opened first: the test client keeps each open stream's request context stacked.
+    theirs.close()
+    held.pop().close()
+    again = greedy.client.get(greedy.url("/events"), headers=accept, buffered=False)
+    assert again.status_code == 200
+    again.close()
+    held.pop().close()
+
+
 # -- the public upload page ------------------------------------------------------------------------
 
 

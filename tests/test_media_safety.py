@@ -261,9 +261,9 @@ def test_yt_dlp_still_probes_and_fixes_a_real_hls_download(tmp_path):
     assert "mp4" in fixup.get_metadata_object(str(download))["format"]["format_name"]
 
 
-def run_ytdlp(url: str, tmp_path: Path, extra_args: str = "") -> tuple[list[Path], Exception | None]:
-    """Haul's yt-dlp engine on `url` (with an admin's HAUL_YTDLP_EXTRA_ARGS); the files it recorded and
-    its error, if any."""
+def run_ytdlp(url: str, tmp_path: Path, extra_args: str | dict = "") -> tuple[list[Path], Exception | None]:
+    """Haul's yt-dlp engine on `url` (with an admin's HAUL_YTDLP_EXTRA_ARGS, or yt-dlp options as
+    a dict); the files it recorded and its error, if any."""
     from jobs.engines import ytdlp
     from jobs.engines.base import DownloadRequest
     from jobs.engines.tool_args import parse_ytdlp_args
@@ -271,7 +271,7 @@ def run_ytdlp(url: str, tmp_path: Path, extra_args: str = "") -> tuple[list[Path
     recorded = []
     request = DownloadRequest(url=url, base_dir=tmp_path / "library" / "site", storage_root=tmp_path / "library",
                               report=lambda progress: None, add_file=recorded.append, cancel_event=threading.Event(),
-                              ytdlp_options=parse_ytdlp_args(extra_args))
+                              ytdlp_options=extra_args if isinstance(extra_args, dict) else parse_ytdlp_args(extra_args))
     try:
         ytdlp.YtDlpEngine().run(request)
     except Exception as exc:  # noqa: BLE001 - the caller asserts what it was
@@ -294,9 +294,11 @@ def test_a_dash_video_and_audio_pair_is_still_merged(tmp_path, media_site):
     assert files_under(tmp_path / "library") == [merged]
 
 
-# An admin's own arguments for the merger's first input (which yt-dlp prefers to the ones for
-# every input) come first; Haul's allowlists still follow them.
-@pytest.mark.parametrize("extra_args", ["", "--ppa 'Merger+ffmpeg_i1:-format_whitelist hls,mpegts,mov'"])
+# Arguments for the merger's first input (which yt-dlp prefers to the ones for every input) would
+# come first; Haul's allowlists still follow them. The switch that sets them (--ppa) is not on the
+# admin's allowlist (tests/test_tool_switches.py): the options are given here as if it were.
+@pytest.mark.parametrize("extra_args", ["", {"postprocessor_args": {
+    "merger+ffmpeg_i1": ["-format_whitelist", "hls,mpegts,mov"]}}], ids=["plain", "merger-input-args"])
 def test_a_video_format_that_is_a_playlist_is_not_followed_when_merging(extra_args, tmp_path, media_site):
     """The site's DASH "video" is an HLS playlist of a secret on the worker's disk and a URL: merging refuses it."""
     from jobs.engines.base import EngineError

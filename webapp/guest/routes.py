@@ -29,6 +29,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
+from webapp import streams
 from webapp.error_pages import error_response
 from webapp.errors import HaulError, TooManyRequests, Unauthorized
 from webapp.extensions import db, limiter
@@ -300,6 +301,7 @@ def events(token):
     nothing is replayed here; a stream that fell behind the hub is told to fetch again."""
     guest = _api_guest(token)
     guest_id = guest.id
+    admission = streams.admit(streams.Holder.of_guest(guest_id))
     feed = guests.GuestFeed(guest_id)
     ends_at = guest.expires_at
     hub = current_app.extensions["haul_event_hub"]
@@ -338,9 +340,12 @@ def events(token):
                     last_sent = time.monotonic()
         finally:
             subscription.close()
+            admission.release()
             db.session.remove()
 
-    return event_stream(generate())
+    response = event_stream(generate())
+    response.call_on_close(admission.release)  # also when the stream never started
+    return response
 
 
 # -- JSON: uploads ---------------------------------------------------------------------------------

@@ -331,7 +331,8 @@ def test_a_guest_job_to_a_private_address_fails_at_once_with_the_policy_message(
     job = _run_next_job()
     assert job.status == "failed", job.error
     assert job.attempts == 1 and job.not_before is None
-    assert job.error == f"Connection to 127.0.0.1 port {media_site.port} {LOOPBACK_REFUSAL}"
+    # A new connection, or one an earlier job in this thread kept alive: refused either way.
+    assert job.error.endswith(f"to 127.0.0.1 port {media_site.port} {LOOPBACK_REFUSAL}"), job.error
     assert job.files == []
     assert media_site.count("/img/9101.png") == reached
 

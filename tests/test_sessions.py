@@ -281,7 +281,9 @@ def test_guessing_tokens_is_stopped_after_ten_a_minute(app, client, alice):
     token = personal_token(alice)
     for attempt in range(10):
         assert_api_error(client.get("/api/v1/queue", headers=bearer(f"haul_guess{attempt:04d}")), 401)
-    assert_api_error(client.get("/api/v1/queue", headers=bearer("haul_guess-eleven")), 429, "too_many_attempts")
+    refused = client.get("/api/v1/queue", headers=bearer("haul_guess-eleven"))
+    assert_api_error(refused, 429, "too_many_attempts")
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60 and refused.get_json()["retry_after"] >= 1
     # While it lasts, this address gets nowhere, even with a right token…
     assert_api_error(client.get("/api/v1/queue", headers=bearer(token)), 429, "too_many_attempts")
     # … but another address is not held up.

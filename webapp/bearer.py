@@ -12,6 +12,8 @@ minute has passed, so a token cannot be guessed or a stolen list tried at speed.
 from __future__ import annotations
 
 import functools
+import math
+import time
 
 from flask import current_app, g, request
 from flask_limiter.util import get_remote_address
@@ -50,10 +52,16 @@ def _failures_key() -> tuple[str, str]:
     return "bearer-failures", get_remote_address()
 
 
+def _counting() -> bool:
+    """Wrong tokens are counted unless rate limits are off (RATELIMIT_ENABLED, as for sign-in)."""
+    return limiter.enabled
+
+
 def _refuse_while_guessing() -> None:
-    if not limiter.limiter.test(FAILED_ATTEMPTS, *_failures_key()):
+    if _counting() and not limiter.limiter.test(FAILED_ATTEMPTS, *_failures_key()):
+        reset_at = limiter.limiter.get_window_stats(FAILED_ATTEMPTS, *_failures_key()).reset_time
         raise TooManyRequests("Too many wrong tokens from this address; wait a minute and try again",
-                              error_code="too_many_attempts")
+                              error_code="too_many_attempts", retry_after=max(1, math.ceil(reset_at - time.time())))
 
 
 def current_principal() -> Principal | None:
@@ -66,7 +74,7 @@ def current_principal() -> Principal | None:
         if token is not None:
             _refuse_while_guessing()
             principal = resolve_bearer(token, current_app.config["HAUL"].api_token)
-            if principal is None:
+            if principal is None and _counting():
                 limiter.limiter.hit(FAILED_ATTEMPTS, *_failures_key())
         g.principal = principal
     return g.principal

@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
-from webapp.errors import HaulError
+from webapp.errors import HaulError, TooManyRequests
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,8 @@ def register(app: Flask) -> None:
         response = make_response(error_response(exc.status, exc.detail, exc.error_code, **exc.extra))
         if response.status_code == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="haul"'
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after)
         return response
 
     @app.errorhandler(CSRFError)

@@ -1,5 +1,6 @@
 """hardening: session versions and bookmarklet keys of users, the submitter's trust on
-submissions, the submitting token on jobs and events, when an invite's password changed
+submissions, the submitting token on jobs and events, when an invite's password changed; guest
+sessions no longer count bytes of their own
 
 Revision ID: f6c1d8e9a2b4
 Revises: e5b9c3d2a7f1
@@ -36,9 +37,12 @@ def upgrade():
     )
     op.execute("UPDATE jobs SET token_id = (SELECT token_id FROM submissions WHERE submissions.id = jobs.submission_id)")
     op.drop_column('submissions', 'public_only')
+    # A guest's bytes count for the whole invite now (webapp/services/invite_usage.py), not per session.
+    op.drop_column('guest_sessions', 'bytes_uploaded')
 
 
 def downgrade():
+    op.add_column('guest_sessions', sa.Column('bytes_uploaded', sa.BigInteger(), nullable=False, server_default='0'))
     op.add_column('submissions', sa.Column('public_only', sa.Boolean(), nullable=False, server_default=sa.false()))
     op.execute("UPDATE submissions SET public_only = (trust = 'guest' AND invite_id IN"
                " (SELECT id FROM invites WHERE allow_private_urls = false))")

@@ -230,7 +230,8 @@ def test_clear_completed_keeps_history(admin_page: Page, gui_stack, media_site):
     assert gui_stack.job(job_id)["status"] == "completed"
 
 
-def test_a_user_sees_only_their_own_jobs(new_context, admin_page: Page, gui_stack, media_site):
+def test_a_user_sees_only_their_own_jobs(new_context, admin_page: Page, gui_stack, media_site,
+                                        users_may_reach_the_media_site):
     create_user(gui_stack, "bob", "bob-password-123")
     bob_context = new_context()
     bob = bob_context.new_page()

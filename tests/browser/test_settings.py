@@ -194,7 +194,7 @@ def test_admin_creates_a_user_changes_the_role_and_resets_the_password(admin_pag
 
     page.get_by_label("New password for carol", exact=True).fill("carol-second-pass")
     page.get_by_role("button", name="Set the new password for carol").click()
-    expect(toast(page, "New password set for carol.")).to_be_visible()
+    expect(toast(page, "New password set for carol; they are signed out everywhere.")).to_be_visible()
 
     # Your own role cannot be changed here (another admin can): its control is disabled.
     expect(page.get_by_label(f"Role of {ADMIN_USERNAME}", exact=True)).to_be_disabled()
@@ -204,10 +204,15 @@ def test_admin_creates_a_user_changes_the_role_and_resets_the_password(admin_pag
     carol.goto("/settings")
     expect(carol.get_by_role("navigation", name="Settings sections").get_by_role("link", name="Users")).to_be_visible()
 
-    # Back to a plain user: her next request already lacks the admin pages.
+    # Back to a plain user: whatever the admin role let her do ends with her sign-in. The queue
+    # page she has open goes to the sign-in page by itself (its live stream is told so).
+    carol.goto("/")
+    expect(carol.locator("#live-status")).to_have_text("Live")
     page.get_by_label("Role of carol", exact=True).select_option("user")
     page.get_by_role("button", name="Save the role of carol").click()
     expect(toast(page, "carol is now a user.")).to_be_visible()
+    carol.wait_for_url(lambda url: urlsplit(url).path == "/login")
+    login(carol, "carol", "carol-second-pass")
     carol.goto("/settings/users")
     expect(carol.get_by_role("heading", name="Not allowed")).to_be_visible()
 
@@ -221,6 +226,8 @@ def test_a_user_changes_their_own_password(new_context, gui_stack):
     create_user(gui_stack, "dave", "dave-first-pass")
     page = new_context().new_page()
     login(page, "dave", "dave-first-pass")
+    elsewhere = new_context().new_page()  # dave signed in on another device too
+    login(elsewhere, "dave", "dave-first-pass")
 
     # Settings is not a dead end for a non-admin: it opens their account.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
@@ -238,8 +245,14 @@ def test_a_user_changes_their_own_password(new_context, gui_stack):
     page.get_by_label("New password", exact=True).fill("dave-second-pass")
     page.get_by_label("Repeat the new password").fill("dave-second-pass")
     page.get_by_role("button", name="Change password").click()
-    expect(toast(page, "Your password is changed.")).to_be_visible()
+    expect(toast(page, "Your password is changed. Every other browser and app is signed out.")).to_be_visible()
     expect(page.get_by_label("Current password")).to_have_value("")
+    expect(page.get_by_label("Keep my API tokens working")).not_to_be_checked()
+    # The other device is signed out; this one goes on.
+    elsewhere.reload()
+    elsewhere.wait_for_url(lambda url: urlsplit(url).path == "/login")
+    page.reload()
+    expect(page.get_by_label("Current password")).to_be_visible()
 
     page.locator("details.account-menu summary").click()
     page.get_by_role("menuitem", name="Sign out").click()

@@ -320,21 +320,24 @@ def queue_paused(stack):
 
 
 @pytest.fixture
-def submit_token(admin_page, gui_stack) -> str:
-    """A token made the way the account page offers it ("Create a submit-only token")."""
+def submit_token(admin_page, gui_stack, users_may_reach_the_media_site) -> str:
+    """A token made the way the account page offers it ("Create a submit-only token").
+
+    A submit-only token carries no admin trust, even the admin's: its links reach 127.0.0.1 (the
+    media site) only while the admin lets users reach private addresses."""
     admin_page.goto("/account")
     admin_page.locator("#userscript-token").click()
     expect(admin_page.get_by_role("heading", name="Token for the userscript")).to_be_visible()
     expect(admin_page.get_by_role("heading", name="Your new token “userscript” (submit only)")).to_be_visible()
     token = admin_page.locator("#new-token-value").input_value()
     assert len(token) >= 20, token
-    # It may queue links and nothing more: the event stream needs `read`.
+    # It may queue links and follow what it sent itself, nothing more: no library, no tokens.
     bearer = {"Authorization": f"Bearer {token}"}
     stats = requests.get(f"{gui_stack.base_url}/api/v1/queue/stats", headers=bearer, timeout=10)
     assert stats.status_code == 200, stats.text
-    events = requests.get(f"{gui_stack.base_url}/api/v1/events", headers=bearer, timeout=10, stream=True)
-    with events:
-        assert events.status_code == 403 and events.json()["error_code"] == "insufficient_scope"
+    for path in ("/api/v1/downloads", "/api/v1/tokens"):
+        refused = requests.get(gui_stack.base_url + path, headers=bearer, timeout=10)
+        assert refused.status_code == 403 and refused.json()["error_code"] == "insufficient_scope", path
     return token
 
 

@@ -80,9 +80,6 @@ class GuestSession(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     password_ok: Mapped[bool] = mapped_column(Boolean, default=False)
     counted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Not read or written: an invite's bytes are counted across all its sessions from the uploads
-    # and jobs themselves (webapp/services/invite_usage.py).
-    bytes_uploaded: Mapped[int] = mapped_column(BigInteger, default=0)
 
     invite: Mapped[Invite] = relationship(back_populates="sessions")
 

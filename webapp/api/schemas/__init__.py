@@ -11,6 +11,8 @@ class ApiErrorSchema(Schema):
     error_code = fields.String(required=True)
     request_id = fields.String(required=True)
     errors = fields.Dict(metadata={"description": "Per-field messages (422 only)"})
+    retry_after = fields.Integer(metadata={"description": "429 only: seconds until a try counts again (also the "
+                                                          "Retry-After header)"})
 
 
 class UserSchema(Schema):

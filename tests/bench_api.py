@@ -355,6 +355,11 @@ def api_benchmark(clients: int = 50, per_client: int = 20, sse_clients: int = 10
             token = personal_token(stack)
             log(f"api 1: {clients} clients x {per_client} POST /api/v1/queue (GET /api/v1/auth/me as the floor) ...")
             submit = submit_phase(stack, token, clients, per_client, run)
+            # One token holds every stream here: let it hold them all (the default is 20 each).
+            allowed = stack.session.patch(f"{stack.base_url}/api/v1/settings", json={"max_streams": sse_clients},
+                                          timeout=10)
+            if allowed.status_code >= 300:
+                raise BenchError(f"PATCH /api/v1/settings answered {allowed.status_code}: {allowed.text[:200]}")
             log(f"api 2: {sse_clients} SSE clients on /api/v1/events, {n_events} events ...")
             live = sse_phase(stack, token, sse_clients, n_events, run)
         finally:

@@ -125,7 +125,7 @@ def test_the_access_section_lets_users_reach_private_addresses_and_caps_streams(
     # Out of range: refused next to the field, nothing saved.
     page.locator("#access").get_by_label("Live connections per user, token or guest").fill("0")
     page.locator("#access").get_by_role("button", name="Save", exact=True).click()
-    expect(page.locator("#access .field-error")).to_have_text("Live connections per user must be between 1 and 1000")
+    expect(page.locator("#access .field-error")).to_have_text("Live connections per user must be between 1 and 10000")
     page.reload()
     expect(page.locator("#access").get_by_label("Live connections per user, token or guest")).to_have_value("5")
 

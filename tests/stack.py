@@ -1,6 +1,7 @@
 """A live Haul (migrations, gunicorn + gevent, the Huey consumer) run as subprocesses for tests and benchmarks."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -158,6 +159,18 @@ class HaulStack:
         response = self.session.post(self.base_url + "/downloads", json={"urls": list(urls), **fields}, timeout=10)
         assert response.status_code == 202, response.text
         return response.json()
+
+    @contextlib.contextmanager
+    def users_may_reach_private_addresses(self):
+        """Settings → Access on for the block: users' links may reach private addresses, such as
+        the media site on 127.0.0.1 (only admins' may otherwise); back to the default after."""
+        self.session.patch(self.base_url + "/api/v1/settings", json={"users_private_addresses": True},
+                           timeout=10).raise_for_status()
+        try:
+            yield
+        finally:
+            self.session.patch(self.base_url + "/api/v1/settings", json={"users_private_addresses": None},
+                               timeout=10).raise_for_status()
 
     def job(self, job_id: int) -> dict:
         response = self.session.get(f"{self.base_url}/api/v1/queue/{job_id}", timeout=10)

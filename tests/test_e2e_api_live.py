@@ -208,11 +208,9 @@ def _user_token(stack, username: str) -> str:
 
 @pytest.fixture
 def users_may_reach_the_media_site(stack):
-    """The media site is on 127.0.0.1, which only admins' links may reach unless this is on."""
-    stack.session.patch(stack.base_url + "/api/v1/settings", json={"users_private_addresses": True},
-                        timeout=10).raise_for_status()
-    yield
-    stack.session.patch(stack.base_url + "/api/v1/settings", json={"users_private_addresses": None}, timeout=10)
+    """The media site is on 127.0.0.1, which only admins' links may reach unless the admin lets users."""
+    with stack.users_may_reach_private_addresses():
+        yield
 
 
 def test_a_user_sees_only_their_own_jobs_on_both_feeds(stack, media_site, users_may_reach_the_media_site):

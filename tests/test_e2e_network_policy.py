@@ -120,11 +120,10 @@ def test_a_users_public_link_downloads(stack, ivy, public_site, path, expected):
 
 @pytest.fixture
 def users_may_reach_private_addresses(stack):
-    changed = stack.session.patch(stack.base_url + "/api/v1/settings", json={"users_private_addresses": True},
-                                  timeout=10)
-    assert changed.status_code == 200 and changed.json()["settings"]["users_private_addresses"]["value"] is True
-    yield
-    stack.session.patch(stack.base_url + "/api/v1/settings", json={"users_private_addresses": None}, timeout=10)
+    with stack.users_may_reach_private_addresses():
+        assert stack.session.get(stack.base_url + "/api/v1/settings", timeout=10).json()[
+            "settings"]["users_private_addresses"]["value"] is True
+        yield
 
 
 def test_the_admins_setting_lets_users_reach_the_lan(stack, ivy, media_site, users_may_reach_private_addresses):

@@ -150,6 +150,16 @@ def admit(holder: Holder) -> Admission:
     return Admission(counts, holder.keys)
 
 
+def admit_socket(ws, holder: Holder) -> Admission | None:
+    """admit() for a WebSocket whose handshake is done: None, with the socket closed (1013, try
+    again later), when another stream took the last place since `check_websocket_room` let it in."""
+    try:
+        return admit(holder)
+    except TooManyRequests as exc:
+        ws.close(reason=1013, message=exc.detail)
+        return None
+
+
 def refuse_if_full(holder: Holder) -> None:
     """Raise TooManyRequests when `holder` has no room for another stream (takes none): for a
     WebSocket, whose handshake is answered before its handler runs and can no longer say 429."""

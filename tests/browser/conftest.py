@@ -65,13 +65,9 @@ def login(page: Page, username: str, password: str) -> None:
 
 @pytest.fixture
 def users_may_reach_the_media_site(gui_stack):
-    """The media site is on 127.0.0.1, which only admins' links may reach unless the admin lets
-    users (Settings → Access); on for one test, then back to the default."""
-    gui_stack.session.patch(gui_stack.base_url + "/api/v1/settings", json={"users_private_addresses": True},
-                            timeout=10).raise_for_status()
-    yield
-    gui_stack.session.patch(gui_stack.base_url + "/api/v1/settings", json={"users_private_addresses": None},
-                            timeout=10).raise_for_status()
+    """The media site is on 127.0.0.1, which only admins' links may reach unless the admin lets users."""
+    with gui_stack.users_may_reach_private_addresses():
+        yield
 
 
 def create_user(stack: HaulStack, username: str, password: str, admin: bool = False) -> None:

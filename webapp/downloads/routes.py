@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 from webapp import streams
 from webapp.bearer import accepts_query_token, current_principal, require
 from webapp.downloads import bp
-from webapp.errors import BadRequest, NotFound, TooManyRequests
+from webapp.errors import BadRequest, NotFound
 from webapp.extensions import db, sock
 from webapp.live import seed_message
 from webapp.models import Job, Submission
@@ -83,10 +83,8 @@ def notifications(ws):
         ws.close(reason=1008, message="invalid or missing token")
         return
     holder = streams.Holder.of_principal(principal)
-    try:
-        admission = streams.admit(holder)
-    except TooManyRequests as exc:  # another socket took the last place since the handshake
-        ws.close(reason=1013, message=exc.detail)
+    admission = streams.admit_socket(ws, holder)
+    if admission is None:
         return
     hub = current_app.extensions["haul_event_hub"]
     db.session.remove()  # hold no connection while the socket stays open

@@ -15,7 +15,7 @@ from simple_websocket import ConnectionClosed
 
 from webapp import streams
 from webapp.bearer import accepts_query_token, current_principal, require
-from webapp.errors import BadRequest, TooManyRequests
+from webapp.errors import BadRequest
 from webapp.extensions import db, sock
 from webapp.live_api import bp, messages, replay
 from webapp.views import event_stream
@@ -151,10 +151,8 @@ def live_socket(ws):
         ws.close(reason=1008, message="this needs a token with the read or submit scope")
         return
     holder = streams.Holder.of_principal(principal)
-    try:
-        admission = streams.admit(holder)
-    except TooManyRequests as exc:  # another socket took the last place since the handshake
-        ws.close(reason=1013, message=exc.detail)
+    admission = streams.admit_socket(ws, holder)
+    if admission is None:
         return
     client = _Client(ws, messages.Viewer.of(principal))
     hub = current_app.extensions["haul_event_hub"]

@@ -248,8 +248,10 @@ def test_a_user_changes_their_own_password(new_context, gui_stack):
     expect(toast(page, "Your password is changed. Every other browser and app is signed out.")).to_be_visible()
     expect(page.get_by_label("Current password")).to_have_value("")
     expect(page.get_by_label("Keep my API tokens working")).not_to_be_checked()
-    # The other device is signed out; this one goes on.
-    elsewhere.reload()
+    # The other device is signed out: the queue page it has open hears so on its live stream and
+    # goes to the sign-in page by itself, and its next page asks for a sign-in too. This one goes on.
+    elsewhere.wait_for_url(lambda url: urlsplit(url).path == "/login")
+    elsewhere.goto("/account")
     elsewhere.wait_for_url(lambda url: urlsplit(url).path == "/login")
     page.reload()
     expect(page.get_by_label("Current password")).to_be_visible()

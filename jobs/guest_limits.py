@@ -2,7 +2,7 @@
 
 A link job sent through an invite may write no file larger than the invite's largest-file
 limit, and no more than what is left of its total once everything else the invite holds is
-counted (webapp/services/invite_usage.py: its uploads, its other jobs' files and downloads).
+counted (webapp/services/guests/invite_usage.py: its uploads, its other jobs' files and downloads).
 The worker does not take a tool's or a site's word for sizes. It watches
 
 * every progress report (each block for direct downloads and yt-dlp, every 0.25 s for
@@ -34,8 +34,8 @@ from sqlalchemy import delete, select
 from jobs.engines.base import DownloadRequest, Progress
 from webapp.extensions import db
 from webapp.models import Invite, Job, JobFile
-from webapp.services import invite_usage
-from webapp.services.library import inside_root
+from webapp.services.guests import invite_usage
+from webapp.core.paths import inside_root
 from webapp.templating import human_bytes
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
 """The network policy in the worker: a job not trusted with private addresses connects to public
 addresses only — every job an admin did not submit, unless the admin's setting (users) or the
-invite (guests) allows them (webapp/services/url_policy.py decides which jobs).
+invite (guests) allows them (webapp/core/url_policy.py decides which jobs).
 
-The submit-time check (webapp/services/url_policy.py) sees a host's addresses once, if at all. A name can
+The submit-time check (webapp/core/url_policy.py) sees a host's addresses once, if at all. A name can
 answer differently a second later (DNS rebinding), and a public page can redirect anywhere, so
 the worker checks every connection a restricted job opens: the address is checked as
 connect() gets it — after DNS, for every hop of a redirect, in whichever library made it.
@@ -46,7 +46,7 @@ import subprocess
 import threading
 from typing import Iterator
 
-from webapp.services.url_policy import non_public_reason
+from webapp.core.url_policy import non_public_reason
 
 POLICY_NAME = "Haul's network policy"
 _INET_FAMILIES = (socket.AF_INET, socket.AF_INET6)

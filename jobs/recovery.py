@@ -19,7 +19,8 @@ from webapp.extensions import db
 from webapp.models import Job
 from webapp.models.base import utcnow
 from webapp.models.job import DOWNLOADING, FAILED, QUEUED
-from webapp.services import dispatch, events
+from webapp.services.queue import dispatch
+from webapp.services.queue import events
 
 log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(seconds=30)

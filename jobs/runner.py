@@ -31,9 +31,14 @@ from webapp.extensions import db
 from webapp.models import Event, Invite, Job, JobFile
 from webapp.models.base import utcnow
 from webapp.models.job import CANCELLED, COMPLETED, DOWNLOADING, FAILED, QUEUED
-from webapp.services import cookie_access, dispatch, events, queue_state, runtime_settings, url_policy
-from webapp.services.library import inside_root, job_directory, relative_to_root
-from webapp.services.upload_store import sha256_of
+from webapp.services.admin import cookie_access
+from webapp.services.queue import dispatch
+from webapp.services.queue import events
+from webapp.services.queue import pause as queue_state
+from webapp.services.admin import runtime_settings
+from webapp.core import url_policy
+from webapp.core.paths import inside_root, job_directory, relative_to_root
+from webapp.services.guests.upload_store import sha256_of
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Images are scaled with Pillow; videos give a frame (and audio files their cover art, if
 any) through ffmpeg. A thumbnail is a small WebP under `<data_dir>/thumbnails/`, keyed by
-the file's sha256 (webapp/services/files.py), so it is made once however often the same
+the file's sha256 (webapp/services/library/files.py), so it is made once however often the same
 content is downloaded. The web process only serves them. Files come from anyone, so each is
 read as media only: ffmpeg gets that one file in a real container format, Pillow a common
 image format of a sane size (jobs/media_safety.py); anything else simply gets no thumbnail.
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobs import media_safety
-from webapp.services.files import absolute_path, file_kind, thumbnail_path
+from webapp.services.library.files import absolute_path, file_kind, thumbnail_path
 
 log = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ class HaulConsumer(Consumer):
 
     def _grow_to_setting(self) -> None:
         from webapp.extensions import db
-        from webapp.services import runtime_settings
+        from webapp.services.admin import runtime_settings
 
         try:
             with self.app.app_context():
@@ -83,7 +83,8 @@ class HaulConsumer(Consumer):
 
 def _watchdog(app, stop: threading.Event) -> None:
     from jobs import recovery
-    from webapp.services import events, worker_heartbeat
+    from webapp.services.queue import events
+    from webapp.services.queue import heartbeat as worker_heartbeat
 
     last_prune = 0.0
     while not stop.wait(WATCHDOG_SECONDS):
@@ -208,7 +209,7 @@ def main() -> int:
         return 2
     settings = app.config["HAUL"]
     lower_cpu_priority(settings.worker_nice)
-    from webapp.services import runtime_settings
+    from webapp.services.admin import runtime_settings
 
     logging.getLogger("huey").setLevel(logging.WARNING if settings.log_level != "DEBUG" else logging.DEBUG)
 

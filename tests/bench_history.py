@@ -75,7 +75,7 @@ def seed(n_jobs: int, n_files: int, rng: random.Random) -> dict:
 
     from webapp.extensions import db
     from webapp.models import Job, JobFile, Submission
-    from webapp.services import accounts
+    from webapp.services.accounts import identity as accounts
 
     began = time.perf_counter()
     admin = accounts.create_user("admin", "bench-password-0123", role="admin")
@@ -177,7 +177,7 @@ def history_benchmark(n_jobs: int = 100_000, n_files: int = 300_000, n_requests:
 
     from webapp import create_app
     from webapp.extensions import db
-    from webapp.services import history
+    from webapp.services.library import history
 
     rng = random.Random(20261123)
     app = create_app(_settings(workdir), role="test")
@@ -226,7 +226,7 @@ def history_benchmark(n_jobs: int = 100_000, n_files: int = 300_000, n_requests:
             measure("deep_page", "page 2,000", "/history?page=2000")
             # How each search was answered (index or scan), for the report.
             admin = db.session.get(__import__("webapp.models", fromlist=["User"]).User, seeded["admin_id"])
-            from webapp.services.accounts import Principal
+            from webapp.services.accounts.identity import Principal
             principal = Principal(user=admin)
             for name, q in (("search", RARE_WORDS[0]), ("search_file", "harbour_sunset"), ("search_common", "youtube"),
                             ("search_every_file", "jpg"), ("search_two", "gallery harbour")):

@@ -53,7 +53,7 @@ def settings(tmp_path):
         "HAUL_API_TOKEN": API_TOKEN,
         "HAUL_SECRET_KEY": "unit-test-secret",
         # Unit tests claim several jobs in a row, as several workers would: room for 8 at once
-        # (the highest download concurrency; see webapp/services/runtime_settings.py).
+        # (the highest download concurrency; see webapp/services/admin/runtime_settings.py).
         "HAUL_WORKERS": "8",
     }
     return load_settings(env, env_file=None)
@@ -147,7 +147,7 @@ def api_callers(app):
     """Headers for: anonymous, submit (alice's submit-only token), read (alice's read-only
     token), user (alice, every scope her role has), admin (root), static (HAUL_API_TOKEN),
     revoked (alice's revoked token)."""
-    from webapp.services import accounts
+    from webapp.services.accounts import identity as accounts
 
     alice = accounts.create_user("alice", "alicepassword")
     root = accounts.create_user("root", "rootpassword", role="admin")

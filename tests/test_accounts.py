@@ -11,7 +11,8 @@ from sqlalchemy import select, text
 from webapp.errors import Conflict, Forbidden, Invalid
 from webapp.extensions import db
 from webapp.models import ApiToken, Setting, User
-from webapp.services import accounts, setup
+from webapp.services.accounts import identity as accounts
+from webapp.services.accounts import setup
 
 from conftest import API_TOKEN
 

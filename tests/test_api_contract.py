@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import Event, Job
-from webapp.services import accounts
+from webapp.services.accounts import identity as accounts
 
 from conftest import API_TOKEN
 

@@ -9,7 +9,7 @@ import pytest
 from webapp.extensions import db
 from webapp.models import Job, LoginSession
 from webapp.models.base import utcnow
-from webapp.services import accounts
+from webapp.services.accounts import identity as accounts
 
 from conftest import API_TOKEN
 

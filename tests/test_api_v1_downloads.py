@@ -18,10 +18,10 @@ from sqlalchemy import select
 from conftest import assert_api_error
 from webapp.extensions import db
 from webapp.models import Event, Job, JobFile
-from webapp.services import files as file_service
-from webapp.services import history
-from webapp.services.accounts import Principal
-from webapp.services.submissions import submit
+from webapp.services.library import files as file_service
+from webapp.services.library import history
+from webapp.services.accounts.identity import Principal
+from webapp.services.queue.submissions import submit
 
 DOWNLOAD_KEYS = {"id", "url", "domain", "title", "status", "source", "engine", "submitted_by", "error", "attempts",
                  "post_title", "label", "created_at", "finished_at", "files", "file_count", "total_bytes",

@@ -14,7 +14,8 @@ from sqlalchemy import select, update
 from webapp.extensions import db
 from webapp.models import Invite
 from webapp.models.base import utcnow
-from webapp.services import accounts, invites
+from webapp.services.accounts import identity as accounts
+from webapp.services.guests import invites
 
 from conftest import API_TOKEN, assert_api_error
 

@@ -12,9 +12,9 @@ from jobs import runner
 from webapp.extensions import db
 from webapp.models import Event, Job, Submission
 from webapp.models.base import utcnow
-from webapp.services import queue_state
-from webapp.services.accounts import Principal
-from webapp.services.submissions import submit
+from webapp.services.queue import pause as queue_state
+from webapp.services.accounts.identity import Principal
+from webapp.services.queue.submissions import submit
 
 from conftest import assert_api_error
 
@@ -623,7 +623,7 @@ def test_an_admin_pauses_and_resumes_the_queue(client, api_callers, jobs):
 
 
 def test_an_admin_token_without_submit_cannot_pause(client, api_callers):
-    from webapp.services import accounts
+    from webapp.services.accounts import identity as accounts
 
     _, token = accounts.create_token(api_callers.root, "watcher", "read admin")
     assert_api_error(client.post("/api/v1/queue/pause", headers={"Authorization": f"Bearer {token}"}),

@@ -17,7 +17,10 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.models import Job, JobFile, Setting, Submission, User
 from webapp.models.base import utcnow
-from webapp.services import accounts, queue_state, runtime_settings, worker_heartbeat
+from webapp.services.accounts import identity as accounts
+from webapp.services.queue import pause as queue_state
+from webapp.services.admin import runtime_settings
+from webapp.services.queue import heartbeat as worker_heartbeat
 
 from conftest import assert_api_error
 
@@ -466,7 +469,7 @@ def test_the_overview_shows_the_workers_heartbeat_and_the_pause(client, api_call
 def test_the_overview_periods_start_at_midnight_monday_and_the_first_in_utc():
     from datetime import datetime, timezone
 
-    from webapp.services.overview import period_starts
+    from webapp.api.overview import period_starts
 
     starts = period_starts(datetime(2026, 11, 26, 15, 30, tzinfo=timezone.utc))  # a Thursday
     assert starts == {"today": datetime(2026, 11, 26, tzinfo=timezone.utc),

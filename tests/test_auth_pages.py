@@ -6,8 +6,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from webapp.services import accounts, setup
-from webapp.services.submissions import submit
+from webapp.services.accounts import identity as accounts
+from webapp.services.accounts import setup
+from webapp.services.queue.submissions import submit
 
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 

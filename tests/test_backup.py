@@ -8,12 +8,12 @@ from datetime import datetime, timezone
 import pytest
 
 from webapp.config import load_settings
-from webapp.services.backup import BackupError, back_up
+from webapp.services.admin.backup import BackupError, back_up
 
 
 def submit_jobs(urls):
-    from webapp.services import accounts
-    from webapp.services.submissions import submit
+    from webapp.services.accounts import identity as accounts
+    from webapp.services.queue.submissions import submit
 
     owner = accounts.create_user(f"owner{len(urls)}", "ownerpassword")
     submit(urls, principal=accounts.Principal(user=owner), source="gui")

@@ -13,7 +13,7 @@ from jobs import recovery, runner
 from webapp.extensions import db
 from webapp.models import Event, Job
 from webapp.models.base import utcnow
-from webapp.services.submissions import submit
+from webapp.services.queue.submissions import submit
 
 
 def new_job(url: str, **kwargs) -> int:

@@ -19,8 +19,13 @@ from jobs import runner
 from webapp.errors import Invalid, NotFound
 from webapp.extensions import db
 from webapp.models import CookieAccess, GuestSession, Job, User
-from webapp.services import accounts, cookie_access, cookies, invites, runtime_settings, users
-from webapp.services.submissions import submit
+from webapp.services.accounts import identity as accounts
+from webapp.services.admin import cookie_access
+from webapp.services.admin import cookies
+from webapp.services.guests import invites
+from webapp.services.admin import runtime_settings
+from webapp.services.accounts import user_admin as users
+from webapp.services.queue.submissions import submit
 
 SECRET = "haul_test=secret-cookie-4f2a"
 COOKIE_LINE = b"127.0.0.1\tFALSE\t/\tFALSE\t0\thaul_test\tsecret-cookie-4f2a\n"

@@ -97,7 +97,7 @@ def test_the_workers_checkpoint_copies_the_whole_log_back(app):
     """The web leaves checkpoints to the worker; its once-a-second pass must copy everything
     the web logged (no reader holds it back here), so the log never grows into one big stall."""
     from jobs.worker import checkpoint_once
-    from webapp.services.submissions import submit
+    from webapp.services.queue.submissions import submit
 
     for i in range(20):
         submit([f"http://example.com/wal/{i}"], principal=None)

@@ -25,7 +25,7 @@ _titles = itertools.count(1)
 
 def guest_with(**limits):
     """A guest session on a fresh invite with these limits, its files under a post title of its own."""
-    from webapp.services import invites
+    from webapp.services.guests import invites
 
     title = f"limits {next(_titles)}"
     invite = invites.create_invite(None, {"name": title, "post_title": title, "allow_private_urls": True, **limits})
@@ -36,7 +36,7 @@ def send(guest_id: str, *urls: str, engine: str | None = None) -> list[int]:
     """Queue links as the guest (at the service level, as the guest page does after its checks)."""
     from webapp.extensions import db
     from webapp.models import GuestSession
-    from webapp.services.submissions import submit
+    from webapp.services.queue.submissions import submit
 
     guest = db.session.get(GuestSession, guest_id)
     result = submit(list(urls), principal=None, source="invite", post_title=guest.invite.post_title, guest=guest,

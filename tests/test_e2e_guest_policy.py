@@ -75,7 +75,7 @@ def stack_app(stack):
 
 
 def guest_session(allow_private: bool = False):
-    from webapp.services import invites
+    from webapp.services.guests import invites
 
     invite = invites.create_invite(None, {"name": "e2e guests", "allow_private_urls": allow_private})
     return invites.open_session(invite, None)
@@ -86,7 +86,7 @@ def submit_one(url: str, *, guest=None, engine: str | None = None, force: bool =
     """Queue `url` as the submission service writes it (a guest's when `guest`, else an admin's),
     without the submit-time checks: what refuses it here is the worker. The new job's id."""
     from webapp.extensions import db
-    from webapp.services.submissions import Prepared, write_batch
+    from webapp.services.queue.submissions import Prepared, write_batch
 
     prepared = Prepared([url], post_title, None, force, engine, 0, None, "invite" if guest else "api", False,
                         user_id=None, token_id=None, via="test", trust="guest" if guest else "admin")

@@ -114,7 +114,7 @@ def test_htmx_requests_get_the_message_as_a_toast(broken_client):
 
 def test_a_rate_limited_sign_in_says_to_wait(client):
     """The 11th sign-in attempt in a minute gets the "Slow down" page, not a bare 429."""
-    from webapp.services import accounts
+    from webapp.services.accounts import identity as accounts
 
     accounts.create_user("admin", "longpassword", role="admin")
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)

@@ -6,8 +6,8 @@ import time
 
 from webapp.extensions import db
 from webapp.live_api import messages
-from webapp.services import events
-from webapp.services.events import EventHub
+from webapp.services.queue import events
+from webapp.services.queue.events import EventHub
 
 
 def publish_pause_and_commit():

@@ -122,7 +122,7 @@ def test_password_attempts_are_rate_limited_with_an_inline_message(app):
 
 def test_closed_links_show_a_friendly_page(app, client):
     from webapp.models.base import utcnow
-    from webapp.services import invites
+    from webapp.services.guests import invites
 
     unknown = client.get("/i/not-a-real-token-at-all")
     assert unknown.status_code == 404
@@ -183,8 +183,8 @@ def test_a_one_time_link_refuses_a_second_session(app):
 
 
 def test_a_guest_sees_and_touches_only_their_own_items(app):
-    from webapp.services import accounts
-    from webapp.services.submissions import submit
+    from webapp.services.accounts import identity as accounts
+    from webapp.services.queue.submissions import submit
 
     _, token = make_invite(allow_private_urls=True)
     alice, bob = Guest(app, token), Guest(app, token)
@@ -314,8 +314,8 @@ def test_sending_links_is_rate_limited_per_address_and_link(app):
 def test_a_link_already_in_the_library_shows_no_one_elses_job(app):
     """The job someone else queued for the same URL is not shown: not its title, nor its id."""
     from webapp.models import Job
-    from webapp.services import accounts
-    from webapp.services.submissions import submit
+    from webapp.services.accounts import identity as accounts
+    from webapp.services.queue.submissions import submit
 
     owner = accounts.create_user("owner", "ownerpassword")
     result = submit([PUBLIC_URL], principal=accounts.Principal(user=owner), source="gui")
@@ -351,7 +351,7 @@ def test_a_failed_link_can_be_retried_by_its_guest(app):
 
 
 def test_safe_error_removes_server_paths_but_keeps_links(app):
-    from webapp.services.guests import safe_error
+    from webapp.services.guests.guest_actions import safe_error
 
     root = app.config["HAUL"].storage_root
     text = f"ERROR: could not write {root}/Party/x.jpg (see /var/log/haul/worker.log) for https://a.example/b/c"
@@ -365,10 +365,11 @@ def test_safe_error_removes_server_paths_but_keeps_links(app):
 
 def test_the_guest_feed_passes_only_the_guests_own_jobs(app):
     from webapp.models import GuestSession, Job
-    from webapp.services import accounts, events
-    from webapp.services.events import EventRecord
-    from webapp.services.guests import GuestFeed
-    from webapp.services.submissions import submit
+    from webapp.services.accounts import identity as accounts
+    from webapp.services.queue import events
+    from webapp.services.queue.events import EventRecord
+    from webapp.services.guests.guest_actions import GuestFeed
+    from webapp.services.queue.submissions import submit
 
     _, token = make_invite(allow_private_urls=True)
     alice, bob = Guest(app, token), Guest(app, token)
@@ -403,7 +404,7 @@ def test_the_guest_feed_passes_only_the_guests_own_jobs(app):
 def test_the_event_stream_sends_the_guests_own_changes_only(app):
     """The real SSE route: a change of another guest's job is not sent, then one of ours is."""
     from webapp.models import Job
-    from webapp.services import events
+    from webapp.services.queue import events
 
     _, token = make_invite(allow_private_urls=True)
     alice, bob = Guest(app, token), Guest(app, token)
@@ -433,7 +434,7 @@ def test_a_guest_holds_no_more_live_streams_than_the_limit(app):
     """The attack: a guest opens stream after stream to use up the server's connections. The one
     past `max_streams` is refused with a 429 before it starts; another guest is not held up, and
     a stream closed gives its place back."""
-    from webapp.services import runtime_settings
+    from webapp.services.admin import runtime_settings
 
     runtime_settings.save({runtime_settings.MAX_STREAMS: 2})
     _, token = make_invite()
@@ -481,7 +482,8 @@ def public_app(settings):
 
 def test_the_public_page_takes_uploads_from_anonymous_visitors(public_app):
     from webapp.models import Invite
-    from webapp.services import accounts, invites
+    from webapp.services.accounts import identity as accounts
+    from webapp.services.guests import invites
 
     visitor = public_app.test_client()
     page = visitor.get("/")
@@ -526,7 +528,7 @@ def test_the_public_page_takes_uploads_from_anonymous_visitors(public_app):
 
 
 def test_the_public_invite_stops_answering_when_the_page_is_switched_off(public_app, settings):
-    from webapp.services import invites
+    from webapp.services.guests import invites
     from webapp.guest.routes import public_invite
 
     public_app.test_client().get("/")

@@ -171,7 +171,7 @@ def test_the_public_page_has_a_largest_file_and_a_daily_total(public_app):
 
     from webapp.guest.routes import public_invite
     from webapp.models import Upload
-    from webapp.services import invites
+    from webapp.services.guests import invites
 
     page = public_app.test_client().get("/")
     assert "up to 14.6 KB each, 19.5 KB a day in all" in page.get_data(as_text=True)

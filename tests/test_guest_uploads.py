@@ -36,7 +36,7 @@ def sha(data: bytes) -> str:
 
 
 def make_invite(**fields):
-    from webapp.services import invites
+    from webapp.services.guests import invites
 
     fields.setdefault("name", "Party photos")
     fields.setdefault("post_title", "Summer party")

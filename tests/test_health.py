@@ -12,7 +12,7 @@ ADMIN = {"Authorization": f"Bearer {API_TOKEN}"}
 
 @pytest.fixture
 def worker_alive(app):
-    from webapp.services import worker_heartbeat
+    from webapp.services.queue import heartbeat as worker_heartbeat
 
     worker_heartbeat.beat()
 
@@ -31,7 +31,7 @@ def test_detailed_health_needs_a_token(client):
 
 
 def test_detailed_health_needs_an_admin(app, client):
-    from webapp.services.accounts import create_token, create_user
+    from webapp.services.accounts.identity import create_token, create_user
 
     user = create_user("plain", "a-long-password-123")
     secret = create_token(user, "health")[1]

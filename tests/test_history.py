@@ -19,9 +19,11 @@ from sqlalchemy import event, select, text, update
 from jobs import thumbnails
 from webapp.extensions import db
 from webapp.models import Job, JobFile, Submission
-from webapp.services import accounts, files as file_service, history
-from webapp.services.accounts import Principal
-from webapp.services.submissions import submit
+from webapp.services.accounts import identity as accounts
+from webapp.services.library import files as file_service
+from webapp.services.library import history
+from webapp.services.accounts.identity import Principal
+from webapp.services.queue.submissions import submit
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 PNG_MAGIC = b"\x89PNG"

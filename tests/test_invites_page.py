@@ -21,7 +21,8 @@ from webapp.invites.forms import parse_local_time, parse_size, size_text
 from webapp.invites.routes import ListView
 from webapp.models import Invite, User
 from webapp.models.base import utcnow
-from webapp.services import accounts, invites
+from webapp.services.accounts import identity as accounts
+from webapp.services.guests import invites
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 

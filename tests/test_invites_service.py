@@ -1,4 +1,4 @@
-"""The invite service (webapp/services/invites.py): the derived link, uses, expiry, switching
+"""The invite service (webapp/services/guests/invites.py): the derived link, uses, expiry, switching
 off, the rules for every writable field, the admin's list, totals and deleting.
 
 Sessions are opened and counted as the guest pages will (open_session, check_session_open,
@@ -19,7 +19,8 @@ from webapp.extensions import db
 from webapp.models import GuestSession, Invite, Job, JobFile, Submission, Upload
 from webapp.models.base import utcnow
 from webapp.models.invite import DUPLICATE, STORED, UPLOAD_FAILED
-from webapp.services import accounts, invites
+from webapp.services.accounts import identity as accounts
+from webapp.services.guests import invites
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from webapp.services.library import (
+from webapp.core.paths import (
     MAX_COMPONENT_BYTES,
     UnsafePath,
     inside_root,

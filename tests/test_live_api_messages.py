@@ -6,8 +6,8 @@ import json
 import pytest
 
 from webapp.live_api import messages
-from webapp.services import events
-from webapp.services.events import EventRecord
+from webapp.services.queue import events
+from webapp.services.queue.events import EventRecord
 
 ADMIN = messages.Viewer(user_id=None, is_admin=True)
 ALICE = messages.Viewer(user_id=1, is_admin=False)
@@ -172,7 +172,7 @@ def test_the_sse_route_needs_a_token_and_a_numeric_last_event_id(client):
 
 
 def test_the_sse_route_needs_the_read_or_submit_scope(app, client):
-    from webapp.services.accounts import create_token, create_user
+    from webapp.services.accounts.identity import create_token, create_user
 
     user = create_user("submitter", "a-long-password-123")
     tokens_only = create_token(user, "manager", scopes="tokens")[1]

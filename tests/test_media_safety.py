@@ -23,7 +23,7 @@ import requests
 
 from jobs import media_safety, thumbnails
 from media_site import video_clip_number
-from webapp.services.files import thumbnail_path
+from webapp.services.library.files import thumbnail_path
 
 SECRET_SIZE = (96, 64)
 
@@ -266,7 +266,7 @@ def run_ytdlp(url: str, tmp_path: Path, extra_args: str | dict = "") -> tuple[li
     a dict); the files it recorded and its error, if any."""
     from jobs.engines import ytdlp
     from jobs.engines.base import DownloadRequest
-    from jobs.engines.tool_args import parse_ytdlp_args
+    from webapp.core.tool_args import parse_ytdlp_args
 
     recorded = []
     request = DownloadRequest(url=url, base_dir=tmp_path / "library" / "site", storage_root=tmp_path / "library",

@@ -291,7 +291,7 @@ def test_a_live_stream_yt_dlp_would_hand_to_ffmpeg_is_refused(tmp_path):
 
 
 def _guest(allow_private: bool = False):
-    from webapp.services import invites
+    from webapp.services.guests import invites
 
     invite = invites.create_invite(None, {"name": "friends", "allow_private_urls": allow_private})
     return invites.open_session(invite, None)
@@ -300,7 +300,7 @@ def _guest(allow_private: bool = False):
 def _queue_past_the_submit_check(url: str, *, trust: str, guest=None, user=None) -> int:
     """Queue `url` as submit() would after its checks, without them: what the worker's guard
     must refuse on its own (a host name that resolves to a private address, a redirect)."""
-    from webapp.services.submissions import Prepared, write_batch
+    from webapp.services.queue.submissions import Prepared, write_batch
 
     prepared = Prepared([url], None, None, False, None, 0, None, "invite" if guest else "api", False,
                         user_id=user.id if user else None, token_id=None, via="test", trust=trust)
@@ -338,7 +338,7 @@ def test_a_guest_job_to_a_private_address_fails_at_once_with_the_policy_message(
 
 
 def test_a_guest_job_on_an_invite_allowing_private_addresses_downloads(app, media_site):
-    from webapp.services.submissions import submit
+    from webapp.services.queue.submissions import submit
 
     url = media_site.url("/img/9102.png")
     result = submit([url], principal=None, source="invite", guest=_guest(allow_private=True))
@@ -350,7 +350,7 @@ def test_a_guest_job_on_an_invite_allowing_private_addresses_downloads(app, medi
 
 def test_the_guard_is_off_for_other_jobs_in_the_same_thread(app, media_site):
     """After a refused guest job, the next (trusted) job in the same worker thread downloads."""
-    from webapp.services.submissions import submit
+    from webapp.services.queue.submissions import submit
 
     _queue_past_the_submit_check(media_site.url("/img/9103.png"), trust="guest", guest=_guest())
     assert _run_next_job().status == "failed"
@@ -363,7 +363,7 @@ def test_the_guard_is_off_for_other_jobs_in_the_same_thread(app, media_site):
 
 
 def _people():
-    from webapp.services import accounts
+    from webapp.services.accounts import identity as accounts
 
     return accounts.create_user("mallory", "mallorypassword"), accounts.create_user("root", "rootpassword", "admin")
 
@@ -389,7 +389,7 @@ def test_a_users_job_never_reaches_a_private_address(app, media_site, engine, nu
 
 
 def test_the_admin_setting_lets_users_jobs_reach_private_addresses(app, media_site):
-    from webapp.services import runtime_settings
+    from webapp.services.admin import runtime_settings
 
     mallory, _ = _people()
     runtime_settings.save({runtime_settings.PRIVATE_FOR_USERS: True})
@@ -401,7 +401,7 @@ def test_the_admin_setting_lets_users_jobs_reach_private_addresses(app, media_si
 
 def test_turning_the_setting_off_again_holds_back_users_jobs_already_queued(app, media_site):
     """The worker decides by the policy in force when the job runs, not when it was sent."""
-    from webapp.services import runtime_settings
+    from webapp.services.admin import runtime_settings
 
     mallory, _ = _people()
     runtime_settings.save({runtime_settings.PRIVATE_FOR_USERS: True})
@@ -413,8 +413,8 @@ def test_turning_the_setting_off_again_holds_back_users_jobs_already_queued(app,
 
 
 def test_an_admins_job_reaches_the_lan(app, media_site):
-    from webapp.services import accounts
-    from webapp.services.submissions import submit
+    from webapp.services.accounts import identity as accounts
+    from webapp.services.queue.submissions import submit
 
     _, root = _people()
     submit([media_site.url("/img/9114.png")], principal=accounts.Principal(user=root), source="gui")
@@ -427,8 +427,8 @@ def test_an_admins_submit_only_token_counts_as_a_user(app, media_site):
     """A token without the admin scope carries no admin trust: a leaked userscript token of an
     admin's reaches public addresses only."""
     from webapp.errors import Invalid
-    from webapp.services import accounts
-    from webapp.services.submissions import submit
+    from webapp.services.accounts import identity as accounts
+    from webapp.services.queue.submissions import submit
 
     _, root = _people()
     row, _token = accounts.create_token(root, "userscript", scopes="submit")

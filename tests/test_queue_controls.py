@@ -10,10 +10,12 @@ from jobs import runner
 from webapp.errors import Conflict
 from webapp.extensions import db
 from webapp.models import Event, Job
-from webapp.services import accounts, job_control, queue_state
-from webapp.services.accounts import Principal
-from webapp.services.link_text import parse_links
-from webapp.services.submissions import submit
+from webapp.services.accounts import identity as accounts
+from webapp.services.queue import job_control
+from webapp.services.queue import pause as queue_state
+from webapp.services.accounts.identity import Principal
+from webapp.core.link_text import parse_links
+from webapp.services.queue.submissions import submit
 
 from test_auth_pages import sign_in
 from test_claim_and_recovery import job, new_job
@@ -310,7 +312,7 @@ def test_only_an_admin_pauses_the_whole_queue(client, app):
 
 def test_replay_sends_missed_changes_or_everything_after_a_gap(app):
     from webapp.queue.stream import _QueueView, _replay
-    from webapp.services import events
+    from webapp.services.queue import events
 
     first = new_job("http://example.com/first")
     start = events.latest_event_id()

@@ -86,7 +86,7 @@ def sign_in(client, headers, remember=False):
 
 
 def test_sign_in_cookies_are_secure_over_https_only(app):
-    from webapp.services import accounts
+    from webapp.services.accounts import identity as accounts
 
     accounts.create_user("alice", "alice-password-1")
     over_https = sign_in(app.test_client(), FORWARDED, remember=True)

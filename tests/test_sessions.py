@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from conftest import API_TOKEN, assert_api_error
 from webapp.extensions import db
 from webapp.models import ApiToken
-from webapp.services import accounts
+from webapp.services.accounts import identity as accounts
 
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 PASSWORD = "alice-password-1"

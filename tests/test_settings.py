@@ -26,8 +26,12 @@ from jobs.engines.ytdlp import YtDlpEngine
 from webapp.errors import Invalid, NotFound
 from webapp.extensions import db
 from webapp.models import ApiToken, Job, Setting, User
-from webapp.services import accounts, cookies, dispatch, runtime_settings, users
-from webapp.services.submissions import submit
+from webapp.services.accounts import identity as accounts
+from webapp.services.admin import cookies
+from webapp.services.queue import dispatch
+from webapp.services.admin import runtime_settings
+from webapp.services.accounts import user_admin as users
+from webapp.services.queue.submissions import submit
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 COOKIES_TXT = (
@@ -311,8 +315,8 @@ def test_a_finished_job_wakes_a_worker_for_a_job_the_full_pool_refused(app, monk
 def test_a_burst_of_links_wakes_only_as_many_workers_as_may_start(app):
     """200 links in one paste are 200 queued jobs but only `concurrency` wake-up tasks: the
     others would each cost a worker a dequeue and a refused claim."""
-    from webapp.services import job_control
-    from webapp.services.submissions import submit
+    from webapp.services.queue import job_control
+    from webapp.services.queue.submissions import submit
 
     huey.flush()
     runtime_settings.save({"download_concurrency": "3"})

@@ -20,7 +20,8 @@ from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import ApiToken, Job, JobFile, Submission
-from webapp.services import accounts, upload_store
+from webapp.services.accounts import identity as accounts
+from webapp.services.guests import upload_store
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 PAGE = "https://example.com/gallery/cats"

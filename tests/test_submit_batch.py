@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from webapp.errors import Conflict
 from webapp.extensions import db
 from webapp.models import Event, Job, Submission
-from webapp.services import submit_batcher
-from webapp.services.submissions import Prepared, SubmitResult, submit, write_batch
+from webapp.services.queue import submit_batcher
+from webapp.services.queue.submissions import Prepared, SubmitResult, submit, write_batch
 
 
 def prepared(*urls, force=False, refuse=False, user_id=None) -> Prepared:
@@ -111,7 +111,7 @@ def test_a_racing_insert_is_retried_then_each_submission_alone(app, monkeypatch,
     batch; a batch that keeps failing is written one submission at a time."""
     from sqlalchemy.exc import IntegrityError
 
-    from webapp.services import submissions
+    from webapp.services.queue import submissions
 
     real = submissions._write_batch_once
     calls = []

@@ -23,13 +23,15 @@ from sqlalchemy import select
 
 from conftest import ROOT, assert_api_error
 from jobs import runner
-from jobs.engines import tool_args
-from jobs.engines.tool_args import ToolArgsError, parse_gallery_dl_args, parse_ytdlp_args
+from webapp.core import tool_args
+from webapp.core.tool_args import ToolArgsError, parse_gallery_dl_args, parse_ytdlp_args
 from webapp.config import ConfigError, load_settings
 from webapp.extensions import db
 from webapp.models import Job, Setting
-from webapp.services import accounts, runtime_settings, tool_allowlist
-from webapp.services.submissions import submit
+from webapp.services.accounts import identity as accounts
+from webapp.services.admin import runtime_settings
+from webapp.core import tool_allowlist
+from webapp.services.queue.submissions import submit
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 MARKER = "haul-marker-5b1f0c9e"  # a secret no message may ever contain

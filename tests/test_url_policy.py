@@ -1,11 +1,11 @@
-"""The network policy's address rules (webapp/services/url_policy.py), as the submit-time check
+"""The network policy's address rules (webapp/core/url_policy.py), as the submit-time check
 and the worker's connection guard (jobs/net_guard.py) both apply them, and who the policy binds."""
 from __future__ import annotations
 
 import pytest
 
 from webapp.errors import Forbidden, Invalid
-from webapp.services.url_policy import (
+from webapp.core.url_policy import (
     check_known_addresses,
     check_public_url,
     known_private_reason,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from webapp.services.urls import MAX_URL_LENGTH, UrlProblem, domain_of, normalise_url
+from webapp.core.urls import MAX_URL_LENGTH, UrlProblem, domain_of, normalise_url
 
 
 @pytest.mark.parametrize(

@@ -88,7 +88,7 @@ def register_web_extensions(app: "Flask") -> None:
 
     @login_manager.user_loader
     def load_user(session_id):
-        from webapp.services.accounts import user_of_session
+        from webapp.services.accounts.identity import user_of_session
 
         return user_of_session(session_id)
 
@@ -143,10 +143,10 @@ def register_commands(app: "Flask") -> None:
 
 def start_web_services(app: "Flask") -> None:
     """The web process's event hub (one poller of the event log for every live client) and,
-    in the gevent server, its submission writer (group commit, webapp/services/submit_batcher.py)."""
+    in the gevent server, its submission writer (group commit, webapp/services/queue/submit_batcher.py)."""
     from webapp.database import under_gevent
-    from webapp.services.events import EventHub, wake_hub_after_commits
-    from webapp.services.submit_batcher import SubmitBatcher
+    from webapp.services.queue.events import EventHub, wake_hub_after_commits
+    from webapp.services.queue.submit_batcher import SubmitBatcher
 
     app.extensions["haul_event_hub"] = EventHub(app)
     wake_hub_after_commits()
@@ -158,7 +158,7 @@ def announce_setup(app: "Flask") -> None:
     """Create the env-configured admin, or log the setup code while nobody can sign in yet."""
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
-    from webapp.services.setup import bootstrap
+    from webapp.services.accounts.setup import bootstrap
 
     settings = app.config["HAUL"]
     with app.app_context():

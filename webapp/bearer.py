@@ -21,7 +21,7 @@ from limits import parse
 
 from webapp.errors import Forbidden, TooManyRequests, Unauthorized
 from webapp.extensions import limiter
-from webapp.services.accounts import Principal, resolve_bearer
+from webapp.services.accounts.identity import Principal, resolve_bearer
 
 FAILED_ATTEMPTS = parse("10/minute")  # as the sign-in forms allow
 

@@ -34,7 +34,7 @@ def _user_named(username: str):
 @click.password_option(help="The password (asked for when not given).")
 def create_user_command(username, admin, password):
     """Create a user."""
-    from webapp.services import accounts
+    from webapp.services.accounts import identity as accounts
 
     try:
         user = accounts.create_user(username, password, role="admin" if admin else "user")
@@ -48,7 +48,7 @@ def create_user_command(username, admin, password):
 @click.option("--name", default="cli", show_default=True, help="A name to recognise the token by.")
 def create_token_command(username, name):
     """Create a personal API token for USERNAME and print it (shown this once)."""
-    from webapp.services import accounts
+    from webapp.services.accounts import identity as accounts
 
     user = _user_named(username)
     try:
@@ -78,7 +78,7 @@ def list_tokens_command(username):
 @click.argument("token_id", type=int)
 def revoke_token_command(token_id):
     """Revoke the token with id TOKEN_ID (see `tokens list`)."""
-    from webapp.services import accounts
+    from webapp.services.accounts import identity as accounts
 
     try:
         row = accounts.revoke_token(token_id)
@@ -93,7 +93,7 @@ def serve_command():
 
     Either one that dies is started again (webapp/supervisor.py); a second `serve` on the same
     data dir refuses to start (webapp/stack_lock.py)."""
-    from webapp.services import setup
+    from webapp.services.accounts import setup
 
     settings = current_app.config["HAUL"]
     try:
@@ -134,7 +134,7 @@ def backup_command(destination):
     """Copy the database and the secret key into DESTINATION (default: DATA_DIR/backups).
 
     Safe while Haul runs. The library is plain files: back it up with your usual tool."""
-    from webapp.services.backup import BackupError, back_up
+    from webapp.services.admin.backup import BackupError, back_up
 
     settings = current_app.config["HAUL"]
     try:

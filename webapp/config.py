@@ -47,7 +47,7 @@ class Settings:
     # Parsed forms of the extra-args strings (filled by load_settings).
     gallery_dl_options: tuple = field(default=(), compare=False)
     ytdlp_options: dict = field(default_factory=dict, compare=False)
-    # Guest uploads (webapp/services/chunked_uploads.py): the size of each piece a file is sent
+    # Guest uploads (webapp/services/guests/chunked_uploads.py): the size of each piece a file is sent
     # in, and whether anonymous visitors to / get the public upload page (off by default).
     upload_chunk_bytes: int = 16 * 1024 * 1024
     public_uploads: bool = False
@@ -60,7 +60,7 @@ class Settings:
     # upload starts one address gets an hour.
     guest_sessions_per_hour: int = 30
     guest_upload_starts_per_hour: int = 600
-    # The public upload page's limits (webapp/services/invite_usage.py); 0 = no limit.
+    # The public upload page's limits (webapp/services/guests/invite_usage.py); 0 = no limit.
     public_upload_max_file_bytes: int = 100 * 1024 * 1024
     public_upload_max_bytes_per_day: int = 1024 * 1024 * 1024
 
@@ -168,7 +168,7 @@ def load_settings(environ=None, env_file=".env", check_tool_args=True) -> Settin
     gallery_dl_options, ytdlp_options = (), {}
     if check_tool_args:
         # Imported here: the tools are heavy and only needed once the args are known.
-        from jobs.engines import tool_args
+        from webapp.core import tool_args
 
         try:
             gallery_dl_options = tool_args.parse_gallery_dl_args(gallery_dl_args)

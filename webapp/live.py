@@ -1,9 +1,9 @@
 """Turning event records into the messages live clients receive."""
 from __future__ import annotations
 
-from webapp.services import events
-from webapp.services.accounts import Principal
-from webapp.services.events import EventRecord
+from webapp.services.queue import events
+from webapp.services.accounts.identity import Principal
+from webapp.services.queue.events import EventRecord
 
 # Every job change is one of the seed contract's four job message types.
 _SEED_JOB_TYPES = {

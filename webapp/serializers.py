@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from webapp.models import Job, Submission
 from webapp.models.base import isoformat
-from webapp.services.events import progress_of
+from webapp.services.queue.events import progress_of
 
 
 def file_json(f) -> dict:

@@ -22,9 +22,10 @@ from webapp.bearer import current_principal
 from webapp.errors import TooManyRequests
 from webapp.extensions import db
 from webapp.models import ApiToken, LoginSession, User
-from webapp.services import events, runtime_settings
-from webapp.services.accounts import Principal, role_scopes
-from webapp.services.events import EventRecord
+from webapp.services.queue import events
+from webapp.services.admin import runtime_settings
+from webapp.services.accounts.identity import Principal, role_scopes
+from webapp.services.queue.events import EventRecord
 
 
 @dataclass(frozen=True)

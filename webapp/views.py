@@ -68,7 +68,7 @@ def session_principal():
     """The signed-in person as a Principal (what the services take), or None."""
     from flask_login import current_user
 
-    from webapp.services.accounts import Principal
+    from webapp.services.accounts.identity import Principal
 
     if not current_user.is_authenticated:
         return None

@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 import requests
 
 from jobs.engines.base import Cancelled, DownloadRequest, Engine, EngineError, Progress, is_transient_status
-from webapp.services.library import inside_root, resource_directory, sanitize_component
+from webapp.core.paths import inside_root, resource_directory, sanitize_component
 
 MEDIA_EXTENSIONS = {
     "jpg", "jpeg", "jpe", "png", "gif", "webp", "avif", "bmp", "tif", "tiff", "heic", "svg",

@@ -32,7 +32,7 @@ from jobs.engines.base import (
     is_transient_status,
     status_from_message,
 )
-from webapp.services.library import resource_directory, sanitize_component
+from webapp.core.paths import resource_directory, sanitize_component
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from jobs.engines.base import (
     is_transient_status,
     status_from_message,
 )
-from webapp.services.library import resource_directory
+from webapp.core.paths import resource_directory
 
 # Quality presets offered to people; None leaves yt-dlp's own best choice.
 PRESETS = {

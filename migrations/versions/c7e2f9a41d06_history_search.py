@@ -20,7 +20,7 @@ mode with alter_column, drop_column, …) drops these triggers with the old tabl
 create them again (`create_search_triggers()` below) and rebuild the index
 (`INSERT INTO jobs_search (jobs_search) VALUES ('rebuild')`, the same for job_files_search). tests/test_history.py checks that the
 triggers exist at the head revision. PostgreSQL gets the indexes only; search falls back to
-ILIKE there (webapp/services/history.py).
+ILIKE there (webapp/services/library/history.py).
 """
 from alembic import op
 import sqlalchemy as sa

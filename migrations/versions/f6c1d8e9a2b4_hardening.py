@@ -37,7 +37,7 @@ def upgrade():
     )
     op.execute("UPDATE jobs SET token_id = (SELECT token_id FROM submissions WHERE submissions.id = jobs.submission_id)")
     op.drop_column('submissions', 'public_only')
-    # A guest's bytes count for the whole invite now (webapp/services/invite_usage.py), not per session.
+    # A guest's bytes count for the whole invite now (webapp/services/guests/invite_usage.py), not per session.
     op.drop_column('guest_sessions', 'bytes_uploaded')
 
 

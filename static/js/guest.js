@@ -1,7 +1,7 @@
 // The guest page: chunked, resumable uploads (each chunk's SHA-256 sent along), links, and a
 // live list of what this visitor sent. No build step; plain ES2017.
 //
-// Upload protocol (webapp/services/chunked_uploads.py): POST <base>/uploads starts one and says
+// Upload protocol (webapp/services/guests/chunked_uploads.py): POST <base>/uploads starts one and says
 // the chunk size; PUT <base>/uploads/<id>?offset=N sends the chunk at N with X-Chunk-SHA256; a
 // 409 or a dropped connection is answered by asking GET <base>/uploads/<id> how much the server
 // has, then sending the rest; a 422 (the chunk's hash did not match) resends that chunk; POST

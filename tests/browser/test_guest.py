@@ -1,7 +1,7 @@
 """The guest page in a real browser (Chromium, phone viewport) against a live Haul: gunicorn +
 gevent serving the page and its event stream, the Huey worker downloading guests' links.
 
-Invites are made with webapp.services.invites in an app built on the stack's own data dir (the
+Invites are made with webapp.services.guests.invites in an app built on the stack's own data dir (the
 same database and secret key as the running server). Chunks are 64 KiB here, so a file of a
 few hundred KB goes up in several pieces; one test drops the connection twice mid-way (once
 after the server stored a chunk, once before) and the page must carry on by itself.
@@ -50,7 +50,7 @@ def stack_app(gui_stack):
 
 def make_invite(stack_app, **fields) -> dict:
     from webapp.extensions import db
-    from webapp.services import invites
+    from webapp.services.guests import invites
 
     fields.setdefault("name", "Family photos")
     with stack_app.app_context():
@@ -220,7 +220,7 @@ def test_an_open_guest_page_ends_when_the_password_changes(stack_app, new_contex
     """The page's live stream checks its session at each keep-alive (every 15 s): after the admin
     changes the password it says so and stops; a reload shows the password form again."""
     from webapp.extensions import db
-    from webapp.services import invites
+    from webapp.services.guests import invites
 
     invite = make_invite(stack_app, name="Band rehearsal", password="first one")
     page = phone_context(new_context).new_page()

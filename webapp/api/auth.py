@@ -14,7 +14,8 @@ from webapp.bearer import current_principal, require
 from webapp.errors import Forbidden
 from webapp.extensions import limiter
 from webapp.models.base import utcnow
-from webapp.services import accounts, users
+from webapp.services.accounts import identity as accounts
+from webapp.services.accounts import user_admin as users
 
 
 def user_json(principal) -> dict:

@@ -1,5 +1,5 @@
 """The library: GET /api/v1/downloads (finished jobs and their files), one download, its files and
-thumbnail, DELETE, stats and bulk actions. Rules live in webapp/services/downloads.py (and the
+thumbnail, DELETE, stats and bulk actions. Rules live in webapp/services/library/downloads.py (and the
 history's); the views parse, call, serialise."""
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from webapp.bearer import current_principal, require
 from webapp.error_pages import error_response
 from webapp.errors import NotFound
 from webapp.models.base import isoformat
-from webapp.services import download_stats
-from webapp.services import downloads as library
-from webapp.services import files as file_service
+from webapp.services.library import stats as download_stats
+from webapp.services.library import downloads as library
+from webapp.services.library import files as file_service
 
 _ERRORS = (401, 403, 404, 422)
 _SECURITY = [{"bearer": []}]

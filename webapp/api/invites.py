@@ -1,6 +1,6 @@
 """Invite links (admin): GET/POST /api/v1/invites, GET/PATCH/DELETE /api/v1/invites/<id>.
 
-The rules are the invites page's (webapp/services/invites.py): one set of checks for both. The
+The rules are the invites page's (webapp/services/guests/invites.py): one set of checks for both. The
 password is write-only: answers say only `has_password`. The public upload page's own invite
 is not listed here and is 404 by id (it belongs to HAUL_PUBLIC_UPLOADS, not to an admin).
 """
@@ -20,7 +20,7 @@ from webapp.api.schemas.invites import (
 from webapp.bearer import current_principal, require
 from webapp.errors import NotFound
 from webapp.models import Invite
-from webapp.services import invites
+from webapp.services.guests import invites
 
 _ACCESS = "Scope: admin (an admin's token)."
 

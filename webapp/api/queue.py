@@ -2,7 +2,7 @@
 …/<id>/retry, bulk retry/clear/reorder, queue-wide pause/resume and GET /api/v1/queue/stats.
 
 Routes stay thin: the rules (who reaches which job, what may change) are in
-webapp/services/job_control.py and queue_listing.py, shared with the queue page, and every
+webapp/services/queue/job_control.py and queue_listing.py, shared with the queue page, and every
 change publishes its event there.
 """
 from __future__ import annotations
@@ -34,8 +34,9 @@ from webapp.errors import NotFound
 from webapp.models.base import isoformat
 from webapp.models.job import ACTIVE_STATUSES
 from webapp.serializers import job_json, principal_submitter_json, queued_jobs_json
-from webapp.services import job_control, queue_listing
-from webapp.services.submissions import submit
+from webapp.services.queue import job_control
+from webapp.services.queue import listing as queue_listing
+from webapp.services.queue.submissions import submit
 
 _ERRORS = (401, 403, 404)
 _SECURITY = [{"bearer": []}]

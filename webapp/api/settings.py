@@ -2,7 +2,7 @@
 cookie files: GET/POST /api/v1/settings/cookies, PATCH/DELETE /api/v1/settings/cookies/<site>.
 
 The same settings the GUI's settings page manages, through the same service
-(webapp/services/runtime_settings.py): one set of rules, and a change reaches the next job
+(webapp/services/admin/runtime_settings.py): one set of rules, and a change reaches the next job
 without a restart. PATCH changes only the keys it names; a key set to null goes back to its
 default (the environment's value).
 """
@@ -23,7 +23,10 @@ from webapp.api.schemas.system import (
 from webapp.bearer import require
 from webapp.errors import Invalid, NotFound
 from webapp.models.base import isoformat
-from webapp.services import cookie_access, cookies, overview, runtime_settings
+from webapp.services.admin import cookie_access
+from webapp.services.admin import cookies
+from webapp.api import overview
+from webapp.services.admin import runtime_settings
 
 _ACCESS = "Scope: admin (an admin's token)."
 

@@ -36,8 +36,10 @@ from webapp.errors import HaulError, Invalid
 from webapp.extensions import db
 from webapp.models import Job, JobFile
 from webapp.serializers import job_json, principal_submitter_json
-from webapp.services import platforms, queue_listing, upload_store
-from webapp.services.submissions import submit
+from webapp.services.admin import platforms
+from webapp.services.queue import listing as queue_listing
+from webapp.services.guests import upload_store
+from webapp.services.queue.submissions import submit
 
 _SECURITY = [{"bearer": []}]
 _SUBMIT = ("Scope: submit (a submit-only token is what a phone should hold). ")

@@ -7,7 +7,8 @@ from webapp.api import bp
 from webapp.api.common import document_errors
 from webapp.api.schemas.system import OverviewSchema, PlatformArgsSchema, PlatformsSchema
 from webapp.bearer import current_principal, require
-from webapp.services import overview, platforms
+from webapp.api import overview
+from webapp.services.admin import platforms
 
 
 @bp.get("/platforms")

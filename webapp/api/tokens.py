@@ -16,7 +16,7 @@ from webapp.errors import Forbidden, NotFound
 from webapp.extensions import db
 from webapp.models import ApiToken
 from webapp.models.base import isoformat
-from webapp.services import accounts
+from webapp.services.accounts import identity as accounts
 
 
 def _caller_user():

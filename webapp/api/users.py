@@ -1,6 +1,6 @@
 """Users (admin): GET/POST /api/v1/users, GET/PATCH/DELETE /api/v1/users/<id>.
 
-The rules are the users page's (webapp/services/users.py and accounts.py): usernames are unique
+The rules are the users page's (webapp/services/accounts/user_admin.py and accounts.py): usernames are unique
 ignoring case, passwords have at least 8 characters, Haul keeps at least one admin, and nobody
 changes their own role or deletes their own account here (another admin can). Password hashes
 never leave the server.
@@ -24,7 +24,8 @@ from webapp.errors import Conflict, NotFound
 from webapp.extensions import db
 from webapp.models import User
 from webapp.models.base import isoformat
-from webapp.services import accounts, users
+from webapp.services.accounts import identity as accounts
+from webapp.services.accounts import user_admin as users
 
 _ACCESS = "Scope: admin (an admin's token)."
 

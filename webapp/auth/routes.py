@@ -9,7 +9,8 @@ from webapp.auth import bp
 from webapp.auth.forms import LoginForm, SetupForm
 from webapp.errors import HaulError
 from webapp.extensions import limiter
-from webapp.services import accounts, setup
+from webapp.services.accounts import identity as accounts
+from webapp.services.accounts import setup
 
 
 def _safe_next(target: str | None) -> str:

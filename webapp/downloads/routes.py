@@ -15,7 +15,7 @@ from webapp.extensions import db, sock
 from webapp.live import seed_message
 from webapp.models import Job, Submission
 from webapp.serializers import submission_json, submit_result_json
-from webapp.services.submissions import submit
+from webapp.services.queue.submissions import submit
 
 _TRUE = {"1", "true", "yes", "on"}
 

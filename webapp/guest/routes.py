@@ -37,8 +37,11 @@ from webapp.guest import bp, rate_limits
 from webapp.models import GuestSession, Invite
 from webapp.models.base import utcnow
 from webapp.models.invite import DEFAULT_KINDS, new_key
-from webapp.services import chunked_uploads, guests, invite_usage, invites
-from webapp.services.invites import InviteClosed
+from webapp.services.guests import chunked_uploads
+from webapp.services.guests import guest_actions as guests
+from webapp.services.guests import invite_usage
+from webapp.services.guests import invites
+from webapp.services.guests.invites import InviteClosed
 from webapp.views import event_stream
 
 COOKIE_KEY = "haul_guest"  # in the signed session cookie: {invite id: guest session id}
@@ -143,7 +146,7 @@ def _accept(invite: Invite) -> str | None:
 
 
 def render_guest_page(invite: Invite, guest: GuestSession, *, public: bool = False):
-    from webapp.services.invites import token_for
+    from webapp.services.guests.invites import token_for
 
     token = token_for(invite)
     context = {

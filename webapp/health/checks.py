@@ -54,7 +54,8 @@ def storage(root: Path) -> dict:
 
 
 def worker() -> dict:
-    from webapp.services import dispatch, worker_heartbeat
+    from webapp.services.queue import dispatch
+    from webapp.services.queue import heartbeat as worker_heartbeat
 
     beat = worker_heartbeat.last_beat()
     alive = beat is not None and utcnow() - beat <= WORKER_STALE_AFTER

@@ -1,4 +1,4 @@
-"""History pages, file serving and thumbnails. Routes parse, call webapp.services.history, render."""
+"""History pages, file serving and thumbnails. Routes parse, call webapp.services.library.history, render."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -9,10 +9,10 @@ from flask_login import login_required
 from webapp.errors import HaulError
 from webapp.history import bp
 from webapp.models.job import FINISHED_STATUSES
-from webapp.services import files as file_service
-from webapp.services import history
-from webapp.services.job_control import get_visible_job
-from webapp.services.library import UnsafePath
+from webapp.services.library import files as file_service
+from webapp.services.library import history
+from webapp.services.queue.job_control import get_visible_job
+from webapp.core.paths import UnsafePath
 from webapp.views import is_htmx, render_view, session_principal, with_toast
 
 # Responses that render a downloaded file in the browser: the file came from anywhere on

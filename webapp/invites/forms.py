@@ -1,5 +1,5 @@
 """The invites page's forms (Flask-WTF: each carries its CSRF token), and turning one into the
-fields webapp/services/invites.py takes.
+fields webapp/services/guests/invites.py takes.
 
 The fields are strings the page parses itself (sizes such as "500 MB", a local date and time),
 so a refusal reads like a person wrote it and sits next to its field. The service checks the
@@ -18,7 +18,7 @@ from wtforms.validators import Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from webapp.models.invite import DEFAULT_KINDS, KINDS
-from webapp.services.invites import MAX_NAME, MAX_PASSWORD, MAX_POST_TITLE
+from webapp.services.guests.invites import MAX_NAME, MAX_PASSWORD, MAX_POST_TITLE
 
 KIND_LABELS = {"image": "Images", "video": "Videos", "audio": "Audio", "other": "Other files"}
 USE_LABELS = {"once": "One-time", "limited": "A number of times", "unlimited": "Unlimited"}

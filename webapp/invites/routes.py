@@ -21,7 +21,7 @@ from webapp.extensions import db
 from webapp.invites import bp
 from webapp.invites.forms import FIELD_OF_ERROR, KIND_LABELS, ActionForm, EditInviteForm, InviteForm, fields_from, fill_from
 from webapp.models import Invite, User
-from webapp.services import invites
+from webapp.services.guests import invites
 from webapp.settings.routes import admin_required
 from webapp.templating import human_bytes
 from webapp.views import is_htmx, render_view, with_toast

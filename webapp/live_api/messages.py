@@ -17,8 +17,8 @@ import json
 from dataclasses import dataclass
 
 from webapp.models.base import isoformat, utcnow
-from webapp.services import events
-from webapp.services.events import EventRecord
+from webapp.services.queue import events
+from webapp.services.queue.events import EventRecord
 
 DOWNLOADS_ROOM = "downloads"
 JOB_ROOM_PREFIX = "job:"

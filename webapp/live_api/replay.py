@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from webapp.extensions import db
 from webapp.models import Event
 from webapp.models.base import isoformat
-from webapp.services.events import EventRecord
+from webapp.services.queue.events import EventRecord
 
 REPLAY_LIMIT = 2000  # a client further behind gets the newest this many, after a "gap" notice
 

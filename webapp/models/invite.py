@@ -27,7 +27,7 @@ class Invite(db.Model):
     """A public link through which guests upload files or send links into one post title.
 
     The link's token is derived from `nonce` with the server's secret key (see
-    webapp/services/invites.py): the table holds only the nonce and the token's SHA-256, so a
+    webapp/services/guests/invites.py): the table holds only the nonce and the token's SHA-256, so a
     copy of the database does not hand out working links, yet an admin can copy the link again.
     """
 

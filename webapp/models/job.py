@@ -57,7 +57,7 @@ class Submission(db.Model):
     invite_id: Mapped[int | None] = mapped_column(ForeignKey("invites.id", ondelete="SET NULL"), index=True)
     guest_session_id: Mapped[str | None] = mapped_column(
         ForeignKey("guest_sessions.id", ondelete="SET NULL"), index=True)
-    # Who stood behind it, for the network policy (webapp/services/url_policy.py): an admin's
+    # Who stood behind it, for the network policy (webapp/core/url_policy.py): an admin's
     # jobs may reach private addresses; a user's only when the admin allows it (a setting), a
     # guest's only when the invite does. Decided again by the worker when the job runs.
     trust: Mapped[str] = mapped_column(String(8), default="user")

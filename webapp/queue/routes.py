@@ -12,9 +12,12 @@ from webapp.errors import HaulError
 from webapp.models.job import ENGINES, PRESETS
 from webapp.queue import bp
 from webapp.queue.stream import queue_event_stream
-from webapp.services import events, job_control, queue_listing, queue_state
-from webapp.services.link_text import parse_links
-from webapp.services.submissions import submit
+from webapp.services.queue import events
+from webapp.services.queue import job_control
+from webapp.services.queue import listing as queue_listing
+from webapp.services.queue import pause as queue_state
+from webapp.core.link_text import parse_links
+from webapp.services.queue.submissions import submit
 from webapp.views import render_view, session_principal, with_toast
 
 PRIORITIES = {"high": 10, "normal": 0, "low": -10}

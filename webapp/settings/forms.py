@@ -6,7 +6,7 @@ from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
 
 from webapp.models.user import ROLES
-from webapp.services import runtime_settings
+from webapp.services.admin import runtime_settings
 
 ENGINE_LABELS = {"auto": "Automatic (pick per link)", "gallery-dl": "gallery-dl", "yt-dlp": "yt-dlp"}
 PRESET_LABELS = {"best": "Best available", "1080p": "Up to 1080p", "720p": "Up to 720p", "audio": "Audio only"}

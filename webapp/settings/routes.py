@@ -17,7 +17,12 @@ from sqlalchemy import func, select
 from webapp.errors import HaulError, Invalid
 from webapp.extensions import db
 from webapp.models import ApiToken, JobFile, User
-from webapp.services import accounts, cookie_access, cookies, runtime_settings, tool_allowlist, users
+from webapp.services.accounts import identity as accounts
+from webapp.services.admin import cookie_access
+from webapp.services.admin import cookies
+from webapp.services.admin import runtime_settings
+from webapp.core import tool_allowlist
+from webapp.services.accounts import user_admin as users
 from webapp.settings import bp
 from webapp.settings.forms import (
     AccessForm,

@@ -42,9 +42,10 @@ from flask_wtf.csrf import CSRFError
 from webapp.errors import Conflict, HaulError
 from webapp.extensions import db
 from webapp.models import Job
-from webapp.services import accounts, upload_store
-from webapp.services.link_text import parse_links
-from webapp.services.submissions import MAX_TEXT, submit
+from webapp.services.accounts import identity as accounts
+from webapp.services.guests import upload_store
+from webapp.core.link_text import parse_links
+from webapp.services.queue.submissions import MAX_TEXT, submit
 from webapp.sharing import bp
 from webapp.views import session_principal
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from webapp.services.accounts import SCOPES
+from webapp.services.accounts.identity import SCOPES
 
 
 class ApiErrorSchema(Schema):

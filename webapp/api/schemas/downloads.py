@@ -8,9 +8,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from webapp.models.job import FINISHED_STATUSES
-from webapp.services.download_stats import PERIODS
-from webapp.services.downloads import BULK_ACTIONS, MAX_BULK_IDS
-from webapp.services.history import HISTORY_SOURCES
+from webapp.services.library.stats import PERIODS
+from webapp.services.library.downloads import BULK_ACTIONS, MAX_BULK_IDS
+from webapp.services.library.history import HISTORY_SOURCES
 
 MAX_PAGE = 10**9  # webapp/api/common.page_from_args
 MAX_PER_PAGE = 200

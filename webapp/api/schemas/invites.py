@@ -1,6 +1,6 @@
 """Schemas of /api/v1/invites: the invite object, what creating and changing one accept, the list.
 
-The bounds come from webapp/services/invites.py, so the document states the service's rules;
+The bounds come from webapp/services/guests/invites.py, so the document states the service's rules;
 the service still checks every value (the page and the API share one set of rules). What a
 schema cannot say is left to the service and answered 422 with its own error code: an expiry
 already past (`expires_in_past`), neither uploads nor links allowed (`nothing_allowed`), a
@@ -12,7 +12,7 @@ from marshmallow import Schema, fields, validate
 
 from webapp.api.common import MAX_PER_PAGE
 from webapp.models.invite import KINDS
-from webapp.services.invites import MAX_NAME, MAX_PASSWORD, MAX_POST_TITLE, MAX_SEARCH, MIN_PASSWORD, ORDERS, SORTS
+from webapp.services.guests.invites import MAX_NAME, MAX_PASSWORD, MAX_POST_TITLE, MAX_SEARCH, MIN_PASSWORD, ORDERS, SORTS
 
 MAX_USES = 1_000_000
 MAX_BYTES = 2**62

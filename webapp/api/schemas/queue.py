@@ -6,8 +6,8 @@ from marshmallow import Schema, ValidationError, fields, pre_load, validate, val
 from webapp.api.common import MAX_ID, MAX_PER_PAGE
 from webapp.api.schemas import ApiErrorSchema, JobSchema
 from webapp.models.job import PRESETS, SOURCES, STATUSES
-from webapp.services.job_control import CLEARABLE, MAX_PRIORITY, MIN_PRIORITY
-from webapp.services.submissions import MAX_TEXT, MAX_URLS, REQUESTABLE_ENGINES
+from webapp.services.queue.job_control import CLEARABLE, MAX_PRIORITY, MIN_PRIORITY
+from webapp.services.queue.submissions import MAX_TEXT, MAX_URLS, REQUESTABLE_ENGINES
 
 MAX_ITEM_IDS = 1000  # one bulk request; a bigger batch is several requests
 # The usual shape of a link, for the document (so generated clients and the fuzzer send ones

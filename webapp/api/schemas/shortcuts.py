@@ -7,7 +7,7 @@ from marshmallow import Schema, fields, validate
 from webapp.api.schemas import JobSchema
 from webapp.api.schemas.queue import URL_PATTERN
 from webapp.api.schemas.system import PLATFORM_TOOLS
-from webapp.services.submissions import MAX_TEXT
+from webapp.services.queue.submissions import MAX_TEXT
 
 MAX_SHARED_URLS = 10  # what one share from a phone sends; more is a paste, for POST /api/v1/queue
 MAX_FILENAME = 255

@@ -9,8 +9,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from webapp.models.user import ROLES
-from webapp.services import cookie_access, runtime_settings
-from webapp.services.accounts import MIN_PASSWORD_LENGTH, USERNAME_RE
+from webapp.services.admin import cookie_access
+from webapp.services.admin import runtime_settings
+from webapp.services.accounts.identity import MIN_PASSWORD_LENGTH, USERNAME_RE
 
 MAX_PASSWORD_LENGTH = 256  # webapp/services/users.check_password
 PLATFORM_TOOLS = ("gallery-dl", "yt-dlp")

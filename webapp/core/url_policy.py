@@ -131,7 +131,7 @@ def private_addresses_allowed(trust: str, invite_allows: bool, users_allowed: bo
     """May jobs submitted with this trust reach private addresses?
 
     An admin's always; a guest's when the invite allows it; a user's when the admin's setting
-    does (`users_allowed`, webapp/services/runtime_settings.py)."""
+    does (`users_allowed`, webapp/services/admin/runtime_settings.py)."""
     if trust == ADMIN_TRUST:
         return True
     if trust == GUEST_TRUST:

@@ -4,7 +4,7 @@ An admin uploads a Netscape cookies.txt (what browser "export cookies" add-ons w
 site such as example.com. The file is checked line by line, normalised (header, LF line
 endings) and stored as `<data_dir>/cookies/example.com.txt`, readable only by Haul's user.
 A job for example.com or any subdomain of it (media.example.com) gets the most specific
-file its submitter may use (webapp/services/cookie_access.py); gallery-dl and yt-dlp load it
+file its submitter may use (webapp/services/admin/cookie_access.py); gallery-dl and yt-dlp load it
 themselves.
 """
 from __future__ import annotations

@@ -18,10 +18,14 @@ from webapp.extensions import db
 from webapp.models import GuestSession, Job, Submission, Upload
 from webapp.models.base import isoformat
 from webapp.models.job import UPLOAD_ENGINE
-from webapp.services import chunked_uploads, events, invite_usage, invites, job_control
-from webapp.services.link_text import parse_links
-from webapp.services.url_policy import check_public_url
-from webapp.services.urls import UrlProblem, normalise_url
+from webapp.services.guests import chunked_uploads
+from webapp.services.queue import events
+from webapp.services.guests import invite_usage
+from webapp.services.guests import invites
+from webapp.services.queue import job_control
+from webapp.core.link_text import parse_links
+from webapp.core.url_policy import check_public_url
+from webapp.core.urls import UrlProblem, normalise_url
 
 MAX_GUEST_LINKS = 20  # per request
 MAX_ITEMS = 300  # the newest this many are listed
@@ -225,7 +229,7 @@ def check_room(guest: GuestSession) -> None:
 
 def send_links(guest: GuestSession, body) -> list[dict]:
     """Check a guest's links, count the session's use, then queue them (one submission)."""
-    from webapp.services.submissions import submit
+    from webapp.services.queue.submissions import submit
 
     invites.check_session_open(guest)
     urls = check_links(guest, body)

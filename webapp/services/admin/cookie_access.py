@@ -20,7 +20,7 @@ from webapp.errors import Invalid, NotFound
 from webapp.extensions import db
 from webapp.models import CookieAccess, User
 from webapp.models.job import ADMIN_TRUST, USER_TRUST
-from webapp.services import cookies
+from webapp.services.admin import cookies
 
 ADMINS, ALL_USERS, CHOSEN = "admins", "users", "chosen"
 CHOICES = (ADMINS, ALL_USERS, CHOSEN)

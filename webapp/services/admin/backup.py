@@ -3,7 +3,7 @@
 The database is copied with SQLite's online backup API, so it is safe while the web server and
 the worker keep writing: the copy is the database as of one moment (a read transaction, which
 WAL lets writers work beside), checked with `PRAGMA integrity_check` before it takes its final
-name. The secret key signs sessions and derives every invite link (webapp/services/invites.py):
+name. The secret key signs sessions and derives every invite link (webapp/services/guests/invites.py):
 without it a restored Haul works, but every invite link handed out stops working.
 
 Not copied: the Huey queue (data/huey.db) only holds wake-ups, which the worker makes again

@@ -44,7 +44,8 @@ def _ready_wakeups() -> int:
 
 @functools.cache
 def _startable_query():
-    from webapp.services import queue_state, runtime_settings
+    from webapp.services.queue import pause as queue_state
+    from webapp.services.admin import runtime_settings
 
     jobs, settings = Job.__table__, Setting.__table__
 
@@ -61,7 +62,7 @@ def _startable_query():
 def _startable() -> tuple[int, int]:
     """(queued jobs, free download slots), both 0 while the queue is paused — in one query
     built once: this runs after every submission."""
-    from webapp.services import runtime_settings
+    from webapp.services.admin import runtime_settings
 
     paused, concurrency, queued, running = db.session.connection().execute(_startable_query()).one()
     if paused:

@@ -17,7 +17,7 @@ from webapp.extensions import db
 from webapp.models import ApiToken, LoginSession, User
 from webapp.models.base import utcnow
 from webapp.models.user import ROLES
-from webapp.services import events
+from webapp.services.queue import events
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 MIN_PASSWORD_LENGTH = 8

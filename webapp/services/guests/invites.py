@@ -26,7 +26,7 @@ from webapp.extensions import db
 from webapp.models import GuestSession, Invite, Job, JobFile, Submission, Upload
 from webapp.models.base import utcnow
 from webapp.models.invite import DEFAULT_KINDS, DUPLICATE, KINDS, new_key
-from webapp.services.library import sanitize_component
+from webapp.core.paths import sanitize_component
 
 MAX_NAME = 100
 MAX_POST_TITLE = 300

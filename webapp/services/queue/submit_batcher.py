@@ -76,7 +76,7 @@ class SubmitBatcher:
         return batch
 
     def _run(self) -> None:
-        from webapp.services.submissions import write_batch
+        from webapp.services.queue.submissions import write_batch
 
         while True:
             self._wake.wait()

@@ -10,7 +10,7 @@ import mimetypes
 import os
 from pathlib import Path
 
-from webapp.services.library import UnsafePath, inside_root
+from webapp.core.paths import UnsafePath, inside_root
 
 THUMBNAIL_DIRNAME = "thumbnails"
 THUMBNAIL_SUFFIX = ".webp"

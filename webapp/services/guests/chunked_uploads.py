@@ -18,13 +18,13 @@ The bytes gather in data_dir/partial/<id>.part, written in place at the chunk's 
 from the request in small blocks (never a whole chunk in memory). An flock on that file keeps
 two requests for one upload (a retry racing the original) from writing at once: the second is
 told 409 upload_busy. At the end the server hashes the whole file (off the event loop) and
-hands it to the library (webapp/services/upload_store.py), which stores it under
+hands it to the library (webapp/services/guests/upload_store.py), which stores it under
 storage_root/<post_title>/uploads/<invite-slug>/ or reports that the content is there already.
 
 The invite's limits are checked at the start, before a byte is stored: uploads allowed, the
 kinds (MIME type's first part: image, video, audio, anything else "other"), max_file_bytes and
 max_total_bytes. The total is the whole invite's, whatever number of guest sessions send to it
-(webapp/services/invite_usage.py): an upload reserves its size when it starts, counted under
+(webapp/services/guests/invite_usage.py): an upload reserves its size when it starts, counted under
 the invite's lock so parallel starts from any sessions cannot overrun it together, and a
 cancelled or abandoned upload gives its reservation back. A chunk never takes more than its
 upload reserved: the protocol refuses bytes past the announced size.
@@ -49,8 +49,10 @@ from webapp.extensions import db
 from webapp.models import GuestSession, Invite, Job, Upload
 from webapp.models.base import isoformat, utcnow
 from webapp.models.invite import DUPLICATE, STORED, UPLOAD_FAILED, UPLOADING, new_key
-from webapp.services import invite_usage, invites, upload_store
-from webapp.services.library import sanitize_component
+from webapp.services.guests import invite_usage
+from webapp.services.guests import invites
+from webapp.services.guests import upload_store
+from webapp.core.paths import sanitize_component
 
 READ_BLOCK = 64 * 1024  # bytes read from the request and written at a time
 # A block that does not arrive within this many seconds ends the request: a client that

@@ -15,8 +15,8 @@ from webapp.extensions import db
 from webapp.models import Job, JobFile
 from webapp.models.base import isoformat
 from webapp.models.job import CANCELLED, COMPLETED, FAILED
-from webapp.services import history
-from webapp.services.accounts import Principal
+from webapp.services.library import history
+from webapp.services.accounts.identity import Principal
 
 # Days back from today (UTC) each period starts; None: the whole library.
 PERIODS = {"today": 0, "week": 6, "month": 29, "year": 364, "all": None}

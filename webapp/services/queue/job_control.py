@@ -14,8 +14,11 @@ from webapp.extensions import db
 from webapp.models import Job
 from webapp.models.base import utcnow
 from webapp.models.job import ACTIVE_STATUSES, CANCELLED, COMPLETED, DOWNLOADING, FAILED, PAUSED, QUEUED
-from webapp.services import dispatch, events, queue_listing, queue_state
-from webapp.services.accounts import Principal
+from webapp.services.queue import dispatch
+from webapp.services.queue import events
+from webapp.services.queue import listing as queue_listing
+from webapp.services.queue import pause as queue_state
+from webapp.services.accounts.identity import Principal
 
 
 def get_visible_job(job_id: int, principal: Principal) -> Job:

@@ -12,7 +12,7 @@ from webapp.errors import Conflict, Invalid, NotFound
 from webapp.extensions import db
 from webapp.models import ApiToken, User
 from webapp.models.user import ROLES
-from webapp.services.accounts import MIN_PASSWORD_LENGTH, end_sessions
+from webapp.services.accounts.identity import MIN_PASSWORD_LENGTH, end_sessions
 
 
 def all_users() -> list[User]:

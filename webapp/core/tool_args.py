@@ -2,7 +2,7 @@
 
 HAUL_GALLERY_DL_EXTRA_ARGS / HAUL_YTDLP_EXTRA_ARGS and their Settings-page values let an admin
 tune the tools (a rate limit, a format, pauses between requests). Only the switches on the
-allowlist (webapp/services/tool_allowlist.py) pass: whoever can save a setting must not be able
+allowlist (webapp/core/tool_allowlist.py) pass: whoever can save a setting must not be able
 to run a program, read or write a file, or evaluate code on the server.
 
 The check happens in three steps:
@@ -31,7 +31,7 @@ import optparse
 import re
 import shlex
 
-from webapp.services import tool_allowlist as allow
+from webapp.core import tool_allowlist as allow
 
 
 class ToolArgsError(ValueError):

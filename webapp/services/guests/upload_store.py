@@ -1,6 +1,6 @@
 """A whole uploaded file into the library: hashed, deduplicated, moved, recorded as a job.
 
-Used by guest uploads once their last chunk is in (webapp/services/chunked_uploads.py) and by
+Used by guest uploads once their last chunk is in (webapp/services/guests/chunked_uploads.py) and by
 POST /api/v1/upload/base64. An upload becomes a completed job with one file (engine
 "upload"), so the history page, the downloads API, thumbnails and dedupe treat it like any
 download. A file whose SHA-256 is in the library already is not stored twice: the caller is
@@ -22,8 +22,8 @@ from webapp.extensions import db
 from webapp.models import Job, JobFile, Submission
 from webapp.models.base import utcnow
 from webapp.models.job import COMPLETED, GUEST_TRUST, UPLOAD_ENGINE, USER_TRUST
-from webapp.services import events
-from webapp.services.library import inside_root, relative_to_root, sanitize_component
+from webapp.services.queue import events
+from webapp.core.paths import inside_root, relative_to_root, sanitize_component
 
 UPLOADS_DOMAIN = "uploads"  # the folder under the post title, where a download's site would be
 PARTIAL_DIRNAME = "partial"  # data_dir/partial: uploads still arriving, never in the library

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from webapp.services.urls import UrlProblem, normalise_url
+from webapp.core.urls import UrlProblem, normalise_url
 
 # A link runs until whitespace, a quote or an angle bracket.
 _LINK_RE = re.compile(r"""https?://[^\s<>"'`]+""", re.IGNORECASE)

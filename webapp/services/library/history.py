@@ -31,10 +31,11 @@ from webapp.errors import Conflict
 from webapp.extensions import db
 from webapp.models import Job, JobFile, Submission, User
 from webapp.models.job import FINISHED_STATUSES
-from webapp.services import events, files as file_service
-from webapp.services.accounts import Principal
-from webapp.services.library import UnsafePath
-from webapp.services.submissions import SubmitResult, submit
+from webapp.services.queue import events
+from webapp.services.library import files as file_service
+from webapp.services.accounts.identity import Principal
+from webapp.core.paths import UnsafePath
+from webapp.services.queue.submissions import SubmitResult, submit
 
 log = logging.getLogger(__name__)
 

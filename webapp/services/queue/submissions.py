@@ -22,9 +22,13 @@ from webapp.models.job import (
     USER_TRUST,
     new_submission_id,
 )
-from webapp.services import dispatch, events, job_control, runtime_settings, url_policy
-from webapp.services.accounts import Principal
-from webapp.services.urls import UrlProblem, domain_of, normalise_url
+from webapp.services.queue import dispatch
+from webapp.services.queue import events
+from webapp.services.queue import job_control
+from webapp.services.admin import runtime_settings
+from webapp.core import url_policy
+from webapp.services.accounts.identity import Principal
+from webapp.core.urls import UrlProblem, domain_of, normalise_url
 
 MAX_URLS = 200
 MAX_TEXT = 300
@@ -118,7 +122,7 @@ def _conflict(duplicates: list[dict]) -> Conflict:
 @dataclass
 class Prepared:
     """A submission checked and normalised, ready to write: plain values only, so it can be
-    written by another greenlet (webapp/services/submit_batcher.py) in another session."""
+    written by another greenlet (webapp/services/queue/submit_batcher.py) in another session."""
 
     urls: list[str]
     post_title: str | None
@@ -133,7 +137,7 @@ class Prepared:
     token_id: int | None
     via: str
     # Who stood behind it for the network policy (Submission.trust), and for guests through an
-    # invite link (webapp/services/guests.py) whose invite and session.
+    # invite link (webapp/services/guests/guest_actions.py) whose invite and session.
     trust: str = USER_TRUST
     invite_id: int | None = None
     guest_session_id: str | None = None
@@ -197,7 +201,7 @@ def submit(
     )
     if not allowed:
         url_policy.check_known_addresses(normalised)
-    from webapp.services import submit_batcher
+    from webapp.services.queue import submit_batcher
 
     batcher = submit_batcher.current()
     if batcher is not None:

@@ -53,7 +53,7 @@ PRESET = "default_preset"
 GALLERY_DL_ARGS = "gallery_dl_extra_args"
 YTDLP_ARGS = "ytdlp_extra_args"
 # Access: whether users' links may reach private addresses (admins' always may; see
-# webapp/services/url_policy.py), and how many live streams one user, token or guest may hold.
+# webapp/core/url_policy.py), and how many live streams one user, token or guest may hold.
 PRIVATE_FOR_USERS = "users_private_addresses"
 MAX_STREAMS = "max_streams"
 KEYS = (CONCURRENCY, TIMEOUT, ENGINE, PRESET, GALLERY_DL_ARGS, YTDLP_ARGS, PRIVATE_FOR_USERS, MAX_STREAMS)
@@ -365,7 +365,7 @@ def _wake_for_more_room(old: int, new: int) -> None:
     """Queued jobs refused for lack of room have no wake-up task left: give them one."""
     if new <= old:
         return
-    from webapp.services import dispatch
+    from webapp.services.queue import dispatch
 
     queued = db.session.scalar(select(func.count(Job.id)).where(Job.status == QUEUED)) or 0
     db.session.remove()
@@ -376,7 +376,7 @@ def _wake_for_more_room(old: int, new: int) -> None:
 
 
 def _parse(tool: str, args: str):
-    from jobs.engines import tool_args
+    from webapp.core import tool_args
 
     if tool == "gallery-dl":
         return tool_args.parse_gallery_dl_args(args)
@@ -384,7 +384,7 @@ def _parse(tool: str, args: str):
 
 
 def _error_of(tool: str, args: str) -> str | None:
-    from jobs.engines.tool_args import ToolArgsError
+    from webapp.core.tool_args import ToolArgsError
 
     try:
         _parse(tool, args)
@@ -426,12 +426,12 @@ _CHECK_FAILED = "could not check these arguments; see the server log"
 
 
 def _error_in_child(tool: str, args: str) -> str | None:
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH")) if p)
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "webapp.services.runtime_settings", tool],
+            [sys.executable, "-m", "webapp.services.admin.runtime_settings", tool],
             input=args, capture_output=True, text=True, timeout=60, cwd=root, env=env,
         )
         return json.loads(done.stdout.strip().splitlines()[-1])["error"]
@@ -456,7 +456,7 @@ def apply(settings=None):
     the allowlist refused them, or a tool upgrade dropped an option) are not applied: the job
     runs with the environment's, and a warning is logged once.
     """
-    from jobs.engines.tool_args import ToolArgsError
+    from webapp.core.tool_args import ToolArgsError
 
     settings = _settings(settings)
     effective = current(settings)
@@ -485,7 +485,7 @@ def apply(settings=None):
 
 
 def _main() -> int:
-    """`python -m webapp.services.runtime_settings TOOL` < args: prints {"error": message or null}."""
+    """`python -m webapp.services.admin.runtime_settings TOOL` < args: prints {"error": message or null}."""
     tool = sys.argv[1] if len(sys.argv) > 1 else ""
     if tool not in TOOLS.values():
         print(json.dumps({"error": f"unknown tool {tool!r}"}))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from webapp.extensions import db
 from webapp.models import Setting
-from webapp.services import accounts
+from webapp.services.accounts import identity as accounts
 
 log = logging.getLogger(__name__)
 SETUP_KEY = "setup_code_hash"

@@ -10,8 +10,8 @@ from webapp.extensions import db
 from webapp.models import Job, Submission, User
 from webapp.models.job import (ACTIVE_STATUSES, DOWNLOADING, FAILED, FINISHED_STATUSES, PAUSED, QUEUED,
                                STATUSES)
-from webapp.services import queue_state
-from webapp.services.accounts import Principal
+from webapp.services.queue import pause as queue_state
+from webapp.services.accounts.identity import Principal
 
 # Finished rows stay on the queue page until cleared, but only this many: an open page must
 # not grow without bound (static/js/queue.js trims live additions to the same number).

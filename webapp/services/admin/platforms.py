@@ -2,7 +2,7 @@
 
 Importing every yt-dlp extractor costs the importing process tens of MB and about a second, and
 the web process is meant to stay small and never needs the tools themselves. So the list is
-read in a short-lived child (`python -m webapp.services.platforms`) that prints it as JSON; the
+read in a short-lived child (`python -m webapp.services.admin.platforms`) that prints it as JSON; the
 web keeps only the names, descriptions and subcategories, cached for the process's lifetime
 (the tools change only with a new install, which restarts Haul).
 """
@@ -87,10 +87,10 @@ def read_lists() -> dict:
 
 
 def _read_in_child() -> dict:
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH")) if p)
-    done = subprocess.run([sys.executable, "-m", "webapp.services.platforms"], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "webapp.services.admin.platforms"], capture_output=True, text=True,
                           timeout=_CHILD_TIMEOUT_SECONDS, cwd=root, env=env, check=False)
     if done.returncode != 0:
         raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}")
@@ -139,7 +139,7 @@ def search(tool: str | None = None, text: str | None = None) -> dict:
 
 
 def _main() -> int:
-    """`python -m webapp.services.platforms`: print both tools' lists as JSON."""
+    """`python -m webapp.services.admin.platforms`: print both tools' lists as JSON."""
     json.dump(read_lists(), sys.stdout, separators=(",", ":"))
     return 0
 

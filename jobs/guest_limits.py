@@ -36,7 +36,7 @@ from webapp.extensions import db
 from webapp.models import Invite, Job, JobFile
 from webapp.services.guests import invite_usage
 from webapp.core.paths import inside_root
-from webapp.templating import human_bytes
+from webapp.core.readable import human_bytes
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,16 @@
-"""Huey tasks: thin wrappers that take no ORM objects and call the runner."""
+"""Huey tasks: thin wrappers that take no ORM objects and call the runner.
+
+`worker_queue` is this side of `webapp.services.queue.dispatch.WorkerQueue`: the app factory
+connects it, and the services enqueue through it without importing `jobs`.
+"""
 from __future__ import annotations
 
 import threading
 
 from flask import current_app, has_app_context
 
-from jobs import huey
+from jobs import huey, thumbnails
+from webapp import create_app
 
 _app = None
 _app_lock = threading.Lock()
@@ -18,8 +23,6 @@ def worker_app():
         return current_app._get_current_object()
     with _app_lock:
         if _app is None:
-            from webapp import create_app
-
             _app = create_app(role="worker")
         return _app
 
@@ -27,6 +30,8 @@ def worker_app():
 @huey.task()
 def process_next():
     """Claim the next runnable job (priority, then age) and download it."""
+    # Imported here, not at the top: the web process imports this module to enqueue, and the
+    # runner brings the engines (yt-dlp's extractors alone are ~30 MB) that only workers use.
     from jobs import runner
 
     with worker_app().app_context():
@@ -40,7 +45,27 @@ def process_next():
 def make_thumbnails(job_id: int):
     """Thumbnails for a job the web completed itself (an uploaded file), made by the worker,
     which owns thumbnail making (jobs/thumbnails.py)."""
-    from jobs import thumbnails
-
     with worker_app().app_context():
         thumbnails.after_job_completed(job_id)
+
+
+class HueyWorkerQueue:
+    """The services' `WorkerQueue` on this Huey instance."""
+
+    def process_next(self, delay: float | None = None) -> None:
+        if delay:
+            process_next.schedule(delay=delay)
+        else:
+            process_next()
+
+    def make_thumbnails(self, job_id: int) -> None:
+        make_thumbnails(job_id)
+
+    def ready_count(self) -> int:
+        return huey.pending_count()
+
+    def scheduled_count(self) -> int:
+        return huey.scheduled_count()
+
+
+worker_queue = HueyWorkerQueue()

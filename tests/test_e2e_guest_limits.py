@@ -72,7 +72,7 @@ def test_a_file_larger_than_the_invites_limit_fails_the_job_and_leaves_nothing(s
                                                                              engine, path, limit):
     """Announced or not (no Content-Length: the size shows only as the bytes arrive), the file
     is cut off at the limit; the job fails with the limit in words, once."""
-    from webapp.templating import human_bytes
+    from webapp.core.readable import human_bytes
 
     guest, title = guest_with(max_file_bytes=limit)
     [job_id] = send(guest, media_site.url(path), engine=engine)

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from flask import Flask
 
-# Flask is imported inside the functions: gunicorn's master process imports this package
-# (for webapp.config) and should not carry Flask's memory for nothing.
+# Everything is imported inside the functions: gunicorn's master process imports this package
+# (for webapp.config) and should not carry Flask's memory for nothing, and each role imports
+# only its own parts (the worker never loads the blueprints, the web never the engines).
 
 log = logging.getLogger("haul")
 
@@ -40,6 +41,7 @@ def create_app(settings=None, role: str | None = None, **overrides) -> "Flask":
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
     register_extensions(app)
+    connect_worker_queue()
     if role != "worker":
         # The worker never serves a request: its routes, forms and templates would cost ~4 MB.
         register_blueprints(app)
@@ -67,6 +69,14 @@ def register_extensions(app: "Flask") -> None:
 
     with app.app_context():
         configure_sqlite(db.engine)
+
+
+def connect_worker_queue() -> None:
+    """The services enqueue work for the download workers through this (see dispatch.WorkerQueue)."""
+    from jobs.tasks import worker_queue
+    from webapp.services.queue import dispatch
+
+    dispatch.connect(worker_queue)
 
 
 def register_web_extensions(app: "Flask") -> None:

@@ -18,7 +18,7 @@ import socket
 from urllib.parse import urlsplit
 
 from webapp.errors import Forbidden, Invalid
-from webapp.models.job import ADMIN_TRUST, GUEST_TRUST
+from webapp.core.trust import ADMIN_TRUST, GUEST_TRUST
 
 # Ranges Python's ipaddress calls global (or only "reserved" by accident of where they lie) that
 # lead somewhere other than a public host, checked before Python's own classification.

@@ -127,7 +127,7 @@ def _closed_page(exc: InviteClosed | TooManyRequests):
 
 
 def _limits_text(invite: Invite) -> str:
-    from webapp.templating import human_bytes
+    from webapp.core.readable import human_bytes
 
     limits = invite_usage.limits_for(invite)
     parts = [f"{chunked_uploads.kinds_text(invite.kinds).capitalize()}"]

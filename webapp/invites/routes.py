@@ -23,7 +23,7 @@ from webapp.invites.forms import FIELD_OF_ERROR, KIND_LABELS, ActionForm, EditIn
 from webapp.models import Invite, User
 from webapp.services.guests import invites
 from webapp.settings.routes import admin_required
-from webapp.templating import human_bytes
+from webapp.core.readable import human_bytes
 from webapp.views import is_htmx, render_view, with_toast
 
 PER_PAGE = 50

@@ -29,9 +29,6 @@ UPLOAD_ENGINE = "upload"
 # Video quality presets (yt-dlp format choices); None means the configured default.
 PRESETS = ("best", "1080p", "720p", "audio")
 SOURCES = ("api", "gui", "invite", "subscription", "cli", "bookmarklet", "share")
-# Submission.trust: who submitted it, as the network policy sees them.
-ADMIN_TRUST, USER_TRUST, GUEST_TRUST = "admin", "user", "guest"
-TRUSTS = (ADMIN_TRUST, USER_TRUST, GUEST_TRUST)
 
 
 def new_submission_id() -> str:

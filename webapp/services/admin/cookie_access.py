@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 from webapp.errors import Invalid, NotFound
 from webapp.extensions import db
 from webapp.models import CookieAccess, User
-from webapp.models.job import ADMIN_TRUST, USER_TRUST
+from webapp.core.trust import ADMIN_TRUST, USER_TRUST
 from webapp.services.admin import cookies
 
 ADMINS, ALL_USERS, CHOSEN = "admins", "users", "chosen"

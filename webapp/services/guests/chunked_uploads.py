@@ -93,7 +93,7 @@ def _clean_mime(mime) -> str | None:
 
 
 def _human(size: int) -> str:
-    from webapp.templating import human_bytes
+    from webapp.core.readable import human_bytes
 
     return human_bytes(size)
 

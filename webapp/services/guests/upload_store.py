@@ -21,8 +21,9 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.models import Job, JobFile, Submission
 from webapp.models.base import utcnow
-from webapp.models.job import COMPLETED, GUEST_TRUST, UPLOAD_ENGINE, USER_TRUST
-from webapp.services.queue import events
+from webapp.core.trust import GUEST_TRUST, USER_TRUST
+from webapp.models.job import COMPLETED, UPLOAD_ENGINE
+from webapp.services.queue import dispatch, events
 from webapp.core.paths import inside_root, relative_to_root, sanitize_component
 
 UPLOADS_DOMAIN = "uploads"  # the folder under the post title, where a download's site would be
@@ -129,8 +130,6 @@ def import_file(temp_path: Path, *, filename: str, post_title: str | None, folde
 
 def _thumbnails_later(job_id: int) -> None:
     try:
-        from jobs.tasks import make_thumbnails
-
-        make_thumbnails(job_id)
+        dispatch.make_thumbnails_later(job_id)
     except Exception:  # a thumbnail is a nicety; the upload is stored
         current_app.logger.exception("could not ask for the thumbnails of upload job %s", job_id)

@@ -4,49 +4,77 @@ The job rows are the queue's truth: a Huey task carries no job id, it asks the w
 claim the next runnable job (priority, then age). One task is enqueued per job that becomes
 runnable, and `top_up()` re-creates tasks when rows and Huey disagree (after a crash, or when
 the web died between its commit and its enqueue).
+
+The services reach the workers only through `WorkerQueue`, the small interface below: the
+worker's side (Huey tasks, jobs/tasks.py) implements it, and the app factory connects it. So
+the services never import `jobs`, and `jobs` may import the services.
 """
 from __future__ import annotations
 
 import functools
+from typing import Protocol
 
 from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import Job, Setting
 from webapp.models.job import DOWNLOADING, QUEUED
+from webapp.services.admin import runtime_settings
+from webapp.services.queue import pause as queue_state
+
+
+class WorkerQueue(Protocol):
+    """What the services ask of the download workers' queue."""
+
+    def process_next(self, delay: float | None = None) -> None:
+        """Ask a worker to claim the next runnable job (after `delay` seconds, if given)."""
+
+    def make_thumbnails(self, job_id: int) -> None:
+        """Ask a worker to make the thumbnails of a job the web completed itself (an upload)."""
+
+    def ready_count(self) -> int:
+        """Wake-ups waiting to be taken now."""
+
+    def scheduled_count(self) -> int:
+        """Wake-ups scheduled for later (a retry's backoff)."""
+
+
+_worker_queue: WorkerQueue | None = None
+
+
+def connect(worker_queue: WorkerQueue) -> None:
+    """Called once per process by the app factory."""
+    global _worker_queue
+    _worker_queue = worker_queue
+
+
+def worker_queue() -> WorkerQueue:
+    if _worker_queue is None:
+        raise RuntimeError("no worker queue connected: build the app with webapp.create_app()")
+    return _worker_queue
 
 
 def wake_workers(count: int = 1, delay: float | None = None) -> None:
     """Enqueue `count` wake-up tasks, optionally to run after `delay` seconds."""
-    if count <= 0:
-        return
-    from jobs.tasks import process_next  # the web imports the worker's task lazily
+    for _ in range(max(0, count)):
+        worker_queue().process_next(delay)
 
-    for _ in range(count):
-        if delay:
-            process_next.schedule(delay=delay)
-        else:
-            process_next()
+
+def make_thumbnails_later(job_id: int) -> None:
+    worker_queue().make_thumbnails(job_id)
 
 
 def pending_wakeups() -> int:
     """Wake-up tasks waiting in Huey, those scheduled for later (retries) included."""
-    from jobs import huey
-
-    return huey.pending_count() + huey.scheduled_count()
+    return worker_queue().ready_count() + worker_queue().scheduled_count()
 
 
 def _ready_wakeups() -> int:
-    from jobs import huey
-
-    return huey.pending_count()
+    return worker_queue().ready_count()
 
 
 @functools.cache
 def _startable_query():
-    from webapp.services.queue import pause as queue_state
-    from webapp.services.admin import runtime_settings
-
     jobs, settings = Job.__table__, Setting.__table__
 
     def setting(key):
@@ -62,8 +90,6 @@ def _startable_query():
 def _startable() -> tuple[int, int]:
     """(queued jobs, free download slots), both 0 while the queue is paused — in one query
     built once: this runs after every submission."""
-    from webapp.services.admin import runtime_settings
-
     paused, concurrency, queued, running = db.session.connection().execute(_startable_query()).one()
     if paused:
         return 0, 0

@@ -10,20 +10,11 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.errors import BadRequest, Conflict, Invalid
 from webapp.extensions import db
+from webapp.core.trust import ADMIN_TRUST, GUEST_TRUST, USER_TRUST
 from webapp.models import Job, Submission
 from webapp.models.base import utcnow
-from webapp.models.job import (
-    ADMIN_TRUST,
-    DEDUPE_STATUSES,
-    GUEST_TRUST,
-    PRESETS,
-    QUEUED,
-    SOURCES,
-    USER_TRUST,
-    new_submission_id,
-)
-from webapp.services.queue import dispatch
-from webapp.services.queue import events
+from webapp.models.job import DEDUPE_STATUSES, PRESETS, QUEUED, SOURCES, new_submission_id
+from webapp.services.queue import dispatch, events
 from webapp.services.queue import job_control
 from webapp.services.admin import runtime_settings
 from webapp.core import url_policy

@@ -1,7 +1,7 @@
 """The Huey instance both processes share, chosen from the configuration.
 
-Embedded default: Huey on SQLite in its own file in the data dir. HAUL_REDIS_URL is reserved
-for the scale-out mode (RedisHuey) that a later issue completes.
+Huey on SQLite in its own file in the data dir: it carries only wake-up tasks (the job rows are
+the queue), so it needs no other service.
 """
 import sys
 

@@ -140,11 +140,6 @@ _install_lock = threading.Lock()
 _originals: dict[str, object] = {}
 
 
-def current_guard() -> Guard | None:
-    """This thread's active guard, if a guarded job runs in it."""
-    return _state.guard
-
-
 @contextlib.contextmanager
 def guarded(public_only: bool) -> Iterator[Guard]:
     """Run the block under the network policy when `public_only`; yields the job's Guard either way

@@ -39,6 +39,7 @@ from webapp.services.admin import runtime_settings
 from webapp.core import url_policy
 from webapp.core.paths import inside_root, job_directory, relative_to_root
 from webapp.services.guests.upload_store import sha256_of
+from jobs import thumbnails
 
 log = logging.getLogger(__name__)
 
@@ -394,8 +395,6 @@ def _finish(job_id, outcome, error, transient, reporter: _Reporter, files, setti
     events.publish_job(kind, job, **extra)
     db.session.commit()
     if kind == events.COMPLETED:
-        from jobs import thumbnails  # made in the background, once per file content; never raises
-
         thumbnails.after_job_completed(job_id)
     if job.status == QUEUED:
         if outcome == "shutdown":

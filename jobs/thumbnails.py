@@ -33,6 +33,10 @@ from pathlib import Path
 
 from jobs import media_safety
 from webapp.services.library.files import absolute_path, file_kind, thumbnail_path
+from flask import current_app
+from sqlalchemy import select
+from webapp.extensions import db
+from webapp.models import JobFile
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +148,6 @@ def _save(image, target: Path) -> None:
 
 
 def _files_of(job_id: int, storage_root: Path, data_dir: Path) -> list[Work]:
-    from sqlalchemy import select
-
-    from webapp.extensions import db
-    from webapp.models import JobFile
-
     rows = db.session.execute(
         select(JobFile.path, JobFile.sha256, JobFile.mime).where(JobFile.job_id == job_id).order_by(JobFile.id)
     ).all()
@@ -159,12 +158,6 @@ def _files_of(job_id: int, storage_root: Path, data_dir: Path) -> list[Work]:
         except ValueError:  # UnsafePath: a record pointing outside the library is never read
             log.warning("not making a thumbnail of %s: outside the storage root", path)
     return work
-
-
-def make_for_job(job_id: int, storage_root: Path, data_dir: Path) -> int:
-    """Make the missing thumbnails of a job's files now; returns how many exist afterwards."""
-    return sum(make_thumbnail(w.source, w.sha256, w.data_dir, w.mime) is not None
-               for w in _files_of(job_id, storage_root, data_dir))
 
 
 # -- in the background, when the worker is quiet ------------------------------------------------
@@ -265,8 +258,6 @@ def after_job_completed(job_id: int) -> None:
     """
     global _unfinished
     try:
-        from flask import current_app
-
         settings = current_app.config["HAUL"]
         work = _files_of(job_id, settings.storage_root, settings.data_dir)
         work = [w for w in work if (t := thumbnail_path(w.data_dir, w.sha256)) is not None and not t.is_file()]
@@ -323,11 +314,6 @@ def _child_main() -> int:
 
 def backfill(batch: int = 1000) -> tuple[int, int]:
     """Make every missing thumbnail of every recorded file; returns (files seen, thumbnails made)."""
-    from flask import current_app
-    from sqlalchemy import select
-
-    from webapp.extensions import db
-    from webapp.models import JobFile
 
     settings = current_app.config["HAUL"]
     seen = made = 0

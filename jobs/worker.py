@@ -18,6 +18,13 @@ import time
 from huey.consumer import Consumer
 
 from webapp.config import ConfigError
+from jobs import recovery
+from jobs import runner
+from webapp.extensions import db
+from webapp.services.admin import runtime_settings
+from webapp.services.queue import events
+from webapp.services.queue import heartbeat as worker_heartbeat
+import ctypes
 
 log = logging.getLogger("haul.worker")
 WATCHDOG_SECONDS = 5.0
@@ -43,9 +50,6 @@ class HaulConsumer(Consumer):
         return health_check_ts
 
     def _grow_to_setting(self) -> None:
-        from webapp.extensions import db
-        from webapp.services.admin import runtime_settings
-
         try:
             with self.app.app_context():
                 wanted = runtime_settings.concurrency()
@@ -74,18 +78,12 @@ class HaulConsumer(Consumer):
         return added
 
     def stop(self, graceful=False):
-        from jobs import runner
-
         # Interrupt downloads first, so the graceful join below takes a second, not an hour.
         runner.SHUTDOWN.set()
         super().stop(graceful=True)
 
 
 def _watchdog(app, stop: threading.Event) -> None:
-    from jobs import recovery
-    from webapp.services.queue import events
-    from webapp.services.queue import heartbeat as worker_heartbeat
-
     last_prune = 0.0
     while not stop.wait(WATCHDOG_SECONDS):
         try:
@@ -112,8 +110,6 @@ def _checkpointer(app, stop: threading.Event) -> None:
     waits for readers or writers.
     """
     with app.app_context():
-        from webapp.extensions import db
-
         if db.engine.dialect.name != "sqlite":
             return
     while not stop.wait(CHECKPOINT_SECONDS):
@@ -126,8 +122,6 @@ def _checkpointer(app, stop: threading.Event) -> None:
 
 def checkpoint_once() -> tuple[int, int, int]:
     """One PASSIVE checkpoint: (busy, frames in the log, frames copied back)."""
-    from webapp.extensions import db
-
     try:
         return tuple(db.session.connection().exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one())
     finally:
@@ -144,8 +138,6 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
     it. Does nothing on other C libraries.
     """
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None)
         M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3
         libc.mallopt(M_ARENA_MAX, arenas)
@@ -209,7 +201,6 @@ def main() -> int:
         return 2
     settings = app.config["HAUL"]
     lower_cpu_priority(settings.worker_nice)
-    from webapp.services.admin import runtime_settings
 
     logging.getLogger("huey").setLevel(logging.WARNING if settings.log_level != "DEBUG" else logging.DEBUG)
 

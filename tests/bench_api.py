@@ -28,7 +28,7 @@ but starts nothing: these figures are the web process's own, not the downloads'
    arrived. Delivery = arrival − the moment just before that POST was sent (CLOCK_MONOTONIC is
    shared by the processes), so the submit request's own time is counted too.
 
-Targets (issue 4): at least 300 requests/s, and p99 under 100 ms (at that rate) for the
+Targets: at least 300 requests/s, and p99 under 100 ms (at that rate) for the
 submit; delivery p99 under 100 ms and under 40 KiB per SSE client.
 """
 from __future__ import annotations

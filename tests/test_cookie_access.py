@@ -294,7 +294,7 @@ def test_uploading_on_the_page_says_who_uses_the_file(client, settings, people):
                            headers={"HX-Request": "true", "X-CSRFToken": token}, content_type="multipart/form-data")
     assert response.status_code == 200
     assert "Used by: Admins only." in response.headers["HX-Trigger"]
-    assert cookies.file_for(settings.data_dir, "127.0.0.1") is not None
+    assert cookies.files_for(settings.data_dir, "127.0.0.1")
 
 
 @pytest.mark.parametrize("engine, first, second", [

@@ -36,7 +36,7 @@ from webapp.services.queue.submissions import submit
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 MARKER = "haul-marker-5b1f0c9e"  # a secret no message may ever contain
 
-# (switches, the switch the refusal must name): every spelling of what the issue lists.
+# (switches, the switch the refusal must name): every spelling of the switches that name a program or a file.
 YTDLP_ATTACKS = [
     ("--exec 'touch {target}'", "--exec"),
     ("--exec='touch {target}'", "--exec"),

@@ -14,14 +14,17 @@ from webapp import stack_lock
 from webapp.errors import HaulError
 from webapp.extensions import db
 from webapp.supervisor import Child, Supervisor
+from webapp.models import ApiToken
+from webapp.models import User
+from webapp.services.accounts import identity as accounts
+from webapp.services.accounts import setup
+from webapp.services.admin.backup import BackupError, back_up
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 tokens_cli = AppGroup("tokens", help="Manage personal API tokens.")
 
 
 def _user_named(username: str):
-    from webapp.models import User
-
     user = db.session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
     if user is None:
         raise click.ClickException(f"No user named {username!r}")
@@ -34,8 +37,6 @@ def _user_named(username: str):
 @click.password_option(help="The password (asked for when not given).")
 def create_user_command(username, admin, password):
     """Create a user."""
-    from webapp.services.accounts import identity as accounts
-
     try:
         user = accounts.create_user(username, password, role="admin" if admin else "user")
     except HaulError as exc:
@@ -48,8 +49,6 @@ def create_user_command(username, admin, password):
 @click.option("--name", default="cli", show_default=True, help="A name to recognise the token by.")
 def create_token_command(username, name):
     """Create a personal API token for USERNAME and print it (shown this once)."""
-    from webapp.services.accounts import identity as accounts
-
     user = _user_named(username)
     try:
         _, token = accounts.create_token(user, name)
@@ -62,8 +61,6 @@ def create_token_command(username, name):
 @click.argument("username")
 def list_tokens_command(username):
     """List USERNAME's tokens (never the tokens themselves)."""
-    from webapp.models import ApiToken
-
     user = _user_named(username)
     rows = db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)).all()
     for row in rows:
@@ -78,8 +75,6 @@ def list_tokens_command(username):
 @click.argument("token_id", type=int)
 def revoke_token_command(token_id):
     """Revoke the token with id TOKEN_ID (see `tokens list`)."""
-    from webapp.services.accounts import identity as accounts
-
     try:
         row = accounts.revoke_token(token_id)
     except HaulError as exc:
@@ -93,8 +88,6 @@ def serve_command():
 
     Either one that dies is started again (webapp/supervisor.py); a second `serve` on the same
     data dir refuses to start (webapp/stack_lock.py)."""
-    from webapp.services.accounts import setup
-
     settings = current_app.config["HAUL"]
     try:
         lock_fd = stack_lock.hold(settings.data_dir)
@@ -134,8 +127,6 @@ def backup_command(destination):
     """Copy the database and the secret key into DESTINATION (default: DATA_DIR/backups).
 
     Safe while Haul runs. The library is plain files: back it up with your usual tool."""
-    from webapp.services.admin.backup import BackupError, back_up
-
     settings = current_app.config["HAUL"]
     try:
         made = back_up(settings, destination or settings.data_dir / "backups")

@@ -14,6 +14,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from dotenv import dotenv_values
+from webapp.core import tool_args
+import importlib.util
 
 
 MIN_API_TOKEN_LENGTH = 24
@@ -167,9 +169,6 @@ def load_settings(environ=None, env_file=".env", check_tool_args=True) -> Settin
     ytdlp_args = env.get("HAUL_YTDLP_EXTRA_ARGS", "")
     gallery_dl_options, ytdlp_options = (), {}
     if check_tool_args:
-        # Imported here: the tools are heavy and only needed once the args are known.
-        from webapp.core import tool_args
-
         try:
             gallery_dl_options = tool_args.parse_gallery_dl_args(gallery_dl_args)
         except tool_args.ToolArgsError as exc:
@@ -226,8 +225,6 @@ _POSTGRES_DRIVERS = {"postgresql": ("psycopg2", "psycopg2-binary"), "postgresql+
 def check_database_driver(database_url: str) -> None:
     """A PostgreSQL URL whose driver is not installed: one line saying what to install, instead
     of SQLAlchemy's traceback from deep inside the app factory."""
-    import importlib.util
-
     scheme = database_url.split(":", 1)[0]
     module, package = _POSTGRES_DRIVERS.get(scheme, (None, None))
     if module and importlib.util.find_spec(module) is None:
@@ -250,7 +247,7 @@ def flask_config(settings: Settings) -> dict:
         "SECRET_KEY": settings.secret_key,
         "SQLALCHEMY_DATABASE_URI": settings.database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
-        # JSON bodies are small; uploads (a later issue) raise this per route.
+        # JSON bodies are small; the upload routes raise this for themselves.
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

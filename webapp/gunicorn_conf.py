@@ -30,7 +30,7 @@ def post_fork(server, worker):
     got the CPU one process each; in its own group the web gets at least an even share of the
     machine when everything is busy, and nothing is taken from the worker when the web is idle
     (the scheduler lends unused shares). No root needed; without autogroup this changes nothing.
-    The master still supervises the worker by pid, and stops it on Ctrl-C as before.
+    The master still supervises the worker by pid, and stops it on Ctrl-C.
     """
     import os
 

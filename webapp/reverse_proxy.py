@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app, request
 from flask.sessions import SecureCookieSessionInterface
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 
 def install(app: Flask, trusted_proxies: int) -> None:
@@ -26,8 +27,6 @@ def install(app: Flask, trusted_proxies: int) -> None:
     Call before Flask-Login is set up: its remember cookie is written by an after-request hook,
     and hooks run in the reverse order of registration, so ours must come first to run last."""
     if trusted_proxies:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies,
                                 x_host=trusted_proxies, x_port=trusted_proxies)
     app.session_interface = _SessionCookieSecureOverHttps()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 
 from flask import Response, make_response, render_template, request, stream_with_context
+from flask_login import current_user
+from webapp.services.accounts.identity import Principal
 
 
 def is_htmx() -> bool:
@@ -66,9 +68,6 @@ def forbid_framing(response):
 
 def session_principal():
     """The signed-in person as a Principal (what the services take), or None."""
-    from flask_login import current_user
-
-    from webapp.services.accounts.identity import Principal
 
     if not current_user.is_authenticated:
         return None

@@ -126,12 +126,6 @@ def site_extractor_name(url: str) -> str | None:
     return _matcher.match(url)
 
 
-def site_extractor_name_slow(url: str) -> str | None:
-    """The same answer by asking every extractor in turn (the reference for tests)."""
-    for ie in yt_dlp.extractor.gen_extractor_classes():
-        if ie.ie_key() != "Generic" and ie.suitable(url) and ie.working():
-            return ie.ie_key()
-    return None
 
 
 class _JobHooks:

@@ -43,6 +43,8 @@ from webapp.services.guests import invite_usage
 from webapp.services.guests import invites
 from webapp.services.guests.invites import InviteClosed
 from webapp.views import event_stream
+from webapp.core.readable import human_bytes
+from webapp.services.guests.invites import token_for
 
 COOKIE_KEY = "haul_guest"  # in the signed session cookie: {invite id: guest session id}
 PASSWORD_LIMIT = "10 per minute"
@@ -127,8 +129,6 @@ def _closed_page(exc: InviteClosed | TooManyRequests):
 
 
 def _limits_text(invite: Invite) -> str:
-    from webapp.core.readable import human_bytes
-
     limits = invite_usage.limits_for(invite)
     parts = [f"{chunked_uploads.kinds_text(invite.kinds).capitalize()}"]
     if limits.max_file_bytes:
@@ -146,8 +146,6 @@ def _accept(invite: Invite) -> str | None:
 
 
 def render_guest_page(invite: Invite, guest: GuestSession, *, public: bool = False):
-    from webapp.services.guests.invites import token_for
-
     token = token_for(invite)
     context = {
         "invite": invite,

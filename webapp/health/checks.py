@@ -20,6 +20,8 @@ from webapp.extensions import db
 from webapp.models import Job
 from webapp.models.base import isoformat, utcnow
 from webapp.models.job import DOWNLOADING, QUEUED
+from webapp.services.queue import dispatch
+from webapp.services.queue import heartbeat as worker_heartbeat
 
 # The worker's watchdog stamps its heartbeat every 5 s; this much silence means it is gone.
 WORKER_STALE_AFTER = timedelta(seconds=30)
@@ -54,9 +56,6 @@ def storage(root: Path) -> dict:
 
 
 def worker() -> dict:
-    from webapp.services.queue import dispatch
-    from webapp.services.queue import heartbeat as worker_heartbeat
-
     beat = worker_heartbeat.last_beat()
     alive = beat is not None and utcnow() - beat <= WORKER_STALE_AFTER
     newest_job_beat = db.session.scalar(select(func.max(Job.heartbeat_at)).where(Job.status == DOWNLOADING))

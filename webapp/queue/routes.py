@@ -19,6 +19,7 @@ from webapp.services.queue import pause as queue_state
 from webapp.core.link_text import parse_links
 from webapp.services.queue.submissions import submit
 from webapp.views import render_view, session_principal, with_toast
+from webapp.guest.routes import public_page_or_login
 
 PRIORITIES = {"high": 10, "normal": 0, "low": -10}
 JOB_ACTIONS = {
@@ -63,9 +64,7 @@ def form_context(**values) -> dict:
 @bp.get("/")
 def index():
     if not current_user.is_authenticated:
-        # The public upload page when HAUL_PUBLIC_UPLOADS is on; else to the sign-in page, as before.
-        from webapp.guest.routes import public_page_or_login
-
+        # The public upload page when HAUL_PUBLIC_UPLOADS is on; else to the sign-in page.
         return public_page_or_login()
     owner = _owner_filter()
     context = queue_context(owner)

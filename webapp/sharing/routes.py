@@ -48,6 +48,7 @@ from webapp.core.link_text import parse_links
 from webapp.services.queue.submissions import MAX_TEXT, submit
 from webapp.sharing import bp
 from webapp.views import session_principal
+from webapp.error_pages import error_response
 
 # The popup's size, as the bookmarklet opens it.
 POPUP_FEATURES = "width=420,height=360"
@@ -377,6 +378,5 @@ def _csrf_refused(exc):
         return _json_error(400, detail, "csrf_failed")
     if request.endpoint == "sharing.share_target":
         return _helper_missing()
-    from webapp.error_pages import error_response
 
     return error_response(400, detail, "csrf_failed")

@@ -10,6 +10,7 @@ from pathlib import Path
 from webapp.extensions import db
 from webapp.models import Setting
 from webapp.services.accounts import identity as accounts
+from webapp.errors import Forbidden
 
 log = logging.getLogger(__name__)
 SETUP_KEY = "setup_code_hash"
@@ -53,8 +54,6 @@ def check_setup_code(code: str) -> bool:
 
 def complete_setup(settings, code: str, username: str, password: str):
     """Create the first admin when the code is right; the code is then spent."""
-    from webapp.errors import Forbidden
-
     if not needs_setup():
         raise Forbidden("Haul is already set up; sign in instead", error_code="already_set_up")
     if not check_setup_code(code):

@@ -205,12 +205,6 @@ def delete(data_dir: Path, site: str) -> None:
         raise NotFound(f"There is no cookie file for {site}", error_code="cookies_not_found") from None
 
 
-def file_for(data_dir: Path, domain: str | None) -> Path | None:
-    """The cookie file for a job's domain: its own, else its nearest parent's (a.b.example.com → example.com)."""
-    found = files_for(data_dir, domain)
-    return found[0] if found else None
-
-
 def files_for(data_dir: Path, domain: str | None) -> list[Path]:
     """Every cookie file that covers a job's domain, the nearest first (its own, then its parents')."""
     if not domain:

@@ -36,6 +36,9 @@ from webapp.errors import Invalid
 from webapp.extensions import db
 from webapp.models import Job, Setting
 from webapp.models.job import DOWNLOADING, PRESETS, QUEUED
+from webapp.core import tool_args
+from webapp.core.tool_args import ToolArgsError
+from webapp.services.queue import dispatch
 
 log = logging.getLogger(__name__)
 
@@ -188,12 +191,6 @@ def stream_limit() -> int:
     """How many live streams (SSE, WebSocket) one user, token or guest session may hold at once."""
     value = db.session.scalar(select(Setting.value).where(Setting.key == MAX_STREAMS))
     return value if _shape_ok(MAX_STREAMS, value, None) else DEFAULT_MAX_STREAMS
-
-
-def free_slots(settings=None) -> int:
-    """How many more jobs may start now."""
-    running = db.session.scalar(select(func.count(Job.id)).where(Job.status == DOWNLOADING)) or 0
-    return max(0, concurrency(settings) - running)
 
 
 def limits(settings=None) -> dict:
@@ -365,7 +362,6 @@ def _wake_for_more_room(old: int, new: int) -> None:
     """Queued jobs refused for lack of room have no wake-up task left: give them one."""
     if new <= old:
         return
-    from webapp.services.queue import dispatch
 
     queued = db.session.scalar(select(func.count(Job.id)).where(Job.status == QUEUED)) or 0
     db.session.remove()
@@ -376,16 +372,12 @@ def _wake_for_more_room(old: int, new: int) -> None:
 
 
 def _parse(tool: str, args: str):
-    from webapp.core import tool_args
-
     if tool == "gallery-dl":
         return tool_args.parse_gallery_dl_args(args)
     return tool_args.parse_ytdlp_args(args)
 
 
 def _error_of(tool: str, args: str) -> str | None:
-    from webapp.core.tool_args import ToolArgsError
-
     try:
         _parse(tool, args)
     except ToolArgsError as exc:
@@ -456,8 +448,6 @@ def apply(settings=None):
     the allowlist refused them, or a tool upgrade dropped an option) are not applied: the job
     runs with the environment's, and a warning is logged once.
     """
-    from webapp.core.tool_args import ToolArgsError
-
     settings = _settings(settings)
     effective = current(settings)
     parsed, in_force = {}, {}

@@ -53,6 +53,8 @@ from webapp.services.guests import invite_usage
 from webapp.services.guests import invites
 from webapp.services.guests import upload_store
 from webapp.core.paths import sanitize_component
+from webapp.core.readable import human_bytes
+from webapp.database import under_gevent
 
 READ_BLOCK = 64 * 1024  # bytes read from the request and written at a time
 # A block that does not arrive within this many seconds ends the request: a client that
@@ -93,8 +95,6 @@ def _clean_mime(mime) -> str | None:
 
 
 def _human(size: int) -> str:
-    from webapp.core.readable import human_bytes
-
     return human_bytes(size)
 
 
@@ -140,8 +140,6 @@ def _locked_part(upload_id: str):
 
 def _off_loop(function, *args):
     """Run a CPU- or disk-heavy call without stalling the gevent web server's other requests."""
-    from webapp.database import under_gevent
-
     if under_gevent():
         import gevent
 
@@ -150,8 +148,6 @@ def _off_loop(function, *args):
 
 
 def _read_block(stream, size: int) -> bytes:
-    from webapp.database import under_gevent
-
     if under_gevent():
         import gevent
 

@@ -26,6 +26,7 @@ from webapp.services.queue import job_control
 from webapp.core.link_text import parse_links
 from webapp.core.url_policy import check_public_url
 from webapp.core.urls import UrlProblem, normalise_url
+from webapp.services.queue.submissions import submit
 
 MAX_GUEST_LINKS = 20  # per request
 MAX_ITEMS = 300  # the newest this many are listed
@@ -229,8 +230,6 @@ def check_room(guest: GuestSession) -> None:
 
 def send_links(guest: GuestSession, body) -> list[dict]:
     """Check a guest's links, count the session's use, then queue them (one submission)."""
-    from webapp.services.queue.submissions import submit
-
     invites.check_session_open(guest)
     urls = check_links(guest, body)
     check_room(guest)

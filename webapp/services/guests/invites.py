@@ -27,6 +27,7 @@ from webapp.models import GuestSession, Invite, Job, JobFile, Submission, Upload
 from webapp.models.base import utcnow
 from webapp.models.invite import DEFAULT_KINDS, DUPLICATE, KINDS, new_key
 from webapp.core.paths import sanitize_component
+from webapp.models.base import isoformat
 
 MAX_NAME = 100
 MAX_POST_TITLE = 300
@@ -519,8 +520,6 @@ def totals(invite_ids: list[int]) -> dict[int, InviteTotals]:
 
 def to_dict(invite: Invite, stats: InviteTotals | None = None) -> dict:
     """The API's invite object (the password is write-only: only whether one is set)."""
-    from webapp.models.base import isoformat
-
     data = {
         "id": invite.id,
         "name": invite.name,

@@ -36,6 +36,7 @@ from webapp.services.library import files as file_service
 from webapp.services.accounts.identity import Principal
 from webapp.core.paths import UnsafePath
 from webapp.services.queue.submissions import SubmitResult, submit
+from flask import current_app
 
 log = logging.getLogger(__name__)
 
@@ -457,8 +458,6 @@ def submitters() -> list[tuple[int, str]]:
 
 
 def _settings():
-    from flask import current_app
-
     return current_app.config["HAUL"]
 
 

@@ -19,6 +19,8 @@ from sqlalchemy import bindparam, delete, func, insert, select
 from webapp.extensions import db
 from webapp.models import Event, Job
 from webapp.models.base import isoformat, utcnow
+from flask import current_app, has_app_context
+from sqlalchemy import event as orm_event
 
 log = logging.getLogger(__name__)
 
@@ -202,8 +204,6 @@ def _poll_query():
 
 
 def _wake_current_hub(session) -> None:
-    from flask import current_app, has_app_context
-
     if has_app_context():
         hub = current_app.extensions.get("haul_event_hub")
         if hub is not None:
@@ -212,10 +212,8 @@ def _wake_current_hub(session) -> None:
 
 def wake_hub_after_commits() -> None:
     """What a web process commits reaches its own live streams at once, not at the next poll."""
-    from sqlalchemy import event
-
-    if not event.contains(db.session, "after_commit", _wake_current_hub):
-        event.listen(db.session, "after_commit", _wake_current_hub)
+    if not orm_event.contains(db.session, "after_commit", _wake_current_hub):
+        orm_event.listen(db.session, "after_commit", _wake_current_hub)
 
 
 class EventHub:

@@ -223,7 +223,8 @@ def _download(engine_name: str, request: DownloadRequest, reporter: "_Reporter")
 def run_job(job_id: int) -> Outcome:
     """Download a claimed job and record how it ended; returns how the run ended.
 
-    A failure worth another attempt is FAILED with the job queued again (see _finish)."""
+    SHUTDOWN, and a FAILED run worth another attempt, leave the job queued again; TAKEN_OVER
+    leaves the row to whoever holds it now (see _finish)."""
     app = current_app._get_current_object()
     # The settings in force now (the admin's, over the environment's): each job reads them anew.
     settings, effective = runtime_settings.apply(app.config["HAUL"])

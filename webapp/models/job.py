@@ -48,7 +48,7 @@ class Outcome(StrEnum):
     TIMED_OUT = "timeout"  # ran longer than HAUL_JOB_TIMEOUT_SECONDS
     OVER_LIMIT = "over-limit"  # passed its invite's byte limits (jobs/guest_limits.py)
     SHUTDOWN = "shutdown"  # the worker is stopping: the job waits for the next one
-    TAKEN_OVER = "taken-over"  # a watchdog gave the job to another worker: the row is not ours
+    TAKEN_OVER = "taken-over"  # a watchdog took the job back for another worker: the row is not ours
 
     @property
     def status(self) -> str | None:

@@ -18,7 +18,7 @@ The worker does not take a tool's or a site's word for sizes. It watches
 
 The tools' own size options (yt-dlp's max_filesize, gallery-dl's filesize-max) are not used:
 both skip a file quietly, and the job would end "found nothing to download" instead of saying
-why. Passing a limit cancels the download with the reason OVER_LIMIT, which the runner records
+why. Passing a limit cancels the download with the reason Outcome.OVER_LIMIT, which the runner records
 as a failure — never retried — with a message a guest understands; the job's partial and
 finished files are removed (a file another job recorded too is left alone).
 """
@@ -34,13 +34,13 @@ from sqlalchemy import delete, select
 from jobs.engines.base import DownloadRequest, Progress
 from webapp.extensions import db
 from webapp.models import Invite, Job, JobFile
+from webapp.models.job import Outcome
 from webapp.services.guests import invite_usage
 from webapp.core.paths import inside_root
 from webapp.core.readable import human_bytes
 
 log = logging.getLogger(__name__)
 
-OVER_LIMIT = "over-limit"  # the runner's stop reason and outcome: a failure, never retried
 REFRESH_SECONDS = 1.0  # how often the monitor re-reads what the rest of the invite holds
 
 
@@ -152,7 +152,7 @@ class InviteLimits:
             self.message = message
             cancel = self._request.cancel_event
             if not cancel.is_set():
-                self._stop.reason = OVER_LIMIT
+                self._stop.reason = Outcome.OVER_LIMIT
                 cancel.set()
 
     def file_message(self) -> str:
@@ -164,21 +164,21 @@ class InviteLimits:
 
     # -- when it ends ------------------------------------------------------------------------------
 
-    def settle(self, outcome: str, job: Job, described: list[dict]) -> tuple[str, list[dict]]:
+    def settle(self, outcome: Outcome, job: Job, described: list[dict]) -> tuple[Outcome, list[dict]]:
         """The job's outcome and the files to record, the limits checked on what it wrote.
 
         Called in the runner's final transaction before anything is written: with a total, the
         invite's lock is taken here and held until that transaction commits, so what is counted
         stays true until this job's files are recorded. Over a limit: the files are removed and
-        OVER_LIMIT is returned with nothing to record."""
+        Outcome.OVER_LIMIT is returned with nothing to record."""
         if self.message is None:
-            if outcome == "shutdown":  # back to the queue: its files stay for the next attempt
+            if outcome is Outcome.SHUTDOWN:  # back to the queue: its files stay for the next attempt
                 return outcome, described
             self._check_at_end(job, described)
         if self.message is None:
             return outcome, described
         self._discard(job, [info["path"] for info in described])
-        return OVER_LIMIT, []
+        return Outcome.OVER_LIMIT, []
 
     def _check_at_end(self, job: Job, described: list[dict]) -> None:
         max_file, max_total = self.limits.max_file_bytes, self.limits.max_total_bytes

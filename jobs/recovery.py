@@ -18,7 +18,7 @@ from jobs import runner
 from webapp.extensions import db
 from webapp.models import Job
 from webapp.models.base import utcnow
-from webapp.models.job import DOWNLOADING, FAILED, QUEUED
+from webapp.models.job import DOWNLOADING, Outcome
 from webapp.services.queue import dispatch
 from webapp.services.queue import events
 
@@ -61,16 +61,12 @@ def requeue_orphans() -> list[int]:
     for job in db.session.scalars(select(Job).where(Job.status == DOWNLOADING)).all():
         if not is_orphaned(job, now):
             continue
-        job.worker_tag = None
-        job.heartbeat_at = None
         if job.attempts >= runner.MAX_ATTEMPTS:
             # The URL killed its worker on every attempt: stop trying.
-            job.status, job.finished_at, job.dedupe_key = FAILED, now, None
-            job.error = f"The worker stopped during each of {job.attempts} attempts"
+            job.finish(Outcome.FAILED, f"The worker stopped during each of {job.attempts} attempts", now=now)
             events.publish_job(events.FAILED, job)
         else:
-            job.status = QUEUED
-            job.error = "Worker stopped while downloading; queued again"
+            job.requeue("Worker stopped while downloading; queued again")
             events.publish_job(events.STATUS, job)
             recovered.append(job.id)
     db.session.commit()

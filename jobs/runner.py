@@ -30,7 +30,8 @@ from jobs.engines.ytdlp import YtDlpEngine
 from webapp.extensions import db
 from webapp.models import Event, Invite, Job, JobFile
 from webapp.models.base import utcnow
-from webapp.models.job import CANCELLED, COMPLETED, DOWNLOADING, FAILED, QUEUED
+from jobs import thumbnails
+from webapp.models.job import CANCELLED, COMPLETED, DOWNLOADING, FAILED, QUEUED, Outcome
 from webapp.services.admin import cookie_access
 from webapp.services.queue import dispatch
 from webapp.services.queue import events
@@ -39,7 +40,6 @@ from webapp.services.admin import runtime_settings
 from webapp.core import url_policy
 from webapp.core.paths import inside_root, job_directory, relative_to_root
 from webapp.services.guests.upload_store import sha256_of
-from jobs import thumbnails
 
 log = logging.getLogger(__name__)
 
@@ -96,15 +96,7 @@ def claim_next_job() -> int | None:
             update(Job)
             # The limit again inside the UPDATE: two workers counting at once cannot both start.
             .where(Job.id == next_id, Job.status == QUEUED, running < limit)
-            .values(
-                status=DOWNLOADING,
-                worker_tag=worker_tag(),
-                heartbeat_at=now,
-                started_at=now,
-                attempts=Job.attempts + 1,
-                cancel_requested=False,
-                not_before=None,
-            )
+            .values(**Job.claim_values(worker_tag(), now))
             .returning(Job)
             .execution_options(populate_existing=True)
         ).scalar_one_or_none()
@@ -118,7 +110,7 @@ def claim_next_job() -> int | None:
 
 @dataclass
 class _Stop:
-    reason: str = "cancelled"  # cancelled | timeout | shutdown | taken-over | over-limit (guest_limits)
+    reason: Outcome = Outcome.CANCELLED  # why the job's cancel event was set
 
 
 class _Monitor(threading.Thread):
@@ -136,7 +128,7 @@ class _Monitor(threading.Thread):
         self.finished = threading.Event()
         self.started_at = time.monotonic()
 
-    def _cancel(self, reason: str) -> None:
+    def _cancel(self, reason: Outcome) -> None:
         if not self.cancel_event.is_set():
             self.stop_info.reason = reason
             self.cancel_event.set()
@@ -146,13 +138,13 @@ class _Monitor(threading.Thread):
         tag = worker_tag()
         while not self.finished.wait(CANCEL_POLL_SECONDS):
             if SHUTDOWN.is_set():
-                self._cancel("shutdown")
+                self._cancel(Outcome.SHUTDOWN)
             if self.timeout_seconds and time.monotonic() - self.started_at > self.timeout_seconds:
-                self._cancel("timeout")
+                self._cancel(Outcome.TIMED_OUT)
             try:
                 with self.app.app_context():
                     if db.session.scalar(select(Job.cancel_requested).where(Job.id == self.job_id)):
-                        self._cancel("cancelled")
+                        self._cancel(Outcome.CANCELLED)
                     if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
                         beat = db.session.execute(
                             update(Job)
@@ -162,7 +154,7 @@ class _Monitor(threading.Thread):
                         db.session.commit()
                         last_beat = time.monotonic()
                         if beat == 0:  # recovered by a watchdog and given to another worker
-                            self._cancel("taken-over")
+                            self._cancel(Outcome.TAKEN_OVER)
                     if self.limits is not None:
                         self.limits.check_from_monitor()
                     db.session.remove()
@@ -197,7 +189,7 @@ class _Reporter:
             return
         self.last_write = now
         snapshot = Job(status=DOWNLOADING, engine=self.engine, **self.fixed)  # transient, never added
-        apply_progress(snapshot, progress)
+        snapshot.progress(progress)
         values = {column: getattr(snapshot, column) for column in _PROGRESS_COLUMNS}
         if self.engine:
             values["engine"] = self.engine
@@ -210,20 +202,6 @@ class _Reporter:
 _PROGRESS_COLUMNS = (
     "bytes_done", "bytes_total", "speed", "eta", "items_done", "items_total", "current_file", "title", "resource_id",
 )
-
-
-def apply_progress(job: Job, progress: Progress) -> None:
-    job.bytes_done = progress.bytes_done or 0
-    job.bytes_total = progress.bytes_total
-    job.speed = round(progress.speed, 1) if progress.speed else None
-    job.eta = round(progress.eta, 1) if progress.eta is not None else None
-    job.items_done = progress.items_done
-    job.items_total = progress.items_total
-    job.current_file = (progress.current_file or "")[:500] or None
-    if progress.title:
-        job.title = progress.title[:500]
-    if progress.resource_id:
-        job.resource_id = progress.resource_id[:200]
 
 
 def _download(engine_name: str, request: DownloadRequest, reporter: "_Reporter") -> None:
@@ -248,8 +226,11 @@ def _download(engine_name: str, request: DownloadRequest, reporter: "_Reporter")
     ENGINES[engine_name].run(request)
 
 
-def run_job(job_id: int) -> str:
-    """Download a claimed job and record how it ended; returns the final status."""
+def run_job(job_id: int) -> Outcome:
+    """Download a claimed job and record how it ended; returns how the run ended.
+
+    SHUTDOWN, and a FAILED run worth another attempt, leave the job queued again; TAKEN_OVER
+    leaves the row to whoever holds it now (see _finish)."""
     app = current_app._get_current_object()
     # The settings in force now (the admin's, over the environment's): each job reads them anew.
     settings, effective = runtime_settings.apply(app.config["HAUL"])
@@ -290,35 +271,35 @@ def run_job(job_id: int) -> str:
         limits.watch(request, files, stop)
     monitor = _Monitor(app, job_id, settings.job_timeout_seconds, cancel_event, stop, limits)
     monitor.start()
-    outcome, error, transient = COMPLETED, None, False
+    outcome, error, transient = Outcome.COMPLETED, None, False
     guard = None
     try:
         engine_name = picker.pick(url, requested)
         with net_guard.guarded(public_only) as guard:
             _download(engine_name, request, reporter)
     except Cancelled as exc:
-        outcome = exc.reason
+        outcome = Outcome(exc.reason)
     except EngineError as exc:
-        outcome, error, transient = FAILED, exc.message, exc.transient
+        outcome, error, transient = Outcome.FAILED, exc.message, exc.transient
     except Exception as exc:  # a bug or an unexpected tool error: fail this job, keep the worker
         log.exception("job %s crashed", job_id)
-        outcome, error = FAILED, f"Unexpected error: {exc.__class__.__name__}: {exc}"
+        outcome, error = Outcome.FAILED, f"Unexpected error: {exc.__class__.__name__}: {exc}"
     finally:
         monitor.finished.set()
         monitor.join()
         db.session.rollback()
         _remove_partial_files(settings.storage_root, request.temp_paths, files)
-    if outcome == FAILED and guard is not None and guard.refusal is not None:
+    if outcome is Outcome.FAILED and guard is not None and guard.refusal is not None:
         # The tools wrap the refusal into their own error text, often as a connection error
         # worth retrying: say what happened, and don't retry — a guest's link that leads to a
         # private address is not a passing fault.
         error, transient = str(guard.refusal), False
 
-    status = _finish(job_id, outcome, error, transient, reporter, files, settings, limits)
-    if status != "taken-over" and not SHUTDOWN.is_set():
+    outcome = _finish(job_id, outcome, error, transient, reporter, files, settings, limits)
+    if outcome is not Outcome.TAKEN_OVER and not SHUTDOWN.is_set():
         # This job's slot is free: a queued job refused while the pool was full has no wake-up left.
         dispatch.top_up()
-    return status
+    return outcome
 
 
 def _private_addresses_allowed(submission) -> bool:
@@ -342,66 +323,67 @@ def _remove_partial_files(storage_root: Path, temp_paths: set, finished: list[Pa
             log.warning("could not remove partial file %s", temp)
 
 
-def _finish(job_id, outcome, error, transient, reporter: _Reporter, files, settings, limits=None) -> str:
-    if outcome == "taken-over":
+# The event each status a run leaves the job in publishes.
+_EVENT_OF_STATUS = {COMPLETED: events.COMPLETED, CANCELLED: events.CANCELLED, FAILED: events.FAILED,
+                    QUEUED: events.STATUS}
+
+
+def _finish(job_id, outcome: Outcome, error, transient, reporter: _Reporter, files, settings,
+            limits=None) -> Outcome:
+    """Record how the run ended; returns the outcome (OVER_LIMIT when the invite's limits say so)."""
+    if outcome is Outcome.TAKEN_OVER:
         return outcome  # a watchdog gave the row to another worker: it is not ours to write
     # Hash the files before the transaction: the write lock is held only for the writes.
     described = _describe_files(files, settings.storage_root)
     job = db.session.get(Job, job_id)
     if job is None:  # deleted while it ran
         return outcome
+    if job.status != DOWNLOADING:  # queued again by a watchdog before the monitor noticed
+        db.session.rollback()
+        return Outcome.TAKEN_OVER
     if limits is not None:  # the final sizes, counted with the rest of the invite under its lock
         outcome, described = limits.settle(outcome, job, described)
     _record_files(job, described)
     if reporter.latest is not None:
-        apply_progress(job, reporter.latest)
+        job.progress(reporter.latest)
     if reporter.engine:
         job.engine = reporter.engine
     now = utcnow()
-    job.worker_tag = None
     job.speed = job.eta = None
-    if outcome == COMPLETED:
-        job.status, job.finished_at, job.error = COMPLETED, now, None
+    if outcome is Outcome.COMPLETED:
         job.items_done = max(job.items_done, len(job.files))
         job.current_file = None
         # Done: the bytes are those of the files it wrote (a gallery's progress was per file).
         job.bytes_done = job.bytes_total = sum(f.size for f in job.files) or job.bytes_total or 0
-        kind = events.COMPLETED
-    elif outcome == "cancelled":
-        job.status, job.finished_at, job.dedupe_key = CANCELLED, now, None
-        kind = events.CANCELLED
-    elif outcome == "timeout":
-        job.status, job.finished_at, job.dedupe_key = FAILED, now, None
-        job.error = f"Timed out after {settings.job_timeout_seconds} seconds (HAUL_JOB_TIMEOUT_SECONDS)"
-        kind = events.FAILED
-    elif outcome == guest_limits.OVER_LIMIT:  # its files are gone (settle); retrying cannot help
-        job.status, job.finished_at, job.dedupe_key = FAILED, now, None
-        job.error = limits.message
-        kind = events.FAILED
-    elif outcome == "shutdown":
-        # Not the URL's fault: back to the queue without counting the attempt.
-        job.status, job.attempts, job.heartbeat_at = QUEUED, max(0, job.attempts - 1), None
-        kind = events.STATUS
+        job.finish(outcome, now=now)
+    elif outcome is Outcome.CANCELLED:
+        job.finish(outcome, now=now)
+    elif outcome is Outcome.TIMED_OUT:
+        job.finish(outcome, f"Timed out after {settings.job_timeout_seconds} seconds (HAUL_JOB_TIMEOUT_SECONDS)",
+                   now=now)
+    elif outcome is Outcome.OVER_LIMIT:  # its files are gone (settle); retrying cannot help
+        job.finish(outcome, limits.message, now=now)
+    elif outcome is Outcome.SHUTDOWN:
+        job.requeue(refund_attempt=True)  # not the URL's fault: the attempt does not count
     elif transient and job.attempts < MAX_ATTEMPTS:
         delay = settings.retry_backoff_seconds * (2 ** (job.attempts - 1))
-        job.status, job.error = QUEUED, f"Attempt {job.attempts} of {MAX_ATTEMPTS} failed: {error}"
-        job.not_before = now + timedelta(seconds=delay)
-        kind = events.STATUS
+        job.requeue(f"Attempt {job.attempts} of {MAX_ATTEMPTS} failed: {error}",
+                    not_before=now + timedelta(seconds=delay))
     else:
-        job.status, job.finished_at, job.dedupe_key = FAILED, now, None
-        job.error = error if not transient else f"{error} (gave up after {job.attempts} attempts)"
-        kind = events.FAILED
+        job.finish(Outcome.FAILED, error if not transient else f"{error} (gave up after {job.attempts} attempts)",
+                   now=now)
+    kind = _EVENT_OF_STATUS[job.status]
     extra = {"files": [f.path for f in job.files]} if kind == events.COMPLETED else {}
     events.publish_job(kind, job, **extra)
     db.session.commit()
     if kind == events.COMPLETED:
         thumbnails.after_job_completed(job_id)
     if job.status == QUEUED:
-        if outcome == "shutdown":
+        if outcome is Outcome.SHUTDOWN:
             dispatch.wake_workers(1)  # persisted by Huey; runs when a worker starts again
         else:
             dispatch.wake_workers(1, delay=(job.not_before - now).total_seconds())
-    return job.status
+    return outcome
 
 
 def _describe_files(files: list[Path], storage_root: Path) -> list[dict]:

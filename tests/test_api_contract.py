@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import Event, Job
+from webapp.models.job import Outcome
 from webapp.services.accounts import identity as accounts
 
 from conftest import API_TOKEN
@@ -355,7 +356,9 @@ def test_a_duplicate_of_someone_elses_job_shows_only_its_id_url_and_status(clien
     as_user = {"Authorization": f"Bearer {accounts.create_token(user, 'script')[1]}"}
     admin_job = _one_job(client, "https://example.com/admins-private-video")
     job = db.session.get(Job, admin_job)
-    job.status, job.error, job.current_file = "completed", "secret error text", "Private/secret-current.mp4"
+    job.claim("tests")
+    job.finish(Outcome.COMPLETED)
+    job.error, job.current_file = "secret error text", "Private/secret-current.mp4"
     job.files.append(JobFile(path="Private/example.com/x/secret-name.mp4", size=5, sha256="0" * 64, mime="video/mp4"))
     db.session.commit()
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from conftest import assert_api_error
 from webapp.extensions import db
 from webapp.models import Event, Job, JobFile
+from webapp.models.job import Outcome
 from webapp.services.library import files as file_service
 from webapp.services.library import history
 from webapp.services.accounts.identity import Principal
@@ -45,10 +46,9 @@ def finish(app, job: Job, *, status="completed", files=(), title=None, error=Non
         full.write_bytes(content)
         job.files.append(JobFile(path=relative, size=len(content), sha256=hashlib.sha256(content).hexdigest(),
                                  mime=file_service.guess_mime(relative)))
-    job.status, job.title, job.error, job.engine = status, title, error, "direct"
-    job.dedupe_key = job.dedupe_key if status == "completed" else None
-    job.finished_at = datetime.now(timezone.utc)
-    job.attempts = 1
+    job.claim("tests")
+    job.finish(Outcome(status), error)
+    job.title, job.engine = title, "direct"
     if created_at:
         job.created_at = created_at
     db.session.commit()

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from jobs import runner
 from webapp.extensions import db
 from webapp.models import Event, Job, Submission
-from webapp.models.base import utcnow
+from webapp.models.job import Outcome
 from webapp.services.queue import pause as queue_state
 from webapp.services.accounts.identity import Principal
 from webapp.services.queue.submissions import submit
@@ -38,9 +38,8 @@ def add(owner, *urls, **kwargs) -> list[int]:
 def set_status(job_id: int, status: str) -> None:
     """Give a job a finished status as the worker would (finished_at set, dedupe key released)."""
     job = db.session.get(Job, job_id)
-    job.status, job.finished_at = status, utcnow()
-    if status != "completed":
-        job.dedupe_key = None
+    job.claim("tests")
+    job.finish(Outcome(status))
     db.session.commit()
 
 

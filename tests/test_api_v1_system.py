@@ -17,6 +17,7 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.models import Job, JobFile, Setting, Submission, User
 from webapp.models.base import utcnow
+from webapp.models.job import Outcome
 from webapp.services.accounts import identity as accounts
 from webapp.services.queue import pause as queue_state
 from webapp.services.admin import runtime_settings
@@ -419,8 +420,11 @@ def add_job(user, status, *, finished_ago=None, file_sizes=()):
     db.session.add(submission)
     db.session.flush()
     job = Job(submission_id=submission.id, url=f"https://example.com/{status}/{submission.id}", domain="example.com",
-              status=status, user_id=user.id if user else None,
-              finished_at=utcnow() - finished_ago if finished_ago is not None else None)
+              status="queued", user_id=user.id if user else None)
+    if status != "queued":
+        job.claim("tests")
+    if finished_ago is not None:
+        job.finish(Outcome(status), now=utcnow() - finished_ago)
     job.files = [JobFile(path=f"f/{submission.id}-{n}", size=size, sha256="0" * 64) for n, size in enumerate(file_sizes)]
     db.session.add(job)
     db.session.commit()

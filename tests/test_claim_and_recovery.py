@@ -13,6 +13,7 @@ from jobs import recovery, runner
 from webapp.extensions import db
 from webapp.models import Event, Job
 from webapp.models.base import utcnow
+from webapp.models.job import Outcome
 from webapp.services.queue.submissions import submit
 
 
@@ -116,7 +117,9 @@ def test_a_claimed_job_cannot_be_claimed_again(app):
 def test_finished_jobs_are_not_claimed(app, status):
     """Only queued jobs are claimed."""
     job_id = new_job("http://example.com/done")
-    db.session.get(Job, job_id).status = status
+    finished = db.session.get(Job, job_id)
+    finished.claim("tests")
+    finished.finish(Outcome(status))
     db.session.commit()
     assert runner.claim_next_job() is None
 

@@ -11,7 +11,9 @@ from datetime import timedelta
 import pytest
 
 from test_guest_uploads import CHUNK, Guest, assert_no_server_paths, file_bytes, make_invite, sha
+from jobs.engines.base import Progress
 from webapp.extensions import db
+from webapp.models.job import Outcome
 
 PUBLIC_URL = "http://93.184.216.34/photos/1.jpg"  # an IP literal: public, and no DNS needed
 
@@ -342,7 +344,8 @@ def test_a_failed_link_can_be_retried_by_its_guest(app):
     guest = Guest(app, token)
     sent = guest.client.post(guest.url("/links"), json={"urls": ["http://127.0.0.1:9/broken"]}, headers=guest.headers)
     job = db.session.get(Job, sent.get_json()["items"][0]["job_id"])
-    job.status, job.error = "failed", "HTTP Error 500 writing /srv/secret/library/x.part"
+    job.claim("tests")
+    job.finish(Outcome.FAILED, "HTTP Error 500 writing /srv/secret/library/x.part")
     db.session.commit()
     listed = guest.client.get(guest.url("/items"), headers=guest.headers).get_json()["items"][0]
     assert listed["can_retry"] is True and "/srv/secret" not in listed["error"] and "HTTP Error 500" in listed["error"]
@@ -387,7 +390,8 @@ def test_the_guest_feed_passes_only_the_guests_own_jobs(app):
     def record(kind, job, **data):
         return EventRecord(1, kind, job.submission_id, job.id, job.user_id, {**events.job_snapshot(job), **data})
 
-    a_job.status, a_job.bytes_done, a_job.bytes_total, a_job.current_file = "downloading", 50, 200, "/srv/lib/a.jpg"
+    a_job.claim("tests")
+    a_job.progress(Progress(bytes_done=50, bytes_total=200, current_file="/srv/lib/a.jpg"))
     db.session.commit()
     mine = feed.items_of(record(events.PROGRESS, a_job))
     assert [item["id"] for item in mine] == [f"job-{a_job.id}"]
@@ -418,7 +422,8 @@ def test_the_event_stream_sends_the_guests_own_changes_only(app):
     assert "event: hello" in next(frames).decode()
     for job_id, done in ((b_id, 10), (a_id, 30)):
         job = db.session.get(Job, job_id)
-        job.status, job.bytes_done, job.bytes_total = "downloading", done, 100
+        job.claim("tests")
+        job.progress(Progress(bytes_done=done, bytes_total=100))
         events.publish_job(events.PROGRESS, job)
         db.session.commit()
     frame = next(frames).decode()

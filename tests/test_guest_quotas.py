@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from test_guest_uploads import CHUNK, Guest, file_bytes, make_invite
+from jobs.engines.base import Progress
 from webapp.extensions import db
 
 SIZE = 5_000  # one guest's file: two chunks, far under any session's share
@@ -117,7 +118,8 @@ def test_uploads_and_link_jobs_share_the_invites_total(app):
     # The worker's doing, as it records it: a finished file, and a second attempt under way.
     job.files.append(JobFile(path="Summer party/127.0.0.1/album/a.jpg", size=6 * SIZE, sha256="a" * 64,
                              created_at=utcnow()))
-    job.status, job.bytes_done = "downloading", 2 * SIZE
+    job.claim("tests")
+    job.progress(Progress(bytes_done=2 * SIZE))
     db.session.commit()
 
     uploader = Guest(app, token)  # another cookie jar

@@ -19,6 +19,7 @@ from sqlalchemy import event, select, text, update
 from jobs import thumbnails
 from webapp.extensions import db
 from webapp.models import Job, JobFile, Submission
+from webapp.models.job import Outcome
 from webapp.services.accounts import identity as accounts
 from webapp.services.library import files as file_service
 from webapp.services.library import history
@@ -86,11 +87,11 @@ def make_job(app, url, *, user=None, status="completed", title=None, files=(), s
             full.write_bytes(content)
         job.files.append(JobFile(path=relative, size=len(content), sha256=hashlib.sha256(content).hexdigest(),
                                  mime=file_service.guess_mime(relative) if "." in relative else None))
-    job.status = status
+    if status != "queued":
+        job.claim("tests")
+    if status not in ("queued", "downloading"):
+        job.finish(Outcome(status), error)
     job.title = title
-    job.error = error
-    job.dedupe_key = None if status != "completed" else job.dedupe_key
-    job.finished_at = None if status in ("queued", "downloading") else datetime.now(timezone.utc)
     if created_at:
         job.created_at = created_at
     db.session.commit()

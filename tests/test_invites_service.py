@@ -19,6 +19,7 @@ from webapp.extensions import db
 from webapp.models import GuestSession, Invite, Job, JobFile, Submission, Upload
 from webapp.models.base import utcnow
 from webapp.models.invite import DUPLICATE, STORED, UPLOAD_FAILED
+from webapp.models.job import Outcome
 from webapp.services.accounts import identity as accounts
 from webapp.services.guests import invites
 
@@ -388,7 +389,9 @@ def test_unknown_ids_are_not_found(admin, invite_id):
 def _guest_job(invite, guest, size: int, n: int):
     submission = Submission(source="invite", submitted_via="invite", invite_id=invite.id, guest_session_id=guest.id,
                             items=[])
-    job = Job(submission=submission, url=f"https://example.com/{invite.id}/{n}", domain="example.com", status="completed")
+    job = Job(submission=submission, url=f"https://example.com/{invite.id}/{n}", domain="example.com", status="queued")
+    job.claim("tests")
+    job.finish(Outcome.COMPLETED)
     job.files.append(JobFile(path=f"x/{invite.id}-{n}.jpg", size=size, sha256=f"{invite.id:032d}{n:032d}"))
     db.session.add(submission)
     db.session.commit()

@@ -10,6 +10,7 @@ from jobs import runner
 from webapp.errors import Conflict
 from webapp.extensions import db
 from webapp.models import Event, Job
+from webapp.models.job import Outcome
 from webapp.services.accounts import identity as accounts
 from webapp.services.queue import job_control
 from webapp.services.queue import pause as queue_state
@@ -219,7 +220,8 @@ def test_clear_finished_only_touches_the_named_status_and_own_jobs(app):
     theirs = submit(["http://example.com/theirs"], principal=Principal(bob)).entries[0].job_id
     failed = submit(["http://example.com/failed"], principal=Principal(alice)).entries[0].job_id
     for job_id, status in ((mine, "completed"), (theirs, "completed"), (failed, "failed")):
-        db.session.get(Job, job_id).status = status
+        db.session.get(Job, job_id).claim("tests")
+        db.session.get(Job, job_id).finish(Outcome(status))
     db.session.commit()
     assert job_control.clear_finished(["completed"], Principal(alice)) == 1
     assert job(mine).cleared_at is not None

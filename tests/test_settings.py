@@ -26,6 +26,7 @@ from jobs.engines.ytdlp import YtDlpEngine
 from webapp.errors import Invalid, NotFound
 from webapp.extensions import db
 from webapp.models import ApiToken, Job, Setting, User
+from webapp.models.job import Outcome
 from webapp.services.accounts import identity as accounts
 from webapp.services.admin import cookies
 from webapp.services.queue import dispatch
@@ -262,7 +263,7 @@ def test_the_claim_refuses_to_start_more_jobs_than_the_concurrency(app):
     assert [runner.claim_next_job() for _ in range(3)] == [ids[0], ids[1], None]
     assert fresh(ids[2]).status == "queued"
 
-    db.session.get(Job, ids[0]).status = "completed"
+    db.session.get(Job, ids[0]).finish(Outcome.COMPLETED)
     db.session.commit()
     assert runner.claim_next_job() == ids[2]
     assert runner.claim_next_job() is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, text
@@ -29,6 +30,46 @@ UPLOAD_ENGINE = "upload"
 # Video quality presets (yt-dlp format choices); None means the configured default.
 PRESETS = ("best", "1080p", "720p", "audio")
 SOURCES = ("api", "gui", "invite", "subscription", "cli", "bookmarklet", "share")
+
+
+class Outcome(StrEnum):
+    """How one run of a job ended: the worker's stop reasons and the results it records.
+
+    The values are the reasons an engine's `Cancelled` carries (jobs/engines/base.py), so a
+    reason converts with `Outcome(reason)`.
+    """
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"  # a person asked the running job to stop
+    TIMED_OUT = "timeout"  # ran longer than HAUL_JOB_TIMEOUT_SECONDS
+    OVER_LIMIT = "over-limit"  # passed its invite's byte limits (jobs/guest_limits.py)
+    SHUTDOWN = "shutdown"  # the worker is stopping: the job waits for the next one
+    TAKEN_OVER = "taken-over"  # a watchdog took the job back for another worker: the row is not ours
+
+    @property
+    def status(self) -> str | None:
+        """The status a job finished this way gets; None when the run does not finish it."""
+        return _FINAL_STATUS.get(self)
+
+
+_FINAL_STATUS = {
+    Outcome.COMPLETED: COMPLETED,
+    Outcome.FAILED: FAILED,
+    Outcome.CANCELLED: CANCELLED,
+    Outcome.TIMED_OUT: FAILED,
+    Outcome.OVER_LIMIT: FAILED,
+}
+
+
+class IllegalTransition(RuntimeError):
+    """A job was asked for a change its status does not allow: a bug in the caller, which
+    should have checked (the services answer such requests with a Conflict of their own)."""
+
+    def __init__(self, job: Job, change: str, allowed: tuple[str, ...]):
+        super().__init__(f"Job {job.id} is {job.status}: it cannot be {change} "
+                         f"(only a job that is {' or '.join(allowed)})")
+        self.job_id, self.status, self.change, self.allowed = job.id, job.status, change, allowed
 
 
 def new_submission_id() -> str:
@@ -132,6 +173,113 @@ class Job(db.Model):
 
     submission: Mapped[Submission] = relationship(back_populates="jobs")
     files: Mapped[list[JobFile]] = relationship(back_populates="job", cascade="all, delete-orphan", order_by="JobFile.id")
+
+    # -- the lifecycle: every change of status goes through these --------------------------------
+    #
+    #   queued ⇄ paused;  queued → downloading (claim);  downloading → queued (requeue);
+    #   downloading → completed | failed | cancelled (finish);  queued | paused → cancelled;
+    #   failed | cancelled → queued (retry).
+    #
+    # A job that finishes other than completed gives up its dedupe key, so its URL can be
+    # queued again; a completed one keeps it (the URL is downloaded already). Each change
+    # checks the status it leaves and raises IllegalTransition otherwise.
+
+    def _leaving(self, allowed: tuple[str, ...], change: str) -> None:
+        if self.status not in allowed:
+            raise IllegalTransition(self, change, allowed)
+
+    @classmethod
+    def claim_values(cls, worker: str, now: datetime) -> dict:
+        """The columns a claim sets, for the worker's one atomic UPDATE of a queued row
+        (jobs/runner.py claim_next_job); `attempts` is a SQL expression: one more than the row's."""
+        return {"status": DOWNLOADING, "worker_tag": worker, "heartbeat_at": now, "started_at": now,
+                "attempts": cls.attempts + 1, "cancel_requested": False, "not_before": None}
+
+    def claim(self, worker: str, now: datetime | None = None) -> None:
+        """Queued → downloading by `worker`, as claim_values says, on this object."""
+        self._leaving((QUEUED,), "claimed")
+        values = self.claim_values(worker, now or utcnow())
+        values["attempts"] = (self.attempts or 0) + 1
+        for column, value in values.items():
+            setattr(self, column, value)
+
+    def progress(self, report) -> None:
+        """Record a running job's progress; `report` has the fields of jobs.engines.base.Progress."""
+        self._leaving((DOWNLOADING,), "given progress")
+        self.bytes_done = report.bytes_done or 0
+        self.bytes_total = report.bytes_total
+        self.speed = round(report.speed, 1) if report.speed else None
+        self.eta = round(report.eta, 1) if report.eta is not None else None
+        self.items_done = report.items_done
+        self.items_total = report.items_total
+        self.current_file = (report.current_file or "")[:500] or None
+        if report.title:
+            self.title = report.title[:500]
+        if report.resource_id:
+            self.resource_id = report.resource_id[:200]
+
+    def finish(self, outcome: Outcome, error: str | None = None, now: datetime | None = None) -> None:
+        """Downloading → the status `outcome` gives (completed, failed or cancelled).
+
+        Completed clears the error; otherwise `error`, when given, says why (a cancelled job
+        keeps the error an earlier attempt left)."""
+        self._leaving((DOWNLOADING,), "finished")
+        if outcome.status is None:
+            raise ValueError(f"{outcome!r} does not finish a job")
+        self.status, self.finished_at = outcome.status, now or utcnow()
+        self.worker_tag = self.heartbeat_at = None
+        if outcome is Outcome.COMPLETED:
+            self.error = None
+        else:
+            self.dedupe_key = None
+            if error is not None:
+                self.error = error
+
+    def requeue(self, error: str | None = None, *, not_before: datetime | None = None,
+                refund_attempt: bool = False) -> None:
+        """Downloading → queued: its worker stopped or the attempt failed in a way worth another.
+
+        `error` (when given) says why, `not_before` delays the next attempt, and `refund_attempt`
+        takes back the attempt the claim counted (the stop was not the URL's fault)."""
+        self._leaving((DOWNLOADING,), "queued again")
+        self.status = QUEUED
+        self.worker_tag = self.heartbeat_at = None
+        if error is not None:
+            self.error = error
+        if not_before is not None:
+            self.not_before = not_before
+        if refund_attempt:
+            self.attempts = max(0, self.attempts - 1)
+
+    def request_cancel(self) -> None:
+        """Ask the worker running this job to stop it; the worker finishes it as cancelled."""
+        self._leaving((DOWNLOADING,), "asked to stop")
+        self.cancel_requested = True
+
+    def cancel(self, now: datetime | None = None) -> None:
+        """Queued or paused → cancelled, at once (a running job: request_cancel)."""
+        self._leaving((QUEUED, PAUSED), "cancelled")
+        self.status, self.dedupe_key, self.finished_at = CANCELLED, None, now or utcnow()
+
+    def pause(self) -> None:
+        """Queued → paused: it keeps its place but no worker claims it."""
+        self._leaving((QUEUED,), "paused")
+        self.status = PAUSED
+
+    def resume(self) -> None:
+        """Paused → queued, in its old place."""
+        self._leaving((PAUSED,), "resumed")
+        self.status = QUEUED
+
+    def retry(self) -> None:
+        """Failed or cancelled → queued, from scratch: its URL's dedupe key taken back, no
+        attempts, no progress, back on the queue page."""
+        self._leaving((FAILED, CANCELLED), "retried")
+        self.status, self.dedupe_key = QUEUED, self.url
+        self.error, self.attempts, self.not_before, self.cancel_requested, self.finished_at = None, 0, None, False, None
+        self.bytes_done, self.bytes_total, self.speed, self.eta = 0, None, None, None
+        self.items_done, self.items_total, self.current_file = 0, None, None
+        self.cleared_at = None
 
     @property
     def is_finished(self) -> bool:

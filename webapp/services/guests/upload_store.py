@@ -22,7 +22,7 @@ from webapp.extensions import db
 from webapp.models import Job, JobFile, Submission
 from webapp.models.base import utcnow
 from webapp.core.trust import GUEST_TRUST, USER_TRUST
-from webapp.models.job import COMPLETED, UPLOAD_ENGINE
+from webapp.models.job import QUEUED, UPLOAD_ENGINE, Outcome
 from webapp.services.queue import dispatch, events
 from webapp.core.paths import inside_root, relative_to_root, sanitize_component
 
@@ -110,10 +110,13 @@ def import_file(temp_path: Path, *, filename: str, post_title: str | None, folde
                                 trust=GUEST_TRUST if invite_id is not None else USER_TRUST, items=[],
                                 created_at=now)
         job = Job(submission=submission, url=f"upload:{relative}", domain=UPLOADS_DOMAIN, dedupe_key=None,
-                  engine=UPLOAD_ENGINE, status=COMPLETED, source=source, user_id=user_id, token_id=token_id,
+                  engine=UPLOAD_ENGINE, status=QUEUED, source=source, user_id=user_id, token_id=token_id,
                   title=target.name[:500], resource_id=sanitize_component(folder)[:200],
-                  bytes_done=size, bytes_total=size, items_done=1, items_total=1, attempts=1,
-                  created_at=now, started_at=now, finished_at=now, updated_at=now)
+                  bytes_done=size, bytes_total=size, items_done=1, items_total=1, attempts=0,
+                  created_at=now, updated_at=now)
+        # The web did this job's work itself, at once: claimed and completed in one go.
+        job.claim(UPLOAD_ENGINE, now)
+        job.finish(Outcome.COMPLETED, now=now)
         job.files.append(JobFile(path=relative, size=size, sha256=digest, mime=mime, created_at=now))
         db.session.add(submission)
         db.session.flush()

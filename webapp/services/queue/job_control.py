@@ -34,12 +34,10 @@ def get_visible_job(job_id: int, principal: Principal) -> Job:
 def cancel(job: Job) -> Job:
     """Cancel a queued or paused job at once; ask the worker to stop a running one (it confirms)."""
     if job.status in (QUEUED, PAUSED):
-        job.status = CANCELLED
-        job.dedupe_key = None
-        job.finished_at = utcnow()
+        job.cancel()
         events.publish_job(events.CANCELLED, job)
     elif job.status == DOWNLOADING:
-        job.cancel_requested = True
+        job.request_cancel()
     else:
         raise Conflict(f"Job {job.id} is {job.status}; only queued, paused or downloading jobs can be cancelled",
                        error_code="not_cancellable")
@@ -58,16 +56,7 @@ def retry(job: Job) -> Job:
     if active is not None:
         raise Conflict(f"This URL is already queued or downloaded as job {active}", error_code="duplicate",
                        extra={"duplicate_of": active})
-    job.status = QUEUED
-    job.dedupe_key = job.url
-    job.error = None
-    job.attempts = 0
-    job.not_before = None
-    job.cancel_requested = False
-    job.finished_at = None
-    job.bytes_done, job.bytes_total, job.speed, job.eta = 0, None, None, None
-    job.items_done, job.items_total, job.current_file = 0, None, None
-    job.cleared_at = None
+    job.retry()
     # "requeued": live views move the row from the finished list back to the active one.
     events.publish_job(events.STATUS, job, requeued=True)
     try:
@@ -98,7 +87,7 @@ def _pause(job: Job) -> None:
     """Pause and publish, uncommitted; raises before changing anything."""
     if job.status != QUEUED:
         raise Conflict(f"Job {job.id} is {job.status}; only a queued job can be paused", error_code="not_pausable")
-    job.status = PAUSED
+    job.pause()
     events.publish_job(events.STATUS, job)
 
 
@@ -106,7 +95,7 @@ def _resume(job: Job) -> None:
     """Resume and publish, uncommitted; raises before changing anything."""
     if job.status != PAUSED:
         raise Conflict(f"Job {job.id} is {job.status}; only a paused job can be resumed", error_code="not_paused")
-    job.status = QUEUED
+    job.resume()
     events.publish_job(events.STATUS, job)
 
 
@@ -231,7 +220,7 @@ def remove(job: Job) -> Job:
     if job.is_finished and job.cleared_at is not None:
         return job  # already off the queue: removing it again changes nothing
     if job.status in (QUEUED, PAUSED):
-        job.status, job.dedupe_key, job.finished_at = CANCELLED, None, utcnow()
+        job.cancel()
     job.cleared_at = utcnow()
     events.publish_job(events.CLEARED, job)
     db.session.commit()

@@ -36,6 +36,7 @@ from webapp.models.job import ACTIVE_STATUSES
 from webapp.serializers import job_json, principal_submitter_json, queued_jobs_json
 from webapp.services import job_control, queue_listing
 from webapp.services.submissions import submit
+from webapp.vocabulary import API
 
 _ERRORS = (401, 403, 404)
 _SECURITY = [{"bearer": []}]
@@ -102,7 +103,7 @@ def create_jobs(body):
     urls = body.pop("urls", None) or [body.pop("url")]
     principal = current_principal()
     submitted_by = principal_submitter_json(principal)  # now: the commit below expires the rows
-    result = submit(urls, principal=principal, source="api", refuse_if_nothing_new=True, **body)
+    result = submit(urls, principal=principal, source=API, refuse_if_nothing_new=True, **body)
     return jsonify(queued_jobs_json(result, queue_listing.jobs_from_rows(result.created), submitted_by)), 201
 
 

@@ -16,6 +16,7 @@ from webapp.live import seed_message
 from webapp.models import Job, Submission
 from webapp.serializers import submission_json, submit_result_json
 from webapp.services.submissions import submit
+from webapp.vocabulary import API
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -50,7 +51,7 @@ def _submission_input() -> dict:
 @require(scope="submit")
 def create_download():
     data = _submission_input()
-    result = submit(data.pop("urls"), principal=current_principal(), source="api", **data)
+    result = submit(data.pop("urls"), principal=current_principal(), source=API, **data)
     return jsonify(submit_result_json(result)), 202
 
 

@@ -14,6 +14,7 @@ from webapp.services import history
 from webapp.services.job_control import get_visible_job
 from webapp.services.library import UnsafePath
 from webapp.views import is_htmx, render_view, session_principal, with_toast
+from webapp.vocabulary import SOURCES
 
 # Responses that render a downloaded file in the browser: the file came from anywhere on
 # the web, so it gets no script, no plugins and no other origin's content.
@@ -45,7 +46,7 @@ def index():
         filters=filters,
         errors=errors,
         statuses=FINISHED_STATUSES,
-        sources=history.HISTORY_SOURCES,
+        sources=SOURCES,
         submitters=history.submitters() if principal.is_admin else [],
         is_admin=principal.is_admin,
     )

@@ -9,13 +9,13 @@ from flask import abort, make_response, render_template, request
 from flask_login import current_user, login_required
 
 from webapp.errors import HaulError
-from webapp.models.job import ENGINES, PRESETS
 from webapp.queue import bp
 from webapp.queue.stream import queue_event_stream
 from webapp.services import events, job_control, queue_listing, queue_state
 from webapp.services.link_text import parse_links
 from webapp.services.submissions import submit
 from webapp.views import render_view, session_principal, with_toast
+from webapp.vocabulary import AUTO, GUI, PRESETS, TOOLS
 
 PRIORITIES = {"high": 10, "normal": 0, "low": -10}
 JOB_ACTIONS = {
@@ -48,10 +48,10 @@ def queue_context(owner: int | None) -> dict:
 
 def form_context(**values) -> dict:
     return {
-        "engines": ("auto", *[e for e in ENGINES if e != "direct"]),
+        "engines": (AUTO, *TOOLS),
         "presets": PRESETS,
         "priorities": PRIORITIES,
-        "values": {"urls": "", "post_title": "", "engine": "auto", "preset": "", "priority": "normal", **values},
+        "values": {"urls": "", "post_title": "", "engine": AUTO, "preset": "", "priority": "normal", **values},
         "problems": [],
         "result": None,
     }
@@ -98,7 +98,7 @@ def add_links():
         result = submit(
             parsed.urls,
             principal=session_principal(),
-            source="gui",
+            source=GUI,
             post_title=values["post_title"] or None,
             engine=values["engine"] or None,
             preset=values["preset"] or None,
@@ -128,7 +128,7 @@ def download_again():
     """Queue a URL again although it is already queued or downloaded."""
     url = (request.form.get("url") or "").strip()
     try:
-        result = submit([url], principal=session_principal(), source="gui", force=True)
+        result = submit([url], principal=session_principal(), source=GUI, force=True)
     except HaulError as exc:
         return with_toast(make_response("", 422), exc.detail, "error")
     job_id = result.entries[0].job_id

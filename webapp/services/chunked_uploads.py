@@ -51,6 +51,7 @@ from webapp.models.base import isoformat, utcnow
 from webapp.models.invite import DUPLICATE, STORED, UPLOAD_FAILED, UPLOADING, new_key
 from webapp.services import invite_usage, invites, upload_store
 from webapp.services.library import sanitize_component
+from webapp.vocabulary import INVITE
 
 READ_BLOCK = 64 * 1024  # bytes read from the request and written at a time
 # A block that does not arrive within this many seconds ends the request: a client that
@@ -403,7 +404,7 @@ def finish(guest: GuestSession, upload_id: str) -> Upload:
         db.session.commit()
         try:
             imported = upload_store.import_file(
-                path, filename=upload.filename, post_title=post_title, folder=folder, source="invite",
+                path, filename=upload.filename, post_title=post_title, folder=folder, source=INVITE,
                 mime=upload.mime, sha256=digest, invite_id=invite_id, guest_session_id=guest_id)
         except Exception:
             current_app.logger.exception("could not store upload %s in the library", upload_key)

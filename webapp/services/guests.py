@@ -22,6 +22,7 @@ from webapp.services import chunked_uploads, events, invite_usage, invites, job_
 from webapp.services.link_text import parse_links
 from webapp.services.url_policy import check_public_url
 from webapp.services.urls import UrlProblem, normalise_url
+from webapp.vocabulary import INVITE
 
 MAX_GUEST_LINKS = 20  # per request
 MAX_ITEMS = 300  # the newest this many are listed
@@ -235,7 +236,7 @@ def send_links(guest: GuestSession, body) -> list[dict]:
     # writer (another greenlet, another session); this request must hold no write transaction.
     db.session.commit()
     invite = guest.invite
-    result = submit(urls, principal=None, source="invite", post_title=invite.post_title, guest=guest)
+    result = submit(urls, principal=None, source=INVITE, post_title=invite.post_title, guest=guest)
     db.session.expire_all()
     submission = db.session.get(Submission, result.submission_id)
     mine = _own_jobs(guest.id, {entry.job_id for entry in result.entries})

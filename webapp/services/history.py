@@ -35,6 +35,7 @@ from webapp.services import events, files as file_service
 from webapp.services.accounts import Principal
 from webapp.services.library import UnsafePath
 from webapp.services.submissions import SubmitResult, submit
+from webapp.vocabulary import GUI, SOURCES
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,6 @@ DENSE_FILES = 10_000  # hits in file paths
 MAX_TERMS = 8
 MAX_TERM_LENGTH = 200
 MAX_PAGE = 100_000
-HISTORY_SOURCES = ("gui", "api", "invite", "subscription", "cli")
 DELETED = "deleted"  # event type: a job's record was deleted from the history
 
 # Written exactly like the partial indexes' WHERE clause: SQLite uses a partial index only
@@ -153,10 +153,10 @@ def parse_filters(args, principal: Principal) -> tuple[Filters, dict[str, str]]:
     elif status:
         errors["status"] = "Status must be completed, failed or cancelled"
     source = (args.get("source") or "").strip().lower()
-    if source in HISTORY_SOURCES:
+    if source in SOURCES:
         filters.source = source
     elif source:
-        errors["source"] = f"Source must be one of {', '.join(HISTORY_SOURCES)}"
+        errors["source"] = f"Source must be one of {', '.join(SOURCES)}"
     domain = (args.get("domain") or "").strip().lower()
     filters.domain = domain.removeprefix("www.")[:255]
     user = (args.get("user") or "").strip()
@@ -481,7 +481,7 @@ def download_again(job: Job, principal: Principal) -> SubmitResult:
     return submit(
         [job.url],
         principal=principal,
-        source="gui",
+        source=GUI,
         force=True,
         post_title=submission.post_title if submission else None,
         label=submission.label if submission else None,

@@ -25,10 +25,10 @@ from webapp.models.job import (
 from webapp.services import dispatch, events, job_control, runtime_settings, url_policy
 from webapp.services.accounts import Principal
 from webapp.services.urls import UrlProblem, domain_of, normalise_url
+from webapp.vocabulary import API, AUTO, ENGINES, INVITE
 
 MAX_URLS = 200
 MAX_TEXT = 300
-REQUESTABLE_ENGINES = ("gallery-dl", "yt-dlp", "direct")
 
 
 @dataclass
@@ -143,7 +143,7 @@ def submit(
     urls,
     *,
     principal: Principal | None,
-    source: str = "api",
+    source: str = API,
     post_title=None,
     label=None,
     force: bool = False,
@@ -167,10 +167,10 @@ def submit(
     normalised = _check_urls(urls)
     post_title = _clean_text(post_title, "post_title")
     label = _clean_text(label, "label")
-    if engine in (None, "", "auto"):
+    if engine in (None, "", AUTO):
         engine = None
-    elif engine not in REQUESTABLE_ENGINES:
-        raise Invalid(f"engine must be auto, {', '.join(REQUESTABLE_ENGINES)}", error_code="invalid_engine")
+    elif engine not in ENGINES:
+        raise Invalid(f"engine must be {AUTO}, {', '.join(ENGINES)}", error_code="invalid_engine")
     if preset in (None, "", "default"):
         preset = None
     elif preset not in PRESETS:
@@ -184,7 +184,7 @@ def submit(
         normalised, post_title, label, force, engine, priority, preset, source, refuse_if_nothing_new,
         user_id=principal.user_id if principal else None,
         token_id=principal.token_id if principal else None,
-        via=principal.via if principal else ("invite" if guest is not None else source),
+        via=principal.via if principal else (INVITE if guest is not None else source),
     )
     if guest is not None:
         prepared.trust, prepared.invite_id, prepared.guest_session_id = GUEST_TRUST, guest.invite_id, guest.id

@@ -33,15 +33,16 @@ from webapp.settings.forms import (
     ToolArgsForm,
 )
 from webapp.views import is_htmx, render_view, with_toast
+from webapp.vocabulary import GALLERY_DL, YTDLP
 
 DOWNLOAD_KEYS = (runtime_settings.CONCURRENCY, runtime_settings.TIMEOUT, runtime_settings.ENGINE, runtime_settings.PRESET)
 TOOL_KEYS = (runtime_settings.GALLERY_DL_ARGS, runtime_settings.YTDLP_ARGS)
 ACCESS_KEYS = (runtime_settings.PRIVATE_FOR_USERS, runtime_settings.MAX_STREAMS)
 SECTION_KEYS = {"downloads": DOWNLOAD_KEYS, "tools": TOOL_KEYS, "access": ACCESS_KEYS}
 ALLOWED_SWITCHES = {
-    "yt-dlp": sorted(tool_allowlist.YTDLP_SWITCHES),
-    "gallery-dl": tool_allowlist.gallery_dl_switches(),
-    "gallery-dl -o": sorted(tool_allowlist.GALLERY_DL_KEYS),
+    YTDLP: sorted(tool_allowlist.YTDLP_SWITCHES),
+    GALLERY_DL: tool_allowlist.gallery_dl_switches(),
+    f"{GALLERY_DL} -o": sorted(tool_allowlist.GALLERY_DL_KEYS),
 }
 
 

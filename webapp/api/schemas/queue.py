@@ -7,7 +7,8 @@ from webapp.api.common import MAX_ID, MAX_PER_PAGE
 from webapp.api.schemas import ApiErrorSchema, JobSchema
 from webapp.models.job import PRESETS, SOURCES, STATUSES
 from webapp.services.job_control import CLEARABLE, MAX_PRIORITY, MIN_PRIORITY
-from webapp.services.submissions import MAX_TEXT, MAX_URLS, REQUESTABLE_ENGINES
+from webapp.services.submissions import MAX_TEXT, MAX_URLS
+from webapp.vocabulary import AUTO, ENGINES
 
 MAX_ITEM_IDS = 1000  # one bulk request; a bigger batch is several requests
 # The usual shape of a link, for the document (so generated clients and the fuzzer send ones
@@ -63,7 +64,7 @@ class QueueSubmitSchema(Schema):
     post_title = fields.String(allow_none=True, validate=validate.Length(max=MAX_TEXT),
                                metadata={"description": "The library folder the files go under"})
     label = fields.String(allow_none=True, validate=validate.Length(max=MAX_TEXT))
-    engine = fields.String(load_default="auto", validate=validate.OneOf(("auto", *REQUESTABLE_ENGINES)))
+    engine = fields.String(load_default=AUTO, validate=validate.OneOf((AUTO, *ENGINES)))
     preset = fields.String(allow_none=True, validate=validate.OneOf(("default", *PRESETS)),
                            metadata={"description": "Video quality (yt-dlp); default: the server's setting"})
     priority = fields.Integer(strict=True, load_default=0, validate=_PRIORITY,

@@ -11,9 +11,10 @@ from marshmallow import Schema, fields, validate
 from webapp.models.user import ROLES
 from webapp.services import cookie_access, runtime_settings
 from webapp.services.accounts import MIN_PASSWORD_LENGTH, USERNAME_RE
+from webapp.vocabulary import PRESETS, TOOLS
 
 MAX_PASSWORD_LENGTH = 256  # webapp/services/users.check_password
-PLATFORM_TOOLS = ("gallery-dl", "yt-dlp")
+PLATFORM_TOOLS = TOOLS
 
 # Settings ---------------------------------------------------------------------------------------
 
@@ -38,7 +39,7 @@ class SettingsPatchSchema(Schema):
         allow_none=True, validate=validate.OneOf(runtime_settings.ENGINE_CHOICES),
         metadata={"description": f"The engine for links that ask for none. {_NULL_RESTORES}"})
     default_preset = fields.String(
-        allow_none=True, validate=validate.OneOf(runtime_settings.PRESET_CHOICES),
+        allow_none=True, validate=validate.OneOf(PRESETS),
         metadata={"description": f"The video quality for links that ask for none. {_NULL_RESTORES}"})
     gallery_dl_extra_args = fields.String(
         allow_none=True, validate=validate.Length(max=runtime_settings.MAX_ARGS_LENGTH),

@@ -32,7 +32,7 @@ from webapp.api.schemas.queue import (
 from webapp.bearer import current_principal, require
 from webapp.errors import NotFound
 from webapp.models.base import isoformat
-from webapp.models.job import ACTIVE_STATUSES
+from webapp.models.job import ACTIVE_STATUSES, DOWNLOADING
 from webapp.serializers import job_json, principal_submitter_json, queued_jobs_json
 from webapp.services import job_control, queue_listing
 from webapp.services.submissions import submit
@@ -166,7 +166,7 @@ def delete_job(job_id: int):
 @require(scope="submit")
 def cancel_job(job_id: int):
     job = job_control.cancel(_visible_job(job_id))
-    return jsonify(job_json(job)), 202 if job.status == "downloading" else 200
+    return jsonify(job_json(job)), 202 if job.status == DOWNLOADING else 200
 
 
 @bp.post("/queue/<int:job_id>/retry")

@@ -15,7 +15,7 @@ from webapp.services import events, job_control, queue_listing, queue_state
 from webapp.services.link_text import parse_links
 from webapp.services.submissions import submit
 from webapp.views import render_view, session_principal, with_toast
-from webapp.vocabulary import AUTO, GUI, PRESETS, TOOLS
+from webapp.vocabulary import AUTO, DOWNLOADING, GUI, PRESETS, TOOLS
 
 PRIORITIES = {"high": 10, "normal": 0, "low": -10}
 JOB_ACTIONS = {
@@ -153,7 +153,7 @@ def job_action(job_id: int, action: str):
                           exc.detail, "error")
     if action == "remove":
         return with_toast(make_response(""), done)
-    if action == "cancel" and job.status == "downloading":
+    if action == "cancel" and job.status == DOWNLOADING:
         done = "Stopping…"
     return with_toast(render_template("queue/_job_row.html", job=job), f"{done}: {job.title or job.url}")
 

@@ -22,7 +22,7 @@ from webapp.services import chunked_uploads, events, invite_usage, invites, job_
 from webapp.services.link_text import parse_links
 from webapp.services.url_policy import check_public_url
 from webapp.services.urls import UrlProblem, normalise_url
-from webapp.vocabulary import INVITE
+from webapp.vocabulary import CANCELLED, FAILED, INVITE
 
 MAX_GUEST_LINKS = 20  # per request
 MAX_ITEMS = 300  # the newest this many are listed
@@ -80,7 +80,7 @@ def job_item(job: Job) -> dict:
         "items_done": job.items_done,
         "items_total": job.items_total,
         "error": safe_error(job.error),
-        "can_retry": job.status in ("failed", "cancelled"),
+        "can_retry": job.status in (FAILED, CANCELLED),
         "created_at": isoformat(job.created_at),
     }
 

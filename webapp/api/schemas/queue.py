@@ -8,7 +8,7 @@ from webapp.api.schemas import ApiErrorSchema, JobSchema
 from webapp.models.job import PRESETS, SOURCES, STATUSES
 from webapp.services.job_control import CLEARABLE, MAX_PRIORITY, MIN_PRIORITY
 from webapp.services.submissions import MAX_TEXT, MAX_URLS
-from webapp.vocabulary import AUTO, ENGINES
+from webapp.vocabulary import AUTO, ENGINES, PAUSED, QUEUED
 
 MAX_ITEM_IDS = 1000  # one bulk request; a bigger batch is several requests
 # The usual shape of a link, for the document (so generated clients and the fuzzer send ones
@@ -84,7 +84,7 @@ class QueuePatchSchema(Schema):
 
     priority = fields.Integer(strict=True, validate=_PRIORITY, metadata={
         "description": "Only while queued or paused; above 10 only an admin may give (403 `priority_reserved`)"})
-    status = fields.String(validate=validate.OneOf(("paused", "queued")),
+    status = fields.String(validate=validate.OneOf((PAUSED, QUEUED)),
                            metadata={"description": "paused: hold a queued job back; queued: resume a paused one"})
 
     @validates_schema

@@ -32,12 +32,12 @@ from pathlib import Path
 from sqlalchemy import delete, select
 
 from jobs.engines.base import DownloadRequest, Progress
+from webapp.core.paths import inside_root
+from webapp.core.readable import human_bytes
 from webapp.extensions import db
 from webapp.models import Invite, Job, JobFile
 from webapp.models.job import Outcome
 from webapp.services.guests import invite_usage
-from webapp.core.paths import inside_root
-from webapp.core.readable import human_bytes
 
 log = logging.getLogger(__name__)
 

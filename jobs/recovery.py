@@ -15,12 +15,12 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from jobs import runner
+from webapp.core.vocabulary import DOWNLOADING
 from webapp.extensions import db
 from webapp.models import Job
 from webapp.models.base import utcnow
-from webapp.models.job import DOWNLOADING, Outcome
-from webapp.services.queue import dispatch
-from webapp.services.queue import events
+from webapp.models.job import Outcome
+from webapp.services.queue import dispatch, events
 
 log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(seconds=30)

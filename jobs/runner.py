@@ -21,25 +21,20 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import func, insert, or_, select, update
 
-from jobs import guest_limits, net_guard
+from jobs import guest_limits, net_guard, thumbnails
 from jobs.engines import picker
 from jobs.engines.base import Cancelled, DownloadRequest, EngineError, Progress
-from jobs.engines.direct import DirectEngine
-from jobs.engines.gallery_dl import GalleryDlEngine
-from jobs.engines.ytdlp import YtDlpEngine
+from webapp.core import url_policy
+from webapp.core.paths import inside_root, job_directory, relative_to_root
+from webapp.core.vocabulary import AUTO, CANCELLED, COMPLETED, DOWNLOADING, FAILED, QUEUED
 from webapp.extensions import db
 from webapp.models import Event, Invite, Job, JobFile
 from webapp.models.base import utcnow
-from jobs import thumbnails
-from webapp.models.job import CANCELLED, COMPLETED, DOWNLOADING, FAILED, QUEUED, Outcome
-from webapp.services.admin import cookie_access
-from webapp.services.queue import dispatch
-from webapp.services.queue import events
-from webapp.services.queue import pause as queue_state
-from webapp.services.admin import runtime_settings
-from webapp.core import url_policy
-from webapp.core.paths import inside_root, job_directory, relative_to_root
+from webapp.models.job import Outcome
+from webapp.services.admin import cookie_access, runtime_settings
 from webapp.services.guests.upload_store import sha256_of
+from webapp.services.queue import dispatch, events
+from webapp.services.queue import pause as queue_state
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +47,6 @@ HOSTNAME = socket.gethostname()
 
 # Set by the worker process when it is asked to stop: running jobs go back to the queue.
 SHUTDOWN = threading.Event()
-
-ENGINES = {"gallery-dl": GalleryDlEngine(), "yt-dlp": YtDlpEngine(), "direct": DirectEngine()}
 
 
 def worker_tag() -> str:
@@ -182,6 +175,9 @@ class _Reporter:
         self.engine: str | None = None
         self.latest: Progress | None = None  # written with the outcome even if never before
 
+    def engine_started(self, engine: str) -> None:
+        self.engine = engine
+
     def __call__(self, progress: Progress, force: bool = False) -> None:
         self.latest = progress
         now = time.monotonic()
@@ -204,28 +200,6 @@ _PROGRESS_COLUMNS = (
 )
 
 
-def _download(engine_name: str, request: DownloadRequest, reporter: "_Reporter") -> None:
-    """Run the engine; for "generic", yt-dlp first and gallery-dl's page images when it finds no video.
-
-    The reporter learns each engine as it starts: progress writes name it, and so does the
-    outcome, failures included.
-    """
-    if engine_name == picker.GENERIC:
-        reporter.engine = "yt-dlp"
-        try:
-            ENGINES["yt-dlp"].run(request)
-            return
-        except EngineError as exc:
-            if not exc.unsupported:
-                raise
-        request.check()
-        reporter.engine = "gallery-dl"
-        ENGINES["gallery-dl"].run(request, generic=True)
-        return
-    reporter.engine = engine_name
-    ENGINES[engine_name].run(request)
-
-
 def run_job(job_id: int) -> Outcome:
     """Download a claimed job and record how it ended; returns how the run ended.
 
@@ -236,7 +210,7 @@ def run_job(job_id: int) -> Outcome:
     settings, effective = runtime_settings.apply(app.config["HAUL"])
     job = db.session.get(Job, job_id)
     url, requested, preset = job.url, job.requested_engine, job.preset
-    requested = requested or (effective.default_engine if effective.default_engine != "auto" else None)
+    requested = requested or (effective.default_engine if effective.default_engine != AUTO else None)
     preset = preset or effective.default_preset
     # A site's cookies sign in as someone: only for the jobs of those the admin shared them with.
     cookies_file = cookie_access.file_for_job(settings.data_dir, job.domain, job.submission)
@@ -276,7 +250,9 @@ def run_job(job_id: int) -> Outcome:
     try:
         engine_name = picker.pick(url, requested)
         with net_guard.guarded(public_only) as guard:
-            _download(engine_name, request, reporter)
+            # The reporter learns each engine as it starts: progress writes name it, and so does
+            # the outcome, failures included.
+            picker.download(engine_name, request, started=reporter.engine_started)
     except Cancelled as exc:
         outcome = Outcome(exc.reason)
     except EngineError as exc:

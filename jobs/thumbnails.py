@@ -31,12 +31,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs import media_safety
-from webapp.services.library.files import absolute_path, file_kind, thumbnail_path
 from flask import current_app
 from sqlalchemy import select
+
+from jobs import media_safety
 from webapp.extensions import db
 from webapp.models import JobFile
+from webapp.services.library.files import absolute_path, file_kind, thumbnail_path
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ within a few seconds: running downloads are interrupted and their jobs go back t
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import sys
@@ -17,14 +18,12 @@ import time
 
 from huey.consumer import Consumer
 
+from jobs import recovery, runner
 from webapp.config import ConfigError
-from jobs import recovery
-from jobs import runner
 from webapp.extensions import db
 from webapp.services.admin import runtime_settings
 from webapp.services.queue import events
 from webapp.services.queue import heartbeat as worker_heartbeat
-import ctypes
 
 log = logging.getLogger("haul.worker")
 WATCHDOG_SECONDS = 5.0

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import math
+import multiprocessing
 import os
 import random
 import shutil

@@ -6,6 +6,7 @@ import hashlib
 import stat
 
 import pytest
+from conftest import API_TOKEN
 from sqlalchemy import select, text
 
 from webapp.errors import Conflict, Forbidden, Invalid
@@ -13,9 +14,6 @@ from webapp.extensions import db
 from webapp.models import ApiToken, Setting, User
 from webapp.services.accounts import identity as accounts
 from webapp.services.accounts import setup
-
-from conftest import API_TOKEN
-
 
 # Users ---------------------------------------------------------------------------------------
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import API_TOKEN
 from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import Event, Job
 from webapp.models.job import Outcome
 from webapp.services.accounts import identity as accounts
-
-from conftest import API_TOKEN
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 DOWNLOAD_KEYS = {"download_id", "post_title", "label", "urls", "queued_at", "jobs"}

@@ -12,10 +12,9 @@ import re
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
+from conftest import API_TOKEN  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
-
-from conftest import API_TOKEN  # noqa: E402
 
 FUZZED = re.compile(r"^/api/v1/(auth|tokens|queue|downloads|settings|users|platforms|stats|invites|upload|supported-platforms)")
 # Rules the document cannot state: a tool's own switch parser, the concurrency ceiling of this

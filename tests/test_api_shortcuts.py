@@ -8,13 +8,12 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from conftest import API_TOKEN, assert_api_error
 from sqlalchemy import func, select
 
 from webapp.api.schemas.shortcuts import MAX_BASE64_BODY_BYTES
 from webapp.extensions import db
 from webapp.models import Job, JobFile, Submission
-
-from conftest import API_TOKEN, assert_api_error
 
 CALLERS = ("anonymous", "revoked", "submit", "read", "user", "admin", "static")
 SUBMITTERS = {"submit", "user", "admin", "static"}

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from conftest import API_TOKEN
 
 from webapp.extensions import db
 from webapp.models import Job, LoginSession
 from webapp.models.base import utcnow
 from webapp.services.accounts import identity as accounts
-
-from conftest import API_TOKEN
 
 STATIC = {"Authorization": f"Bearer {API_TOKEN}"}
 PAIR_KEYS = {"access_token", "refresh_token", "token_type", "expires_in", "refresh_expires_in", "user"}

@@ -13,15 +13,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from conftest import assert_api_error
 from sqlalchemy import select
 
-from conftest import assert_api_error
 from webapp.extensions import db
 from webapp.models import Event, Job, JobFile
 from webapp.models.job import Outcome
+from webapp.services.accounts.identity import Principal
 from webapp.services.library import files as file_service
 from webapp.services.library import history
-from webapp.services.accounts.identity import Principal
 from webapp.services.queue.submissions import submit
 
 DOWNLOAD_KEYS = {"id", "url", "domain", "title", "status", "source", "engine", "submitted_by", "error", "attempts",

@@ -9,6 +9,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from conftest import API_TOKEN, assert_api_error
 from sqlalchemy import select, update
 
 from webapp.extensions import db
@@ -16,8 +17,6 @@ from webapp.models import Invite
 from webapp.models.base import utcnow
 from webapp.services.accounts import identity as accounts
 from webapp.services.guests import invites
-
-from conftest import API_TOKEN, assert_api_error
 
 INVITE_KEYS = {"id", "name", "post_title", "expires_at", "max_uses", "uses", "has_password", "allow_uploads",
                "allow_urls", "allow_private_urls", "max_file_bytes", "max_total_bytes", "allowed_kinds", "enabled",

@@ -6,17 +6,16 @@ finished status. Jobs are made through the real submission path (the API or the 
 from __future__ import annotations
 
 import pytest
+from conftest import assert_api_error
 from sqlalchemy import func, select
 
 from jobs import runner
 from webapp.extensions import db
 from webapp.models import Event, Job, Submission
 from webapp.models.job import Outcome
-from webapp.services.queue import pause as queue_state
 from webapp.services.accounts.identity import Principal
+from webapp.services.queue import pause as queue_state
 from webapp.services.queue.submissions import submit
-
-from conftest import assert_api_error
 
 LIST_KEYS = {"items", "total", "page", "per_page", "pages", "counts"}
 JOB_KEYS = {"id", "download_id", "url", "domain", "status", "engine", "requested_engine", "priority", "source",

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from conftest import assert_api_error
 from sqlalchemy import select
 
 from webapp.extensions import db
@@ -19,11 +20,9 @@ from webapp.models import Job, JobFile, Setting, Submission, User
 from webapp.models.base import utcnow
 from webapp.models.job import Outcome
 from webapp.services.accounts import identity as accounts
-from webapp.services.queue import pause as queue_state
 from webapp.services.admin import runtime_settings
 from webapp.services.queue import heartbeat as worker_heartbeat
-
-from conftest import assert_api_error
+from webapp.services.queue import pause as queue_state
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTING_KEYS = set(runtime_settings.KEYS)

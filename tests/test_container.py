@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import psutil
-
 from stack import ROOT, free_port, kill_tree
 
 DOCKERFILE = ROOT / "Dockerfile"

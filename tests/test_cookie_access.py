@@ -13,18 +13,16 @@ import io
 import re
 
 import pytest
-
 from conftest import assert_api_error
+
 from jobs import runner
 from webapp.errors import Invalid, NotFound
 from webapp.extensions import db
 from webapp.models import CookieAccess, GuestSession, Job, User
 from webapp.services.accounts import identity as accounts
-from webapp.services.admin import cookie_access
-from webapp.services.admin import cookies
-from webapp.services.guests import invites
-from webapp.services.admin import runtime_settings
 from webapp.services.accounts import user_admin as users
+from webapp.services.admin import cookie_access, cookies, runtime_settings
+from webapp.services.guests import invites
 from webapp.services.queue.submissions import submit
 
 SECRET = "haul_test=secret-cookie-4f2a"

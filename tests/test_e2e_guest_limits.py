@@ -14,7 +14,6 @@ import itertools
 from pathlib import Path
 
 import pytest
-
 from test_e2e_guest_policy import stack_app  # noqa: F401  (a fixture: an app on the stack's database)
 
 MIB = 1024 * 1024

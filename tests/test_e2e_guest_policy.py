@@ -14,7 +14,6 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from conftest import API_TOKEN, PUBLIC_ADDRESS
 
 LOOPBACK_REFUSAL = "refused by Haul's network policy: 127.0.0.1 is a loopback address"

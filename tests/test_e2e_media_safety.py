@@ -13,8 +13,8 @@ import time
 
 import pytest
 import requests
-
 from test_media_safety import hls_playlist, make_real_media, streams_of, write_grey_png, write_secret_video
+
 from webapp.services.library.files import thumbnail_path
 
 

@@ -14,7 +14,6 @@ import socket
 
 import pytest
 import requests
-
 from media_site import MediaSite
 from stack import ROOT
 

@@ -8,7 +8,6 @@ import time
 
 import pytest
 import requests
-
 from stack import ROOT
 
 PASSWORD = "stream-password-1"

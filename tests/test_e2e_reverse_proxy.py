@@ -14,7 +14,6 @@ import time
 import pytest
 import requests
 import websocket
-
 from conftest import API_TOKEN
 from reverse_proxy import NginxProxy
 from stack import HaulStack

@@ -14,7 +14,6 @@ import time
 
 import psutil
 import requests
-
 from conftest import API_TOKEN
 from stack import ROOT, HaulStack, free_port, kill_tree
 

@@ -9,7 +9,6 @@ import time
 import pytest
 import requests
 import websocket
-
 from live_clients import SSEReader
 
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')

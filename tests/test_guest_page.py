@@ -9,8 +9,8 @@ import re
 from datetime import timedelta
 
 import pytest
-
 from test_guest_uploads import CHUNK, Guest, assert_no_server_paths, file_bytes, make_invite, sha
+
 from jobs.engines.base import Progress
 from webapp.extensions import db
 from webapp.models.job import Outcome
@@ -369,9 +369,9 @@ def test_safe_error_removes_server_paths_but_keeps_links(app):
 def test_the_guest_feed_passes_only_the_guests_own_jobs(app):
     from webapp.models import GuestSession, Job
     from webapp.services.accounts import identity as accounts
+    from webapp.services.guests.guest_actions import GuestFeed
     from webapp.services.queue import events
     from webapp.services.queue.events import EventRecord
-    from webapp.services.guests.guest_actions import GuestFeed
     from webapp.services.queue.submissions import submit
 
     _, token = make_invite(allow_private_urls=True)
@@ -533,8 +533,8 @@ def test_the_public_page_takes_uploads_from_anonymous_visitors(public_app):
 
 
 def test_the_public_invite_stops_answering_when_the_page_is_switched_off(public_app, settings):
-    from webapp.services.guests import invites
     from webapp.guest.routes import public_invite
+    from webapp.services.guests import invites
 
     public_app.test_client().get("/")
     token = invites.token_for(public_invite())

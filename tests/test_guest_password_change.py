@@ -11,10 +11,10 @@ import dataclasses
 import time
 
 import pytest
-
 from test_guest_page import form_csrf, html_of
 from test_guest_uploads import CHUNK, Guest, make_invite
 from test_invites_page import edit_form, form_post, sign_in_as
+
 from webapp.extensions import db
 from webapp.services.accounts import identity as accounts
 from webapp.services.guests import invites

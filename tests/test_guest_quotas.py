@@ -14,8 +14,8 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from test_guest_uploads import CHUNK, Guest, file_bytes, make_invite
+
 from jobs.engines.base import Progress
 from webapp.extensions import db
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-
 from conftest import API_TOKEN
 
 ADMIN = {"Authorization": f"Bearer {API_TOKEN}"}

@@ -21,9 +21,9 @@ from webapp.extensions import db
 from webapp.models import Job, JobFile, Submission
 from webapp.models.job import Outcome
 from webapp.services.accounts import identity as accounts
+from webapp.services.accounts.identity import Principal
 from webapp.services.library import files as file_service
 from webapp.services.library import history
-from webapp.services.accounts.identity import Principal
 from webapp.services.queue.submissions import submit
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')

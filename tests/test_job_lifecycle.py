@@ -9,14 +9,13 @@ import pytest
 
 from jobs import recovery, runner
 from jobs.engines.base import Cancelled, Progress
+from webapp.core.vocabulary import CANCELLED, COMPLETED, DOWNLOADING, FAILED, PAUSED, QUEUED
 from webapp.extensions import db
 from webapp.models import Job
 from webapp.models.base import utcnow
-from webapp.models.job import (
-    CANCELLED, COMPLETED, DOWNLOADING, FAILED, PAUSED, QUEUED, IllegalTransition, Outcome,
-)
-from webapp.services.queue import job_control
+from webapp.models.job import IllegalTransition, Outcome
 from webapp.services.admin import runtime_settings
+from webapp.services.queue import job_control
 from webapp.services.queue.submissions import submit
 
 URL = "http://example.com/lifecycle"

@@ -144,9 +144,9 @@ def test_replay_is_bounded(app):
 
 
 def test_the_sse_route_replays_with_a_gap_notice_in_process(app, client):
+    from conftest import API_TOKEN
     from sqlalchemy import delete
 
-    from conftest import API_TOKEN
     from webapp.extensions import db
     from webapp.models import Event
 

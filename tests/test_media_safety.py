@@ -20,9 +20,9 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
+from media_site import video_clip_number
 
 from jobs import media_safety, thumbnails
-from media_site import video_clip_number
 from webapp.services.library.files import thumbnail_path
 
 SECRET_SIZE = (96, 64)

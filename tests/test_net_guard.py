@@ -13,7 +13,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from jobs import net_guard
 from jobs.net_guard import PolicyRefused, guarded
 
 LOOPBACK_REFUSAL = "refused by Haul's network policy: 127.0.0.1 is a loopback address"
@@ -372,8 +371,8 @@ def test_a_users_job_never_reaches_a_private_address(app, media_site, engine, nu
     """The attack: a signed-in user (or any of their tokens) queues a LAN address with any engine,
     hoping to read the answer back from the library. The worker refuses the connection: the
     local site never sees the request and nothing is written."""
-    from webapp.models import Job
     from webapp.extensions import db
+    from webapp.models import Job
 
     mallory, _ = _people()
     path = f"/img/{number}.png"

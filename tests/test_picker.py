@@ -1,12 +1,18 @@
-"""Which engine downloads a URL (jobs.engines.picker.pick) and what counts as a direct media link."""
+"""Which engine downloads a URL (jobs.engines.picker.pick), the engine registry, the generic
+fall-back (picker.download) and what counts as a direct media link."""
 from __future__ import annotations
+
+import threading
+from pathlib import Path
 
 import pytest
 import yt_dlp
 
-from jobs.engines import gallery_dl, ytdlp
+from jobs.engines import gallery_dl, registry, ytdlp
+from jobs.engines.base import Cancelled, DownloadRequest, Engine, EngineError
 from jobs.engines.direct import is_direct_media_url
-from jobs.engines.picker import GENERIC, pick
+from jobs.engines.picker import GENERIC, download, pick
+from webapp.core.vocabulary import DIRECT, ENGINES, GALLERY_DL, YTDLP
 
 # Sites gallery-dl has a site extractor for and yt-dlp has none (checked below, so a tool
 # upgrade that changes this shows up as a failing premise rather than a puzzling pick).
@@ -130,3 +136,101 @@ def test_the_joined_site_pattern_answers_like_asking_each_extractor():
         assert site_extractor_name(url) == expected, url
         matched += expected is not None
     assert matched > 250  # the sample really exercises the slow path behind the fast "no"
+
+
+# The registry and the generic fall-back ---------------------------------------------------------
+
+
+def test_every_engine_of_the_vocabulary_is_registered_and_asked_in_order():
+    """Each engine module registered its engine under its word; yt-dlp's sites, gallery-dl's, then file types."""
+    assert set(registry.names()) == set(ENGINES)
+    assert [engine.name for engine in registry.claimants()] == [YTDLP, GALLERY_DL, DIRECT]
+    for name in ENGINES:
+        assert registry.get(name).name == name
+    with pytest.raises(KeyError):
+        registry.get("generic")
+
+
+def test_a_second_engine_under_a_taken_name_is_refused():
+    class Impostor(Engine):
+        name = YTDLP
+
+    with pytest.raises(ValueError, match="two engines"):
+        registry.register(Impostor)
+    assert type(registry.get(YTDLP)).__name__ == "YtDlpEngine"
+
+
+class _Recorder:
+    """Replaces each engine's `run` (which its `run_generic` calls too): records what ran, and
+    raises the error each engine is given."""
+
+    def __init__(self, monkeypatch, **raises):
+        self.calls: list[tuple[str, str]] = []
+        for name in ENGINES:
+            monkeypatch.setattr(registry.get(name), "run", self._fake(name, raises.get(name)))
+
+    def _fake(self, name, error):
+        def run(request, generic=False):
+            self.calls.append((name, "generic" if generic else "run"))
+            if error is not None:
+                raise error
+        return run
+
+
+def _request(cancelled=False) -> DownloadRequest:
+    event = threading.Event()
+    if cancelled:
+        event.set()
+    return DownloadRequest(url="http://127.0.0.1:8123/page.html", base_dir=Path("/nonexistent"),
+                           storage_root=Path("/nonexistent"), report=lambda p: None, add_file=lambda p: None,
+                           cancel_event=event)
+
+
+@pytest.mark.parametrize("name", [YTDLP, GALLERY_DL, DIRECT])
+def test_a_picked_engine_runs_alone(monkeypatch, name):
+    recorder, started = _Recorder(monkeypatch), []
+    download(name, _request(), started.append)
+    assert recorder.calls == [(name, "run")] and started == [name]
+
+
+def test_generic_is_yt_dlp_alone_when_it_finds_something(monkeypatch):
+    recorder, started = _Recorder(monkeypatch), []
+    download(GENERIC, _request(), started.append)
+    assert recorder.calls == [(YTDLP, "run")] and started == [YTDLP]
+
+
+def test_generic_falls_back_to_the_page_images_when_yt_dlp_finds_the_page_unsupported(monkeypatch):
+    recorder = _Recorder(monkeypatch, **{YTDLP: EngineError("Unsupported URL", unsupported=True)})
+    started = []
+    download(GENERIC, _request(), started.append)
+    assert recorder.calls == [(YTDLP, "run"), (GALLERY_DL, "generic")]
+    assert started == [YTDLP, GALLERY_DL]  # the outcome names the engine that ran last
+
+
+def test_generic_stops_at_yt_dlps_other_errors(monkeypatch):
+    recorder = _Recorder(monkeypatch, **{YTDLP: EngineError("HTTP Error 500", transient=True)})
+    with pytest.raises(EngineError, match="HTTP Error 500"):
+        download(GENERIC, _request(), lambda name: None)
+    assert recorder.calls == [(YTDLP, "run")]
+
+
+def test_generic_reports_the_last_engines_error(monkeypatch):
+    _Recorder(monkeypatch, **{YTDLP: EngineError("Unsupported URL", unsupported=True),
+                              GALLERY_DL: EngineError("No images or videos found on this page")})
+    with pytest.raises(EngineError, match="No images or videos found on this page"):
+        download(GENERIC, _request(), lambda name: None)
+
+
+def test_a_job_cancelled_during_yt_dlp_does_not_go_on_to_gallery_dl(monkeypatch):
+    recorder = _Recorder(monkeypatch, **{YTDLP: EngineError("Unsupported URL", unsupported=True)})
+    with pytest.raises(Cancelled):
+        download(GENERIC, _request(cancelled=True), lambda name: None)
+    assert recorder.calls == [(YTDLP, "run")]
+
+
+def test_an_engine_no_one_registered_fails_the_job_as_before(monkeypatch):
+    """A requested name with no engine: a KeyError, which the runner records as an unexpected error."""
+    started = []
+    with pytest.raises(KeyError):
+        download("aria2", _request(), started.append)
+    assert started == ["aria2"]

@@ -5,21 +5,20 @@ import re
 
 import pytest
 from sqlalchemy import select
+from test_auth_pages import sign_in
+from test_claim_and_recovery import job, new_job
 
 from jobs import runner
+from webapp.core.link_text import parse_links
 from webapp.errors import Conflict
 from webapp.extensions import db
 from webapp.models import Event, Job
 from webapp.models.job import Outcome
 from webapp.services.accounts import identity as accounts
+from webapp.services.accounts.identity import Principal
 from webapp.services.queue import job_control
 from webapp.services.queue import pause as queue_state
-from webapp.services.accounts.identity import Principal
-from webapp.core.link_text import parse_links
 from webapp.services.queue.submissions import submit
-
-from test_auth_pages import sign_in
-from test_claim_and_recovery import job, new_job
 
 
 def claim_order(count: int) -> list[int]:

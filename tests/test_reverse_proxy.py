@@ -8,7 +8,6 @@ import dataclasses
 import re
 
 import pytest
-
 from conftest import API_TOKEN
 
 BEARER = {"Authorization": f"Bearer {API_TOKEN}"}

@@ -11,9 +11,9 @@ from datetime import datetime, timezone
 from http.cookies import SimpleCookie
 
 import pytest
+from conftest import API_TOKEN, assert_api_error
 from sqlalchemy import func, select
 
-from conftest import API_TOKEN, assert_api_error
 from webapp.extensions import db
 from webapp.models import ApiToken
 from webapp.services.accounts import identity as accounts

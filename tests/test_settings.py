@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from jobs import huey, runner
+from jobs.engines import picker
 from jobs.engines.base import DownloadRequest
 from jobs.engines.gallery_dl import GalleryDlEngine
 from jobs.engines.ytdlp import YtDlpEngine
@@ -28,10 +29,9 @@ from webapp.extensions import db
 from webapp.models import ApiToken, Job, Setting, User
 from webapp.models.job import Outcome
 from webapp.services.accounts import identity as accounts
-from webapp.services.admin import cookies
-from webapp.services.queue import dispatch
-from webapp.services.admin import runtime_settings
 from webapp.services.accounts import user_admin as users
+from webapp.services.admin import cookies, runtime_settings
+from webapp.services.queue import dispatch
 from webapp.services.queue.submissions import submit
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
@@ -240,7 +240,7 @@ def test_the_default_engine_applies_to_jobs_that_did_not_ask_for_one(app, media_
 def test_the_default_preset_and_the_sites_cookie_file_reach_the_engine(app, settings, monkeypatch):
     """What the engine is handed: the default quality when the job named none, and the cookie file."""
     seen = []
-    monkeypatch.setattr(runner, "_download", lambda engine, request, reporter: seen.append(request))
+    monkeypatch.setattr(picker, "download", lambda engine, request, started: seen.append(request))
     cookies.store(settings.data_dir, COOKIES_TXT.encode(), "example.com")
     runtime_settings.save({"default_preset": "720p"})
 
@@ -299,7 +299,7 @@ def test_the_limit_holds_inside_the_claim_itself(app, monkeypatch):
 
 def test_a_finished_job_wakes_a_worker_for_a_job_the_full_pool_refused(app, monkeypatch):
     """The refused wake-up is not lost: when the running job ends, a task is queued for the waiting one."""
-    monkeypatch.setattr(runner, "_download", lambda engine, request, reporter: None)
+    monkeypatch.setattr(picker, "download", lambda engine, request, started: None)
     runtime_settings.save({"download_concurrency": "1"})
     running, waiting = new_job("http://example.com/w1"), new_job("http://example.com/w2")
     assert runner.claim_next_job() == running

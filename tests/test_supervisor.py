@@ -17,8 +17,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from stack import kill_tree
+
 from webapp.supervisor import Child, CrashHistory, RestartPolicy, Supervisor, describe_exit
 
 HERE = Path(__file__).resolve().parent

@@ -18,19 +18,18 @@ from pathlib import Path
 
 import pytest
 import yt_dlp
+from conftest import ROOT, assert_api_error
 from gallery_dl import option as gdl_option
 from sqlalchemy import select
 
-from conftest import ROOT, assert_api_error
 from jobs import runner
-from webapp.core import tool_args
-from webapp.core.tool_args import ToolArgsError, parse_gallery_dl_args, parse_ytdlp_args
 from webapp.config import ConfigError, load_settings
+from webapp.core import tool_allowlist, tool_args
+from webapp.core.tool_args import ToolArgsError, parse_gallery_dl_args, parse_ytdlp_args
 from webapp.extensions import db
 from webapp.models import Job, Setting
 from webapp.services.accounts import identity as accounts
 from webapp.services.admin import runtime_settings
-from webapp.core import tool_allowlist
 from webapp.services.queue.submissions import submit
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')

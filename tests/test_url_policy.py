@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from webapp.errors import Forbidden, Invalid
 from webapp.core.url_policy import (
     check_known_addresses,
     check_public_url,
@@ -12,6 +11,7 @@ from webapp.core.url_policy import (
     non_public_reason,
     private_addresses_allowed,
 )
+from webapp.errors import Forbidden, Invalid
 
 NON_PUBLIC = [
     ("127.0.0.1", "a loopback address"),

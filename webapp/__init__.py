@@ -81,7 +81,7 @@ def connect_worker_queue() -> None:
 
 def register_web_extensions(app: "Flask") -> None:
     from webapp import reverse_proxy
-    from webapp.extensions import csrf, db, limiter, login_manager, sock
+    from webapp.extensions import csrf, limiter, login_manager, sock
 
     # First: its after-request hook must run after Flask-Login's (see the module).
     reverse_proxy.install(app, app.config["HAUL"].trusted_proxies)

@@ -13,12 +13,11 @@ from sqlalchemy import func, select
 from webapp import stack_lock
 from webapp.errors import HaulError
 from webapp.extensions import db
-from webapp.supervisor import Child, Supervisor
-from webapp.models import ApiToken
-from webapp.models import User
+from webapp.models import ApiToken, User
 from webapp.services.accounts import identity as accounts
 from webapp.services.accounts import setup
 from webapp.services.admin.backup import BackupError, back_up
+from webapp.supervisor import Child, Supervisor
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 tokens_cli = AppGroup("tokens", help="Manage personal API tokens.")

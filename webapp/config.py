@@ -6,6 +6,7 @@ the entry points print that line and stop.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import shlex
@@ -14,9 +15,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from dotenv import dotenv_values
-from webapp.core import tool_args
-import importlib.util
 
+from webapp.core import tool_args
 
 MIN_API_TOKEN_LENGTH = 24
 REMEMBER_ME = timedelta(days=30)

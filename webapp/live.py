@@ -1,8 +1,8 @@
 """Turning event records into the messages live clients receive."""
 from __future__ import annotations
 
-from webapp.services.queue import events
 from webapp.services.accounts.identity import Principal
+from webapp.services.queue import events
 from webapp.services.queue.events import EventRecord
 
 # Every job change is one of the seed contract's four job message types.

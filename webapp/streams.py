@@ -22,9 +22,9 @@ from webapp.bearer import current_principal
 from webapp.errors import TooManyRequests
 from webapp.extensions import db
 from webapp.models import ApiToken, LoginSession, User
-from webapp.services.queue import events
-from webapp.services.admin import runtime_settings
 from webapp.services.accounts.identity import Principal, role_scopes
+from webapp.services.admin import runtime_settings
+from webapp.services.queue import events
 from webapp.services.queue.events import EventRecord
 
 

@@ -10,6 +10,7 @@ import json
 
 from flask import Response, make_response, render_template, request, stream_with_context
 from flask_login import current_user
+
 from webapp.services.accounts.identity import Principal
 
 

@@ -70,12 +70,25 @@ class DownloadRequest:
 
 
 class Engine:
-    """A download tool behind Haul's interface."""
+    """A download tool behind Haul's interface.
 
-    name = "engine"
+    Each engine module registers one instance under its `name` (jobs/engines/registry.py); the
+    picker asks the registered engines, by `claim_order`, whether one `claims` a URL.
+    """
+
+    name = "engine"  # its word in webapp/core/vocabulary.py, recorded as Job.engine
+    claim_order = 100  # asked before engines with a higher number
+
+    def claims(self, url: str) -> bool:
+        """Whether this engine has something made for `url` (a site extractor, a media file type)."""
+        return False
 
     def run(self, request: DownloadRequest) -> None:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def run_generic(self, request: DownloadRequest) -> None:
+        """Download from a page no engine claims, when the picker's fall-back comes to this engine."""
+        self.run(request)
 
 
 _STATUS_IN_TEXT = re.compile(r"\b(?:HTTP Error |')?([1-5]\d\d)(?:[: ]|' )")

@@ -11,8 +11,10 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 
+from jobs.engines import registry
 from jobs.engines.base import Cancelled, DownloadRequest, Engine, EngineError, Progress, is_transient_status
 from webapp.core.paths import inside_root, resource_directory, sanitize_component
+from webapp.core.vocabulary import DIRECT
 
 MEDIA_EXTENSIONS = {
     "jpg", "jpeg", "jpe", "png", "gif", "webp", "avif", "bmp", "tif", "tiff", "heic", "svg",
@@ -54,8 +56,13 @@ def _thread_session() -> requests.Session:
     return session
 
 
+@registry.register
 class DirectEngine(Engine):
-    name = "direct"
+    name = DIRECT
+    claim_order = 30  # a file extension says less than a site extractor: asked last
+
+    def claims(self, url: str) -> bool:
+        return is_direct_media_url(url)
 
     def run(self, request: DownloadRequest) -> None:
         session = _thread_session()

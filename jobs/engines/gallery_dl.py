@@ -22,7 +22,7 @@ from gallery_dl import job as gdl_job
 from gallery_dl import output as gdl_output
 from gallery_dl.extractor.generic import GenericExtractor
 
-from jobs.engines import gallery_dl_index
+from jobs.engines import gallery_dl_index, registry
 from jobs.engines.base import (
     Cancelled,
     DownloadRequest,
@@ -33,6 +33,7 @@ from jobs.engines.base import (
     status_from_message,
 )
 from webapp.core.paths import resource_directory, sanitize_component
+from webapp.core.vocabulary import GALLERY_DL
 
 log = logging.getLogger(__name__)
 
@@ -315,8 +316,17 @@ class _HaulJob(gdl_job.DownloadJob):
         return validate
 
 
+@registry.register
 class GalleryDlEngine(Engine):
-    name = "gallery-dl"
+    name = GALLERY_DL
+    claim_order = 20
+
+    def claims(self, url: str) -> bool:
+        return site_extractor(url) is not None
+
+    def run_generic(self, request: DownloadRequest) -> None:
+        """The images gallery-dl's generic extractor finds on the page."""
+        self.run(request, generic=True)
 
     def run(self, request: DownloadRequest, generic: bool = False) -> None:
         """Download with the site's extractor, or the page's images when `generic` or none fits."""

@@ -16,7 +16,7 @@ import yt_dlp
 from yt_dlp.networking.exceptions import HTTPError, TransportError
 from yt_dlp.utils import DownloadCancelled, DownloadError, ExtractorError, UnsupportedError
 
-from jobs.engines import joined_patterns, ytdlp_ffmpeg
+from jobs.engines import joined_patterns, registry, ytdlp_ffmpeg
 from jobs.engines.base import (
     Cancelled,
     DownloadRequest,
@@ -27,14 +27,7 @@ from jobs.engines.base import (
     status_from_message,
 )
 from webapp.core.paths import resource_directory
-
-# Quality presets offered to people; None leaves yt-dlp's own best choice.
-PRESETS = {
-    "best": None,
-    "1080p": "bv*[height<=1080]+ba/b[height<=1080]/bv*+ba/b",
-    "720p": "bv*[height<=720]+ba/b[height<=720]/bv*+ba/b",
-    "audio": "ba/b",
-}
+from webapp.core.vocabulary import BEST, PRESET_FORMATS, YTDLP
 
 _BASE_PARAMS = {
     "quiet": True,
@@ -258,15 +251,20 @@ class _SessionPool:
 _pool = _SessionPool()
 
 
+@registry.register
 class YtDlpEngine(Engine):
-    name = "yt-dlp"
+    name = YTDLP
+    claim_order = 10  # a site yt-dlp has an extractor for is a video site: before gallery-dl's
+
+    def claims(self, url: str) -> bool:
+        return bool(site_extractor_name(url))
 
     def run(self, request: DownloadRequest) -> None:
         params = dict(_BASE_PARAMS)
         params.update(request.ytdlp_options)
         if request.public_only:
             params.update(_NATIVE_DOWNLOADERS)  # part of the pool key: restricted jobs stay apart
-        preset_format = PRESETS.get(request.preset or "best")
+        preset_format = PRESET_FORMATS.get(request.preset or BEST)
         if preset_format and "format" not in request.ytdlp_options:
             params["format"] = preset_format
         cookies_version = None

@@ -10,10 +10,17 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
-
 from stack import HaulStack
+
 from browser.conftest import (
-    ADMIN_PASSWORD, ADMIN_USERNAME, API_TOKEN, PHONE, create_user, login, open_context, shot,
+    ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+    API_TOKEN,
+    PHONE,
+    create_user,
+    login,
+    open_context,
+    shot,
 )
 
 LIGHT_BG = "rgb(245, 246, 248)"  # --bg in haul.css

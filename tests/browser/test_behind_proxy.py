@@ -12,13 +12,13 @@ import re
 
 import pytest
 from playwright.sync_api import expect
+from reverse_proxy import NginxProxy
+from stack import HaulStack
 
 from browser.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, API_TOKEN, PHONE, login, open_context
 from browser.test_bookmarklet import bookmarklet_code
 from browser.test_guest import choose_files, item, noise_png, sha_file
 from browser.test_queue import add_links, assert_not_reloaded, find_job_ids, mark_window, wait_live
-from reverse_proxy import NginxProxy
-from stack import HaulStack
 
 CHUNK = 65536
 

@@ -28,9 +28,9 @@ from urllib.parse import quote, urlsplit
 import pytest
 import requests
 from playwright.sync_api import BrowserContext, Page, expect
+from stack import ROOT
 
 from browser.conftest import ADMIN_USERNAME, shot
-from stack import ROOT
 
 USERSCRIPT = (ROOT / "static" / "haul.user.js").read_text(encoding="utf-8")
 KEYS = {"base": "haul.base", "token": "haul.token", "jobs": "haul.jobs"}

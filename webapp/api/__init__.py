@@ -88,7 +88,15 @@ class HaulApi(Api):
 
 def init_api(app: "Flask") -> HaulApi:
     from webapp.api import (  # noqa: F401  (routes on bp)
-        auth, downloads, invites, queue, settings, shortcuts, system, tokens, users,
+        auth,
+        downloads,
+        invites,
+        queue,
+        settings,
+        shortcuts,
+        system,
+        tokens,
+        users,
     )
 
     app.config.setdefault("API_TITLE", "Haul")
@@ -107,7 +115,8 @@ def init_api(app: "Flask") -> HaulApi:
     return api
 
 
-from flask import Blueprint as FlaskBlueprint, render_template  # noqa: E402
+from flask import Blueprint as FlaskBlueprint  # noqa: E402
+from flask import render_template
 
 docs_bp = FlaskBlueprint("api_docs", __name__)
 

@@ -8,16 +8,24 @@ from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 from webapp.api import bp
 from webapp.api.common import MAX_ID, Page, document_errors, page_from_args
-from webapp.api.schemas.downloads import (BulkResultSchema, BulkSchema, DeleteQuerySchema, DownloadListQuerySchema,
-                                          DownloadPageSchema, DownloadSchema, DownloadStatsSchema,
-                                          FileChoiceQuerySchema, StatsQuerySchema)
+from webapp.api.schemas.downloads import (
+    BulkResultSchema,
+    BulkSchema,
+    DeleteQuerySchema,
+    DownloadListQuerySchema,
+    DownloadPageSchema,
+    DownloadSchema,
+    DownloadStatsSchema,
+    FileChoiceQuerySchema,
+    StatsQuerySchema,
+)
 from webapp.bearer import current_principal, require
 from webapp.error_pages import error_response
 from webapp.errors import NotFound
 from webapp.models.base import isoformat
-from webapp.services.library import stats as download_stats
 from webapp.services.library import downloads as library
 from webapp.services.library import files as file_service
+from webapp.services.library import stats as download_stats
 
 _ERRORS = (401, 403, 404, 422)
 _SECURITY = [{"bearer": []}]

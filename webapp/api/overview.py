@@ -9,13 +9,13 @@ from pathlib import Path
 
 from sqlalchemy import case, func, select
 
+from webapp.core.vocabulary import COMPLETED, FAILED
 from webapp.extensions import db
 from webapp.models import Job, JobFile
 from webapp.models.base import isoformat, utcnow
-from webapp.models.job import COMPLETED, FAILED
+from webapp.services.queue import heartbeat as worker_heartbeat
 from webapp.services.queue import job_control
 from webapp.services.queue import pause as queue_state
-from webapp.services.queue import heartbeat as worker_heartbeat
 
 # The worker's watchdog stamps its heartbeat every 5 s; this much silence means it is gone
 # (the same allowance as /health/detailed).

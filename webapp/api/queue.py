@@ -30,9 +30,9 @@ from webapp.api.schemas.queue import (
     SubmitInvalidSchema,
 )
 from webapp.bearer import current_principal, require
+from webapp.core.vocabulary import ACTIVE_STATUSES, API, DOWNLOADING
 from webapp.errors import NotFound
 from webapp.models.base import isoformat
-from webapp.models.job import ACTIVE_STATUSES
 from webapp.serializers import job_json, principal_submitter_json, queued_jobs_json
 from webapp.services.queue import job_control
 from webapp.services.queue import listing as queue_listing
@@ -103,7 +103,7 @@ def create_jobs(body):
     urls = body.pop("urls", None) or [body.pop("url")]
     principal = current_principal()
     submitted_by = principal_submitter_json(principal)  # now: the commit below expires the rows
-    result = submit(urls, principal=principal, source="api", refuse_if_nothing_new=True, **body)
+    result = submit(urls, principal=principal, source=API, refuse_if_nothing_new=True, **body)
     return jsonify(queued_jobs_json(result, queue_listing.jobs_from_rows(result.created), submitted_by)), 201
 
 
@@ -166,7 +166,7 @@ def delete_job(job_id: int):
 @require(scope="submit")
 def cancel_job(job_id: int):
     job = job_control.cancel(_visible_job(job_id))
-    return jsonify(job_json(job)), 202 if job.status == "downloading" else 200
+    return jsonify(job_json(job)), 202 if job.status == DOWNLOADING else 200
 
 
 @bp.post("/queue/<int:job_id>/retry")

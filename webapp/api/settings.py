@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import current_app, jsonify
 
-from webapp.api import bp
+from webapp.api import bp, overview
 from webapp.api.common import document_errors
 from webapp.api.schemas.system import (
     CookieAccessPatchSchema,
@@ -23,10 +23,7 @@ from webapp.api.schemas.system import (
 from webapp.bearer import require
 from webapp.errors import Invalid, NotFound
 from webapp.models.base import isoformat
-from webapp.services.admin import cookie_access
-from webapp.services.admin import cookies
-from webapp.api import overview
-from webapp.services.admin import runtime_settings
+from webapp.services.admin import cookie_access, cookies, runtime_settings
 
 _ACCESS = "Scope: admin (an admin's token)."
 

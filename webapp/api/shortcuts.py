@@ -32,13 +32,14 @@ from webapp.api.schemas.shortcuts import (
     SupportedPlatformsSchema,
 )
 from webapp.bearer import current_principal, require
+from webapp.core.vocabulary import API
 from webapp.errors import HaulError, Invalid
 from webapp.extensions import db
 from webapp.models import Job, JobFile
 from webapp.serializers import job_json, principal_submitter_json
 from webapp.services.admin import platforms
-from webapp.services.queue import listing as queue_listing
 from webapp.services.guests import upload_store
+from webapp.services.queue import listing as queue_listing
 from webapp.services.queue.submissions import submit
 
 _SECURITY = [{"bearer": []}]
@@ -72,7 +73,7 @@ def _share_message(jobs: list[dict]) -> str:
 def _share(urls: list[str], post_title: str | None):
     principal = current_principal()
     submitted_by = principal_submitter_json(principal)  # now: the commit below expires the rows
-    result = submit(urls, principal=principal, source="api", post_title=post_title)
+    result = submit(urls, principal=principal, source=API, post_title=post_title)
     created = {job.id: job for job in queue_listing.jobs_from_rows(result.created)}
     jobs = []
     for entry in result.entries:
@@ -202,7 +203,7 @@ def upload_base64(body):
             raise Invalid("data holds no bytes: the file is empty", error_code="empty_file")
         imported = upload_store.import_file(
             Path(temp.name), filename=sent_name, post_title=post_title,
-            folder="api", source="api", sha256=sha256, user_id=principal.user_id, token_id=principal.token_id,
+            folder="api", source=API, sha256=sha256, user_id=principal.user_id, token_id=principal.token_id,
             via=principal.via)
     finally:
         Path(temp.name).unlink(missing_ok=True)  # import_file moved it, or it is not wanted

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from flask import current_app, jsonify
 
-from webapp.api import bp
+from webapp.api import bp, overview
 from webapp.api.common import document_errors
 from webapp.api.schemas.system import OverviewSchema, PlatformArgsSchema, PlatformsSchema
 from webapp.bearer import current_principal, require
-from webapp.api import overview
 from webapp.services.admin import platforms
 
 

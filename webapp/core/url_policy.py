@@ -17,8 +17,8 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+from webapp.core.vocabulary import ADMIN_TRUST, GUEST_TRUST
 from webapp.errors import Forbidden, Invalid
-from webapp.core.trust import ADMIN_TRUST, GUEST_TRUST
 
 # Ranges Python's ipaddress calls global (or only "reserved" by accident of where they lie) that
 # lead somewhere other than a public host, checked before Python's own classification.

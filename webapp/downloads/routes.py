@@ -9,6 +9,7 @@ from sqlalchemy.orm import selectinload
 
 from webapp import streams
 from webapp.bearer import accepts_query_token, current_principal, require
+from webapp.core.vocabulary import API
 from webapp.downloads import bp
 from webapp.errors import BadRequest, NotFound
 from webapp.extensions import db, sock
@@ -50,7 +51,7 @@ def _submission_input() -> dict:
 @require(scope="submit")
 def create_download():
     data = _submission_input()
-    result = submit(data.pop("urls"), principal=current_principal(), source="api", **data)
+    result = submit(data.pop("urls"), principal=current_principal(), source=API, **data)
     return jsonify(submit_result_json(result)), 202
 
 

@@ -22,14 +22,14 @@ import json
 import threading
 import time
 
-from flask import (abort, current_app, jsonify, make_response, redirect, render_template, request, session,
-                   url_for)
+from flask import abort, current_app, jsonify, make_response, redirect, render_template, request, session, url_for
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from webapp import streams
+from webapp.core.readable import human_bytes
 from webapp.error_pages import error_response
 from webapp.errors import HaulError, TooManyRequests, Unauthorized
 from webapp.extensions import db, limiter
@@ -37,14 +37,10 @@ from webapp.guest import bp, rate_limits
 from webapp.models import GuestSession, Invite
 from webapp.models.base import utcnow
 from webapp.models.invite import DEFAULT_KINDS, new_key
-from webapp.services.guests import chunked_uploads
+from webapp.services.guests import chunked_uploads, invite_usage, invites
 from webapp.services.guests import guest_actions as guests
-from webapp.services.guests import invite_usage
-from webapp.services.guests import invites
-from webapp.services.guests.invites import InviteClosed
+from webapp.services.guests.invites import InviteClosed, token_for
 from webapp.views import event_stream
-from webapp.core.readable import human_bytes
-from webapp.services.guests.invites import token_for
 
 COOKIE_KEY = "haul_guest"  # in the signed session cookie: {invite id: guest session id}
 PASSWORD_LIMIT = "10 per minute"

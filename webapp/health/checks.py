@@ -16,10 +16,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
+from webapp.core.vocabulary import DOWNLOADING, GALLERY_DL, QUEUED, YTDLP
 from webapp.extensions import db
 from webapp.models import Job
 from webapp.models.base import isoformat, utcnow
-from webapp.models.job import DOWNLOADING, QUEUED
 from webapp.services.queue import dispatch
 from webapp.services.queue import heartbeat as worker_heartbeat
 
@@ -87,15 +87,15 @@ def tool_versions() -> dict:
     try:
         from gallery_dl import version as gdl_version
 
-        versions["gallery-dl"] = gdl_version.__version__
+        versions[GALLERY_DL] = gdl_version.__version__
     except Exception:
-        versions["gallery-dl"] = None
+        versions[GALLERY_DL] = None
     try:
         from yt_dlp import version as ytdlp_version
 
-        versions["yt-dlp"] = ytdlp_version.__version__
+        versions[YTDLP] = ytdlp_version.__version__
     except Exception:
-        versions["yt-dlp"] = None
+        versions[YTDLP] = None
     versions["ffmpeg"] = ffmpeg_version()
     return versions
 

@@ -6,13 +6,13 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, flash, make_response, redirect, request, send_file, url_for
 from flask_login import login_required
 
+from webapp.core.paths import UnsafePath
+from webapp.core.vocabulary import FINISHED_STATUSES, SOURCES
 from webapp.errors import HaulError
 from webapp.history import bp
-from webapp.models.job import FINISHED_STATUSES
 from webapp.services.library import files as file_service
 from webapp.services.library import history
 from webapp.services.queue.job_control import get_visible_job
-from webapp.core.paths import UnsafePath
 from webapp.views import is_htmx, render_view, session_principal, with_toast
 
 # Responses that render a downloaded file in the browser: the file came from anywhere on
@@ -45,7 +45,7 @@ def index():
         filters=filters,
         errors=errors,
         statuses=FINISHED_STATUSES,
-        sources=history.HISTORY_SOURCES,
+        sources=SOURCES,
         submitters=history.submitters() if principal.is_admin else [],
         is_admin=principal.is_admin,
     )

@@ -16,14 +16,22 @@ from dataclasses import dataclass
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from webapp.core.readable import human_bytes
 from webapp.errors import Invalid
 from webapp.extensions import db
 from webapp.invites import bp
-from webapp.invites.forms import FIELD_OF_ERROR, KIND_LABELS, ActionForm, EditInviteForm, InviteForm, fields_from, fill_from
+from webapp.invites.forms import (
+    FIELD_OF_ERROR,
+    KIND_LABELS,
+    ActionForm,
+    EditInviteForm,
+    InviteForm,
+    fields_from,
+    fill_from,
+)
 from webapp.models import Invite, User
 from webapp.services.guests import invites
 from webapp.settings.routes import admin_required
-from webapp.core.readable import human_bytes
 from webapp.views import is_htmx, render_view, with_toast
 
 PER_PAGE = 50

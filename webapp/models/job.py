@@ -10,26 +10,22 @@ from typing import TYPE_CHECKING
 from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from webapp.core.vocabulary import (
+    API,
+    CANCELLED,
+    COMPLETED,
+    DOWNLOADING,
+    FAILED,
+    FINISHED_STATUSES,
+    PAUSED,
+    QUEUED,
+    USER_TRUST,
+)
 from webapp.extensions import db
 from webapp.models.base import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from webapp.models.user import ApiToken, User
-
-QUEUED, DOWNLOADING, COMPLETED, FAILED, CANCELLED = "queued", "downloading", "completed", "failed", "cancelled"
-PAUSED = "paused"  # held back by a person: never claimed until resumed
-STATUSES = (QUEUED, PAUSED, DOWNLOADING, COMPLETED, FAILED, CANCELLED)
-ACTIVE_STATUSES = (QUEUED, PAUSED, DOWNLOADING)
-# A URL with a job in one of these states is not downloaded again unless forced.
-DEDUPE_STATUSES = (QUEUED, PAUSED, DOWNLOADING, COMPLETED)
-FINISHED_STATUSES = (COMPLETED, FAILED, CANCELLED)
-
-ENGINES = ("gallery-dl", "yt-dlp", "direct")
-# The engine recorded on the completed job a finished upload becomes (never run by a worker).
-UPLOAD_ENGINE = "upload"
-# Video quality presets (yt-dlp format choices); None means the configured default.
-PRESETS = ("best", "1080p", "720p", "audio")
-SOURCES = ("api", "gui", "invite", "subscription", "cli", "bookmarklet", "share")
 
 
 class Outcome(StrEnum):
@@ -84,7 +80,7 @@ class Submission(db.Model):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_submission_id)
     post_title: Mapped[str | None] = mapped_column(String(300))
     label: Mapped[str | None] = mapped_column(String(300))
-    source: Mapped[str] = mapped_column(String(16), default="api")
+    source: Mapped[str] = mapped_column(String(16), default=API)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     # Indexed: a submit-only token lists just what it submitted (Principal.reaches).
     token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="SET NULL"), index=True)
@@ -98,7 +94,7 @@ class Submission(db.Model):
     # Who stood behind it, for the network policy (webapp/core/url_policy.py): an admin's
     # jobs may reach private addresses; a user's only when the admin allows it (a setting), a
     # guest's only when the invite does. Decided again by the worker when the job runs.
-    trust: Mapped[str] = mapped_column(String(8), default="user")
+    trust: Mapped[str] = mapped_column(String(8), default=USER_TRUST)
     # Every URL as sent (normalised) in order, and which were answered by an existing job:
     # [{"url": ..., "job_id": ..., "duplicate_of": ... | None}]
     items: Mapped[list] = mapped_column(JSON, default=list)
@@ -139,7 +135,7 @@ class Job(db.Model):
     # holds by default; moving a job up or down swaps it with its neighbour's.
     rank: Mapped[float] = mapped_column(Float, default=time.time)
     preset: Mapped[str | None] = mapped_column(String(16))
-    source: Mapped[str] = mapped_column(String(16), default="api")
+    source: Mapped[str] = mapped_column(String(16), default=API)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     # The personal token it was submitted with (its submission's): a submit-only token's
     # streams show just the jobs it sent itself, so every event of the job carries it.

@@ -8,18 +8,17 @@ from __future__ import annotations
 from flask import abort, make_response, render_template, request
 from flask_login import current_user, login_required
 
+from webapp.core.link_text import parse_links
+from webapp.core.vocabulary import AUTO, DOWNLOADING, GUI, PRESETS, TOOLS
 from webapp.errors import HaulError
-from webapp.models.job import ENGINES, PRESETS
+from webapp.guest.routes import public_page_or_login
 from webapp.queue import bp
 from webapp.queue.stream import queue_event_stream
-from webapp.services.queue import events
-from webapp.services.queue import job_control
+from webapp.services.queue import events, job_control
 from webapp.services.queue import listing as queue_listing
 from webapp.services.queue import pause as queue_state
-from webapp.core.link_text import parse_links
 from webapp.services.queue.submissions import submit
 from webapp.views import render_view, session_principal, with_toast
-from webapp.guest.routes import public_page_or_login
 
 PRIORITIES = {"high": 10, "normal": 0, "low": -10}
 JOB_ACTIONS = {
@@ -52,10 +51,10 @@ def queue_context(owner: int | None) -> dict:
 
 def form_context(**values) -> dict:
     return {
-        "engines": ("auto", *[e for e in ENGINES if e != "direct"]),
+        "engines": (AUTO, *TOOLS),
         "presets": PRESETS,
         "priorities": PRIORITIES,
-        "values": {"urls": "", "post_title": "", "engine": "auto", "preset": "", "priority": "normal", **values},
+        "values": {"urls": "", "post_title": "", "engine": AUTO, "preset": "", "priority": "normal", **values},
         "problems": [],
         "result": None,
     }
@@ -100,7 +99,7 @@ def add_links():
         result = submit(
             parsed.urls,
             principal=session_principal(),
-            source="gui",
+            source=GUI,
             post_title=values["post_title"] or None,
             engine=values["engine"] or None,
             preset=values["preset"] or None,
@@ -130,7 +129,7 @@ def download_again():
     """Queue a URL again although it is already queued or downloaded."""
     url = (request.form.get("url") or "").strip()
     try:
-        result = submit([url], principal=session_principal(), source="gui", force=True)
+        result = submit([url], principal=session_principal(), source=GUI, force=True)
     except HaulError as exc:
         return with_toast(make_response("", 422), exc.detail, "error")
     job_id = result.entries[0].job_id
@@ -155,7 +154,7 @@ def job_action(job_id: int, action: str):
                           exc.detail, "error")
     if action == "remove":
         return with_toast(make_response(""), done)
-    if action == "cancel" and job.status == "downloading":
+    if action == "cancel" and job.status == DOWNLOADING:
         done = "Stopping…"
     return with_toast(render_template("queue/_job_row.html", job=job), f"{done}: {job.title or job.url}")
 

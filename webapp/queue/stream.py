@@ -21,8 +21,7 @@ from sqlalchemy import func, select
 from webapp import streams
 from webapp.extensions import db
 from webapp.models import Event, Job
-from webapp.services.queue import events
-from webapp.services.queue import job_control
+from webapp.services.queue import events, job_control
 from webapp.services.queue import listing as queue_listing
 from webapp.services.queue import pause as queue_state
 from webapp.services.queue.events import EventRecord

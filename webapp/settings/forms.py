@@ -5,11 +5,14 @@ from wtforms import BooleanField, PasswordField, SelectField, StringField, TextA
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
 
+from webapp.core.vocabulary import AUDIO, AUTO, BEST, GALLERY_DL, P720, P1080, YTDLP
 from webapp.models.user import ROLES
 from webapp.services.admin import runtime_settings
 
-ENGINE_LABELS = {"auto": "Automatic (pick per link)", "gallery-dl": "gallery-dl", "yt-dlp": "yt-dlp"}
-PRESET_LABELS = {"best": "Best available", "1080p": "Up to 1080p", "720p": "Up to 720p", "audio": "Audio only"}
+# The choices in the order the settings offer them (runtime_settings.ENGINE_CHOICES and
+# vocabulary.PRESETS; tests/test_vocabulary.py checks they are the same).
+ENGINE_LABELS = {AUTO: "Automatic (pick per link)", GALLERY_DL: "gallery-dl", YTDLP: "yt-dlp"}
+PRESET_LABELS = {BEST: "Best available", P1080: "Up to 1080p", P720: "Up to 720p", AUDIO: "Audio only"}
 ROLE_LABELS = {"admin": "Admin", "user": "User"}
 
 

@@ -14,22 +14,21 @@ from flask import abort, current_app, flash, make_response, redirect, request, u
 from flask_login import current_user, login_required, login_user
 from sqlalchemy import func, select
 
+from webapp.core import tool_allowlist
+from webapp.core.vocabulary import GALLERY_DL, YTDLP
 from webapp.errors import HaulError, Invalid
 from webapp.extensions import db
 from webapp.models import ApiToken, JobFile, User
 from webapp.services.accounts import identity as accounts
-from webapp.services.admin import cookie_access
-from webapp.services.admin import cookies
-from webapp.services.admin import runtime_settings
-from webapp.core import tool_allowlist
 from webapp.services.accounts import user_admin as users
+from webapp.services.admin import cookie_access, cookies, runtime_settings
 from webapp.settings import bp
 from webapp.settings.forms import (
+    TOKEN_ACCESS,
     AccessForm,
     ConfirmForm,
     CookiesForm,
     DownloadsForm,
-    TOKEN_ACCESS,
     NewTokenForm,
     NewUserForm,
     PasswordChangeForm,
@@ -44,9 +43,9 @@ TOOL_KEYS = (runtime_settings.GALLERY_DL_ARGS, runtime_settings.YTDLP_ARGS)
 ACCESS_KEYS = (runtime_settings.PRIVATE_FOR_USERS, runtime_settings.MAX_STREAMS)
 SECTION_KEYS = {"downloads": DOWNLOAD_KEYS, "tools": TOOL_KEYS, "access": ACCESS_KEYS}
 ALLOWED_SWITCHES = {
-    "yt-dlp": sorted(tool_allowlist.YTDLP_SWITCHES),
-    "gallery-dl": tool_allowlist.gallery_dl_switches(),
-    "gallery-dl -o": sorted(tool_allowlist.GALLERY_DL_KEYS),
+    YTDLP: sorted(tool_allowlist.YTDLP_SWITCHES),
+    GALLERY_DL: tool_allowlist.gallery_dl_switches(),
+    f"{GALLERY_DL} -o": sorted(tool_allowlist.GALLERY_DL_KEYS),
 }
 
 

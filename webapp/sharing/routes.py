@@ -39,16 +39,17 @@ from flask import (
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
+from webapp.core.link_text import parse_links
+from webapp.core.vocabulary import BOOKMARKLET, SHARE
+from webapp.error_pages import error_response
 from webapp.errors import Conflict, HaulError
 from webapp.extensions import db
 from webapp.models import Job
 from webapp.services.accounts import identity as accounts
 from webapp.services.guests import upload_store
-from webapp.core.link_text import parse_links
 from webapp.services.queue.submissions import MAX_TEXT, submit
 from webapp.sharing import bp
 from webapp.views import session_principal
-from webapp.error_pages import error_response
 
 # The popup's size, as the bookmarklet opens it.
 POPUP_FEATURES = "width=420,height=360"
@@ -189,7 +190,7 @@ def send_link():
     post_title = (request.form.get("post_title") or "").strip() or None
     context = {"url": url, "title": title, "post_title": post_title, "job_id": None, "job_url": None}
     try:
-        result = submit([url] if url else [], principal=principal, source="bookmarklet", post_title=post_title,
+        result = submit([url] if url else [], principal=principal, source=BOOKMARKLET, post_title=post_title,
                         refuse_if_nothing_new=True)
     except Conflict as exc:
         job_id = exc.extra.get("duplicate_of")
@@ -297,7 +298,7 @@ def share_links():
         return _json_error(422, "There is no http:// or https:// link in what was shared.", "no_link")
     principal = session_principal()
     try:
-        result = submit([link], principal=principal, source="share", post_title=form.get("post_title") or None,
+        result = submit([link], principal=principal, source=SHARE, post_title=form.get("post_title") or None,
                         refuse_if_nothing_new=True)
     except Conflict as exc:
         job_id = exc.extra.get("duplicate_of")
@@ -338,7 +339,7 @@ def upload():
         return _json_error(422, f"{shared.filename} is empty.", "empty_file")
     try:
         imported = upload_store.import_file(
-            Path(path), filename=shared.filename, post_title=post_title, folder="shared", source="share",
+            Path(path), filename=shared.filename, post_title=post_title, folder="shared", source=SHARE,
             mime=shared.mimetype if shared.mimetype != "application/octet-stream" else None,
             user_id=current_user.id, via="session")
     finally:

@@ -1,16 +1,16 @@
 """Schemas of /api/v1/downloads: what is in the library (finished jobs and their files).
 
-The choices come from the services' own constants (finished statuses, history sources, bulk
-actions, stats periods), so the document states the rules the history page applies too.
+The choices come from the vocabulary and the services' own constants (finished statuses,
+sources, bulk actions, stats periods), so the document states the rules the history page
+applies too.
 """
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from webapp.models.job import FINISHED_STATUSES
-from webapp.services.library.stats import PERIODS
+from webapp.core.vocabulary import FINISHED_STATUSES, SOURCES
 from webapp.services.library.downloads import BULK_ACTIONS, MAX_BULK_IDS
-from webapp.services.library.history import HISTORY_SOURCES
+from webapp.services.library.stats import PERIODS
 
 MAX_PAGE = 10**9  # webapp/api/common.page_from_args
 MAX_PER_PAGE = 200
@@ -32,7 +32,7 @@ class DownloadListQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf(FINISHED_STATUSES))
     domain = fields.String(validate=validate.Length(max=255),
                            metadata={"description": "The site, e.g. example.com (a leading www. is ignored)"})
-    source = fields.String(validate=validate.OneOf(HISTORY_SOURCES),
+    source = fields.String(validate=validate.OneOf(SOURCES),
                            metadata={"description": "Where the link came from"})
     date_from = fields.Date(metadata={"description": "Submitted on or after this day (YYYY-MM-DD, UTC)"})
     date_to = fields.Date(metadata={

@@ -12,7 +12,15 @@ from marshmallow import Schema, fields, validate
 
 from webapp.api.common import MAX_PER_PAGE
 from webapp.models.invite import KINDS
-from webapp.services.guests.invites import MAX_NAME, MAX_PASSWORD, MAX_POST_TITLE, MAX_SEARCH, MIN_PASSWORD, ORDERS, SORTS
+from webapp.services.guests.invites import (
+    MAX_NAME,
+    MAX_PASSWORD,
+    MAX_POST_TITLE,
+    MAX_SEARCH,
+    MIN_PASSWORD,
+    ORDERS,
+    SORTS,
+)
 
 MAX_USES = 1_000_000
 MAX_BYTES = 2**62

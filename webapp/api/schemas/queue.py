@@ -5,9 +5,9 @@ from marshmallow import Schema, ValidationError, fields, pre_load, validate, val
 
 from webapp.api.common import MAX_ID, MAX_PER_PAGE
 from webapp.api.schemas import ApiErrorSchema, JobSchema
-from webapp.models.job import PRESETS, SOURCES, STATUSES
+from webapp.core.vocabulary import AUTO, ENGINES, PAUSED, PRESETS, QUEUED, SOURCES, STATUSES
 from webapp.services.queue.job_control import CLEARABLE, MAX_PRIORITY, MIN_PRIORITY
-from webapp.services.queue.submissions import MAX_TEXT, MAX_URLS, REQUESTABLE_ENGINES
+from webapp.services.queue.submissions import MAX_TEXT, MAX_URLS
 
 MAX_ITEM_IDS = 1000  # one bulk request; a bigger batch is several requests
 # The usual shape of a link, for the document (so generated clients and the fuzzer send ones
@@ -63,7 +63,7 @@ class QueueSubmitSchema(Schema):
     post_title = fields.String(allow_none=True, validate=validate.Length(max=MAX_TEXT),
                                metadata={"description": "The library folder the files go under"})
     label = fields.String(allow_none=True, validate=validate.Length(max=MAX_TEXT))
-    engine = fields.String(load_default="auto", validate=validate.OneOf(("auto", *REQUESTABLE_ENGINES)))
+    engine = fields.String(load_default=AUTO, validate=validate.OneOf((AUTO, *ENGINES)))
     preset = fields.String(allow_none=True, validate=validate.OneOf(("default", *PRESETS)),
                            metadata={"description": "Video quality (yt-dlp); default: the server's setting"})
     priority = fields.Integer(strict=True, load_default=0, validate=_PRIORITY,
@@ -83,7 +83,7 @@ class QueuePatchSchema(Schema):
 
     priority = fields.Integer(strict=True, validate=_PRIORITY, metadata={
         "description": "Only while queued or paused; above 10 only an admin may give (403 `priority_reserved`)"})
-    status = fields.String(validate=validate.OneOf(("paused", "queued")),
+    status = fields.String(validate=validate.OneOf((PAUSED, QUEUED)),
                            metadata={"description": "paused: hold a queued job back; queued: resume a paused one"})
 
     @validates_schema

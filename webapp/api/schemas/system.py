@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from webapp.core.vocabulary import PRESETS, TOOLS
 from webapp.models.user import ROLES
-from webapp.services.admin import cookie_access
-from webapp.services.admin import runtime_settings
 from webapp.services.accounts.identity import MIN_PASSWORD_LENGTH, USERNAME_RE
+from webapp.services.admin import cookie_access, runtime_settings
 
 MAX_PASSWORD_LENGTH = 256  # webapp/services/users.check_password
-PLATFORM_TOOLS = ("gallery-dl", "yt-dlp")
+PLATFORM_TOOLS = TOOLS
 
 # Settings ---------------------------------------------------------------------------------------
 
@@ -39,7 +39,7 @@ class SettingsPatchSchema(Schema):
         allow_none=True, validate=validate.OneOf(runtime_settings.ENGINE_CHOICES),
         metadata={"description": f"The engine for links that ask for none. {_NULL_RESTORES}"})
     default_preset = fields.String(
-        allow_none=True, validate=validate.OneOf(runtime_settings.PRESET_CHOICES),
+        allow_none=True, validate=validate.OneOf(PRESETS),
         metadata={"description": f"The video quality for links that ask for none. {_NULL_RESTORES}"})
     gallery_dl_extra_args = fields.String(
         allow_none=True, validate=validate.Length(max=runtime_settings.MAX_ARGS_LENGTH),

@@ -7,10 +7,10 @@ import os
 import secrets
 from pathlib import Path
 
+from webapp.errors import Forbidden
 from webapp.extensions import db
 from webapp.models import Setting
 from webapp.services.accounts import identity as accounts
-from webapp.errors import Forbidden
 
 log = logging.getLogger(__name__)
 SETUP_KEY = "setup_code_hash"

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from sqlalchemy import delete, select
 
+from webapp.core.vocabulary import ADMIN_TRUST, USER_TRUST
 from webapp.errors import Invalid, NotFound
 from webapp.extensions import db
 from webapp.models import CookieAccess, User
-from webapp.core.trust import ADMIN_TRUST, USER_TRUST
 from webapp.services.admin import cookies
 
 ADMINS, ALL_USERS, CHOSEN = "admins", "users", "chosen"

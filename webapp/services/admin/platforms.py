@@ -16,9 +16,10 @@ import sys
 import threading
 from pathlib import Path
 
+from webapp.core.vocabulary import GALLERY_DL, TOOLS, YTDLP
+
 log = logging.getLogger(__name__)
 
-TOOLS = ("gallery-dl", "yt-dlp")
 _CHILD_TIMEOUT_SECONDS = 120
 _lock = threading.Lock()
 _cached: dict | None = None
@@ -52,7 +53,7 @@ def _gallery_dl() -> dict:
             add(instance[0], subcategory, base)
     platforms = []
     for name, entry in sorted(categories.items()):
-        platform = {"name": name, "tool": "gallery-dl", "subcategories": sorted(entry["subcategories"])}
+        platform = {"name": name, "tool": GALLERY_DL, "subcategories": sorted(entry["subcategories"])}
         if entry["base"]:
             platform["base"] = entry["base"]
         platforms.append(platform)
@@ -66,7 +67,7 @@ def _ytdlp() -> dict:
     platforms = []
     for cls in extractor.gen_extractor_classes():
         description = cls.IE_DESC if isinstance(cls.IE_DESC, str) else None
-        platforms.append({"name": cls.IE_NAME, "tool": "yt-dlp", "key": cls.ie_key(),
+        platforms.append({"name": cls.IE_NAME, "tool": YTDLP, "key": cls.ie_key(),
                           "description": description, "working": bool(cls.working())})
     platforms.sort(key=lambda entry: entry["name"].lower())
     return {"version": version.__version__, "platforms": platforms}
@@ -75,7 +76,7 @@ def _ytdlp() -> dict:
 def read_lists() -> dict:
     """Both tools' lists, read in this process: {tool: {"version", "platforms"} or {"error"}}."""
     found = {}
-    for tool, reader in (("gallery-dl", _gallery_dl), ("yt-dlp", _ytdlp)):
+    for tool, reader in ((GALLERY_DL, _gallery_dl), (YTDLP, _ytdlp)):
         try:
             found[tool] = reader()
         except Exception as exc:  # a broken or missing tool: say so, list the other one

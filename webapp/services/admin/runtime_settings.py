@@ -32,12 +32,12 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import delete, func, select
 
+from webapp.core import tool_args
+from webapp.core.tool_args import ToolArgsError
+from webapp.core.vocabulary import AUTO, BEST, GALLERY_DL, PRESETS, QUEUED, TOOLS, YTDLP
 from webapp.errors import Invalid
 from webapp.extensions import db
 from webapp.models import Job, Setting
-from webapp.models.job import DOWNLOADING, PRESETS, QUEUED
-from webapp.core import tool_args
-from webapp.core.tool_args import ToolArgsError
 from webapp.services.queue import dispatch
 
 log = logging.getLogger(__name__)
@@ -45,9 +45,7 @@ log = logging.getLogger(__name__)
 MAX_CONCURRENCY = 16  # thread workers: the highest the setting goes (HAUL_WORKERS may set more)
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_ARGS_LENGTH = 2000
-ENGINE_CHOICES = ("auto", "gallery-dl", "yt-dlp")
-PRESET_CHOICES = PRESETS
-TOOLS = {"gallery_dl_extra_args": "gallery-dl", "ytdlp_extra_args": "yt-dlp"}
+ENGINE_CHOICES = (AUTO, *TOOLS)
 
 CONCURRENCY = "download_concurrency"
 TIMEOUT = "job_timeout_seconds"
@@ -60,6 +58,7 @@ YTDLP_ARGS = "ytdlp_extra_args"
 PRIVATE_FOR_USERS = "users_private_addresses"
 MAX_STREAMS = "max_streams"
 KEYS = (CONCURRENCY, TIMEOUT, ENGINE, PRESET, GALLERY_DL_ARGS, YTDLP_ARGS, PRIVATE_FOR_USERS, MAX_STREAMS)
+TOOL_OF_ARGS = {GALLERY_DL_ARGS: GALLERY_DL, YTDLP_ARGS: YTDLP}  # whose extra switches each setting holds
 DEFAULT_MAX_STREAMS = 20
 MAX_MAX_STREAMS = 10000
 # Where each default comes from, shown next to the field.
@@ -123,8 +122,8 @@ def defaults(settings=None) -> dict:
     return {
         CONCURRENCY: min(settings.workers, max_concurrency(settings)),
         TIMEOUT: settings.job_timeout_seconds,
-        ENGINE: "auto",
-        PRESET: "best",
+        ENGINE: AUTO,
+        PRESET: BEST,
         GALLERY_DL_ARGS: settings.gallery_dl_extra_args,
         YTDLP_ARGS: settings.ytdlp_extra_args,
         PRIVATE_FOR_USERS: False,
@@ -146,7 +145,7 @@ def _shape_ok(key: str, value, settings) -> bool:
     if key == ENGINE:
         return value in ENGINE_CHOICES
     if key == PRESET:
-        return value in PRESET_CHOICES
+        return value in PRESETS
     if key == PRIVATE_FOR_USERS:
         return isinstance(value, bool)
     if key == MAX_STREAMS:
@@ -200,7 +199,7 @@ def limits(settings=None) -> dict:
         CONCURRENCY: {"min": 1, "max": max_concurrency(settings)},
         TIMEOUT: {"min": 0, "max": MAX_TIMEOUT_SECONDS},
         ENGINE: {"choices": list(ENGINE_CHOICES)},
-        PRESET: {"choices": list(PRESET_CHOICES)},
+        PRESET: {"choices": list(PRESETS)},
         GALLERY_DL_ARGS: {"max_length": MAX_ARGS_LENGTH},
         YTDLP_ARGS: {"max_length": MAX_ARGS_LENGTH},
         PRIVATE_FOR_USERS: {"choices": [False, True]},
@@ -222,7 +221,7 @@ def refused_tool_args(effective: Effective) -> dict[str, str]:
     """The stored extra switches that are refused now ({key: message}): jobs use the
     environment's instead. They were saved before the allowlist refused them."""
     refused = {}
-    for key, tool in TOOLS.items():
+    for key, tool in TOOL_OF_ARGS.items():
         if key in effective.changed:
             error = check_tool_args(tool, effective.get(key))
             if error:
@@ -275,20 +274,20 @@ def validate(key: str, raw, settings=None):
             raise ValueError(f"The default engine must be one of {', '.join(ENGINE_CHOICES)}")
         return raw
     if key == PRESET:
-        if raw not in PRESET_CHOICES:
-            raise ValueError(f"The default quality must be one of {', '.join(PRESET_CHOICES)}")
+        if raw not in PRESETS:
+            raise ValueError(f"The default quality must be one of {', '.join(PRESETS)}")
         return raw
     if key == PRIVATE_FOR_USERS:
         return _yes_or_no(raw, "Whether users may reach private addresses")
     if key == MAX_STREAMS:
         return _whole_number(raw, 1, MAX_MAX_STREAMS, "Live connections per user")
-    if key in TOOLS:
+    if key in TOOL_OF_ARGS:
         text = " ".join(str(raw or "").split())  # one line: newlines from a textarea are spaces
         if len(text) > MAX_ARGS_LENGTH:
             raise ValueError(f"At most {MAX_ARGS_LENGTH} characters")
-        error = check_tool_args(TOOLS[key], text)
+        error = check_tool_args(TOOL_OF_ARGS[key], text)
         if error:
-            raise ValueError(f"{TOOLS[key]}: {error}")
+            raise ValueError(f"{TOOL_OF_ARGS[key]}: {error}")
         return text
     raise KeyError(key)
 
@@ -372,7 +371,7 @@ def _wake_for_more_room(old: int, new: int) -> None:
 
 
 def _parse(tool: str, args: str):
-    if tool == "gallery-dl":
+    if tool == GALLERY_DL:
         return tool_args.parse_gallery_dl_args(args)
     return tool_args.parse_ytdlp_args(args)
 
@@ -451,7 +450,7 @@ def apply(settings=None):
     settings = _settings(settings)
     effective = current(settings)
     parsed, in_force = {}, {}
-    for key, tool in TOOLS.items():
+    for key, tool in TOOL_OF_ARGS.items():
         args = in_force[key] = effective.get(key)
         try:
             parsed[key] = _parsed(tool, args)
@@ -477,7 +476,7 @@ def apply(settings=None):
 def _main() -> int:
     """`python -m webapp.services.admin.runtime_settings TOOL` < args: prints {"error": message or null}."""
     tool = sys.argv[1] if len(sys.argv) > 1 else ""
-    if tool not in TOOLS.values():
+    if tool not in TOOL_OF_ARGS.values():
         print(json.dumps({"error": f"unknown tool {tool!r}"}))
         return 2
     print(json.dumps({"error": _error_of(tool, sys.stdin.read())}))

@@ -44,17 +44,16 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select, update
 
+from webapp.core.paths import sanitize_component
+from webapp.core.readable import human_bytes
+from webapp.core.vocabulary import INVITE
+from webapp.database import under_gevent
 from webapp.errors import BadRequest, Conflict, Forbidden, HaulError, Invalid, NotFound
 from webapp.extensions import db
 from webapp.models import GuestSession, Invite, Job, Upload
 from webapp.models.base import isoformat, utcnow
 from webapp.models.invite import DUPLICATE, STORED, UPLOAD_FAILED, UPLOADING, new_key
-from webapp.services.guests import invite_usage
-from webapp.services.guests import invites
-from webapp.services.guests import upload_store
-from webapp.core.paths import sanitize_component
-from webapp.core.readable import human_bytes
-from webapp.database import under_gevent
+from webapp.services.guests import invite_usage, invites, upload_store
 
 READ_BLOCK = 64 * 1024  # bytes read from the request and written at a time
 # A block that does not arrive within this many seconds ends the request: a client that
@@ -401,7 +400,7 @@ def finish(guest: GuestSession, upload_id: str) -> Upload:
         db.session.commit()
         try:
             imported = upload_store.import_file(
-                path, filename=upload.filename, post_title=post_title, folder=folder, source="invite",
+                path, filename=upload.filename, post_title=post_title, folder=folder, source=INVITE,
                 mime=upload.mime, sha256=digest, invite_id=invite_id, guest_session_id=guest_id)
         except Exception:
             current_app.logger.exception("could not store upload %s in the library", upload_key)

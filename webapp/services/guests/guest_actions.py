@@ -13,19 +13,16 @@ import re
 from flask import current_app
 from sqlalchemy import select
 
+from webapp.core.link_text import parse_links
+from webapp.core.url_policy import check_public_url
+from webapp.core.urls import UrlProblem, normalise_url
+from webapp.core.vocabulary import CANCELLED, FAILED, INVITE, UPLOAD_ENGINE
 from webapp.errors import BadRequest, Conflict, Forbidden, HaulError, Invalid, NotFound
 from webapp.extensions import db
 from webapp.models import GuestSession, Job, Submission, Upload
 from webapp.models.base import isoformat
-from webapp.models.job import UPLOAD_ENGINE
-from webapp.services.guests import chunked_uploads
-from webapp.services.queue import events
-from webapp.services.guests import invite_usage
-from webapp.services.guests import invites
-from webapp.services.queue import job_control
-from webapp.core.link_text import parse_links
-from webapp.core.url_policy import check_public_url
-from webapp.core.urls import UrlProblem, normalise_url
+from webapp.services.guests import chunked_uploads, invite_usage, invites
+from webapp.services.queue import events, job_control
 from webapp.services.queue.submissions import submit
 
 MAX_GUEST_LINKS = 20  # per request
@@ -84,7 +81,7 @@ def job_item(job: Job) -> dict:
         "items_done": job.items_done,
         "items_total": job.items_total,
         "error": safe_error(job.error),
-        "can_retry": job.status in ("failed", "cancelled"),
+        "can_retry": job.status in (FAILED, CANCELLED),
         "created_at": isoformat(job.created_at),
     }
 
@@ -238,7 +235,7 @@ def send_links(guest: GuestSession, body) -> list[dict]:
     # writer (another greenlet, another session); this request must hold no write transaction.
     db.session.commit()
     invite = guest.invite
-    result = submit(urls, principal=None, source="invite", post_title=invite.post_title, guest=guest)
+    result = submit(urls, principal=None, source=INVITE, post_title=invite.post_title, guest=guest)
     db.session.expire_all()
     submission = db.session.get(Submission, result.submission_id)
     mine = _own_jobs(guest.id, {entry.job_id for entry in result.entries})

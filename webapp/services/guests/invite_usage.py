@@ -27,12 +27,12 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import func, select, update
 
+from webapp.core.readable import human_bytes
+from webapp.core.vocabulary import DOWNLOADING, UPLOAD_ENGINE
 from webapp.extensions import db
 from webapp.models import Invite, Job, JobFile, Submission, Upload
 from webapp.models.base import utcnow
 from webapp.models.invite import DUPLICATE, STORED, UPLOADING
-from webapp.models.job import DOWNLOADING, UPLOAD_ENGINE
-from webapp.core.readable import human_bytes
 
 PUBLIC_PAGE_WINDOW = timedelta(days=1)
 # Uploads in these states hold bytes: arriving (reserved), stored, or found in the library already.

@@ -21,13 +21,12 @@ from flask import current_app, url_for
 from sqlalchemy import func, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from webapp.core.paths import sanitize_component
 from webapp.errors import HaulError, Invalid, NotFound
 from webapp.extensions import db
 from webapp.models import GuestSession, Invite, Job, JobFile, Submission, Upload
-from webapp.models.base import utcnow
+from webapp.models.base import isoformat, utcnow
 from webapp.models.invite import DEFAULT_KINDS, DUPLICATE, KINDS, new_key
-from webapp.core.paths import sanitize_component
-from webapp.models.base import isoformat
 
 MAX_NAME = 100
 MAX_POST_TITLE = 300

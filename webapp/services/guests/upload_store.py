@@ -18,13 +18,13 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select
 
+from webapp.core.paths import inside_root, relative_to_root, sanitize_component
+from webapp.core.vocabulary import GUEST_TRUST, QUEUED, UPLOAD_ENGINE, USER_TRUST
 from webapp.extensions import db
 from webapp.models import Job, JobFile, Submission
 from webapp.models.base import utcnow
-from webapp.core.trust import GUEST_TRUST, USER_TRUST
-from webapp.models.job import QUEUED, UPLOAD_ENGINE, Outcome
+from webapp.models.job import Outcome
 from webapp.services.queue import dispatch, events
-from webapp.core.paths import inside_root, relative_to_root, sanitize_component
 
 UPLOADS_DOMAIN = "uploads"  # the folder under the post title, where a download's site would be
 PARTIAL_DIRNAME = "partial"  # data_dir/partial: uploads still arriving, never in the library

@@ -16,11 +16,11 @@ from sqlalchemy import select
 from webapp.errors import HaulError, Invalid, NotFound
 from webapp.extensions import db
 from webapp.models import ApiToken, Job, JobFile, Submission, User
+from webapp.models.base import MAX_ROW_ID
+from webapp.services.accounts.identity import Principal
 from webapp.services.library import files as file_service
 from webapp.services.library import history
 from webapp.services.queue import job_control
-from webapp.models.base import MAX_ROW_ID
-from webapp.services.accounts.identity import Principal
 
 BULK_ACTIONS = ("delete", "retry")
 MAX_BULK_IDS = 200

@@ -24,19 +24,19 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from flask import current_app
 from sqlalchemy import Integer, column, exists, func, literal_column, or_, select, text
 from sqlalchemy.orm import load_only, selectinload
 
+from webapp.core.paths import UnsafePath
+from webapp.core.vocabulary import FINISHED_STATUSES, GUI, SOURCES
 from webapp.errors import Conflict
 from webapp.extensions import db
 from webapp.models import Job, JobFile, Submission, User
-from webapp.models.job import FINISHED_STATUSES
-from webapp.services.queue import events
-from webapp.services.library import files as file_service
 from webapp.services.accounts.identity import Principal
-from webapp.core.paths import UnsafePath
+from webapp.services.library import files as file_service
+from webapp.services.queue import events
 from webapp.services.queue.submissions import SubmitResult, submit
-from flask import current_app
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,6 @@ DENSE_FILES = 10_000  # hits in file paths
 MAX_TERMS = 8
 MAX_TERM_LENGTH = 200
 MAX_PAGE = 100_000
-HISTORY_SOURCES = ("gui", "api", "invite", "subscription", "cli")
 DELETED = "deleted"  # event type: a job's record was deleted from the history
 
 # Written exactly like the partial indexes' WHERE clause: SQLite uses a partial index only
@@ -155,10 +154,10 @@ def parse_filters(args, principal: Principal) -> tuple[Filters, dict[str, str]]:
     elif status:
         errors["status"] = "Status must be completed, failed or cancelled"
     source = (args.get("source") or "").strip().lower()
-    if source in HISTORY_SOURCES:
+    if source in SOURCES:
         filters.source = source
     elif source:
-        errors["source"] = f"Source must be one of {', '.join(HISTORY_SOURCES)}"
+        errors["source"] = f"Source must be one of {', '.join(SOURCES)}"
     domain = (args.get("domain") or "").strip().lower()
     filters.domain = domain.removeprefix("www.")[:255]
     user = (args.get("user") or "").strip()
@@ -481,7 +480,7 @@ def download_again(job: Job, principal: Principal) -> SubmitResult:
     return submit(
         [job.url],
         principal=principal,
-        source="gui",
+        source=GUI,
         force=True,
         post_title=submission.post_title if submission else None,
         label=submission.label if submission else None,

@@ -11,12 +11,12 @@ from datetime import datetime, time, timedelta, timezone
 
 from sqlalchemy import Integer, case, func, literal_column, select
 
+from webapp.core.vocabulary import CANCELLED, COMPLETED, FAILED
 from webapp.extensions import db
 from webapp.models import Job, JobFile
 from webapp.models.base import isoformat
-from webapp.models.job import CANCELLED, COMPLETED, FAILED
-from webapp.services.library import history
 from webapp.services.accounts.identity import Principal
+from webapp.services.library import history
 
 # Days back from today (UTC) each period starts; None: the whole library.
 PERIODS = {"today": 0, "week": 6, "month": 29, "year": 364, "all": None}

@@ -16,9 +16,9 @@ from typing import Protocol
 
 from sqlalchemy import func, select
 
+from webapp.core.vocabulary import DOWNLOADING, QUEUED
 from webapp.extensions import db
 from webapp.models import Job, Setting
-from webapp.models.job import DOWNLOADING, QUEUED
 from webapp.services.admin import runtime_settings
 from webapp.services.queue import pause as queue_state
 

@@ -14,13 +14,13 @@ import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from flask import current_app, has_app_context
 from sqlalchemy import bindparam, delete, func, insert, select
+from sqlalchemy import event as orm_event
 
 from webapp.extensions import db
 from webapp.models import Event, Job
 from webapp.models.base import isoformat, utcnow
-from flask import current_app, has_app_context
-from sqlalchemy import event as orm_event
 
 log = logging.getLogger(__name__)
 

@@ -9,16 +9,15 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from webapp.core.vocabulary import ACTIVE_STATUSES, CANCELLED, COMPLETED, DOWNLOADING, FAILED, PAUSED, QUEUED
 from webapp.errors import Conflict, Forbidden, Invalid, NotFound
 from webapp.extensions import db
 from webapp.models import Job
 from webapp.models.base import utcnow
-from webapp.models.job import ACTIVE_STATUSES, CANCELLED, COMPLETED, DOWNLOADING, FAILED, PAUSED, QUEUED
-from webapp.services.queue import dispatch
-from webapp.services.queue import events
+from webapp.services.accounts.identity import Principal
+from webapp.services.queue import dispatch, events
 from webapp.services.queue import listing as queue_listing
 from webapp.services.queue import pause as queue_state
-from webapp.services.accounts.identity import Principal
 
 
 def get_visible_job(job_id: int, principal: Principal) -> Job:

@@ -6,12 +6,11 @@ from sqlalchemy import and_, case, false, func, select, true
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from webapp.core.vocabulary import ACTIVE_STATUSES, DOWNLOADING, FAILED, FINISHED_STATUSES, PAUSED, QUEUED, STATUSES
 from webapp.extensions import db
 from webapp.models import Job, Submission, User
-from webapp.models.job import (ACTIVE_STATUSES, DOWNLOADING, FAILED, FINISHED_STATUSES, PAUSED, QUEUED,
-                               STATUSES)
-from webapp.services.queue import pause as queue_state
 from webapp.services.accounts.identity import Principal
+from webapp.services.queue import pause as queue_state
 
 # Finished rows stay on the queue page until cleared, but only this many: an open page must
 # not grow without bound (static/js/queue.js trims live additions to the same number).

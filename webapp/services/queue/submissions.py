@@ -8,22 +8,32 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from webapp.core import url_policy
+from webapp.core.urls import UrlProblem, domain_of, normalise_url
+from webapp.core.vocabulary import (
+    ADMIN_TRUST,
+    API,
+    AUTO,
+    DEDUPE_STATUSES,
+    ENGINES,
+    GUEST_TRUST,
+    INVITE,
+    PRESETS,
+    QUEUED,
+    SOURCES,
+    USER_TRUST,
+)
 from webapp.errors import BadRequest, Conflict, Invalid
 from webapp.extensions import db
-from webapp.core.trust import ADMIN_TRUST, GUEST_TRUST, USER_TRUST
 from webapp.models import Job, Submission
 from webapp.models.base import utcnow
-from webapp.models.job import DEDUPE_STATUSES, PRESETS, QUEUED, SOURCES, new_submission_id
-from webapp.services.queue import dispatch, events
-from webapp.services.queue import job_control
-from webapp.services.admin import runtime_settings
-from webapp.core import url_policy
+from webapp.models.job import new_submission_id
 from webapp.services.accounts.identity import Principal
-from webapp.core.urls import UrlProblem, domain_of, normalise_url
+from webapp.services.admin import runtime_settings
+from webapp.services.queue import dispatch, events, job_control
 
 MAX_URLS = 200
 MAX_TEXT = 300
-REQUESTABLE_ENGINES = ("gallery-dl", "yt-dlp", "direct")
 
 
 @dataclass
@@ -138,7 +148,7 @@ def submit(
     urls,
     *,
     principal: Principal | None,
-    source: str = "api",
+    source: str = API,
     post_title=None,
     label=None,
     force: bool = False,
@@ -162,10 +172,10 @@ def submit(
     normalised = _check_urls(urls)
     post_title = _clean_text(post_title, "post_title")
     label = _clean_text(label, "label")
-    if engine in (None, "", "auto"):
+    if engine in (None, "", AUTO):
         engine = None
-    elif engine not in REQUESTABLE_ENGINES:
-        raise Invalid(f"engine must be auto, {', '.join(REQUESTABLE_ENGINES)}", error_code="invalid_engine")
+    elif engine not in ENGINES:
+        raise Invalid(f"engine must be {AUTO}, {', '.join(ENGINES)}", error_code="invalid_engine")
     if preset in (None, "", "default"):
         preset = None
     elif preset not in PRESETS:
@@ -179,7 +189,7 @@ def submit(
         normalised, post_title, label, force, engine, priority, preset, source, refuse_if_nothing_new,
         user_id=principal.user_id if principal else None,
         token_id=principal.token_id if principal else None,
-        via=principal.via if principal else ("invite" if guest is not None else source),
+        via=principal.via if principal else (INVITE if guest is not None else source),
     )
     if guest is not None:
         prepared.trust, prepared.invite_id, prepared.guest_session_id = GUEST_TRUST, guest.invite_id, guest.id

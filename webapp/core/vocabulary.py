@@ -1,0 +1,60 @@
+"""Haul's words, each defined once: job statuses, where a link came from, engines, presets, trust.
+
+The values are plain strings, stored as they are in the database columns (`Job.status`,
+`Job.source`, `Job.engine`, `Job.preset`, `Submission.trust`), sent in the API and shown on
+the pages; the names here are what the code uses instead of the strings, and the tuples are the
+lists every check, form, filter and OpenAPI enum is built from — so a new source, engine or
+preset is added in this one file. Plain constants rather than enums, like the statuses always
+were: they go into SQL, JSON, YAML and templates with no conversion.
+
+The module imports nothing, so the web app, the services and the download engines (which know
+nothing of Flask or the database) all take their words from it.
+"""
+
+# -- job statuses -----------------------------------------------------------------------------
+QUEUED, DOWNLOADING, COMPLETED, FAILED, CANCELLED = "queued", "downloading", "completed", "failed", "cancelled"
+PAUSED = "paused"  # held back by a person: never claimed until resumed
+STATUSES = (QUEUED, PAUSED, DOWNLOADING, COMPLETED, FAILED, CANCELLED)
+ACTIVE_STATUSES = (QUEUED, PAUSED, DOWNLOADING)
+# A URL with a job in one of these states is not downloaded again unless forced.
+DEDUPE_STATUSES = (QUEUED, PAUSED, DOWNLOADING, COMPLETED)
+FINISHED_STATUSES = (COMPLETED, FAILED, CANCELLED)
+
+# -- sources: the entry point a link came in through (Job.source, Submission.source) -----------
+GUI = "gui"  # the queue page's form, and "download again" from the history
+API = "api"  # /api/v1/queue, the seed API (/api/downloads) and the iOS Shortcuts endpoints
+BOOKMARKLET = "bookmarklet"
+SHARE = "share"  # the installed web app's share target (a phone's share sheet)
+INVITE = "invite"  # a guest's link or upload through an invite
+SUBSCRIPTION = "subscription"  # followed feeds and channels (no entry point yet)
+CLI = "cli"  # a command line client (no entry point yet)
+# In the order the history page's filter offers them.
+SOURCES = (GUI, API, BOOKMARKLET, SHARE, INVITE, SUBSCRIPTION, CLI)
+
+# -- engines: what downloads a job (Job.engine, Job.requested_engine) --------------------------
+GALLERY_DL, YTDLP, DIRECT = "gallery-dl", "yt-dlp", "direct"
+# The engines a worker runs, each registered under its name in jobs/engines/registry.py; a
+# submission may ask for any of them.
+ENGINES = (GALLERY_DL, YTDLP, DIRECT)
+# The download tools Haul embeds: each has its own list of sites and its own extra switches,
+# and they are what a person picks by name (the queue page, the default engine): a direct link
+# is recognised by its URL alone.
+TOOLS = (GALLERY_DL, YTDLP)
+AUTO = "auto"  # asked for instead of an engine: pick one per link (jobs/engines/picker.py)
+# The engine recorded on the completed job a finished upload becomes (never run by a worker).
+UPLOAD_ENGINE = "upload"
+
+# -- presets: video quality (Job.preset; None means the configured default) --------------------
+BEST, P1080, P720, AUDIO = "best", "1080p", "720p", "audio"
+# What each preset asks of yt-dlp's format selection; None leaves yt-dlp its own best choice.
+PRESET_FORMATS = {
+    BEST: None,
+    P1080: "bv*[height<=1080]+ba/b[height<=1080]/bv*+ba/b",
+    P720: "bv*[height<=720]+ba/b[height<=720]/bv*+ba/b",
+    AUDIO: "ba/b",
+}
+PRESETS = tuple(PRESET_FORMATS)
+
+# -- trust: who submitted, as the network policy sees them (Submission.trust) ------------------
+ADMIN_TRUST, USER_TRUST, GUEST_TRUST = "admin", "user", "guest"
+TRUSTS = (ADMIN_TRUST, USER_TRUST, GUEST_TRUST)

@@ -117,7 +117,7 @@ class StreamLoop:
             return
         if time.monotonic() - self._last_checked >= KEEPALIVE_SECONDS:
             still_open = view.still_open()
-            db.session.remove()
+            _give_back_connection()
             if not still_open:
                 self.ended = ACCESS_ENDED
                 return
@@ -127,7 +127,7 @@ class StreamLoop:
                 pass
             subscription.overflowed = False
             caught_up = view.behind(self.covered)
-            db.session.remove()
+            _give_back_connection()
             if caught_up is None:
                 self.ended = BEHIND
                 return
@@ -141,11 +141,11 @@ class StreamLoop:
             if record.id > self.covered:
                 self.covered = record.id
                 frames = view.frames(record)
-                db.session.remove()
+                _give_back_connection()
                 yield from self._sent(frames)
         frames = view.due(self.covered)
         if frames:
-            db.session.remove()
+            _give_back_connection()
             yield from self._sent(frames)
         elif self.keepalive and time.monotonic() - self._last_sent >= KEEPALIVE_SECONDS:
             yield from self._sent([KEEPALIVE])
@@ -154,6 +154,14 @@ class StreamLoop:
         for frame in frames:
             yield frame
             self._last_sent = time.monotonic()
+
+
+def _give_back_connection() -> None:
+    """Hold no database connection while sending or waiting: a thousand open streams must not hold
+    the pool. Checked first because it runs for every event on every stream, and most views'
+    frames need no database."""
+    if db.session.registry.has():
+        db.session.remove()
 
 
 def _hub():

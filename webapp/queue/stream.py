@@ -6,7 +6,8 @@ finished one moves to the finished list, and queue-wide changes redraw the lists
 toolbar. One name means one listener per page, whatever the number of jobs — per-row event
 names would leave a listener behind for every row that ever left the page.
 
-Events come from the process's EventHub (one poller for all streams). A reconnecting page
+Events come from the process's EventHub through the loop every live stream runs
+(webapp/stream_loop.py), which this page's `_QueueView` tells what to send. A reconnecting page
 sends `Last-Event-ID` (or `last_event_id`, which the page's script adds when the browser
 opens a new EventSource): the events it missed are replayed from the events table, and when
 they are no longer there the page is told to redraw everything instead.

@@ -100,9 +100,9 @@ def test_saving_the_same_password_again_ends_nothing(app):
 def test_a_password_change_ends_the_guests_live_stream(app, monkeypatch):
     """The stream checks its session at each keep-alive (15 s; shortened here): after the
     change it says "ended" and closes, so no more of the session's items reach the old guest."""
-    from webapp.guest import routes
+    from webapp import stream_loop
 
-    monkeypatch.setattr(routes, "KEEPALIVE_SECONDS", 0.2)
+    monkeypatch.setattr(stream_loop, "KEEPALIVE_SECONDS", 0.2)
     invite, token = make_invite(password=OLD)
     guest = unlocked_guest(app, token)
     stream = guest.client.get(guest.url("/events"), headers={"Accept": "text/event-stream"}, buffered=False)

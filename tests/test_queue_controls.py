@@ -314,21 +314,23 @@ def test_only_an_admin_pauses_the_whole_queue(client, app):
 def test_replay_sends_missed_changes_or_everything_after_a_gap(app):
     from webapp.queue.stream import _QueueView, _replay
     from webapp.services.queue import events
+    from webapp.queue.stream import _QueueView
+    from webapp.services.queue import events
 
     first = new_job("http://example.com/first")
     start = events.latest_event_id()
     second = new_job("http://example.com/second")
     view = _QueueView(user_id=0, is_admin=True, owner=None)
     with app.test_request_context("/queue/events"):
-        messages, newest = _replay(view, start)
+        messages, newest = view.missed(start)
         joined = "".join(messages)
         assert f'id="job-{second}"' in joined and f'id="job-{first}"' not in joined
         assert newest == events.latest_event_id()
         # Nothing missed: no messages.
-        assert _replay(view, newest) == ([], newest)
+        assert view.missed(newest) == ([], newest)
         # The events the page missed were pruned: it gets the whole lists instead.
         db.session.execute(Event.__table__.delete().where(Event.id <= start + 0))
         db.session.commit()
-        messages, _ = _replay(view, start - 1)
+        messages, _ = view.missed(start - 1)
         assert len(messages) == 1 and 'id="queue-lists"' in messages[0]
         assert f'id="job-{first}"' in messages[0] and f'id="job-{second}"' in messages[0]

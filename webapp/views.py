@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Response, make_response, render_template, request, stream_with_context
+from flask import Response, make_response, render_template, request
 from flask_login import current_user
 
 from webapp.services.accounts.identity import Principal
@@ -73,12 +73,3 @@ def session_principal():
     if not current_user.is_authenticated:
         return None
     return Principal(user=current_user._get_current_object())
-
-
-def event_stream(frames) -> Response:
-    """A text/event-stream response of `frames` (a generator of SSE frames), run in the request's
-    context, never cached, and passed on by nginx frame by frame instead of buffered."""
-    response = Response(stream_with_context(frames), mimetype="text/event-stream")
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Accel-Buffering"] = "no"
-    return response

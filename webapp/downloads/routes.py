@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import json
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from webapp import streams
+from webapp import stream_loop, streams
 from webapp.bearer import accepts_query_token, current_principal, require
 from webapp.core.vocabulary import API
 from webapp.downloads import bp
@@ -74,6 +74,20 @@ def show_download(download_id: str):
     return jsonify(submission_json(submission, jobs, with_state=True, may_read=readable))
 
 
+class _Notifications(stream_loop.LiveView):
+    """A /ws/notifications client: the seed contract's messages of the events its principal may see."""
+
+    def __init__(self, principal):
+        self.principal = principal
+
+    def frames(self, record) -> list[str]:
+        message = seed_message(record, self.principal)
+        return [json.dumps(message)] if message is not None else []
+
+    def wait_seconds(self) -> float:
+        return 1.0
+
+
 @sock.route("/ws/notifications", bp=bp)
 @accepts_query_token
 def notifications(ws):
@@ -83,29 +97,4 @@ def notifications(ws):
     if principal is None:
         ws.close(reason=1008, message="invalid or missing token")
         return
-    holder = streams.Holder.of_principal(principal)
-    admission = streams.admit_socket(ws, holder)
-    if admission is None:
-        return
-    hub = current_app.extensions["haul_event_hub"]
-    db.session.remove()  # hold no connection while the socket stays open
-    try:
-        with hub.subscribe() as subscription:
-            while ws.connected and not subscription.closed:
-                if subscription.overflowed:
-                    # This client stopped reading and missed events: say so rather than go on with gaps.
-                    ws.close(reason=1013, message="too far behind; reconnect")
-                    return
-                record = subscription.get(timeout=1.0)
-                if record is None:
-                    continue
-                if holder.ended_by(record):
-                    ws.close(reason=1008, message="signed out: your sign-ins changed")
-                    return
-                message = seed_message(record, principal)
-                if message is not None:
-                    ws.send(json.dumps(message))
-    finally:
-        admission.release()
-    if ws.connected:
-        ws.close(reason=1001, message="server shutting down")
+    stream_loop.serve_socket(ws, streams.Holder.of_principal(principal), _Notifications(principal))

@@ -18,9 +18,7 @@ New guest sessions and upload starts are rate limited per address (webapp/guest/
 """
 from __future__ import annotations
 
-import json
 import threading
-import time
 
 from flask import abort, current_app, jsonify, make_response, redirect, render_template, request, session, url_for
 from flask_limiter.util import get_remote_address
@@ -28,7 +26,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from webapp import streams
+from webapp import stream_loop, streams
 from webapp.core.readable import human_bytes
 from webapp.error_pages import error_response
 from webapp.errors import HaulError, TooManyRequests, Unauthorized
@@ -40,7 +38,7 @@ from webapp.models.invite import DEFAULT_KINDS, new_key
 from webapp.services.guests import chunked_uploads, invite_usage, invites
 from webapp.services.guests import guest_actions as guests
 from webapp.services.guests.invites import InviteClosed, token_for
-from webapp.views import event_stream
+from webapp.stream_loop import sse_frame
 
 COOKIE_KEY = "haul_guest"  # in the signed session cookie: {invite id: guest session id}
 PASSWORD_LIMIT = "10 per minute"
@@ -48,9 +46,6 @@ PASSWORD_LIMIT = "10 per minute"
 # pasting links needs, and a cap on a script that found the link (each request queues up to
 # 200 URLs). Uploads are bounded by the invite's byte limits instead.
 LINKS_LIMIT = "30 per minute"
-# The live stream sends a comment this often when nothing happens, and then also checks that
-# its session is still open (a password change or a closed link ends it).
-KEEPALIVE_SECONDS = 15.0
 _PAGES = {"guest.invite_page", "guest.password"}
 
 CLOSED_HEADLINES = {
@@ -286,10 +281,27 @@ SESSION_ENDED = ("This link has changed since you opened this page (its password
                  "Reload the page to go on.")
 
 
-def _sse(kind: str, payload: dict, event_id: int | None = None) -> str:
-    lines = [f"id: {event_id}"] if event_id is not None else []
-    lines += [f"event: {kind}", "data: " + json.dumps(payload, separators=(",", ":"))]
-    return "\n".join(lines) + "\n\n"
+class _GuestView(stream_loop.LiveView):
+    """A guest page's stream: the session's own items as they change, until the session ends."""
+
+    access_ended = sse_frame("ended", {"detail": SESSION_ENDED})
+
+    def __init__(self, guest: GuestSession):
+        self.guest_id = guest.id
+        self.feed = guests.GuestFeed(guest.id)
+        self.expires_at = guest.expires_at
+
+    def frames(self, record) -> list[str]:
+        return [sse_frame("item", item, record.id) for item in self.feed.items_of(record)]
+
+    def behind(self, covered: int) -> tuple[list[str], int]:
+        """Fell behind the hub: the page fetches its items again."""
+        return [sse_frame("resync", {})], covered
+
+    def still_open(self) -> bool:
+        """The session may have ended meanwhile (the invite's password changed, or the link was
+        switched off): then the page is told, and no more of its items are sent."""
+        return invites.session_still_open(self.guest_id)
 
 
 @bp.get("/i/<token>/events")
@@ -297,52 +309,8 @@ def events(token):
     """The session's own items as they change. On (re)connecting the page fetches /items, so
     nothing is replayed here; a stream that fell behind the hub is told to fetch again."""
     guest = _api_guest(token)
-    guest_id = guest.id
-    admission = streams.admit(streams.Holder.of_guest(guest_id))
-    feed = guests.GuestFeed(guest_id)
-    ends_at = guest.expires_at
-    hub = current_app.extensions["haul_event_hub"]
-    subscription = hub.subscribe()
-    db.session.remove()
-
-    def generate():
-        try:
-            yield "retry: 2000\n\n" + _sse("hello", {})
-            last_sent = last_checked = time.monotonic()
-            while not subscription.closed and utcnow() < ends_at:
-                if time.monotonic() - last_checked >= KEEPALIVE_SECONDS:
-                    # The session may have ended meanwhile: the invite's password changed, or
-                    # the link was switched off. Say so, and stop streaming its items.
-                    still_open = invites.session_still_open(guest_id)
-                    db.session.remove()
-                    if not still_open:
-                        yield _sse("ended", {"detail": SESSION_ENDED})
-                        return
-                    last_checked = time.monotonic()
-                if subscription.overflowed:
-                    while subscription.get(timeout=0) is not None:
-                        pass
-                    subscription.overflowed = False
-                    yield _sse("resync", {})
-                    last_sent = time.monotonic()
-                record = subscription.get(timeout=KEEPALIVE_SECONDS)
-                if record is not None:
-                    changed = feed.items_of(record)
-                    db.session.remove()  # hold no database connection while waiting
-                    for item in changed:
-                        yield _sse("item", item, record.id)
-                        last_sent = time.monotonic()
-                if time.monotonic() - last_sent >= KEEPALIVE_SECONDS:
-                    yield ": keep-alive\n\n"
-                    last_sent = time.monotonic()
-        finally:
-            subscription.close()
-            admission.release()
-            db.session.remove()
-
-    response = event_stream(generate())
-    response.call_on_close(admission.release)  # also when the stream never started
-    return response
+    return stream_loop.sse_response(streams.Holder.of_guest(guest.id), _GuestView(guest),
+                                    opening=stream_loop.RETRY + sse_frame("hello", {}))
 
 
 # -- JSON: uploads ---------------------------------------------------------------------------------

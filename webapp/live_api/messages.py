@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from webapp.models.base import isoformat, utcnow
 from webapp.services.queue import events
 from webapp.services.queue.events import EventRecord
+from webapp.stream_loop import sse_frame
 
 DOWNLOADS_ROOM = "downloads"
 JOB_ROOM_PREFIX = "job:"
@@ -112,13 +113,6 @@ def valid_room(room) -> bool:
         rest = room[len(JOB_ROOM_PREFIX):]
         return rest.isdigit() and len(rest) < 19
     return False
-
-
-def sse_frame(kind: str, payload: dict, event_id: int | None = None) -> str:
-    lines = [f"id: {event_id}"] if event_id is not None else []
-    lines.append(f"event: {kind}")
-    lines.append("data: " + json.dumps(payload, separators=(",", ":")))
-    return "\n".join(lines) + "\n\n"
 
 
 def sse_event(record: EventRecord) -> str:

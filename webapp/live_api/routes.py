@@ -8,19 +8,16 @@ only, with rooms: "downloads" (every visible job, joined by default) and "job:<i
 from __future__ import annotations
 
 import json
-import time
 
-from flask import current_app, request
-from simple_websocket import ConnectionClosed
+from flask import request
 
-from webapp import streams
+from webapp import stream_loop, streams
 from webapp.bearer import accepts_query_token, current_principal, require
 from webapp.errors import BadRequest
-from webapp.extensions import db, sock
+from webapp.extensions import sock
 from webapp.live_api import bp, messages, replay
-from webapp.views import event_stream
+from webapp.stream_loop import sse_frame
 
-KEEPALIVE_SECONDS = 15.0
 WS_POLL_SECONDS = 0.1  # how often the socket loop looks for client messages between events
 
 
@@ -33,19 +30,38 @@ def _last_event_id() -> int | None:
     return int(raw)
 
 
-def _replayed(viewer: messages.Viewer, after_id: int):
-    """SSE frames for what the client missed, and the last id they cover."""
-    records, gap = replay.missed_since(after_id)
-    frames = []
-    if gap is not None:
-        frames.append(messages.gap_frame(after_id, gap["oldest_available_id"], gap["reason"]))
-    frames.extend(messages.sse_event(r) for r in records if viewer.may_see(r))
-    return frames, (records[-1].id if records else after_id)
-
-
-SIGNED_OUT = messages.sse_frame("signed_out", messages.message("signed_out", {
+SIGNED_OUT = sse_frame("signed_out", messages.message("signed_out", {
     "detail": "Your sign-ins changed (a new password, role or a revoked token): sign in again",
     "error_code": "session_ended"}))
+
+
+class _EventsView(stream_loop.LiveView):
+    """The SSE stream's client: the events its principal may see, each named after its type."""
+
+    access_ended = SIGNED_OUT
+
+    def __init__(self, viewer: messages.Viewer):
+        self.viewer = viewer
+
+    def frames(self, record) -> list[str]:
+        return [messages.sse_event(record)] if self.viewer.may_see(record) else []
+
+    def wait_seconds(self) -> float:
+        return 1.0
+
+    def missed(self, after_id: int) -> tuple[list[str], int]:
+        """SSE frames for what the client missed (a "gap" first when some of it is gone), and the
+        last id they cover."""
+        records, gap = replay.missed_since(after_id)
+        frames = []
+        if gap is not None:
+            frames.append(messages.gap_frame(after_id, gap["oldest_available_id"], gap["reason"]))
+        frames.extend(messages.sse_event(r) for r in records if self.viewer.may_see(r))
+        return frames, (records[-1].id if records else after_id)
+
+    def behind(self, covered: int) -> tuple[list[str], int]:
+        """The client read too slowly for the hub's buffer: fetch what it lost from the table."""
+        return self.missed(covered)
 
 
 @bp.get("/events")
@@ -55,55 +71,12 @@ def events_stream():
     """Every job and queue event you may see, as Server-Sent Events (a submit-only token: the jobs
     it submitted itself); resume with Last-Event-ID."""
     principal = current_principal()
-    viewer = messages.Viewer.of(principal)
+    view = _EventsView(messages.Viewer.of(principal))
     holder = streams.Holder.of_principal(principal)
-    last_id = _last_event_id()
-    admission = streams.admit(holder)
-    hub = current_app.extensions["haul_event_hub"]
-    subscription = hub.subscribe()  # before the replay: nothing falls between the two
-
-    def generate():
-        try:
-            yield "retry: 2000\n\n"
-            covered = 0
-            if last_id is not None:
-                frames, covered = _replayed(viewer, last_id)
-                yield from frames
-            db.session.remove()  # hold no database connection while waiting
-            last_sent = time.monotonic()
-            while not subscription.closed:
-                if subscription.overflowed:
-                    # The client read too slowly for the hub's buffer: fetch what it lost from the table.
-                    while subscription.get(timeout=0) is not None:
-                        pass
-                    subscription.overflowed = False
-                    frames, covered = _replayed(viewer, covered)
-                    db.session.remove()
-                    yield from frames
-                    last_sent = time.monotonic()
-                record = subscription.get(timeout=1.0)
-                if record is not None and holder.ended_by(record):
-                    yield SIGNED_OUT
-                    return
-                if record is not None and record.id > covered:
-                    covered = record.id
-                    if viewer.may_see(record):
-                        yield messages.sse_event(record)
-                        last_sent = time.monotonic()
-                if time.monotonic() - last_sent >= KEEPALIVE_SECONDS:
-                    yield ": keep-alive\n\n"  # also finds out when the client has gone
-                    last_sent = time.monotonic()
-        finally:
-            subscription.close()
-            admission.release()
-            db.session.remove()
-
-    response = event_stream(generate())
-    response.call_on_close(admission.release)  # also when the stream never started
-    return response
+    return stream_loop.sse_response(holder, view, last_id=_last_event_id())
 
 
-class _Client:
+class _Client(stream_loop.LiveView):
     """One WebSocket client: who it is, which rooms it joined, and its answers to its own messages."""
 
     def __init__(self, ws, viewer: messages.Viewer):
@@ -111,8 +84,12 @@ class _Client:
         self.viewer = viewer
         self.rooms = {messages.DOWNLOADS_ROOM}
 
+    @staticmethod
+    def text(message: dict) -> str:
+        return json.dumps(message, separators=(",", ":"))
+
     def send(self, message: dict) -> None:
-        self.ws.send(json.dumps(message, separators=(",", ":")))
+        self.ws.send(self.text(message))
 
     def handle(self, raw) -> None:
         try:
@@ -137,6 +114,14 @@ class _Client:
     def wants(self, record) -> bool:
         return self.viewer.may_see(record) and messages.for_rooms(record, self.rooms)
 
+    # -- as a live view (webapp/stream_loop.py) --
+
+    def frames(self, record) -> list[str]:
+        return [self.text(messages.ws_message(record))] if self.wants(record) else []
+
+    def wait_seconds(self) -> float:
+        return WS_POLL_SECONDS
+
 
 @sock.route("/ws", bp=bp)
 @accepts_query_token
@@ -150,34 +135,7 @@ def live_socket(ws):
     if not principal.scopes.intersection(("read", "submit")):
         ws.close(reason=1008, message="this needs a token with the read or submit scope")
         return
-    holder = streams.Holder.of_principal(principal)
-    admission = streams.admit_socket(ws, holder)
-    if admission is None:
-        return
     client = _Client(ws, messages.Viewer.of(principal))
-    hub = current_app.extensions["haul_event_hub"]
-    db.session.remove()  # hold no connection while the socket stays open
-    try:
-        with hub.subscribe() as subscription:
-            client.send(messages.message("notification", {"event": "connected", "rooms": sorted(client.rooms)}))
-            while ws.connected and not subscription.closed:
-                if subscription.overflowed:
-                    ws.close(reason=1013, message="too far behind; reconnect")
-                    return
-                raw = ws.receive(timeout=0)
-                while raw is not None:
-                    client.handle(raw)
-                    raw = ws.receive(timeout=0)
-                record = subscription.get(timeout=WS_POLL_SECONDS)
-                if record is not None and holder.ended_by(record):
-                    ws.close(reason=1008, message="signed out: your sign-ins changed")
-                    return
-                if record is not None and client.wants(record):
-                    client.send(messages.ws_message(record))
-    except ConnectionClosed:
-        return
-    finally:
-        admission.release()
-        db.session.remove()
-    if ws.connected:
-        ws.close(reason=1001, message="server shutting down")
+    connected = client.text(messages.message("notification", {"event": "connected", "rooms": sorted(client.rooms)}))
+    stream_loop.serve_socket(ws, streams.Holder.of_principal(principal), client, opening=[connected],
+                             on_message=client.handle)

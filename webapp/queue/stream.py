@@ -6,7 +6,8 @@ finished one moves to the finished list, and queue-wide changes redraw the lists
 toolbar. One name means one listener per page, whatever the number of jobs — per-row event
 names would leave a listener behind for every row that ever left the page.
 
-Events come from the process's EventHub (one poller for all streams). A reconnecting page
+Events come from the process's EventHub through the loop every live stream runs
+(webapp/stream_loop.py), which this page's `_QueueView` tells what to send. A reconnecting page
 sends `Last-Event-ID` (or `last_event_id`, which the page's script adds when the browser
 opens a new EventSource): the events it missed are replayed from the events table, and when
 they are no longer there the page is told to redraw everything instead.
@@ -15,38 +16,39 @@ from __future__ import annotations
 
 import time
 
-from flask import Response, current_app, render_template
+from flask import Response, render_template
 from sqlalchemy import func, select
 
-from webapp import streams
+from webapp import stream_loop, streams
 from webapp.extensions import db
 from webapp.models import Event, Job
 from webapp.services.queue import events, job_control
 from webapp.services.queue import listing as queue_listing
 from webapp.services.queue import pause as queue_state
 from webapp.services.queue.events import EventRecord
-from webapp.views import event_stream
+from webapp.stream_loop import sse_frame
 
-KEEPALIVE_SECONDS = 15.0
 TOOLBAR_EVERY_SECONDS = 0.5  # counts are redrawn at most this often while jobs change
 REPLAY_LIMIT = 2000  # a page further behind than this redraws everything instead
 _FINISHED_KINDS = (events.COMPLETED, events.FAILED, events.CANCELLED)
+EVENT = "queue"  # the one SSE event name the page listens to
+
+# Told to a page whose sign-in ended (a new password, role, or the account deleted): it goes to
+# the sign-in page instead of reconnecting.
+SIGNED_OUT = sse_frame("signed-out", "")
 
 
-def sse_message(data: str, event: str = "queue", event_id: int | None = None) -> str:
-    lines = [f"id: {event_id}"] if event_id is not None else []
-    lines.append(f"event: {event}")
-    lines.extend(f"data: {line}" for line in data.splitlines() or [""])
-    return "\n".join(lines) + "\n\n"
-
-
-class _QueueView:
+class _QueueView(stream_loop.LiveView):
     """What one open page shows, and how an event changes it."""
+
+    access_ended = SIGNED_OUT
 
     def __init__(self, user_id: int, is_admin: bool, owner: int | None):
         self.user_id = user_id
         self.is_admin = is_admin
         self.owner = owner  # whose jobs the page lists (None: everyone's, admins only)
+        self.toolbar_due = False  # the counts changed since the toolbar was last sent
+        self.last_toolbar = 0.0
 
     def shows(self, job_owner: int | None) -> bool:
         if not self.is_admin and job_owner != self.user_id:
@@ -74,10 +76,12 @@ class _QueueView:
     def _row(self, job: Job) -> str:
         return render_template("queue/_job_row.html", job=job, row_oob=True)
 
+    def _removed(self, job_id: int) -> str:
+        return render_template("queue/_job_removed.html", job_id=job_id)
+
     def _insert(self, job: Job, into: str) -> str:
         # Drop a copy the page may already have (a replayed event), then add it to the list.
-        return (f'<li id="job-{job.id}" hx-swap-oob="delete"></li>'
-                + render_template("queue/_job_insert.html", job=job, into=into))
+        return self._removed(job.id) + render_template("queue/_job_insert.html", job=job, into=into)
 
     def fragments(self, record: EventRecord) -> tuple[str, bool]:
         """The out-of-band HTML for one event, and whether the counts changed."""
@@ -97,96 +101,63 @@ class _QueueView:
             return "", False
         job = db.session.get(Job, record.job_id)
         if job is None:
-            return f'<li id="job-{record.job_id}" hx-swap-oob="delete"></li>', True
+            return self._removed(record.job_id), True
         if not self.shows(job.user_id):
             return "", False
         if job.cleared_at is not None or record.type == events.CLEARED:
-            return f'<li id="job-{job.id}" hx-swap-oob="delete"></li>', True
+            return self._removed(job.id), True
         if record.type in _FINISHED_KINDS and job.is_finished:
             return self._insert(job, "finished-jobs"), True
         if record.data.get("requeued") and not job.is_finished:
             return self._insert(job, "active-jobs"), True
         return self._row(job), record.type != events.PROGRESS
 
+    # -- as a live view (webapp/stream_loop.py) --
 
-def _replay(view: _QueueView, after_id: int) -> tuple[list[str], int]:
-    """The messages a page that saw events up to `after_id` missed, and the last id covered."""
-    oldest = db.session.scalar(select(func.min(Event.id)))
-    rows = db.session.scalars(
-        select(Event).where(Event.id > after_id).order_by(Event.id).limit(REPLAY_LIMIT + 1)
-    ).all()
-    newest = rows[-1].id if rows else after_id
-    if (oldest is not None and oldest > after_id + 1 and rows) or len(rows) > REPLAY_LIMIT:
-        # Some of what the page missed is gone (pruned) or too much: redraw it all.
-        latest = db.session.scalar(select(func.max(Event.id))) or newest
-        return [sse_message(view.everything(), event_id=latest)], latest
-    messages = []
-    for row in rows:
-        record = EventRecord(row.id, row.type, row.submission_id, row.job_id, row.user_id, row.data or {},
-                             token_id=row.token_id)
-        html, _ = view.fragments(record)
-        if html:
-            messages.append(sse_message(html, event_id=row.id))
-    if rows:
-        messages.append(sse_message(view.toolbar(), event_id=newest))
-    return messages, newest
+    def frames(self, record: EventRecord) -> list[str]:
+        html, counts_changed = self.fragments(record)
+        self.toolbar_due = self.toolbar_due or counts_changed
+        return [sse_frame(EVENT, html, record.id)] if html else []
 
+    def due(self, covered: int) -> list[str]:
+        """The toolbar, when the counts changed and it was not redrawn in the last half second."""
+        now = time.monotonic()
+        if not self.toolbar_due or now - self.last_toolbar < TOOLBAR_EVERY_SECONDS:
+            return []
+        self.toolbar_due, self.last_toolbar = False, now
+        return [sse_frame(EVENT, self.toolbar(), covered or None)]
 
-# Told to a page whose sign-in ended (a new password, role, or the account deleted): it goes to
-# the sign-in page instead of reconnecting.
-SIGNED_OUT = sse_message("", event="signed-out")
+    def wait_seconds(self) -> float:
+        return TOOLBAR_EVERY_SECONDS if self.toolbar_due else stream_loop.KEEPALIVE_SECONDS
+
+    def missed(self, after_id: int) -> tuple[list[str], int]:
+        """The messages a page that saw events up to `after_id` missed, and the last id covered."""
+        oldest = db.session.scalar(select(func.min(Event.id)))
+        rows = db.session.scalars(
+            select(Event).where(Event.id > after_id).order_by(Event.id).limit(REPLAY_LIMIT + 1)
+        ).all()
+        newest = rows[-1].id if rows else after_id
+        if (oldest is not None and oldest > after_id + 1 and rows) or len(rows) > REPLAY_LIMIT:
+            # Some of what the page missed is gone (pruned) or too much: redraw it all.
+            latest = db.session.scalar(select(func.max(Event.id))) or newest
+            return [sse_frame(EVENT, self.everything(), latest)], latest
+        messages = []
+        for row in rows:
+            record = EventRecord(row.id, row.type, row.submission_id, row.job_id, row.user_id, row.data or {},
+                                 token_id=row.token_id)
+            html, _ = self.fragments(record)
+            if html:
+                messages.append(sse_frame(EVENT, html, row.id))
+        if rows:
+            messages.append(sse_frame(EVENT, self.toolbar(), newest))
+        return messages, newest
+
+    def behind(self, covered: int) -> tuple[list[str], int]:
+        """This page fell too far behind the hub: redraw everything."""
+        latest = events.latest_event_id()
+        return [sse_frame(EVENT, self.everything(), latest)], latest
 
 
 def queue_event_stream(user, owner: int | None, last_id: int | None) -> Response:
-    holder = streams.Holder.of_browser(user)
-    admission = streams.admit(holder)
-    hub = current_app.extensions["haul_event_hub"]
-    view = _QueueView(user.id, user.is_admin, owner)
-    subscription = hub.subscribe()  # before the replay: nothing falls between the two
-
-    def generate():
-        try:
-            yield "retry: 2000\n\n"
-            covered = 0
-            if last_id is not None:
-                messages, covered = _replay(view, last_id)
-                yield from messages
-            db.session.remove()  # hold no database connection while waiting
-            toolbar_due, last_toolbar, last_sent = False, 0.0, time.monotonic()
-            while not subscription.closed:
-                if subscription.overflowed:
-                    # This page fell too far behind the hub: redraw everything.
-                    while subscription.get(timeout=0) is not None:
-                        pass
-                    subscription.overflowed = False
-                    latest = events.latest_event_id()
-                    yield sse_message(view.everything(), event_id=latest)
-                    covered = latest
-                    db.session.remove()
-                record = subscription.get(timeout=TOOLBAR_EVERY_SECONDS if toolbar_due else KEEPALIVE_SECONDS)
-                if record is not None and holder.ended_by(record):
-                    yield SIGNED_OUT
-                    return
-                if record is not None and record.id > covered:
-                    html, counts_changed = view.fragments(record)
-                    toolbar_due = toolbar_due or counts_changed
-                    covered = record.id
-                    if html:
-                        yield sse_message(html, event_id=record.id)
-                        last_sent = time.monotonic()
-                now = time.monotonic()
-                if toolbar_due and now - last_toolbar >= TOOLBAR_EVERY_SECONDS:
-                    yield sse_message(view.toolbar(), event_id=covered or None)
-                    toolbar_due, last_toolbar, last_sent = False, now, now
-                elif now - last_sent >= KEEPALIVE_SECONDS:
-                    yield ": keep-alive\n\n"  # also finds out when the page has gone
-                    last_sent = now
-                db.session.remove()
-        finally:
-            subscription.close()
-            admission.release()
-            db.session.remove()
-
-    response = event_stream(generate())
-    response.call_on_close(admission.release)  # also when the stream never started
-    return response
+    return stream_loop.sse_response(streams.Holder.of_browser(user), _QueueView(user.id, user.is_admin, owner),
+                                    last_id=last_id)

@@ -21,7 +21,7 @@ from webapp.models import Event, Job, JobFile
 from webapp.models.job import Outcome
 from webapp.services.accounts.identity import Principal
 from webapp.services.library import files as file_service
-from webapp.services.library import history
+from webapp.services.library import history, history_search
 from webapp.services.queue.submissions import submit
 
 DOWNLOAD_KEYS = {"id", "url", "domain", "title", "status", "source", "engine", "submitted_by", "error", "attempts",
@@ -319,7 +319,7 @@ def test_a_search_too_common_to_count_has_no_total_but_still_pages(app, client, 
     """Like the history page: when every term is common the newest jobs are scanned, and no total is counted."""
     for n in range(3):
         make_download(app, f"http://example.com/common-{n}", user=api_callers.alice)
-    monkeypatch.setattr(history, "DENSE_JOBS", 1)
+    monkeypatch.setattr(history_search, "DENSE_JOBS", 1)
     response = client.get("/api/v1/downloads?search=common&per_page=2", headers=api_callers["user"])
     body = response.get_json()
     assert body["total"] is None and body["pages"] is None and len(body["items"]) == 2

@@ -23,7 +23,7 @@ from webapp.models.job import Outcome
 from webapp.services.accounts import identity as accounts
 from webapp.services.accounts.identity import Principal
 from webapp.services.library import files as file_service
-from webapp.services.library import history
+from webapp.services.library import history, history_search
 from webapp.services.queue.submissions import submit
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
@@ -247,7 +247,7 @@ def searchable(app, people):
 def test_search_finds_url_title_and_file_name_in_any_case(app, client, people, searchable, monkeypatch, strategy):
     """Both ways of searching give the same answers (scan: every term counts as common)."""
     if strategy == "scan":
-        monkeypatch.setattr(history, "DENSE_JOBS", 0)
+        monkeypatch.setattr(history_search, "DENSE_JOBS", 0)
     sign_in(client, people["admin"])
     expect = {
         "kittens": [searchable["url"].id],
@@ -266,7 +266,7 @@ def test_search_finds_url_title_and_file_name_in_any_case(app, client, people, s
         filters, _ = history.parse_filters({"q": q}, admin_view(people))
         result = history.list_history(filters, admin_view(people))
         assert [e.job.id for e in result.entries] == ids, q
-        expected_strategy = "scan" if strategy == "scan" or len(max(history.search_terms(q), key=len)) < 3 else "index"
+        expected_strategy = "scan" if strategy == "scan" or len(max(history_search.search_terms(q), key=len)) < 3 else "index"
         assert result.strategy == expected_strategy, q
         if result.strategy == "index":
             assert result.total == len(ids)
@@ -291,8 +291,8 @@ def test_on_postgresql_the_query_is_portable_sql_with_ilike(people):
 
 def test_how_often_a_term_occurs_decides_between_its_set_and_a_scan(app, people, monkeypatch):
     """Below the limits a term's jobs come from the index; above them the newest jobs are scanned."""
-    monkeypatch.setattr(history, "DENSE_JOBS", 3)
-    monkeypatch.setattr(history, "DENSE_FILES", 25)
+    monkeypatch.setattr(history_search, "DENSE_JOBS", 3)
+    monkeypatch.setattr(history_search, "DENSE_FILES", 25)
     gallery = make_job(app, "http://example.com/g", user=people["admin"],
                        files=[(f"example.com/g/sunrise_{i:03d}.jpg", b"x%d" % i) for i in range(20)])
     big = make_job(app, "http://example.com/big", user=people["admin"],
@@ -307,9 +307,9 @@ def test_how_often_a_term_occurs_decides_between_its_set_and_a_scan(app, people,
 
 
 def test_search_terms_parse_words_and_quoted_phrases():
-    assert history.search_terms('cat  "big dog" Cat  x') == ["cat", "big dog", "x"]
-    assert history.search_terms('"unclosed') == ['"unclosed']
-    assert len(history.search_terms(" ".join(f"w{i}" for i in range(20)))) == history.MAX_TERMS
+    assert history_search.search_terms('cat  "big dog" Cat  x') == ["cat", "big dog", "x"]
+    assert history_search.search_terms('"unclosed') == ['"unclosed']
+    assert len(history_search.search_terms(" ".join(f"w{i}" for i in range(20)))) == history_search.MAX_TERMS
 
 
 # -- filters and pages ---------------------------------------------------------------------------

@@ -312,8 +312,6 @@ def test_only_an_admin_pauses_the_whole_queue(client, app):
 
 
 def test_replay_sends_missed_changes_or_everything_after_a_gap(app):
-    from webapp.queue.stream import _QueueView, _replay
-    from webapp.services.queue import events
     from webapp.queue.stream import _QueueView
     from webapp.services.queue import events
 

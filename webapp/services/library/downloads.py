@@ -7,7 +7,6 @@ the rules and the events they publish are the ones the pages use.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 from flask import current_app
@@ -24,7 +23,6 @@ from webapp.services.queue import job_control
 
 BULK_ACTIONS = ("delete", "retry")
 MAX_BULK_IDS = 200
-_FILTER_NAMES = {"q": "search", "from": "date_from", "to": "date_to"}  # the history's names → the API's
 
 
 def _not_found(job_id: int) -> NotFound:
@@ -61,37 +59,9 @@ class DownloadList:
     submitters: dict[str, dict]
 
 
-def history_filters(query: dict, principal: Principal, page: int) -> history.Filters:
-    """The history's Filters for the API's query (already checked by its schema), through the
-    history's own parser so both normalise alike (domain case and www., search terms)."""
-    args = {
-        "q": query.get("search") or "",
-        "status": query.get("status") or "",
-        "domain": query.get("domain") or "",
-        "source": query.get("source") or "",
-        "from": _iso(query.get("date_from")),
-        "to": _iso(query.get("date_to")),
-    }
-    filters, errors = history.parse_filters(args, principal)
-    if errors:
-        messages = {_FILTER_NAMES.get(key, key): [message] for key, message in errors.items()}
-        raise Invalid("The filters are not valid: " + "; ".join(errors.values()), error_code="validation_error",
-                      extra={"errors": {"query": messages}})
-    filters.page = page  # the API's own page bound (page_from_args), not the page's
-    return filters
-
-
-def _iso(value: date | None) -> str:
-    return value.isoformat() if value else ""
-
-
-def list_downloads(query: dict, principal: Principal, page: int, per_page: int) -> DownloadList:
+def list_downloads(filters: history.Filters, principal: Principal, per_page: int) -> DownloadList:
     """One page of the library `principal` may see, newest first: the history page's list."""
-    start, end = query.get("date_from"), query.get("date_to")
-    if start and end and start > end:
-        # An empty window holds nothing (the page calls it a mistake; for the API it is just empty).
-        return DownloadList([], 0, False, {})
-    result = history.list_history(history_filters(query, principal, page), principal, per_page)
+    result = history.list_history(filters, principal, per_page)
     return DownloadList(result.entries, result.total, result.has_next, submitters([e.job for e in result.entries]))
 
 

@@ -704,3 +704,11 @@ def test_someone_else_cannot_delete_an_entry(app, client, people):
     assert response.status_code == 404
     assert db.session.get(Job, job.id) is not None
     assert (Path(app.config["HAUL"].storage_root) / "theirs.png").is_file()
+
+
+def test_page_links_show_both_ends_and_two_pages_either_side():
+    from webapp.templating import page_links
+
+    assert page_links(6, 20) == [1, None, 4, 5, 6, 7, 8, None, 20]
+    assert page_links(1, 3) == [1, 2, 3]
+    assert page_links(2, None) == [1, 2]  # not counted: the current page is the last known

@@ -221,17 +221,6 @@ class HistoryPage:
     def first_index(self) -> int:
         return (self.page - 1) * PER_PAGE + 1
 
-    def page_numbers(self) -> list[int | None]:
-        """Page links around the current one: 1 … 4 5 [6] 7 8 … 20 (None is a gap)."""
-        pages = self.pages or self.page
-        wanted = {1, pages, *range(max(1, self.page - 2), min(pages, self.page + 2) + 1)}
-        numbers: list[int | None] = []
-        for number in sorted(wanted):
-            if numbers and number - (numbers[-1] or 0) > 1:
-                numbers.append(None)
-            numbers.append(number)
-        return numbers
-
 
 def _base_conditions(filters: Filters, principal: Principal, dialect: str) -> list:
     sqlite = dialect == "sqlite"

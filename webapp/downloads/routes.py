@@ -13,7 +13,7 @@ from webapp.core.vocabulary import API
 from webapp.downloads import bp
 from webapp.errors import BadRequest, NotFound
 from webapp.extensions import db, sock
-from webapp.live import seed_message
+from webapp.downloads.notifications import seed_message
 from webapp.models import Job, Submission
 from webapp.serializers import submission_json, submit_result_json
 from webapp.services.queue.submissions import submit

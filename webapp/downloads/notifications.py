@@ -1,4 +1,4 @@
-"""Turning event records into the messages live clients receive."""
+"""Turning event records into the seed contract's /ws/notifications messages."""
 from __future__ import annotations
 
 from webapp.services.accounts.identity import Principal

@@ -27,7 +27,7 @@ from webapp.extensions import db
 from webapp.models import Job, JobFile, Submission, User
 from webapp.services.accounts.identity import Principal
 from webapp.services.library import files as file_service
-from webapp.core.paths.history_search import plan_search, search_terms
+from webapp.services.library.history_search import plan_search, search_terms
 from webapp.services.queue import events
 from webapp.services.queue.submissions import SubmitResult, submit
 

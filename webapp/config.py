@@ -17,6 +17,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from webapp.core import tool_args
+from webapp.database import sqlite_connect_args
 
 MIN_API_TOKEN_LENGTH = 24
 REMEMBER_ME = timedelta(days=30)
@@ -237,8 +238,6 @@ def flask_config(settings: Settings) -> dict:
     check_database_driver(settings.database_url)
     engine_options = {}
     if settings.is_sqlite:
-        from webapp.database import sqlite_connect_args
-
         # Several threads (gevent or huey) share the file; the pragmas are set per connection.
         engine_options = {"connect_args": {**sqlite_connect_args(), "check_same_thread": False}}
     else:

@@ -11,6 +11,7 @@ from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
 from webapp.errors import HaulError, TooManyRequests
+from webapp.views import with_toast
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,6 @@ def error_response(status: int, detail: str, error_code: str | None = None, *, p
         response = make_response(_BARE_PAGE.format(status=status, detail=escape(message)), status)
     if request.headers.get("HX-Request") == "true" and not response.headers.get("HX-Trigger"):
         # htmx does not swap error answers; haul.js shows this toast instead of a bare status.
-        from webapp.views import with_toast
 
         response = with_toast(response, shown or _generic_message(status), "error")
     return response

@@ -1,4 +1,7 @@
 """gunicorn settings for the web process (`gunicorn -c python:webapp.gunicorn_conf wsgi:app`)."""
+import gc
+import os
+
 from webapp.config import load_settings
 
 _settings = load_settings(check_tool_args=False)
@@ -32,8 +35,6 @@ def post_fork(server, worker):
     (the scheduler lends unused shares). No root needed; without autogroup this changes nothing.
     The master still supervises the worker by pid, and stops it on Ctrl-C.
     """
-    import os
-
     try:
         os.setsid()
     except OSError:  # already a session leader: nothing to gain
@@ -44,6 +45,7 @@ def post_worker_init(worker):
     """Once the app is loaded in the serving process: log the setup code on a first run, end
     live streams when the worker is told to stop (open streams would otherwise hold the
     graceful shutdown until graceful_timeout), and freeze what is loaded for the collector."""
+    # Imported here, in the serving process: the master reads this file too and never needs them.
     import gevent
 
     from webapp import announce_setup
@@ -60,7 +62,6 @@ def post_worker_init(worker):
     # Everything loaded so far (modules, the app, its schemas and statements) lives as long as
     # the process: move it out of the collector's sight, so the full collections that requests
     # set off now and then do not walk it all again (a pause in every request being served).
-    import gc
 
     gc.collect()
     gc.freeze()
@@ -74,6 +75,4 @@ def pre_fork(server, worker):
     master's own modules (gunicorn, gevent, the stdlib) frozen here stay shared between the
     two instead of being copied into the child by its first collections.
     """
-    import gc
-
     gc.freeze()

@@ -11,9 +11,9 @@ from webapp import stream_loop, streams
 from webapp.bearer import accepts_query_token, current_principal, require
 from webapp.core.vocabulary import API
 from webapp.downloads import bp
+from webapp.downloads.notifications import seed_message
 from webapp.errors import BadRequest, NotFound
 from webapp.extensions import db, sock
-from webapp.downloads.notifications import seed_message
 from webapp.models import Job, Submission
 from webapp.serializers import submission_json, submit_result_json
 from webapp.services.queue.submissions import submit

@@ -30,7 +30,7 @@ from webapp.models.base import utcnow
 from webapp.models.job import new_submission_id
 from webapp.services.accounts.identity import Principal
 from webapp.services.admin import runtime_settings
-from webapp.services.queue import dispatch, events, job_control
+from webapp.services.queue import dispatch, events, job_control, submit_batcher
 
 MAX_URLS = 200
 MAX_TEXT = 300
@@ -202,7 +202,6 @@ def submit(
     )
     if not allowed:
         url_policy.check_known_addresses(normalised)
-    from webapp.services.queue import submit_batcher
 
     batcher = submit_batcher.current()
     if batcher is not None:

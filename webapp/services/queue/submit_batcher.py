@@ -17,7 +17,10 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from flask import current_app, has_app_context
+
 from webapp.extensions import db
+from webapp.services.queue import submissions
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +29,6 @@ MAX_BATCH = 64  # submissions per transaction: keeps one transaction short howev
 
 def current():
     """The running app's batcher, or None where submissions are written directly."""
-    from flask import current_app, has_app_context
-
     return current_app.extensions.get("haul_submit_batcher") if has_app_context() else None
 
 
@@ -76,8 +77,6 @@ class SubmitBatcher:
         return batch
 
     def _run(self) -> None:
-        from webapp.services.queue.submissions import write_batch
-
         while True:
             self._wake.wait()
             batch = self._take()
@@ -86,7 +85,7 @@ class SubmitBatcher:
             try:
                 with self.app.app_context():
                     try:
-                        outcomes = write_batch([waiting.prepared for waiting in batch])
+                        outcomes = submissions.write_batch([waiting.prepared for waiting in batch])
                     finally:
                         db.session.remove()
             except Exception as exc:  # the database is unreachable, say: each request fails as it would alone

@@ -1,5 +1,9 @@
 """Shared fixtures: the local media site, an in-process app for unit tests, and live stacks.
 
+The in-process layer builds up one step at a time: `settings` → `app` (migrated, its context
+open) → `db` → the people (`admin`, `alice`) → a signed-in test client (`admin_client`,
+`alice_client`). Helpers to sign in and to send the CSRF token are in tests/support/web.py.
+
 A live stack is the real thing: migrations applied by `flask db upgrade`, gunicorn with the
 gevent worker serving `wsgi:app`, and the Huey consumer (`python -m jobs.worker`), each a
 subprocess with its own data dir, talking to the media site on 127.0.0.1.
@@ -27,6 +31,7 @@ for _name in list(os.environ):
 
 from media_site import MediaSite  # noqa: E402
 from stack import HaulStack  # noqa: E402
+from support.web import ADMIN_PASSWORD, ADMIN_USERNAME, USER_PASSWORD, USER_USERNAME, sign_in_as  # noqa: E402
 
 API_TOKEN = "test-static-token-0123456789"
 # A public address (example.com's old one) the tests give to the loopback interface, so that a
@@ -73,6 +78,44 @@ def app(settings):
         yield app
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def db(app):
+    """The app's database, built by the real migrations (Flask-SQLAlchemy's `db`)."""
+    from webapp.extensions import db
+
+    return db
+
+
+@pytest.fixture
+def admin(db):
+    """An admin, `ADMIN_USERNAME` with `ADMIN_PASSWORD` (tests/support/web.py)."""
+    from webapp.services import accounts
+
+    return accounts.create_user(ADMIN_USERNAME, ADMIN_PASSWORD, role="admin")
+
+
+@pytest.fixture
+def alice(db):
+    """A user with the role "user", `USER_USERNAME` with `USER_PASSWORD` (tests/support/web.py)."""
+    from webapp.services import accounts
+
+    return accounts.create_user(USER_USERNAME, USER_PASSWORD, role="user")
+
+
+@pytest.fixture
+def admin_client(client, admin):
+    """The test client, signed in as `admin`."""
+    sign_in_as(client, admin)
+    return client
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    """The test client, signed in as `alice`."""
+    sign_in_as(client, alice)
+    return client
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from webapp.extensions import db
 from webapp.models import GuestSession, Invite, Job, JobFile, Submission, Upload
 from webapp.models.base import utcnow
 from webapp.models.invite import DUPLICATE, STORED, UPLOAD_FAILED
-from webapp.services import accounts, invites
+from webapp.services import invites
 
 
 @pytest.fixture(autouse=True)
@@ -27,11 +27,6 @@ def in_request(app):
     """A request to build links in (link_for answers with the request's host)."""
     with app.test_request_context("/", base_url="https://haul.example"):
         yield
-
-
-@pytest.fixture
-def admin(app):
-    return accounts.create_user("root", "rootpassword", role="admin")
 
 
 def make(admin, **fields):

@@ -31,7 +31,8 @@ from webapp.models import Job, Setting
 from webapp.services import accounts, runtime_settings, tool_allowlist
 from webapp.services.submissions import submit
 
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+from support.web import csrf, sign_in_as
+
 MARKER = "haul-marker-5b1f0c9e"  # a secret no message may ever contain
 
 # (switches, the switch the refusal must name): every spelling of what the issue lists.
@@ -243,20 +244,14 @@ def test_validate_gives_the_same_message(client, api_callers, target):
     assert "--exec is not allowed" in body["errors"]["ytdlp_extra_args"][0]
 
 
-def _sign_in(client, user) -> str:
-    with client.session_transaction() as session:
-        session["_user_id"] = str(user.id)
-        session["_fresh"] = True
-    return CSRF_META.search(client.get("/account").get_data(as_text=True)).group(1)
-
-
 @pytest.mark.parametrize("tool, args, named", [
     ("yt-dlp", "--exec 'touch {target}'", "--exec"),
     ("yt-dlp", "-xf best", "-x"),
     ("gallery-dl", "-o postprocessors='[{{\"name\": \"exec\", \"command\": \"touch {target}\"}}]'", "postprocessors"),
 ])
-def test_the_settings_page_refuses_the_attack_inline(client, app, tool, args, named, target):
-    token = _sign_in(client, accounts.create_user("root", "root-password", role="admin"))
+def test_the_settings_page_refuses_the_attack_inline(client, admin, tool, args, named, target):
+    sign_in_as(client, admin)
+    token = csrf(client)
     response = client.post("/settings/tools", data={f"tools-{KEY[tool]}": _attack(args, target)},
                            headers={"HX-Request": "true", "X-CSRFToken": token})
     assert response.status_code == 422
@@ -372,7 +367,7 @@ def test_a_refused_stored_value_is_logged_once_and_shown_as_refused(app, client,
     assert "--exec is not allowed" in described["ytdlp_extra_args"]["refused"]
     assert described["gallery_dl_extra_args"]["refused"] is None
 
-    _sign_in(client, api_callers.root)
+    sign_in_as(client, api_callers.root)
     page = client.get("/settings").get_data(as_text=True)
     assert "Not in use: yt-dlp: --exec is not allowed" in page
     assert "--exec &#39;touch /nonexistent/x&#39;" in page  # kept in the field, for the admin to fix

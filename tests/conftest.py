@@ -29,8 +29,8 @@ for _name in list(os.environ):
     if _name.startswith("HAUL_") and _name != "HAUL_DATA_DIR":
         del os.environ[_name]
 
-from media_site import MediaSite  # noqa: E402
-from stack import HaulStack  # noqa: E402
+from support.media_site import MediaSite  # noqa: E402
+from support.stack import HaulStack  # noqa: E402
 from support.web import ADMIN_PASSWORD, ADMIN_USERNAME, USER_PASSWORD, USER_USERNAME, sign_in_as  # noqa: E402
 
 API_TOKEN = "test-static-token-0123456789"

@@ -14,9 +14,9 @@ import socket
 import pytest
 import requests
 
-from media_site import MediaSite
-from live_clients import signed_in_browser
-from stack import ROOT
+from support.media_site import MediaSite
+from support.live_clients import signed_in_browser
+from support.stack import ROOT
 from support.web import CSRF_META
 
 REFUSAL = "refused by Haul's network policy: 127.0.0.1 is a loopback address"

@@ -10,7 +10,7 @@ import pytest
 import requests
 import websocket
 
-from live_clients import SSEReader, signed_in_browser
+from support.live_clients import SSEReader, signed_in_browser
 
 
 class Person:

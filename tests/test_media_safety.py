@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from jobs import media_safety, thumbnails
-from media_site import video_clip_number
+from support.media_site import video_clip_number
 from webapp.services.files import thumbnail_path
 
 SECRET_SIZE = (96, 64)

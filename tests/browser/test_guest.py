@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from browser.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, API_TOKEN, PHONE, shot
-from stack import HaulStack
+from support.stack import HaulStack
 
 CHUNK = 65536
 

@@ -30,7 +30,7 @@ import requests
 from playwright.sync_api import BrowserContext, Page, expect
 
 from browser.conftest import ADMIN_USERNAME, shot
-from stack import ROOT
+from support.stack import ROOT
 
 USERSCRIPT = (ROOT / "static" / "haul.user.js").read_text(encoding="utf-8")
 KEYS = {"base": "haul.base", "token": "haul.token", "jobs": "haul.jobs"}

@@ -333,12 +333,19 @@ def test_the_edit_dialog_focuses_the_name_then_the_field_a_save_refused(admin_cl
 
 def test_a_refused_edit_changes_nothing(admin_client, admin):
     invite = make(admin, name="Keep me")
-    response = htmx_post(admin_client, f"/invites/{invite.id}", edit_form(invite, name="", max_file="huge"))
+
+    def stored():
+        return db.session.execute(select(Invite.__table__).where(Invite.id == invite.id)).one()
+
+    before = stored()
+    response = htmx_post(admin_client, f"/invites/{invite.id}",
+                         edit_form(invite, name="", max_file="huge", post_title="Changed", uses="once"))
     assert response.status_code == 422
     html = unescape(response.get_data(as_text=True))
     assert "Give the invite a name" in html or "Write a size" in html
     db.session.expire_all()
     assert db.session.get(Invite, invite.id).name == "Keep me"
+    assert stored() == before
 
 
 def test_unknown_invites_are_the_friendly_404(admin_client):

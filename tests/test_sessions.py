@@ -193,8 +193,15 @@ def test_a_role_change_ends_browser_sessions_and_cuts_tokens_to_the_new_role(app
 
 def test_the_same_role_again_ends_nothing(app, client, alice):
     here = browser(app)
+    pair = api_login(client)
+    token = personal_token(alice)
     assert client.patch(f"/api/v1/users/{alice.id}", json={"role": "user"}, headers=STATIC).status_code == 200
     assert signed_in(here)
+    assert signed_in(remember_cookie_only(app, here))
+    assert client.get("/api/v1/auth/me", headers=bearer(pair["access_token"])).status_code == 200
+    assert client.get("/api/v1/auth/me", headers=bearer(token)).status_code == 200
+    refreshed = client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.get_json()
 
 
 def test_deleting_a_user_ends_their_sign_ins(app, client, alice):

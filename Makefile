@@ -46,8 +46,11 @@ system-deps-test:
 	  echo "installing nginx with apt-get (the tests put docs/deploy/nginx.conf in front of Haul)"; \
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends nginx; }
 
+# PYTEST_ARGS="-n 2 --dist loadfile" runs the test files on two processes (pytest-xdist; a file's
+# tests stay together, as they share module-scoped live stacks); serial unless asked.
+PYTEST_ARGS ?=
 test: $(VENV)/.requirements-dev system-deps-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Downloads, submit latency, memory and the 100,000-job history (benchmark.py), then the
 # machine API under load (bench_api.py). Each prints its figures beside a baseline of the same run.

@@ -10,6 +10,9 @@ subprocess with its own data dir, talking to the media site on 127.0.0.1.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -192,26 +195,44 @@ def _public_address_present() -> bool:
     return f" {PUBLIC_ADDRESS}/" in shown.stdout
 
 
-@pytest.fixture(scope="module")
-def public_address():
-    """PUBLIC_ADDRESS on `lo` for a module; removed afterwards unless it was there before.
+@contextlib.contextmanager
+def _public_address_users(tmp_path_factory):
+    """The count of modules using PUBLIC_ADDRESS now, across pytest-xdist's workers of this run
+    (read and written under an exclusive lock): only the last one to finish removes it."""
+    run_dir = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_dir = run_dir.parent  # every worker's basetemp is a folder of the run's own
+    state_file = run_dir / "public-address-users.json"
+    with open(run_dir / "public-address-users.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = json.loads(state_file.read_text()) if state_file.exists() else {"users": 0, "added": False}
+        yield state
+        state_file.write_text(json.dumps(state))
 
-    Not safe for two processes at once (the first to finish would remove it under the other):
-    the modules using it are marked xdist_group("public_address") for a parallel run."""
-    try:
-        present = _public_address_present()
-        if not present:
-            subprocess.run(["ip", "addr", "add", f"{PUBLIC_ADDRESS}/32", "dev", "lo"],
-                           capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        detail = getattr(exc, "stderr", None) or exc
-        pytest.fail(f"These tests add {PUBLIC_ADDRESS} to the loopback interface (`ip addr add "
-                    f"{PUBLIC_ADDRESS}/32 dev lo`), which needs root or CAP_NET_ADMIN: {detail}")
+
+@pytest.fixture(scope="module")
+def public_address(tmp_path_factory):
+    """PUBLIC_ADDRESS on `lo` for a module; removed afterwards unless it was there before (or
+    another worker's module still uses it)."""
+    with _public_address_users(tmp_path_factory) as state:
+        if state["users"] == 0 and not _public_address_present():
+            try:
+                subprocess.run(["ip", "addr", "add", f"{PUBLIC_ADDRESS}/32", "dev", "lo"],
+                               capture_output=True, text=True, check=True)
+            except (OSError, subprocess.CalledProcessError) as exc:
+                detail = getattr(exc, "stderr", None) or exc
+                pytest.fail(f"These tests add {PUBLIC_ADDRESS} to the loopback interface (`ip addr add "
+                            f"{PUBLIC_ADDRESS}/32 dev lo`), which needs root or CAP_NET_ADMIN: {detail}")
+            state["added"] = True
+        state["users"] += 1
     try:
         yield PUBLIC_ADDRESS
     finally:
-        if not present:
-            subprocess.run(["ip", "addr", "del", f"{PUBLIC_ADDRESS}/32", "dev", "lo"], check=False)
+        with _public_address_users(tmp_path_factory) as state:
+            state["users"] -= 1
+            if state["users"] == 0 and state["added"]:
+                subprocess.run(["ip", "addr", "del", f"{PUBLIC_ADDRESS}/32", "dev", "lo"], check=False)
+                state["added"] = False
 
 
 class Callers(dict):

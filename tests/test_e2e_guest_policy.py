@@ -17,11 +17,6 @@ import pytest
 
 from conftest import API_TOKEN, PUBLIC_ADDRESS
 
-# Not beside the other module that puts PUBLIC_ADDRESS on `lo` (conftest.public_address): the
-# first to finish would take the address away from the other. pytest-xdist's --dist loadgroup
-# keeps one group on one worker.
-pytestmark = pytest.mark.xdist_group("public_address")
-
 LOOPBACK_REFUSAL = "refused by Haul's network policy: 127.0.0.1 is a loopback address"
 
 

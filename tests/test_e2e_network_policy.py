@@ -19,11 +19,6 @@ from support.media_site import MediaSite
 from support.stack import ROOT
 from support.web import CSRF_META
 
-# Not beside the other module that puts PUBLIC_ADDRESS on `lo` (conftest.public_address): the
-# first to finish would take the address away from the other. pytest-xdist's --dist loadgroup
-# keeps one group on one worker.
-pytestmark = pytest.mark.xdist_group("public_address")
-
 REFUSAL = "refused by Haul's network policy: 127.0.0.1 is a loopback address"
 
 

@@ -34,7 +34,7 @@ run: $(VENV)/.requirements
 
 # What the tests need from the system: ffmpeg makes the test site's media; Debian's chromium
 # runs the browser tests (Playwright drives /usr/bin/chromium; `playwright install` is never used);
-# nginx stands in front of Haul as the documented reverse proxy (tests/reverse_proxy.py).
+# nginx stands in front of Haul as the documented reverse proxy (tests/support/reverse_proxy.py).
 system-deps-test:
 	@command -v ffmpeg >/dev/null || { \
 	  echo "installing ffmpeg with apt-get"; \
@@ -46,14 +46,17 @@ system-deps-test:
 	  echo "installing nginx with apt-get (the tests put docs/deploy/nginx.conf in front of Haul)"; \
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends nginx; }
 
+# PYTEST_ARGS="-n 2 --dist loadfile" runs the test files on two processes (pytest-xdist; a file's
+# tests stay together, as they share module-scoped live stacks); serial unless asked.
+PYTEST_ARGS ?=
 test: $(VENV)/.requirements-dev system-deps-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Downloads, submit latency, memory and the 100,000-job history (benchmark.py), then the
 # machine API under load (bench_api.py). Each prints its figures beside a baseline of the same run.
 bench: $(VENV)/.requirements-dev system-deps-test
-	$(BIN)/python tests/benchmark.py
-	$(BIN)/python tests/bench_api.py
+	$(BIN)/python tests/bench/benchmark.py
+	$(BIN)/python tests/bench/bench_api.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/.assets

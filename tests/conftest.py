@@ -1,12 +1,20 @@
 """Shared fixtures: the local media site, an in-process app for unit tests, and live stacks.
 
+The in-process layer builds up one step at a time: `settings` → `app` (migrated, its context
+open) → `db` → the people (`admin`, `alice`) → a signed-in test client (`admin_client`,
+`alice_client`). Helpers to sign in and to send the CSRF token are in tests/support/web.py.
+
 A live stack is the real thing: migrations applied by `flask db upgrade`, gunicorn with the
 gevent worker serving `wsgi:app`, and the Huey consumer (`python -m jobs.worker`), each a
 subprocess with its own data dir, talking to the media site on 127.0.0.1.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,8 +33,9 @@ for _name in list(os.environ):
     if _name.startswith("HAUL_") and _name != "HAUL_DATA_DIR":
         del os.environ[_name]
 
-from media_site import MediaSite  # noqa: E402
-from stack import HaulStack  # noqa: E402
+from support.media_site import MediaSite  # noqa: E402
+from support.stack import HaulStack  # noqa: E402
+from support.web import ADMIN_PASSWORD, ADMIN_USERNAME, USER_PASSWORD, USER_USERNAME, sign_in_as  # noqa: E402
 
 API_TOKEN = "test-static-token-0123456789"
 # A public address (example.com's old one) the tests give to the loopback interface, so that a
@@ -41,15 +50,14 @@ def media_site():
         yield site
 
 
-@pytest.fixture
-def settings(tmp_path):
-    """Settings for an in-process app with its own database and storage."""
+def _unit_settings(workdir: Path):
+    """Settings for an in-process app whose database and storage are in `workdir`."""
     from webapp.config import load_settings
 
     env = {
         "HAUL_DATA_DIR": str(_SESSION_DIR / "data"),
-        "HAUL_DATABASE_URL": f"sqlite:///{tmp_path / 'haul.db'}",
-        "HAUL_STORAGE_ROOT": str(tmp_path / "library"),
+        "HAUL_DATABASE_URL": f"sqlite:///{workdir / 'haul.db'}",
+        "HAUL_STORAGE_ROOT": str(workdir / "library"),
         "HAUL_API_TOKEN": API_TOKEN,
         "HAUL_SECRET_KEY": "unit-test-secret",
         # Unit tests claim several jobs in a row, as several workers would: room for 8 at once
@@ -60,19 +68,91 @@ def settings(tmp_path):
 
 
 @pytest.fixture
-def app(settings):
-    """An app on a fresh database built by the real migrations."""
+def settings(tmp_path):
+    """Settings for an in-process app with its own database and storage."""
+    return _unit_settings(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory) -> Path:
+    """A SQLite file the real migrations built, once per session (per xdist worker).
+
+    Each test's database starts as a copy of it: running the migrations again for each of some
+    2,500 tests cost about 0.1 s a test, for the same tables.
+    """
     from flask_migrate import upgrade
 
     from webapp import create_app
     from webapp.extensions import db
 
+    settings = _unit_settings(tmp_path_factory.mktemp("migrated"))
+    app = create_app(settings, role="test", TESTING=True)
+    with app.app_context():
+        upgrade()
+        db.session.remove()
+        db.engine.dispose()
+    path = Path(settings.database_url.removeprefix("sqlite:///"))
+    assert not path.with_name(path.name + "-wal").exists(), "the WAL was not checkpointed into the file"
+    return path
+
+
+@pytest.fixture
+def app(settings, migrated_database):
+    """An app on a fresh database built by the real migrations (a copy of `migrated_database`
+    where the settings name a SQLite file not yet there; `upgrade` then finds it at head)."""
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+    from webapp.extensions import db
+
+    if settings.database_url.startswith("sqlite:///"):
+        path = Path(settings.database_url.removeprefix("sqlite:///"))
+        if not path.exists():
+            shutil.copyfile(migrated_database, path)
     app = create_app(settings, role="test", TESTING=True)
     with app.app_context():
         upgrade()
         yield app
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def db(app):
+    """The app's database, built by the real migrations (Flask-SQLAlchemy's `db`)."""
+    from webapp.extensions import db
+
+    return db
+
+
+@pytest.fixture
+def admin(db):
+    """An admin, `ADMIN_USERNAME` with `ADMIN_PASSWORD` (tests/support/web.py)."""
+    from webapp.services.accounts import identity as accounts
+
+    return accounts.create_user(ADMIN_USERNAME, ADMIN_PASSWORD, role="admin")
+
+
+@pytest.fixture
+def alice(db):
+    """A user with the role "user", `USER_USERNAME` with `USER_PASSWORD` (tests/support/web.py)."""
+    from webapp.services.accounts import identity as accounts
+
+    return accounts.create_user(USER_USERNAME, USER_PASSWORD, role="user")
+
+
+@pytest.fixture
+def admin_client(client, admin):
+    """The test client, signed in as `admin`."""
+    sign_in_as(client, admin)
+    return client
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    """The test client, signed in as `alice`."""
+    sign_in_as(client, alice)
+    return client
 
 
 @pytest.fixture
@@ -115,23 +195,44 @@ def _public_address_present() -> bool:
     return f" {PUBLIC_ADDRESS}/" in shown.stdout
 
 
+@contextlib.contextmanager
+def _public_address_users(tmp_path_factory):
+    """The count of modules using PUBLIC_ADDRESS now, across pytest-xdist's workers of this run
+    (read and written under an exclusive lock): only the last one to finish removes it."""
+    run_dir = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_dir = run_dir.parent  # every worker's basetemp is a folder of the run's own
+    state_file = run_dir / "public-address-users.json"
+    with open(run_dir / "public-address-users.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = json.loads(state_file.read_text()) if state_file.exists() else {"users": 0, "added": False}
+        yield state
+        state_file.write_text(json.dumps(state))
+
+
 @pytest.fixture(scope="module")
-def public_address():
-    """PUBLIC_ADDRESS on `lo` for a module; removed afterwards unless it was there before."""
-    try:
-        present = _public_address_present()
-        if not present:
-            subprocess.run(["ip", "addr", "add", f"{PUBLIC_ADDRESS}/32", "dev", "lo"],
-                           capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        detail = getattr(exc, "stderr", None) or exc
-        pytest.fail(f"These tests add {PUBLIC_ADDRESS} to the loopback interface (`ip addr add "
-                    f"{PUBLIC_ADDRESS}/32 dev lo`), which needs root or CAP_NET_ADMIN: {detail}")
+def public_address(tmp_path_factory):
+    """PUBLIC_ADDRESS on `lo` for a module; removed afterwards unless it was there before (or
+    another worker's module still uses it)."""
+    with _public_address_users(tmp_path_factory) as state:
+        if state["users"] == 0 and not _public_address_present():
+            try:
+                subprocess.run(["ip", "addr", "add", f"{PUBLIC_ADDRESS}/32", "dev", "lo"],
+                               capture_output=True, text=True, check=True)
+            except (OSError, subprocess.CalledProcessError) as exc:
+                detail = getattr(exc, "stderr", None) or exc
+                pytest.fail(f"These tests add {PUBLIC_ADDRESS} to the loopback interface (`ip addr add "
+                            f"{PUBLIC_ADDRESS}/32 dev lo`), which needs root or CAP_NET_ADMIN: {detail}")
+            state["added"] = True
+        state["users"] += 1
     try:
         yield PUBLIC_ADDRESS
     finally:
-        if not present:
-            subprocess.run(["ip", "addr", "del", f"{PUBLIC_ADDRESS}/32", "dev", "lo"], check=False)
+        with _public_address_users(tmp_path_factory) as state:
+            state["users"] -= 1
+            if state["users"] == 0 and state["added"]:
+                subprocess.run(["ip", "addr", "del", f"{PUBLIC_ADDRESS}/32", "dev", "lo"], check=False)
+                state["added"] = False
 
 
 class Callers(dict):

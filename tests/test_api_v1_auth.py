@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from conftest import API_TOKEN
+from support.web import ADMIN_PASSWORD, ADMIN_USERNAME, USER_PASSWORD
 
 from webapp.extensions import db
 from webapp.models import Job, LoginSession
@@ -30,17 +31,7 @@ def assert_error(response, status, error_code=None):
     return body
 
 
-@pytest.fixture
-def alice(app):
-    return accounts.create_user("alice", "alicepassword")
-
-
-@pytest.fixture
-def root(app):
-    return accounts.create_user("root", "rootpassword", role="admin")
-
-
-def login(client, username="alice", password="alicepassword"):
+def login(client, username="alice", password=USER_PASSWORD):
     return client.post("/api/v1/auth/login", json={"username": username, "password": password})
 
 
@@ -69,18 +60,18 @@ def test_me_with_the_access_token(client, alice):
     assert response.get_json()["username"] == "alice"
 
 
-def test_admin_login_has_every_scope(client, root):
-    body = login(client, "root", "rootpassword").get_json()
+def test_admin_login_has_every_scope(client, admin):
+    body = login(client, ADMIN_USERNAME, ADMIN_PASSWORD).get_json()
     assert body["user"]["scopes"] == ["admin", "read", "submit", "tokens"]
 
 
-@pytest.mark.parametrize("username,password", [("alice", "wrongpassword"), ("nobody", "alicepassword")])
+@pytest.mark.parametrize("username,password", [("alice", "wrongpassword"), ("nobody", USER_PASSWORD)])
 def test_wrong_credentials_are_401(client, alice, username, password):
     assert_error(login(client, username, password), 401, "invalid_credentials")
 
 
 @pytest.mark.parametrize("body", [{}, {"username": "alice"}, {"username": 5, "password": "x"},
-                                  {"username": "alice", "password": "alicepassword", "extra": 1}])
+                                  {"username": "alice", "password": USER_PASSWORD, "extra": 1}])
 def test_login_validation_is_422_with_field_errors(client, alice, body):
     response = client.post("/api/v1/auth/login", json=body)
     error = assert_error(response, 422, "validation_error")
@@ -210,8 +201,8 @@ def test_tokens_create_list_delete(client, alice):
     assert_error(client.get("/api/v1/auth/me", headers=bearer(created["token"])), 401)
 
 
-def test_tokens_of_others_are_404(client, alice, root):
-    row, _ = accounts.create_token(root, "root's")
+def test_tokens_of_others_are_404(client, alice, admin):
+    row, _ = accounts.create_token(admin, "the admin's")
     access = login(client).get_json()["access_token"]
     assert_error(client.delete(f"/api/v1/tokens/{row.id}", headers=bearer(access)), 404, "token_not_found")
     assert_error(client.delete("/api/v1/tokens/999999", headers=bearer(access)), 404)
@@ -259,15 +250,15 @@ def test_submit_scope_sees_only_its_own_jobs(client, alice):
     assert client.post(f"/api/v1/queue/{job_a}/cancel", headers=bearer(submit_a)).status_code == 200
 
 
-def test_admin_scope_sees_everyones_jobs(client, alice, root):
+def test_admin_scope_sees_everyones_jobs(client, alice, admin):
     _, alices = accounts.create_token(alice, "a")
-    _, roots_admin = accounts.create_token(root, "adm", "read admin")
-    _, roots_plain = accounts.create_token(root, "plain", "read")
+    _, admins_admin = accounts.create_token(admin, "adm", "read admin")
+    _, admins_plain = accounts.create_token(admin, "plain", "read")
     job = submit(client, alices, "https://example.com/c.jpg")
-    assert client.get(f"/api/v1/queue/{job}", headers=bearer(roots_admin)).status_code == 200
+    assert client.get(f"/api/v1/queue/{job}", headers=bearer(admins_admin)).status_code == 200
     assert client.get(f"/api/v1/queue/{job}", headers=STATIC).status_code == 200
     # An admin's token without the admin scope acts as a plain user.
-    assert_error(client.get(f"/api/v1/queue/{job}", headers=bearer(roots_plain)), 404)
+    assert_error(client.get(f"/api/v1/queue/{job}", headers=bearer(admins_plain)), 404)
 
 
 def test_a_user_token_cannot_hold_admin(client, alice):

@@ -60,6 +60,15 @@ def count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
+def stored() -> dict:
+    """Every row of every table, read anew from the database; not the `last_used_at` a token's
+    use writes, which is bookkeeping of the credential, not a change by the request."""
+    db.session.expire_all()
+    return {table.name: db.session.execute(select(*(column for column in table.columns if column.name != "last_used_at"))
+                                           .order_by(*table.primary_key.columns)).all()
+            for table in db.metadata.sorted_tables}
+
+
 @pytest.fixture
 def jobs(api_callers):
     """Alice has three queued jobs, a failed and a completed one; root has one queued and one failed."""
@@ -119,11 +128,16 @@ def test_no_valid_token_is_401_everywhere(client, api_callers, jobs, method, pat
 
 @pytest.mark.parametrize("method,path,body", ENDPOINTS)
 def test_a_read_token_reads_but_changes_nothing(client, api_callers, jobs, method, path, body):
+    before = stored()
     response = call(client, method, path, body, api_callers["read"], jobs["a1"])
     if (method, path) in READS:
         assert response.status_code == 200, response.get_data(as_text=True)
     else:
         assert_api_error(response, 403, "insufficient_scope")
+    after = stored()
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == set(), {name: (before[name], after[name]) for name in changed}
+    assert not queue_state.is_paused()
 
 
 @pytest.mark.parametrize("method,path,body", [e for e in ENDPOINTS if e[1] in ADMIN_ONLY])
@@ -429,14 +443,18 @@ def test_patch_both_at_once(client, api_callers, jobs):
 
 def test_patch_a_job_in_the_wrong_state_is_409_and_changes_nothing(client, api_callers, jobs):
     done = f"/api/v1/queue/{jobs['a_done']}"
+    before = stored()
     assert_api_error(client.patch(done, json={"priority": 3}, headers=api_callers["user"]), 409, "not_waiting")
     assert_api_error(client.patch(done, json={"status": "queued"}, headers=api_callers["user"]), 409, "not_paused")
     assert row(jobs["a_done"]).priority == 0
+    assert stored() == before
     running = runner.claim_next_job()
+    before = stored()
     response = client.patch(f"/api/v1/queue/{running}", json={"status": "paused", "priority": 9},
                             headers=api_callers["admin"])
     assert_api_error(response, 409, "not_waiting")
     assert row(running).status == "downloading" and row(running).priority == 0
+    assert stored() == before
 
 
 @pytest.mark.parametrize("body", [{}, {"status": "failed"}, {"priority": 1.5}, {"priority": 5000}, {"title": "x"}])

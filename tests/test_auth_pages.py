@@ -1,34 +1,21 @@
 """The pages people use to get in: first-run setup, sign in and out, and friendly error pages."""
 from __future__ import annotations
 
-import re
 from urllib.parse import urlsplit
 
 import pytest
+from support.web import USER_PASSWORD, form_csrf_at, sign_in
 
 from webapp.services.accounts import identity as accounts
 from webapp.services.accounts import setup
 from webapp.services.queue.submissions import submit
-
-CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-
-
-def csrf_token(client, path: str) -> str:
-    """The hidden csrf_token of the form on `path`."""
-    response = client.get(path)
-    assert response.status_code == 200, response.status_code
-    match = CSRF_RE.search(response.get_data(as_text=True))
-    assert match, f"no csrf_token on {path}"
-    return match.group(1)
 
 
 def post_setup(client, code: str, password: str = "longpassword", confirm: str = "longpassword"):
     """Fill in and send the setup form for an admin named "admin"."""
     return client.post(
         "/setup",
-        data={"csrf_token": csrf_token(client, "/setup"), "code": code, "username": "admin",
+        data={"csrf_token": form_csrf_at(client, "/setup"), "code": code, "username": "admin",
               "password": password, "confirm": confirm},
     )
 
@@ -37,17 +24,6 @@ def location(response) -> str:
     """The redirect target's path (with query)."""
     parts = urlsplit(response.headers["Location"])
     return parts.path + (f"?{parts.query}" if parts.query else "")
-
-
-def sign_in(client, username="admin", password="longpassword", next_path=None):
-    token = csrf_token(client, "/login")
-    url = "/login" + (f"?next={next_path}" if next_path is not None else "")
-    return client.post(url, data={"csrf_token": token, "username": username, "password": password})
-
-
-@pytest.fixture
-def admin(app):
-    return accounts.create_user("admin", "longpassword", role="admin")
 
 
 # First run -----------------------------------------------------------------------------------
@@ -121,7 +97,7 @@ def test_login_and_logout(client, admin):
     assert location(response) == "/"
     assert client.get("/").status_code == 200
 
-    token = csrf_token(client, "/")  # the sign-out form in the top bar
+    token = form_csrf_at(client, "/")  # the sign-out form in the top bar
     response = client.post("/logout", data={"csrf_token": token})
     assert response.status_code == 302
     assert location(response) == "/login"
@@ -191,12 +167,11 @@ def test_signed_in_login_page_redirects_home(client, admin):
     assert location(response) == "/"
 
 
-def test_user_sees_only_own_jobs_on_the_list(client, admin):
+def test_user_sees_only_own_jobs_on_the_list(client, admin, alice):
     """A plain user's job list holds only their jobs."""
-    user = accounts.create_user("alice", "longpassword")
     submit(["http://example.com/admins-job"], principal=accounts.Principal(user=admin))
-    submit(["http://example.com/alices-job"], principal=accounts.Principal(user=user))
-    sign_in(client, username="alice")
+    submit(["http://example.com/alices-job"], principal=accounts.Principal(user=alice))
+    sign_in(client, "alice", USER_PASSWORD)
     html = client.get("/").get_data(as_text=True)
     assert "http://example.com/alices-job" in html
     assert "http://example.com/admins-job" not in html

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import psutil
-from stack import ROOT, free_port, kill_tree
+from support.stack import ROOT, free_port, kill_tree
 
 DOCKERFILE = ROOT / "Dockerfile"
 

@@ -14,6 +14,7 @@ import re
 
 import pytest
 from conftest import assert_api_error
+from support.web import csrf, sign_in_as
 
 from jobs import runner
 from webapp.errors import Invalid, NotFound
@@ -27,7 +28,6 @@ from webapp.services.queue.submissions import submit
 
 SECRET = "haul_test=secret-cookie-4f2a"
 COOKIE_LINE = b"127.0.0.1\tFALSE\t/\tFALSE\t0\thaul_test\tsecret-cookie-4f2a\n"
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
 @pytest.fixture
@@ -247,15 +247,9 @@ def test_only_admins_change_the_access_and_only_of_files_that_exist(client, api_
 # The Settings page ------------------------------------------------------------------------------
 
 
-def _sign_in(client, user) -> str:
-    with client.session_transaction() as session:
-        session["_user_id"] = str(user.id)
-        session["_fresh"] = True
-    return CSRF_META.search(client.get("/account").get_data(as_text=True)).group(1)
-
-
 def test_the_page_chooses_users_with_htmx_and_without(client, settings, people, site_cookies):
-    token = _sign_in(client, people["root"])
+    sign_in_as(client, people["root"])
+    token = csrf(client)
     page = client.get("/settings").get_data(as_text=True)
     assert "Admins only" in page and 'name="users" value="%d"' % people["bob"].id in page
     assert 'value="%d"' % people["root"].id not in re.findall(r'name="users" value="\d+"', page)[0]
@@ -278,7 +272,8 @@ def test_the_page_chooses_users_with_htmx_and_without(client, settings, people, 
 
 
 def test_a_user_cannot_share_the_cookies_with_themselves(client, people, site_cookies):
-    token = _sign_in(client, people["alice"])
+    sign_in_as(client, people["alice"])
+    token = csrf(client)
     response = client.post("/settings/cookies/127.0.0.1/access", data={"who": "users"},
                            headers={"HX-Request": "true", "X-CSRFToken": token})
     assert response.status_code == 403
@@ -286,7 +281,8 @@ def test_a_user_cannot_share_the_cookies_with_themselves(client, people, site_co
 
 
 def test_uploading_on_the_page_says_who_uses_the_file(client, settings, people):
-    token = _sign_in(client, people["root"])
+    sign_in_as(client, people["root"])
+    token = csrf(client)
     response = client.post("/settings/cookies", data={"cookies-site": "127.0.0.1",
                                                       "cookies-file": (io.BytesIO(COOKIE_LINE), "c.txt")},
                            headers={"HX-Request": "true", "X-CSRFToken": token}, content_type="multipart/form-data")

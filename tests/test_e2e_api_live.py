@@ -9,8 +9,8 @@ import time
 import pytest
 import requests
 import websocket
-from live_clients import SSEReader
-from stack import ROOT
+from support.live_clients import SSEReader
+from support.stack import ROOT
 
 
 # -- SSE --------------------------------------------------------------------------------

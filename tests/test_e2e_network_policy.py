@@ -9,15 +9,15 @@ an address the tests give to the loopback interface (conftest.public_address; ne
 from __future__ import annotations
 
 import hashlib
-import re
 import socket
 
 import pytest
 import requests
-from media_site import MediaSite
-from stack import ROOT
+from support.live_clients import signed_in_browser
+from support.media_site import MediaSite
+from support.stack import ROOT
+from support.web import CSRF_META
 
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 REFUSAL = "refused by Haul's network policy: 127.0.0.1 is a loopback address"
 
 
@@ -33,12 +33,7 @@ def ivy(stack):
     made = stack.session.post(stack.base_url + "/api/v1/users", json={"username": "ivy", "password": "ivy-password-1"},
                               timeout=10)
     assert made.status_code == 201, made.text
-    browser = requests.Session()
-    page = browser.get(stack.base_url + "/login", timeout=10).text
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-    signed = browser.post(stack.base_url + "/login", allow_redirects=False, timeout=10,
-                          data={"csrf_token": token, "username": "ivy", "password": "ivy-password-1"})
-    assert signed.status_code == 302
+    browser = signed_in_browser(stack.base_url, "ivy", "ivy-password-1")
     pair = requests.post(stack.base_url + "/api/v1/auth/login", json={"username": "ivy", "password": "ivy-password-1"},
                          timeout=10).json()
     made = requests.post(stack.base_url + "/api/v1/tokens", json={"name": "script", "scopes": ["submit", "read"]},

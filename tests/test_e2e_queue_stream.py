@@ -8,7 +8,7 @@ import time
 
 import pytest
 import requests
-from stack import ROOT
+from support.stack import ROOT
 
 PASSWORD = "stream-password-1"
 

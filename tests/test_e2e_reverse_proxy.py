@@ -15,8 +15,8 @@ import pytest
 import requests
 import websocket
 from conftest import API_TOKEN
-from reverse_proxy import NginxProxy
-from stack import HaulStack
+from support.reverse_proxy import NginxProxy
+from support.stack import HaulStack
 
 
 @pytest.fixture(scope="module")

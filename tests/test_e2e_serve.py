@@ -15,7 +15,7 @@ import time
 import psutil
 import requests
 from conftest import API_TOKEN
-from stack import ROOT, HaulStack, free_port, kill_tree
+from support.stack import ROOT, HaulStack, free_port, kill_tree
 
 FLASK = [sys.executable, "-m", "flask", "--app", "wsgi"]
 

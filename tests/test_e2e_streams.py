@@ -3,15 +3,12 @@ token's streams show just its own jobs, and no user or token holds more streams 
 from __future__ import annotations
 
 import json
-import re
 import time
 
 import pytest
 import requests
 import websocket
-from live_clients import SSEReader
-
-CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+from support.live_clients import SSEReader, signed_in_browser
 
 
 class Person:
@@ -42,12 +39,7 @@ class Person:
         return made.json()["token"]
 
     def browser(self) -> requests.Session:
-        browser = requests.Session()
-        page = browser.get(self.stack.base_url + "/login", timeout=10).text
-        signed = browser.post(self.stack.base_url + "/login", allow_redirects=False, timeout=10, data={
-            "csrf_token": CSRF_FIELD.search(page).group(1), "username": self.name, "password": self.password})
-        assert signed.status_code == 302, signed.text
-        return browser
+        return signed_in_browser(self.stack.base_url, self.name, self.password)
 
 
 def ws_url(stack, path: str, token: str | None = None) -> str:

@@ -9,6 +9,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from support.web import ADMIN_PASSWORD, ADMIN_USERNAME, CSRF_META, form_csrf, sign_in
 from test_guest_uploads import CHUNK, Guest, assert_no_server_paths, file_bytes, make_invite, sha
 
 from jobs.engines.base import Progress
@@ -30,10 +31,6 @@ def _fresh_g_per_request(client):
 
 def html_of(response) -> str:
     return response.get_data(as_text=True)
-
-
-def form_csrf(response) -> str:
-    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html_of(response)).group(1)
 
 
 # -- the page --------------------------------------------------------------------------------------
@@ -504,7 +501,7 @@ def test_the_public_page_takes_uploads_from_anonymous_visitors(public_app):
     assert f'data-base="/i/{token}"' in html
     guest = Guest(public_app, token)
     guest.client = visitor  # the same browser that opened /
-    guest.csrf = re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+    guest.csrf = CSRF_META.search(html).group(1)
     data = file_bytes(CHUNK + 7, seed=21)
     assert guest.upload("street.jpg", data)["upload"]["status"] == "stored"
     stored = public_app.config["HAUL"].storage_root / "uploads" / invite.slug / "street.jpg"
@@ -522,11 +519,9 @@ def test_the_public_page_takes_uploads_from_anonymous_visitors(public_app):
         invites.get_invite(invite.id)
 
     # Signed-in people still get their queue.
-    accounts.create_user("admin", "adminpassword", role="admin")
+    accounts.create_user(ADMIN_USERNAME, ADMIN_PASSWORD, role="admin")
     person = public_app.test_client()
-    login_page = person.get("/login")
-    signed_in = person.post("/login", data={"csrf_token": form_csrf(login_page), "username": "admin",
-                                            "password": "adminpassword"})
+    signed_in = sign_in(person)
     assert signed_in.status_code == 302
     queue = person.get("/")
     assert queue.status_code == 200 and "Add links" in html_of(queue) and 'id="file-input"' not in html_of(queue)

@@ -11,9 +11,10 @@ import dataclasses
 import time
 
 import pytest
-from test_guest_page import form_csrf, html_of
+from support.web import form_csrf, form_post
+from test_guest_page import html_of
 from test_guest_uploads import CHUNK, Guest, make_invite
-from test_invites_page import edit_form, form_post, sign_in_as
+from test_invites_page import edit_form
 
 from webapp.extensions import db
 from webapp.services.accounts import identity as accounts
@@ -45,13 +46,11 @@ def is_password_form(response) -> bool:
     return response.status_code == 200 and 'type="password"' in html and 'id="file-input"' not in html
 
 
-def test_a_new_password_from_the_admin_page_sends_old_guests_back_to_the_form(app, client):
+def test_a_new_password_from_the_admin_page_sends_old_guests_back_to_the_form(app, admin_client):
     invite, token = make_invite(password=OLD)
     guest = unlocked_guest(app, token)
 
-    admin = accounts.create_user("root", "root-password", role="admin")
-    sign_in_as(client, admin)
-    saved = form_post(client, f"/invites/{invite.id}", edit_form(invite, password=NEW))
+    saved = form_post(admin_client, f"/invites/{invite.id}", edit_form(invite, password=NEW))
     assert saved.status_code in (302, 303), html_of(saved)
 
     assert is_password_form(guest.client.get(guest.url("")))
@@ -67,8 +66,7 @@ def test_a_new_password_from_the_admin_page_sends_old_guests_back_to_the_form(ap
     assert guest.client.get(guest.url("/items"), headers=guest.headers).get_json() == {"items": []}
 
 
-def test_setting_or_removing_the_password_through_the_api_ends_sessions_too(app, client):
-    admin = accounts.create_user("root", "root-password", role="admin")
+def test_setting_or_removing_the_password_through_the_api_ends_sessions_too(app, client, admin):
     headers = {"Authorization": f"Bearer {accounts.create_token(admin, 'admin', None)[1]}"}
 
     # No password yet: the guest is in without one, then the admin sets one.

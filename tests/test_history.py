@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import event, select, text, update
+from support.web import csrf, sign_in_as
 
 from jobs import thumbnails
 from webapp.extensions import db
@@ -26,7 +27,6 @@ from webapp.services.library import files as file_service
 from webapp.services.library import history, history_search
 from webapp.services.queue.submissions import submit
 
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 PNG_MAGIC = b"\x89PNG"
 
 
@@ -34,23 +34,9 @@ PNG_MAGIC = b"\x89PNG"
 
 
 @pytest.fixture
-def people(app):
-    admin = accounts.create_user("admin", "longpassword", role="admin")
-    alice = accounts.create_user("alice", "longpassword")
-    bob = accounts.create_user("bob", "longpassword")
+def people(admin, alice):
+    bob = accounts.create_user("bob", "bob-password")
     return {"admin": admin, "alice": alice, "bob": bob}
-
-
-def sign_in(client, user) -> None:
-    with client.session_transaction() as session:
-        session["_user_id"] = str(user.id)
-        session["_fresh"] = True
-
-
-def csrf(client) -> str:
-    match = CSRF_META.search(client.get("/history").get_data(as_text=True))
-    assert match, "no CSRF token on /history"
-    return match.group(1)
 
 
 def write_png(path: Path, colour=(200, 30, 30), size=(64, 48)) -> bytes:
@@ -203,7 +189,7 @@ def test_lists_finished_jobs_newest_first_and_never_active_ones(app, client, peo
     make_job(app, "http://example.com/queued", user=people["admin"], status="queued")
     make_job(app, "http://example.com/running", user=people["admin"], status="downloading")
     cancelled = make_job(app, "http://example.com/cancelled", user=people["admin"], status="cancelled")
-    sign_in(client, people["admin"])
+    sign_in_as(client, people["admin"])
     response = client.get("/history")
     assert response.status_code == 200
     assert ids_on(response) == [cancelled.id, failed.id, first.id]
@@ -215,13 +201,13 @@ def test_lists_finished_jobs_newest_first_and_never_active_ones(app, client, peo
 def test_a_user_sees_only_their_own_jobs_and_an_admin_can_filter_by_submitter(app, client, people):
     mine = make_job(app, "http://example.com/alice", user=people["alice"])
     theirs = make_job(app, "http://example.com/bob", user=people["bob"])
-    sign_in(client, people["alice"])
+    sign_in_as(client, people["alice"])
     assert ids_on(client.get("/history")) == [mine.id]
     # A user cannot widen the view with the submitter filter.
     assert ids_on(client.get(f"/history?user={people['bob'].id}")) == [mine.id]
     assert 'name="user"' not in client.get("/history").get_data(as_text=True)
     assert client.get(f"/history/{theirs.id}").status_code == 404
-    sign_in(client, people["admin"])
+    sign_in_as(client, people["admin"])
     page = client.get("/history")
     assert ids_on(page) == [theirs.id, mine.id]
     assert 'name="user"' in page.get_data(as_text=True) and ">bob<" in page.get_data(as_text=True)
@@ -248,7 +234,7 @@ def test_search_finds_url_title_and_file_name_in_any_case(app, client, people, s
     """Both ways of searching give the same answers (scan: every term counts as common)."""
     if strategy == "scan":
         monkeypatch.setattr(history_search, "DENSE_JOBS", 0)
-    sign_in(client, people["admin"])
+    sign_in_as(client, people["admin"])
     expect = {
         "kittens": [searchable["url"].id],
         "HARBOUR": [searchable["title"].id],
@@ -321,7 +307,7 @@ def test_filters_by_status_domain_source_and_dates(app, client, people):
     old = make_job(app, "http://old.example.com/1", user=admin, created_at=now - timedelta(days=10))
     failed = make_job(app, "https://www.Example.net/2", user=admin, status="failed")
     gui = make_job(app, "http://example.com/3", user=admin, source="gui")
-    sign_in(client, admin)
+    sign_in_as(client, admin)
     assert ids_on(client.get("/history?status=failed")) == [failed.id]
     assert ids_on(client.get("/history?domain=www.EXAMPLE.net")) == [failed.id]
     assert ids_on(client.get("/history?source=gui")) == [gui.id]
@@ -346,7 +332,7 @@ def test_dates_follow_the_given_time_zone(people):
 
 def test_bad_filter_values_are_explained_inline_and_ignored(app, client, people):
     job = make_job(app, "http://example.com/1", user=people["admin"])
-    sign_in(client, people["admin"])
+    sign_in_as(client, people["admin"])
     response = client.get("/history?status=exploded&from=yesterday&source=fax")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
@@ -364,7 +350,7 @@ def test_pages_keep_the_filters_in_their_links(app, client, people, monkeypatch)
     monkeypatch.setattr(history.list_history, "__defaults__", (3,))
     jobs = [make_job(app, f"http://example.com/item/{i}", user=people["admin"], title=f"Item {i}") for i in range(8)]
     make_job(app, "http://other.example.com/x", user=people["admin"], title="Item elsewhere")
-    sign_in(client, people["admin"])
+    sign_in_as(client, people["admin"])
     first = client.get("/history?domain=example.com")
     assert ids_on(first) == [j.id for j in reversed(jobs)][:3]
     page = first.get_data(as_text=True)
@@ -380,7 +366,7 @@ def test_pages_keep_the_filters_in_their_links(app, client, people, monkeypatch)
 
 def test_htmx_gets_the_results_partial_and_history_restore_the_whole_page(app, client, people):
     make_job(app, "http://example.com/1", user=people["admin"])
-    sign_in(client, people["admin"])
+    sign_in_as(client, people["admin"])
     partial = client.get("/history?q=example", headers={"HX-Request": "true"})
     body = partial.get_data(as_text=True)
     assert partial.status_code == 200
@@ -391,7 +377,7 @@ def test_htmx_gets_the_results_partial_and_history_restore_the_whole_page(app, c
 
 
 def test_the_filter_form_is_a_bookmarkable_get_form_with_labels(app, client, people):
-    sign_in(client, people["admin"])
+    sign_in_as(client, people["admin"])
     page = client.get("/history").get_data(as_text=True)
     form = page[page.index('<form id="history-filters"'):page.index("</form>", page.index('<form id="history-filters"'))]
     assert 'method="get"' in form and 'hx-push-url="true"' in form
@@ -409,7 +395,7 @@ def test_an_entry_lists_its_files_with_previews_and_downloads(app, client, peopl
         ("example.com/gallery/1.png", None), ("example.com/gallery/2.png", write_png_bytes((0, 90, 0))),
         ("example.com/gallery/clip.mp4", b"not really a video"), ("example.com/gallery/readme.txt", b"hello"),
     ])
-    sign_in(client, people["admin"])
+    sign_in_as(client, people["admin"])
     listing = client.get("/history").get_data(as_text=True)
     assert listing.count("data-preview") == 2
     assert "Show all 4 files" in listing
@@ -433,7 +419,7 @@ def test_files_are_served_inline_as_attachments_and_in_ranges_to_their_owner_onl
         ("example.com/v/logo.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>"),
     ])
     video, page, svg = job.files
-    sign_in(client, people["alice"])
+    sign_in_as(client, people["alice"])
     inline = client.get(f"/files/{video.id}")
     assert inline.status_code == 200 and inline.data == content
     assert inline.mimetype == "video/mp4"
@@ -453,10 +439,10 @@ def test_files_are_served_inline_as_attachments_and_in_ranges_to_their_owner_onl
         response = client.get(f"/files/{record.id}")
         assert response.headers["Content-Disposition"].startswith("attachment"), record.path
     # Someone else: 404, as for a file that does not exist.
-    sign_in(client, people["bob"])
+    sign_in_as(client, people["bob"])
     assert client.get(f"/files/{video.id}").status_code == 404
     assert client.get(f"/files/{video.id}/thumbnail").status_code == 404
-    sign_in(client, people["admin"])
+    sign_in_as(client, people["admin"])
     assert client.get(f"/files/{video.id}").status_code == 200
     assert client.get("/files/999999").status_code == 404
 
@@ -468,7 +454,7 @@ def test_a_file_record_outside_the_library_or_gone_from_disk_is_not_served(app, 
     escaping = JobFile(job_id=job.id, path="../secret.txt", size=10, sha256="0" * 64, mime="text/plain")
     db.session.add(escaping)
     db.session.commit()
-    sign_in(client, people["admin"])
+    sign_in_as(client, people["admin"])
     assert client.get(f"/files/{escaping.id}").status_code == 404
     (Path(app.config["HAUL"].storage_root) / "example.com/x/a.png").unlink()
     gone = client.get(f"/files/{job.files[0].id}")
@@ -484,7 +470,7 @@ def test_thumbnails_of_images_are_made_once_and_served(app, client, people, tmp_
     job = make_job(app, "http://example.com/img", user=people["admin"], files=[("example.com/img/big.png", None)])
     record = job.files[0]
     data_dir = app.config["HAUL"].data_dir
-    sign_in(client, people["admin"])
+    sign_in_as(client, people["admin"])
     assert client.get(f"/files/{record.id}/thumbnail").status_code == 404
     assert "/thumbnail" not in client.get("/history").get_data(as_text=True)
 
@@ -591,8 +577,8 @@ def test_the_runner_calls_the_thumbnail_hook_after_a_completed_job():
 
 def test_download_again_queues_a_new_job_even_for_a_completed_url(app, client, people):
     job = make_job(app, "http://example.com/again", user=people["alice"], post_title="Album")
-    sign_in(client, people["alice"])
-    token = csrf(client)
+    sign_in_as(client, people["alice"])
+    token = csrf(client, "/history")
     response = client.post(f"/history/{job.id}/again", headers={"HX-Request": "true", "X-CSRFToken": token})
     assert response.status_code == 204
     assert "Queued http://example.com/again again as job #" in response.headers["HX-Trigger"]
@@ -604,13 +590,13 @@ def test_download_again_queues_a_new_job_even_for_a_completed_url(app, client, p
     plain = client.post(f"/history/{job.id}/again", data={"csrf_token": token})
     assert plain.status_code == 302 and plain.headers["Location"].endswith("/history")
     # Not someone else's.
-    sign_in(client, people["bob"])
-    assert client.post(f"/history/{job.id}/again", headers={"X-CSRFToken": csrf(client)}).status_code == 404
+    sign_in_as(client, people["bob"])
+    assert client.post(f"/history/{job.id}/again", headers={"X-CSRFToken": csrf(client, "/history")}).status_code == 404
 
 
 def test_actions_need_the_csrf_token(app, client, people):
     job = make_job(app, "http://example.com/x", user=people["admin"])
-    sign_in(client, people["admin"])
+    sign_in_as(client, people["admin"])
     assert client.post(f"/history/{job.id}/again").status_code == 400
     assert client.post(f"/history/{job.id}/delete", data={"files": "1"}).status_code == 400
     assert db.session.get(Job, job.id) is not None
@@ -622,9 +608,9 @@ def test_actions_need_the_csrf_token(app, client, people):
 def test_delete_the_record_only_keeps_the_files(app, client, people):
     job = make_job(app, "http://example.com/keep", user=people["admin"], files=[("Post/example.com/keep/a.png", None)])
     path = Path(app.config["HAUL"].storage_root) / "Post/example.com/keep/a.png"
-    sign_in(client, people["admin"])
+    sign_in_as(client, people["admin"])
     response = client.post(f"/history/{job.id}/delete", data={"files": "0"},
-                           headers={"HX-Request": "true", "X-CSRFToken": csrf(client),
+                           headers={"HX-Request": "true", "X-CSRFToken": csrf(client, "/history"),
                                     "HX-Current-URL": "http://localhost/history"})
     assert response.status_code == 200 and response.get_data(as_text=True) == ""
     assert "its files stay on disk" in response.headers["HX-Trigger"]
@@ -653,8 +639,8 @@ def test_delete_with_files_removes_them_and_empty_folders_but_nothing_else(app, 
                                       app.config["HAUL"].data_dir, "image/png")
     assert thumb is not None
     submission_id = job.submission_id
-    sign_in(client, people["alice"])
-    response = client.post(f"/history/{job.id}/delete", data={"files": "1", "csrf_token": csrf(client)},
+    sign_in_as(client, people["alice"])
+    response = client.post(f"/history/{job.id}/delete", data={"files": "1", "csrf_token": csrf(client, "/history")},
                            headers={"HX-Request": "true", "HX-Current-URL": "http://localhost/history?q=x"})
     assert response.status_code == 200
     toast = response.headers["HX-Trigger"]
@@ -679,9 +665,9 @@ def test_deleting_every_file_of_the_library_keeps_the_storage_root(app, people):
 
 def test_deleting_from_the_entry_page_goes_back_to_the_history(app, client, people):
     job = make_job(app, "http://example.com/page", user=people["admin"])
-    sign_in(client, people["admin"])
+    sign_in_as(client, people["admin"])
     response = client.post(f"/history/{job.id}/delete", data={"files": "1"},
-                           headers={"HX-Request": "true", "X-CSRFToken": csrf(client),
+                           headers={"HX-Request": "true", "X-CSRFToken": csrf(client, "/history"),
                                     "HX-Current-URL": f"http://localhost/history/{job.id}"})
     assert response.status_code == 204 and response.headers["HX-Redirect"] == "/history"
     assert "Deleted entry" in client.get("/history").get_data(as_text=True)  # the flashed message
@@ -689,9 +675,9 @@ def test_deleting_from_the_entry_page_goes_back_to_the_history(app, client, peop
 
 def test_an_active_job_cannot_be_deleted_from_the_history(app, client, people):
     job = make_job(app, "http://example.com/busy", user=people["admin"], status="downloading")
-    sign_in(client, people["admin"])
+    sign_in_as(client, people["admin"])
     response = client.post(f"/history/{job.id}/delete", data={"files": "1"},
-                           headers={"HX-Request": "true", "X-CSRFToken": csrf(client)})
+                           headers={"HX-Request": "true", "X-CSRFToken": csrf(client, "/history")})
     assert response.status_code == 409
     assert "only finished jobs" in response.headers["HX-Trigger"]
     assert db.session.get(Job, job.id) is not None
@@ -699,8 +685,8 @@ def test_an_active_job_cannot_be_deleted_from_the_history(app, client, people):
 
 def test_someone_else_cannot_delete_an_entry(app, client, people):
     job = make_job(app, "http://example.com/theirs", user=people["bob"], files=[("theirs.png", b"1")])
-    sign_in(client, people["alice"])
-    response = client.post(f"/history/{job.id}/delete", data={"files": "1"}, headers={"X-CSRFToken": csrf(client)})
+    sign_in_as(client, people["alice"])
+    response = client.post(f"/history/{job.id}/delete", data={"files": "1"}, headers={"X-CSRFToken": csrf(client, "/history")})
     assert response.status_code == 404
     assert db.session.get(Job, job.id) is not None
     assert (Path(app.config["HAUL"].storage_root) / "theirs.png").is_file()

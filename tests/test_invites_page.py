@@ -15,52 +15,14 @@ from html import unescape
 import pytest
 import segno
 from sqlalchemy import select, update
+from support.web import csrf, form_post, htmx_post, sign_in_as
 
 from webapp.extensions import db
 from webapp.invites.forms import parse_local_time, parse_size, size_text
 from webapp.invites.routes import ListView
-from webapp.models import Invite, User
+from webapp.models import Invite
 from webapp.models.base import utcnow
-from webapp.services.accounts import identity as accounts
 from webapp.services.guests import invites
-
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-
-
-@pytest.fixture
-def admin(app):
-    return accounts.create_user("root", "root-password", role="admin")
-
-
-@pytest.fixture
-def alice(app):
-    return accounts.create_user("alice", "alice-password")
-
-
-def sign_in_as(client, user: User) -> None:
-    with client.session_transaction() as session:
-        session["_user_id"] = str(user.id)
-        session["_fresh"] = True
-
-
-@pytest.fixture
-def as_admin(client, admin):
-    sign_in_as(client, admin)
-    return client
-
-
-def csrf(client) -> str:
-    return CSRF_META.search(client.get("/account").get_data(as_text=True)).group(1)
-
-
-def htmx_post(client, path: str, data=None, **kwargs):
-    """As htmx sends it from the page: HX-Request and the CSRF token as a header."""
-    return client.post(path, data=data or {}, headers={"HX-Request": "true", "X-CSRFToken": csrf(client)}, **kwargs)
-
-
-def form_post(client, path: str, data=None, **kwargs):
-    """A plain form (no JavaScript): the token as the hidden field."""
-    return client.post(path, data={"csrf_token": csrf(client), **(data or {})}, **kwargs)
 
 
 def toasts(response) -> list[str]:
@@ -143,14 +105,14 @@ def test_the_nav_shows_invites_to_admins_only(client, admin, alice):
 # -- the table ----------------------------------------------------------------------------------------
 
 
-def test_the_admin_sees_every_link_with_its_state_uses_and_actions(as_admin, admin):
+def test_the_admin_sees_every_link_with_its_state_uses_and_actions(admin_client, admin):
     active = make(admin, name="Active one", max_uses=5, post_title="Summer")
     off = make(admin, name="Switched off", enabled=False)
     expired = make(admin, name="Expired one", expires_at=utcnow() + timedelta(hours=1))
     set_column(expired, expires_at=utcnow() - timedelta(minutes=1))
     used = make(admin, name="Used up", max_uses=1)
     set_column(used, uses=1, last_used_at=utcnow())
-    page = as_admin.get("/invites")
+    page = admin_client.get("/invites")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "4 invite links" in html
@@ -173,25 +135,25 @@ def test_the_admin_sees_every_link_with_its_state_uses_and_actions(as_admin, adm
     assert forms and all(re.search(r'name="(new-)?csrf_token"', form) for form in forms)
 
 
-def test_an_empty_page_opens_the_create_form(as_admin):
-    html = as_admin.get("/invites").get_data(as_text=True)
+def test_an_empty_page_opens_the_create_form(admin_client):
+    html = admin_client.get("/invites").get_data(as_text=True)
     assert "No invite links yet" in html
     assert re.search(r'<details class="card invite-create" id="invite-create" open>', html)
 
 
-def test_search_sort_and_pages(as_admin, admin):
+def test_search_sort_and_pages(admin_client, admin):
     for number in range(55):
         make(admin, name=f"Link {number:02d}", post_title="Holiday" if number % 10 == 0 else None)
-    html = as_admin.get("/invites").get_data(as_text=True)
+    html = admin_client.get("/invites").get_data(as_text=True)
     assert "55 invite links · page 1 of 2" in html and html.count('class="invite-row') == 50
     assert 'href="/invites?page=2"' in html
 
     htmx = {"HX-Request": "true"}
-    partial = as_admin.get("/invites?q=holiday", headers=htmx).get_data(as_text=True)
+    partial = admin_client.get("/invites?q=holiday", headers=htmx).get_data(as_text=True)
     assert partial.lstrip().startswith("<section id=\"invite-list\"")  # the list alone for htmx
     assert partial.count('class="invite-row') == 6 and "matching “holiday”" in partial
 
-    by_name = as_admin.get("/invites?sort=name&order=asc&page=2", headers=htmx).get_data(as_text=True)
+    by_name = admin_client.get("/invites?sort=name&order=asc&page=2", headers=htmx).get_data(as_text=True)
     names = re.findall(r'class="break invite-name"[^>]*>([^<]+)<', by_name)
     assert names == [f"Link {n:02d}" for n in range(50, 55)]
     assert 'aria-sort="ascending"' in by_name
@@ -199,16 +161,16 @@ def test_search_sort_and_pages(as_admin, admin):
     assert 'href="/invites?sort=name&amp;order=desc"' in by_name
 
     # Nonsense in the URL falls back to the defaults, never an error.
-    assert as_admin.get("/invites?sort=password&order=up&page=-3").status_code == 200
-    assert as_admin.get("/invites?page=99").status_code == 200  # past the end: the last page
+    assert admin_client.get("/invites?sort=password&order=up&page=-3").status_code == 200
+    assert admin_client.get("/invites?page=99").status_code == 200  # past the end: the last page
 
 
 # -- creating --------------------------------------------------------------------------------------------
 
 
-def test_create_with_a_plain_form_redirects_to_the_highlighted_link(as_admin, admin):
+def test_create_with_a_plain_form_redirects_to_the_highlighted_link(admin_client, admin):
     # As the browser sends the form without JavaScript: the token under the form's own (prefixed) name.
-    response = as_admin.post("/invites", data={"new-csrf_token": csrf(as_admin), **new_form(
+    response = admin_client.post("/invites", data={"new-csrf_token": csrf(admin_client), **new_form(
                                                         name="Summer party", post_title="Summer 2026",
                                                         uses="limited", max_uses="5", password="lemonade",
                                                         max_file="500 MB", max_total="2 GB",
@@ -220,21 +182,21 @@ def test_create_with_a_plain_form_redirects_to_the_highlighted_link(as_admin, ad
     assert (invite.max_file_bytes, invite.max_total_bytes) == (500 * 1024**2, 2 * 1024**3)
     assert invite.kinds == ("image", "audio") and invite.allow_private_urls is True and invite.expires_at is None
     assert invite.password_hash and "lemonade" not in invite.password_hash
-    page = as_admin.get(response.headers["Location"]).get_data(as_text=True)
+    page = admin_client.get(response.headers["Location"]).get_data(as_text=True)
     row = row_html(page, invite.id)
     assert "is-new" in row and "data-new" in row
     assert "Created the invite link “Summer party”." in page  # the notice
 
 
-def test_create_without_the_csrf_token_is_refused(as_admin):
-    response = as_admin.post("/invites", data=new_form(name="Forged"))
+def test_create_without_the_csrf_token_is_refused(admin_client):
+    response = admin_client.post("/invites", data=new_form(name="Forged"))
     assert response.status_code == 400
     assert db.session.scalars(select(Invite)).all() == []
 
 
-def test_create_with_htmx_answers_the_list_with_the_new_link_first(as_admin, admin):
+def test_create_with_htmx_answers_the_list_with_the_new_link_first(admin_client, admin):
     make(admin, name="Older")
-    response = htmx_post(as_admin, "/invites?q=older", new_form(name="Fresh", uses="once"))
+    response = htmx_post(admin_client, "/invites?q=older", new_form(name="Fresh", uses="once"))
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert html.lstrip().startswith('<div id="invites">')
@@ -263,8 +225,8 @@ def test_create_with_htmx_answers_the_list_with_the_new_link_first(as_admin, adm
     ({"allow_uploads": None, "allow_urls": None}, "new-allow_uploads", "Let guests upload files, send links, or both"),
     ({"password": "abc"}, "new-password", "at least 4 characters"),
 ])
-def test_a_refused_create_shows_the_message_next_to_its_field(as_admin, fields, field, message):
-    response = form_post(as_admin, "/invites", new_form(**fields))
+def test_a_refused_create_shows_the_message_next_to_its_field(admin_client, fields, field, message):
+    response = form_post(admin_client, "/invites", new_form(**fields))
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert "<h1>Invite links</h1>" in html  # the whole page without htmx
@@ -272,7 +234,7 @@ def test_a_refused_create_shows_the_message_next_to_its_field(as_admin, fields, 
     assert error and message in unescape(error.group(1)), html[html.find("field-error") - 300:html.find("field-error") + 300]
     assert db.session.scalars(select(Invite)).all() == []
     # With htmx: the same refusal in the partial, and a toast.
-    response = htmx_post(as_admin, "/invites", new_form(**fields))
+    response = htmx_post(admin_client, "/invites", new_form(**fields))
     assert response.status_code == 422 and toasts(response) == ["Invite not created: check the form."]
     assert message in unescape(response.get_data(as_text=True))
     # The focus lands on the refused field (for a group of boxes, its first one).
@@ -280,9 +242,9 @@ def test_a_refused_create_shows_the_message_next_to_its_field(as_admin, fields, 
     assert re.search(r'<details class="card invite-create" id="invite-create" open>', response.get_data(as_text=True))
 
 
-def test_the_expiry_is_read_in_the_browsers_time_zone(as_admin):
-    form_post(as_admin, "/invites", new_form(name="Berlin", expires_at="2099-06-01T12:00", tz="Europe/Berlin"))
-    form_post(as_admin, "/invites", new_form(name="Nowhere", expires_at="2099-06-01T12:00", tz="Mars/Olympus"))
+def test_the_expiry_is_read_in_the_browsers_time_zone(admin_client):
+    form_post(admin_client, "/invites", new_form(name="Berlin", expires_at="2099-06-01T12:00", tz="Europe/Berlin"))
+    form_post(admin_client, "/invites", new_form(name="Nowhere", expires_at="2099-06-01T12:00", tz="Mars/Olympus"))
     stored = {i.name: i.expires_at for i in db.session.scalars(select(Invite))}
     assert stored["Berlin"] == datetime(2099, 6, 1, 10, 0, tzinfo=timezone.utc)  # CEST is UTC+2
     assert stored["Nowhere"] == datetime(2099, 6, 1, 12, 0, tzinfo=timezone.utc)  # unknown zone: UTC
@@ -291,22 +253,22 @@ def test_the_expiry_is_read_in_the_browsers_time_zone(as_admin):
 # -- editing ---------------------------------------------------------------------------------------------
 
 
-def test_the_edit_form_is_filled_with_the_invites_values(as_admin, admin):
+def test_the_edit_form_is_filled_with_the_invites_values(admin_client, admin):
     invite = make(admin, name="Band", max_uses=20, max_file_bytes=500 * 1024**2, max_total_bytes=1500,
                   expires_at="2099-01-02T03:04:05Z", password="drums-drums", allowed_kinds=["video"])
-    html = as_admin.get(f"/invites/{invite.id}/edit", headers={"HX-Request": "true"}).get_data(as_text=True)
+    html = admin_client.get(f"/invites/{invite.id}/edit", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert html.lstrip().startswith('<div class="invite-edit"')
     assert 'value="Band"' in html and 'value="20"' in html and 'value="500 MB"' in html and 'value="1500 B"' in html
     assert 'value="2099-01-02T03:04"' in html and 'name="edit-tz" type="hidden" value="UTC"' in html
     assert re.search(r'<input checked id="edit-uses-1" name="edit-uses" type="radio" value="limited">', html)
     assert "Remove the password" in html and "drums" not in html
     assert re.search(r'<input checked id="edit-kinds-1" name="edit-kinds" type="checkbox" value="video">', html)
-    assert as_admin.get(f"/invites/{invite.id}/edit").status_code == 200  # a page of its own without htmx
+    assert admin_client.get(f"/invites/{invite.id}/edit").status_code == 200  # a page of its own without htmx
 
 
-def test_saving_with_htmx_swaps_the_list_and_closes_the_dialog(as_admin, admin):
+def test_saving_with_htmx_swaps_the_list_and_closes_the_dialog(admin_client, admin):
     invite = make(admin, name="Band", max_uses=20, password="drums-drums", max_file_bytes=1500)
-    response = htmx_post(as_admin, f"/invites/{invite.id}",
+    response = htmx_post(admin_client, f"/invites/{invite.id}",
                          edit_form(invite, name="Band videos", uses="unlimited", max_total="1 GB"))
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.headers["HX-Retarget"] == "#invite-list" and response.headers["HX-Reswap"] == "outerHTML"
@@ -318,31 +280,31 @@ def test_saving_with_htmx_swaps_the_list_and_closes_the_dialog(as_admin, admin):
     assert (saved.name, saved.max_uses, saved.max_total_bytes, saved.max_file_bytes) == ("Band videos", None, 1024**3, 1500)
     assert saved.password_hash is not None  # an empty password field keeps it
 
-    form_post(as_admin, f"/invites/{invite.id}", edit_form(saved, remove_password="y"))
+    form_post(admin_client, f"/invites/{invite.id}", edit_form(saved, remove_password="y"))
     db.session.expire_all()
     assert db.session.get(Invite, invite.id).password_hash is None
 
 
-def test_saving_with_a_plain_form_redirects_back(as_admin, admin):
+def test_saving_with_a_plain_form_redirects_back(admin_client, admin):
     invite = make(admin)
-    response = form_post(as_admin, f"/invites/{invite.id}", edit_form(invite, name="Renamed", enabled=None))
+    response = form_post(admin_client, f"/invites/{invite.id}", edit_form(invite, name="Renamed", enabled=None))
     assert response.status_code == 302 and response.headers["Location"] == f"/invites#invite-{invite.id}"
     db.session.expire_all()
     assert (db.session.get(Invite, invite.id).name, db.session.get(Invite, invite.id).enabled) == ("Renamed", False)
 
 
-def test_an_expired_link_can_be_edited_without_touching_its_expiry(as_admin, admin):
+def test_an_expired_link_can_be_edited_without_touching_its_expiry(admin_client, admin):
     """The form shows the expiry to the minute; sending it back unchanged is not "a time in the past"."""
     invite = make(admin, expires_at=utcnow() + timedelta(hours=1))
     set_column(invite, expires_at=utcnow() - timedelta(hours=2, seconds=17))
     before = invite.expires_at
-    response = htmx_post(as_admin, f"/invites/{invite.id}", edit_form(invite, name="Still expired"))
+    response = htmx_post(admin_client, f"/invites/{invite.id}", edit_form(invite, name="Still expired"))
     assert response.status_code == 200, response.get_data(as_text=True)
     db.session.expire_all()
     saved = db.session.get(Invite, invite.id)
     assert saved.name == "Still expired" and saved.expires_at == before
     # Moving it to another past minute is refused inline, in the dialog's form.
-    response = htmx_post(as_admin, f"/invites/{invite.id}",
+    response = htmx_post(admin_client, f"/invites/{invite.id}",
                          edit_form(saved, expires_at=(before - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")))
     assert response.status_code == 422 and "HX-Retarget" not in response.headers
     html = unescape(response.get_data(as_text=True))
@@ -354,82 +316,89 @@ def autofocused(html: str) -> list[str]:
     return re.findall(r'<input (?=[^>]*\bautofocus\b)[^>]*\bid="([^"]+)"', html)
 
 
-def test_the_edit_dialog_focuses_the_name_then_the_field_a_save_refused(as_admin, admin):
+def test_the_edit_dialog_focuses_the_name_then_the_field_a_save_refused(admin_client, admin):
     invite = make(admin, name="Band")
-    html = as_admin.get(f"/invites/{invite.id}/edit", headers={"HX-Request": "true"}).get_data(as_text=True)
+    html = admin_client.get(f"/invites/{invite.id}/edit", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert autofocused(html) == ["edit-name"]
     # After a refusal the focus stays with the field to fix: the admin's next keys go there.
-    response = htmx_post(as_admin, f"/invites/{invite.id}", edit_form(invite, max_file="lots"))
+    response = htmx_post(admin_client, f"/invites/{invite.id}", edit_form(invite, max_file="lots"))
     assert response.status_code == 422
     assert autofocused(response.get_data(as_text=True)) == ["edit-max_file"]
     # Several refused: the first of them, in the form's order.
-    response = htmx_post(as_admin, f"/invites/{invite.id}", edit_form(invite, max_total="0", expires_at="soon"))
+    response = htmx_post(admin_client, f"/invites/{invite.id}", edit_form(invite, max_total="0", expires_at="soon"))
     html = unescape(response.get_data(as_text=True))
     assert "Pick a date and time" in html and "at least 1 byte" in html
     assert autofocused(html) == ["edit-expires_at"]
 
 
-def test_a_refused_edit_changes_nothing(as_admin, admin):
+def test_a_refused_edit_changes_nothing(admin_client, admin):
     invite = make(admin, name="Keep me")
-    response = htmx_post(as_admin, f"/invites/{invite.id}", edit_form(invite, name="", max_file="huge"))
+
+    def stored():
+        return db.session.execute(select(Invite.__table__).where(Invite.id == invite.id)).one()
+
+    before = stored()
+    response = htmx_post(admin_client, f"/invites/{invite.id}",
+                         edit_form(invite, name="", max_file="huge", post_title="Changed", uses="once"))
     assert response.status_code == 422
     html = unescape(response.get_data(as_text=True))
     assert "Give the invite a name" in html or "Write a size" in html
     db.session.expire_all()
     assert db.session.get(Invite, invite.id).name == "Keep me"
+    assert stored() == before
 
 
-def test_unknown_invites_are_the_friendly_404(as_admin):
-    assert as_admin.get("/invites/999/edit").status_code == 404
-    assert form_post(as_admin, "/invites/999/enabled", {"enabled": "0"}).status_code == 404
-    assert as_admin.get(f"/invites/{2**64}").status_code == 404
+def test_unknown_invites_are_the_friendly_404(admin_client):
+    assert admin_client.get("/invites/999/edit").status_code == 404
+    assert form_post(admin_client, "/invites/999/enabled", {"enabled": "0"}).status_code == 404
+    assert admin_client.get(f"/invites/{2**64}").status_code == 404
 
 
 # -- switching, deleting, several at once -------------------------------------------------------------------
 
 
-def test_switching_a_link_off_and_on_with_htmx(as_admin, admin):
+def test_switching_a_link_off_and_on_with_htmx(admin_client, admin):
     invite = make(admin, name="Toggle")
-    response = htmx_post(as_admin, f"/invites/{invite.id}/enabled", {"enabled": "0", "q": "tog"})
+    response = htmx_post(admin_client, f"/invites/{invite.id}/enabled", {"enabled": "0", "q": "tog"})
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert html.lstrip().startswith('<section id="invite-list"') and "matching “tog”" in html  # the view is kept
     assert ">Disabled</span>" in row_html(html, invite.id)
     assert toasts(response) == ["“Toggle” is off."]
-    response = form_post(as_admin, f"/invites/{invite.id}/enabled", {"enabled": "1"})
+    response = form_post(admin_client, f"/invites/{invite.id}/enabled", {"enabled": "1"})
     assert response.status_code == 302
     db.session.expire_all()
     assert db.session.get(Invite, invite.id).enabled is True
 
 
-def test_deleting_one_link(as_admin, admin):
+def test_deleting_one_link(admin_client, admin):
     invite, other = make(admin, name="Gone"), make(admin, name="Stays")
     # Without JavaScript: a confirmation page first, then the delete.
-    confirm = form_post(as_admin, f"/invites/{invite.id}/delete")
+    confirm = form_post(admin_client, f"/invites/{invite.id}/delete")
     assert confirm.status_code == 200 and "Delete this invite link?" in confirm.get_data(as_text=True)
     assert db.session.get(Invite, invite.id) is not None
-    done = form_post(as_admin, "/invites/bulk", {"action": "delete", "ids": [str(invite.id)], "confirmed": "1"})
+    done = form_post(admin_client, "/invites/bulk", {"action": "delete", "ids": [str(invite.id)], "confirmed": "1"})
     assert done.status_code == 302
     db.session.expire_all()
     assert [i.name for i in db.session.scalars(select(Invite))] == ["Stays"]
     # With htmx (the browser asked already): the list without it.
-    response = htmx_post(as_admin, f"/invites/{other.id}/delete")
+    response = htmx_post(admin_client, f"/invites/{other.id}/delete")
     assert response.status_code == 200 and "No invite links yet" in response.get_data(as_text=True)
     assert db.session.scalars(select(Invite)).all() == []
 
 
-def test_bulk_actions_with_htmx(as_admin, admin):
+def test_bulk_actions_with_htmx(admin_client, admin):
     a, b, c = make(admin, name="A"), make(admin, name="B"), make(admin, name="C")
     ids = [str(a.id), str(b.id)]
-    response = htmx_post(as_admin, "/invites/bulk", {"action": "disable", "ids": ids})
+    response = htmx_post(admin_client, "/invites/bulk", {"action": "disable", "ids": ids})
     assert response.status_code == 200 and toasts(response) == ["Switched 2 invite links off."]
     html = response.get_data(as_text=True)
     assert ">Disabled</span>" in row_html(html, a.id) and ">Active</span>" in row_html(html, c.id)
-    response = htmx_post(as_admin, "/invites/bulk", {"action": "disable", "ids": ids})
+    response = htmx_post(admin_client, "/invites/bulk", {"action": "disable", "ids": ids})
     assert toasts(response) == ["The invite links were already off."]
-    response = htmx_post(as_admin, "/invites/bulk", {"action": "enable", "ids": [str(a.id)]})
+    response = htmx_post(admin_client, "/invites/bulk", {"action": "enable", "ids": [str(a.id)]})
     assert toasts(response) == ["Switched 1 invite link on."]
-    response = htmx_post(as_admin, "/invites/bulk", {"action": "delete", "ids": ids + ["999", "x"]})
+    response = htmx_post(admin_client, "/invites/bulk", {"action": "delete", "ids": ids + ["999", "x"]})
     assert response.status_code == 200
     assert toasts(response) == ["Deleted 2 invite links. What guests sent stays in the library."]
     db.session.expire_all()
@@ -441,25 +410,25 @@ def test_bulk_actions_with_htmx(as_admin, admin):
     ({"action": "delete", "ids": ["999999"]}, "Tick at least one invite link first."),
     ({"action": "explode", "ids": ["1"]}, "Choose enable, disable or delete."),
 ])
-def test_bulk_refusals_are_422_with_a_toast(as_admin, admin, data, message):
+def test_bulk_refusals_are_422_with_a_toast(admin_client, admin, data, message):
     make(admin)
-    response = htmx_post(as_admin, "/invites/bulk", data)
+    response = htmx_post(admin_client, "/invites/bulk", data)
     assert response.status_code == 422 and toasts(response) == [message]
     assert response.get_data(as_text=True).lstrip().startswith('<section id="invite-list"')
     assert len(db.session.scalars(select(Invite)).all()) == 1
 
 
-def test_bulk_without_the_csrf_token_is_refused(as_admin, admin):
+def test_bulk_without_the_csrf_token_is_refused(admin_client, admin):
     invite = make(admin)
-    response = as_admin.post("/invites/bulk", data={"action": "delete", "ids": [str(invite.id)]},
+    response = admin_client.post("/invites/bulk", data={"action": "delete", "ids": [str(invite.id)]},
                              headers={"HX-Request": "true"})
     assert response.status_code == 400
     assert db.session.get(Invite, invite.id) is not None
 
 
-def test_bulk_delete_without_javascript_asks_first(as_admin, admin):
+def test_bulk_delete_without_javascript_asks_first(admin_client, admin):
     a, b = make(admin, name="First"), make(admin, name="Second")
-    page = form_post(as_admin, "/invites/bulk", {"action": "delete", "ids": [str(a.id), str(b.id)]})
+    page = form_post(admin_client, "/invites/bulk", {"action": "delete", "ids": [str(a.id), str(b.id)]})
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "Delete 2 invite links?" in html and "First" in html and "Second" in html
     assert len(db.session.scalars(select(Invite)).all()) == 2
@@ -468,10 +437,10 @@ def test_bulk_delete_without_javascript_asks_first(as_admin, admin):
 # -- the QR code and the details ------------------------------------------------------------------------------
 
 
-def test_the_qr_code_is_an_svg_of_the_link(as_admin, admin):
+def test_the_qr_code_is_an_svg_of_the_link(admin_client, admin):
     invite = make(admin, name="Party")
     link = f"http://localhost/i/{invites.token_for(invite)}"
-    html = as_admin.get(f"/invites/{invite.id}/qr", headers={"HX-Request": "true"}).get_data(as_text=True)
+    html = admin_client.get(f"/invites/{invite.id}/qr", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert html.lstrip().startswith('<div class="invite-qr"')
     svg = re.search(r"<svg.*?</svg>", html, re.S).group(0)
     ElementTree.fromstring(svg)  # well-formed
@@ -480,22 +449,22 @@ def test_the_qr_code_is_an_svg_of_the_link(as_admin, admin):
                                                       light="#fff", title="QR code of the invite link Party")
     assert svg == expected  # the code encodes exactly the link
 
-    download = as_admin.get(f"/invites/{invite.id}/qr.svg")
+    download = admin_client.get(f"/invites/{invite.id}/qr.svg")
     assert download.status_code == 200 and download.mimetype == "image/svg+xml"
     assert download.headers["Cache-Control"] == "no-store"
     assert "attachment" in download.headers["Content-Disposition"]
     root = ElementTree.fromstring(download.get_data())
     assert root.tag == "{http://www.w3.org/2000/svg}svg"  # a file any viewer opens
-    assert as_admin.get(f"/invites/{invite.id}/qr").status_code == 200  # a page without htmx
+    assert admin_client.get(f"/invites/{invite.id}/qr").status_code == 200  # a page without htmx
 
 
-def test_the_details_show_what_came_through_the_link(as_admin, admin):
+def test_the_details_show_what_came_through_the_link(admin_client, admin):
     invite = make(admin, name="Party", max_uses=3, max_file_bytes=1024**2, password="secret-word")
     guest = invites.open_session(invite, None)
     invites.count_use(guest)
     db.session.commit()
-    html = unescape(as_admin.get(f"/invites/{invite.id}", headers={"HX-Request": "true"}).get_data(as_text=True))
-    for text in ("Details · Party", "1 of 3", "by root", "1.0 MB", "No limit", "Images, Videos", "Not allowed",
+    html = unescape(admin_client.get(f"/invites/{invite.id}", headers={"HX-Request": "true"}).get_data(as_text=True))
+    for text in ("Details · Party", "1 of 3", f"by {admin.username}", "1.0 MB", "No limit", "Images, Videos", "Not allowed",
                  "Upload files and send links", ">Active<"):
         assert text in html, text
     assert "secret-word" not in html
@@ -536,14 +505,14 @@ def test_local_times_and_list_urls():
     assert ListView.from_values({"sort": "x", "order": "y", "page": "zero"}) == ListView()
 
 
-def test_a_name_with_markup_is_shown_as_text_everywhere(as_admin, admin):
+def test_a_name_with_markup_is_shown_as_text_everywhere(admin_client, admin):
     """Names are the admin's, but they end up in attributes (confirm texts, labels) and in the
     QR code's SVG title: each is escaped."""
     invite = make(admin, name='<img src=x onerror="alert(1)">', post_title="</td><script>alert(2)</script>")
     htmx = {"HX-Request": "true"}
-    pages = [as_admin.get("/invites"), as_admin.get(f"/invites/{invite.id}", headers=htmx),
-             as_admin.get(f"/invites/{invite.id}/qr", headers=htmx), as_admin.get(f"/invites/{invite.id}/edit", headers=htmx),
-             as_admin.get(f"/invites/{invite.id}/qr.svg")]
+    pages = [admin_client.get("/invites"), admin_client.get(f"/invites/{invite.id}", headers=htmx),
+             admin_client.get(f"/invites/{invite.id}/qr", headers=htmx), admin_client.get(f"/invites/{invite.id}/edit", headers=htmx),
+             admin_client.get(f"/invites/{invite.id}/qr.svg")]
     for response in pages:
         text = response.get_data(as_text=True)
         assert response.status_code == 200

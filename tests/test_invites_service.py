@@ -20,7 +20,6 @@ from webapp.models import GuestSession, Invite, Job, JobFile, Submission, Upload
 from webapp.models.base import utcnow
 from webapp.models.invite import DUPLICATE, STORED, UPLOAD_FAILED
 from webapp.models.job import Outcome
-from webapp.services.accounts import identity as accounts
 from webapp.services.guests import invites
 
 
@@ -29,11 +28,6 @@ def in_request(app):
     """A request to build links in (link_for answers with the request's host)."""
     with app.test_request_context("/", base_url="https://haul.example"):
         yield
-
-
-@pytest.fixture
-def admin(app):
-    return accounts.create_user("root", "rootpassword", role="admin")
 
 
 def make(admin, **fields):

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
-from media_site import video_clip_number
+from support.media_site import video_clip_number
 
 from jobs import media_safety, thumbnails
 from webapp.services.library.files import thumbnail_path

@@ -1,11 +1,9 @@
 """Queue controls as services and as the queue page's htmx endpoints: pause, reorder, remove, clear, links in pasted text."""
 from __future__ import annotations
 
-import re
-
 import pytest
 from sqlalchemy import select
-from test_auth_pages import sign_in
+from support.web import CSRF_META, USER_PASSWORD, csrf, sign_in
 from test_claim_and_recovery import job, new_job
 
 from jobs import runner
@@ -240,12 +238,10 @@ def test_status_counts_cover_every_status(app):
 
 
 @pytest.fixture
-def signed_in(client, app):
-    accounts.create_user("admin", "longpassword", role="admin")
+def signed_in(client, admin):
+    """The admin, signed in through the form, every request carrying the CSRF header as htmx does."""
     assert sign_in(client).status_code == 302
-    page = client.get("/").get_data(as_text=True)
-    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
-    client.environ_base["HTTP_X_CSRFTOKEN"] = token
+    client.environ_base["HTTP_X_CSRFTOKEN"] = csrf(client, "/")
     return client
 
 
@@ -297,11 +293,10 @@ def test_queue_pages_need_a_signed_in_person(client):
     assert client.post("/queue/pause").status_code in (302, 400)  # no session (and no CSRF token)
 
 
-def test_only_an_admin_pauses_the_whole_queue(client, app):
-    accounts.create_user("plain", "plain-password")
-    sign_in(client, "plain", "plain-password")
+def test_only_an_admin_pauses_the_whole_queue(client, alice):
+    sign_in(client, "alice", USER_PASSWORD)
     page = client.get("/").get_data(as_text=True)
-    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    token = CSRF_META.search(page).group(1)
     assert "Pause all" not in page
     response = client.post("/queue/pause", headers={**HX, "X-CSRFToken": token})
     assert response.status_code == 403

@@ -5,10 +5,10 @@ same through a real nginx."""
 from __future__ import annotations
 
 import dataclasses
-import re
 
 import pytest
 from conftest import API_TOKEN
+from support.web import USER_PASSWORD, sign_in
 
 BEARER = {"Authorization": f"Bearer {API_TOKEN}"}
 FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "haul.example.com",
@@ -74,27 +74,20 @@ def test_only_the_hop_the_proxy_added_is_believed(app):
     assert seen == [("198.51.100.4", "https", "haul.example.com")]
 
 
-def sign_in(client, headers, remember=False):
-    page = client.get("/login", headers=headers)
-    assert page.status_code == 200, (page.status_code, page.headers.get("Location"))
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.get_data(as_text=True)).group(1)
-    form = {"csrf_token": token, "username": "alice", "password": "alice-password-1"}
-    if remember:
-        form["remember"] = "y"
-    return client.post("/login", data=form, headers={**headers, "Referer": "https://haul.example.com/login"})
+def sign_in_through(client, headers, remember=False):
+    """Sign in as alice with these headers on the requests, as the proxy forwards them."""
+    headers = {**headers, "Referer": "https://haul.example.com/login"}
+    return sign_in(client, "alice", USER_PASSWORD, remember=remember, headers=headers)
 
 
-def test_sign_in_cookies_are_secure_over_https_only(app):
-    from webapp.services.accounts import identity as accounts
-
-    accounts.create_user("alice", "alice-password-1")
-    over_https = sign_in(app.test_client(), FORWARDED, remember=True)
+def test_sign_in_cookies_are_secure_over_https_only(app, alice):
+    over_https = sign_in_through(app.test_client(), FORWARDED, remember=True)
     assert over_https.status_code == 302, over_https.get_data(as_text=True)
     cookies = {c.split("=", 1)[0]: c for c in over_https.headers.getlist("Set-Cookie")}
     assert set(cookies) >= {"session", "remember_token"}
     assert all("; Secure" in cookie for cookie in cookies.values()), cookies
 
-    plain = sign_in(app.test_client(), {}, remember=True)
+    plain = sign_in_through(app.test_client(), {}, remember=True)
     assert plain.status_code == 302
     plain_cookies = plain.headers.getlist("Set-Cookie")
     assert plain_cookies and not any("Secure" in cookie for cookie in plain_cookies)

@@ -6,36 +6,25 @@ only to live streams; remember-me lasts 30 days; no page may be framed.
 Each attack is the request an attacker with the old credential sends after the change."""
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 from http.cookies import SimpleCookie
 
 import pytest
 from conftest import API_TOKEN, assert_api_error
 from sqlalchemy import func, select
+from support.web import USER_PASSWORD, csrf, sign_in
 
 from webapp.extensions import db
 from webapp.models import ApiToken
 from webapp.services.accounts import identity as accounts
 
-CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-PASSWORD = "alice-password-1"
 STATIC = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
-@pytest.fixture
-def alice(app):
-    return accounts.create_user("alice", PASSWORD)
-
-
-def browser(app, username="alice", password=PASSWORD, remember=True):
+def browser(app, username="alice", password=USER_PASSWORD, remember=True):
     """A browser signed in through the real sign-in form (with "remember me")."""
     client = app.test_client()
-    token = CSRF_FIELD.search(client.get("/login").get_data(as_text=True)).group(1)
-    data = {"csrf_token": token, "username": username, "password": password}
-    if remember:
-        data["remember"] = "y"
-    response = client.post("/login", data=data)
+    response = sign_in(client, username, password, remember=remember)
     assert response.status_code == 302, response.get_data(as_text=True)
     return client
 
@@ -53,7 +42,7 @@ def remember_cookie_only(app, client):
     return fresh
 
 
-def api_login(client, username="alice", password=PASSWORD) -> dict:
+def api_login(client, username="alice", password=USER_PASSWORD) -> dict:
     response = client.post("/api/v1/auth/login", json={"username": username, "password": password})
     assert response.status_code == 200, response.get_json()
     return response.get_json()
@@ -65,10 +54,6 @@ def bearer(token: str) -> dict:
 
 def personal_token(user, scopes=None) -> str:
     return accounts.create_token(user, "script", scopes)[1]
-
-
-def page_csrf(client, path="/account") -> str:
-    return re.search(r'<meta name="csrf-token" content="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
 
 
 # A reset by an admin ---------------------------------------------------------------------------
@@ -113,7 +98,7 @@ def test_the_users_page_reset_ends_sign_ins_and_says_so(app, client, alice):
     stolen_browser = browser(app)
     admin = browser(app, "root", "root-password-1")
     response = admin.post(f"/settings/users/{alice.id}/password",
-                          data={"csrf_token": page_csrf(admin, "/settings/users"), f"u{alice.id}-password": "a-new-pass-2"},
+                          data={"csrf_token": csrf(admin, "/settings/users"), f"u{alice.id}-password": "a-new-pass-2"},
                           headers={"HX-Request": "true"})
     assert response.status_code == 200, response.get_data(as_text=True)
     assert "signed out everywhere and 1 API token revoked" in response.headers["HX-Trigger"]
@@ -131,7 +116,7 @@ def test_changing_ones_password_keeps_this_browser_and_ends_the_others(app, clie
     elsewhere_cookie = remember_cookie_only(app, elsewhere)
     token = personal_token(alice)
     response = here.post("/account/password", data={
-        "csrf_token": page_csrf(here), "current_password": PASSWORD, "new_password": "another-password-2",
+        "csrf_token": csrf(here), "current_password": USER_PASSWORD, "new_password": "another-password-2",
         "confirm": "another-password-2"})
     assert response.status_code == 302
     assert signed_in(here)
@@ -146,7 +131,7 @@ def test_the_password_form_offers_to_keep_the_tokens(app, client, alice):
     page = here.get("/account").get_data(as_text=True)
     assert "Keep my API tokens working" in page and "Your 1 API token stops working too" in page
     here.post("/account/password", data={
-        "csrf_token": page_csrf(here), "current_password": PASSWORD, "new_password": "another-password-2",
+        "csrf_token": csrf(here), "current_password": USER_PASSWORD, "new_password": "another-password-2",
         "confirm": "another-password-2", "keep_tokens": "y"})
     assert client.get("/api/v1/auth/me", headers=bearer(token)).status_code == 200
 
@@ -156,7 +141,7 @@ def test_changing_ones_password_through_the_api_answers_a_fresh_pair(app, client
     other_pair = api_login(client)
     token = personal_token(alice)
     changed = client.post("/api/v1/auth/password", headers=bearer(pair["access_token"]),
-                          json={"current_password": PASSWORD, "new_password": "another-password-2"})
+                          json={"current_password": USER_PASSWORD, "new_password": "another-password-2"})
     assert changed.status_code == 200, changed.get_json()
     fresh = changed.get_json()
     assert fresh["access_token"] != pair["access_token"] and fresh["user"]["username"] == "alice"
@@ -175,7 +160,7 @@ def test_the_api_password_change_needs_the_current_password_and_may_keep_tokens(
     assert_api_error(wrong, 422, "wrong_password")
     assert client.get("/api/v1/auth/me", headers=bearer(pair["access_token"])).status_code == 200  # nothing ended
     kept = client.post("/api/v1/auth/password", headers=bearer(pair["access_token"]),
-                       json={"current_password": PASSWORD, "new_password": "another-password-2",
+                       json={"current_password": USER_PASSWORD, "new_password": "another-password-2",
                              "revoke_tokens": False})
     assert kept.status_code == 200
     assert client.get("/api/v1/auth/me", headers=bearer(token)).status_code == 200
@@ -184,9 +169,9 @@ def test_the_api_password_change_needs_the_current_password_and_may_keep_tokens(
 def test_a_submit_only_token_cannot_change_the_password(app, client, alice):
     submit_only = personal_token(alice, "submit")
     response = client.post("/api/v1/auth/password", headers=bearer(submit_only),
-                           json={"current_password": PASSWORD, "new_password": "another-password-2"})
+                           json={"current_password": USER_PASSWORD, "new_password": "another-password-2"})
     assert_api_error(response, 403, "insufficient_scope")
-    assert accounts.authenticate("alice", PASSWORD) is not None
+    assert accounts.authenticate("alice", USER_PASSWORD) is not None
 
 
 # Roles and deletion -----------------------------------------------------------------------------
@@ -207,8 +192,15 @@ def test_a_role_change_ends_browser_sessions_and_cuts_tokens_to_the_new_role(app
 
 def test_the_same_role_again_ends_nothing(app, client, alice):
     here = browser(app)
+    pair = api_login(client)
+    token = personal_token(alice)
     assert client.patch(f"/api/v1/users/{alice.id}", json={"role": "user"}, headers=STATIC).status_code == 200
     assert signed_in(here)
+    assert signed_in(remember_cookie_only(app, here))
+    assert client.get("/api/v1/auth/me", headers=bearer(pair["access_token"])).status_code == 200
+    assert client.get("/api/v1/auth/me", headers=bearer(token)).status_code == 200
+    refreshed = client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.get_json()
 
 
 def test_deleting_a_user_ends_their_sign_ins(app, client, alice):
@@ -234,10 +226,7 @@ def test_a_session_id_names_the_session_version(app, alice):
 
 
 def test_remember_me_lasts_thirty_days(app, alice):
-    client = app.test_client()
-    token = CSRF_FIELD.search(client.get("/login").get_data(as_text=True)).group(1)
-    response = client.post("/login", data={"csrf_token": token, "username": "alice", "password": PASSWORD,
-                                           "remember": "y"})
+    response = sign_in(app.test_client(), "alice", USER_PASSWORD, remember=True)
     header = next(value for value in response.headers.getlist("Set-Cookie") if value.startswith("remember_token="))
     expires = SimpleCookie(header)["remember_token"]["expires"]
     lifetime = datetime.strptime(expires, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=timezone.utc) \

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from support.web import USER_PASSWORD, form_post, htmx_post, sign_in_as
 
 from jobs import huey, runner
 from jobs.engines import picker
@@ -34,7 +35,6 @@ from webapp.services.admin import cookies, runtime_settings
 from webapp.services.queue import dispatch
 from webapp.services.queue.submissions import submit
 
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 COOKIES_TXT = (
     "# Netscape HTTP Cookie File\n"
     ".example.com\tTRUE\t/\tFALSE\t0\tsession\tabc123\n"
@@ -48,39 +48,6 @@ def settings(settings, tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     return dataclasses.replace(settings, data_dir=data_dir)
-
-
-@pytest.fixture
-def admin(app):
-    return accounts.create_user("admin", "admin-password", role="admin")
-
-
-@pytest.fixture
-def alice(app):
-    return accounts.create_user("alice", "alice-password", role="user")
-
-
-def sign_in_as(client, user: User) -> None:
-    """A signed-in session for `user` (Flask-Login's session keys), without the rate-limited form."""
-    with client.session_transaction() as session:
-        session["_user_id"] = str(user.id)
-        session["_fresh"] = True
-
-
-def csrf(client, path: str = "/account") -> str:
-    page = client.get(path).get_data(as_text=True)
-    return CSRF_META.search(page).group(1)
-
-
-def htmx_post(client, path: str, data=None, **kwargs):
-    """A POST as htmx sends it from a page: the HX-Request header and the CSRF token header."""
-    headers = {"HX-Request": "true", "X-CSRFToken": csrf(client)}
-    return client.post(path, data=data or {}, headers=headers, **kwargs)
-
-
-def form_post(client, path: str, data=None, **kwargs):
-    """A plain form POST (no JavaScript): the token as the hidden csrf_token field."""
-    return client.post(path, data={"csrf_token": csrf(client), **(data or {})}, **kwargs)
 
 
 def toasts(response) -> list[dict]:
@@ -663,7 +630,7 @@ def test_admin_resets_a_password_and_deletes_a_user(client, admin, alice):
     reset = htmx_post(client, f"/settings/users/{alice.id}/password", {f"u{alice.id}-password": "brand-new-pass"})
     assert reset.status_code == 200
     assert accounts.authenticate("alice", "brand-new-pass") is not None
-    assert accounts.authenticate("alice", "alice-password") is None
+    assert accounts.authenticate("alice", USER_PASSWORD) is None
 
     too_short = htmx_post(client, f"/settings/users/{alice.id}/password", {f"u{alice.id}-password": "x"})
     assert too_short.status_code == 422 and "at least 8 characters" in too_short.get_data(as_text=True)
@@ -685,10 +652,10 @@ def test_changing_your_own_password(client, alice):
     wrong = htmx_post(client, "/account/password", {"current_password": "nope", "new_password": "a-new-password",
                                                     "confirm": "a-new-password"})
     assert wrong.status_code == 422 and "current password is not right" in wrong.get_data(as_text=True)
-    differ = htmx_post(client, "/account/password", {"current_password": "alice-password",
+    differ = htmx_post(client, "/account/password", {"current_password": USER_PASSWORD,
                                                      "new_password": "a-new-password", "confirm": "another-one"})
     assert differ.status_code == 422 and "The passwords differ" in differ.get_data(as_text=True)
-    ok = htmx_post(client, "/account/password", {"current_password": "alice-password",
+    ok = htmx_post(client, "/account/password", {"current_password": USER_PASSWORD,
                                                  "new_password": "a-new-password", "confirm": "a-new-password"})
     assert ok.status_code == 200
     assert toasts(ok)[0]["message"] == "Your password is changed. Every other browser and app is signed out."

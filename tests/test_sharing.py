@@ -17,30 +17,14 @@ from urllib.parse import parse_qs, quote, unquote, urljoin, urlsplit
 import pytest
 from PIL import Image
 from sqlalchemy import func, select
+from support.web import CSRF_META, USER_PASSWORD, csrf, sign_in_as
 
 from webapp.extensions import db
 from webapp.models import ApiToken, Job, JobFile, Submission
 from webapp.services.accounts import identity as accounts
 from webapp.services.guests import upload_store
 
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 PAGE = "https://example.com/gallery/cats"
-
-
-@pytest.fixture
-def alice(app):
-    return accounts.create_user("alice", "alice-password", role="user")
-
-
-def sign_in_as(client, user) -> None:
-    with client.session_transaction() as session:
-        session["_user_id"] = str(user.id)
-        session["_fresh"] = True
-
-
-def csrf(client, path: str = "/account") -> str:
-    page = client.get(path).get_data(as_text=True)
-    return CSRF_META.search(page).group(1)
 
 
 def job_count() -> int:
@@ -284,7 +268,7 @@ def test_signed_out_the_popup_signs_in_first_and_comes_back_to_the_link(client, 
     assert "Sign in to send this page to Haul." in text_of(login_page)
     token = CSRF_META.search(text_of(login_page)).group(1)
     signed_in = client.post("/login?next=" + quote(next_path, safe=""),
-                            data={"csrf_token": token, "username": "alice", "password": "alice-password"})
+                            data={"csrf_token": token, "username": "alice", "password": USER_PASSWORD})
     assert signed_in.status_code == 302
     assert signed_in.headers["Location"] == next_path
     popup = client.get(next_path)
@@ -304,7 +288,7 @@ def test_signed_out_a_popup_with_someone_elses_key_waits_after_sign_in(client, a
     next_path = parse_qs(urlsplit(response.headers["Location"]).query)["next"][0]
     token = CSRF_META.search(text_of(client.get(response.headers["Location"]))).group(1)
     client.post("/login?next=" + quote(next_path, safe=""),
-                data={"csrf_token": token, "username": "alice", "password": "alice-password"})
+                data={"csrf_token": token, "username": "alice", "password": USER_PASSWORD})
     assert 'data-auto="no"' in text_of(client.get(next_path))
 
 
@@ -320,7 +304,7 @@ def test_sign_in_never_follows_next_off_the_site(client, alice, target):
     """The popup relies on login's `next`: it stays on this site whatever it is given."""
     token = csrf(client, "/login")
     response = client.post("/login?next=" + quote(target, safe=""),
-                           data={"csrf_token": token, "username": "alice", "password": "alice-password"})
+                           data={"csrf_token": token, "username": "alice", "password": USER_PASSWORD})
     assert response.status_code == 302
     raw = response.headers["Location"]
     assert "\\" not in raw and "\t" not in raw  # what browsers would read as "//"

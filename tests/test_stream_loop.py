@@ -13,8 +13,8 @@ from webapp.extensions import db
 from webapp.live_api import replay
 from webapp.models import User
 from webapp.services.accounts import identity as accounts
-from webapp.services.queue import events
 from webapp.services.accounts import user_admin as users
+from webapp.services.queue import events
 from webapp.stream_loop import KEEPALIVE, RETRY, sse_frame
 from webapp.streams import Holder
 

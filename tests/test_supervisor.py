@@ -2,7 +2,7 @@
 
 In-process tests step it by hand (`tick()`) on a fake clock, so the pauses between restarts are
 checked without waiting them out; the attacks that kill the supervisor itself, or need it to
-adopt orphans, run it as a process of its own (tests/supervised_fakes.py). The real stack under
+adopt orphans, run it as a process of its own (tests/support/supervised_fakes.py). The real stack under
 the same attacks: tests/test_e2e_serve.py.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from stack import kill_tree
+from support.stack import kill_tree
 
 from webapp.supervisor import Child, CrashHistory, RestartPolicy, Supervisor, describe_exit
 
@@ -178,7 +178,7 @@ def test_a_stop_request_stops_every_child_with_sigterm_and_exits_0(tmp_path):
 
 def run_supervisor(tmp_path, commands: dict, own_session=()) -> subprocess.Popen:
     log = open(tmp_path / "supervisor.log", "wb")
-    args = [PY, str(HERE / "supervised_fakes.py"), json.dumps(commands)]
+    args = [PY, str(HERE / "support" / "supervised_fakes.py"), json.dumps(commands)]
     if own_session:
         args.append(",".join(own_session))
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

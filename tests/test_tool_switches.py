@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ import yt_dlp
 from conftest import ROOT, assert_api_error
 from gallery_dl import option as gdl_option
 from sqlalchemy import select
+from support.web import csrf, sign_in_as
 
 from jobs import runner
 from webapp.config import ConfigError, load_settings
@@ -28,11 +28,9 @@ from webapp.core import tool_allowlist, tool_args
 from webapp.core.tool_args import ToolArgsError, parse_gallery_dl_args, parse_ytdlp_args
 from webapp.extensions import db
 from webapp.models import Job, Setting
-from webapp.services.accounts import identity as accounts
 from webapp.services.admin import runtime_settings
 from webapp.services.queue.submissions import submit
 
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 MARKER = "haul-marker-5b1f0c9e"  # a secret no message may ever contain
 
 # (switches, the switch the refusal must name): every spelling of the switches that name a program or a file.
@@ -244,20 +242,14 @@ def test_validate_gives_the_same_message(client, api_callers, target):
     assert "--exec is not allowed" in body["errors"]["ytdlp_extra_args"][0]
 
 
-def _sign_in(client, user) -> str:
-    with client.session_transaction() as session:
-        session["_user_id"] = str(user.id)
-        session["_fresh"] = True
-    return CSRF_META.search(client.get("/account").get_data(as_text=True)).group(1)
-
-
 @pytest.mark.parametrize("tool, args, named", [
     ("yt-dlp", "--exec 'touch {target}'", "--exec"),
     ("yt-dlp", "-xf best", "-x"),
     ("gallery-dl", "-o postprocessors='[{{\"name\": \"exec\", \"command\": \"touch {target}\"}}]'", "postprocessors"),
 ])
-def test_the_settings_page_refuses_the_attack_inline(client, app, tool, args, named, target):
-    token = _sign_in(client, accounts.create_user("root", "root-password", role="admin"))
+def test_the_settings_page_refuses_the_attack_inline(client, admin, tool, args, named, target):
+    sign_in_as(client, admin)
+    token = csrf(client)
     response = client.post("/settings/tools", data={f"tools-{KEY[tool]}": _attack(args, target)},
                            headers={"HX-Request": "true", "X-CSRFToken": token})
     assert response.status_code == 422
@@ -373,7 +365,7 @@ def test_a_refused_stored_value_is_logged_once_and_shown_as_refused(app, client,
     assert "--exec is not allowed" in described["ytdlp_extra_args"]["refused"]
     assert described["gallery_dl_extra_args"]["refused"] is None
 
-    _sign_in(client, api_callers.root)
+    sign_in_as(client, api_callers.root)
     page = client.get("/settings").get_data(as_text=True)
     assert "Not in use: yt-dlp: --exec is not allowed" in page
     assert "--exec &#39;touch /nonexistent/x&#39;" in page  # kept in the field, for the admin to fix

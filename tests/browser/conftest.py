@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
-from stack import ROOT, HaulStack
+from support.stack import ROOT, HaulStack
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

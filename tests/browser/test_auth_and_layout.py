@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
-from stack import HaulStack
+from support.stack import HaulStack
 
 from browser.conftest import (
     ADMIN_PASSWORD,

@@ -1,6 +1,6 @@
 """Haul behind nginx over HTTPS, in a real browser: the way most people run it.
 
-nginx is configured by docs/deploy/nginx.conf (tests/reverse_proxy.py) and terminates TLS with
+nginx is configured by docs/deploy/nginx.conf (tests/support/reverse_proxy.py) and terminates TLS with
 a self-signed certificate (the browser context accepts it); Haul runs with
 HAUL_TRUSTED_PROXIES=1. Over HTTPS, Flask-WTF also checks that every form and htmx request
 comes with a Referer of this site, so these tests catch a page whose referrer policy would
@@ -12,8 +12,8 @@ import re
 
 import pytest
 from playwright.sync_api import expect
-from reverse_proxy import NginxProxy
-from stack import HaulStack
+from support.reverse_proxy import NginxProxy
+from support.stack import HaulStack
 
 from browser.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, API_TOKEN, PHONE, login, open_context
 from browser.test_bookmarklet import bookmarklet_code

@@ -28,7 +28,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 import requests
 from playwright.sync_api import BrowserContext, Page, expect
-from stack import ROOT
+from support.stack import ROOT
 
 from browser.conftest import ADMIN_USERNAME, shot
 

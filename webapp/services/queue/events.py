@@ -222,7 +222,7 @@ class EventHub:
     New records go into one buffer shared by every subscriber, and setting one Event wakes
     them all: a thousand open streams cost one append per event, not a thousand queue puts, and
     readers take no lock (a Condition's notify_all made 1,000 woken greenlets queue for its lock
-    one by one; measured in tests/bench_api.py). The buffer keeps the newest BUFFER..2*BUFFER.
+    one by one; measured in tests/bench/bench_api.py). The buffer keeps the newest BUFFER..2*BUFFER.
 
     Readers need no lock because the buffer is `_window = (base, records)`: the poller only
     appends to `records`, and trims by assigning a new tuple, so any (base, records) a reader

@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from stack import ROOT, free_port
+from support.stack import ROOT, free_port
 
 DOCUMENTED = ROOT / "docs" / "deploy" / "nginx.conf"
 NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/bin/nginx")

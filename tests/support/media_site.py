@@ -50,7 +50,7 @@ Notes for test authors:
 * yt-dlp's generic extractor finds /video/<name> through its HTML5 embed
   extractor, which always numbers entries: the id is "<name>-1".
 
-Run it by hand with ``python tests/media_site.py [asset_dir] [port]``.
+Run it by hand with ``python tests/support/media_site.py [asset_dir] [port]``.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Haul's benchmark: wall time for a batch of small links, submit latency, peak memory.
 
-Run it as ``.venv/bin/python tests/benchmark.py [--worker-type thread|process] [--workers N]
+Run it as ``.venv/bin/python tests/bench/benchmark.py [--worker-type thread|process] [--workers N]
 [--json PATH] [--poll-ms MS] [--check] [--keep]``. It is not part of ``make test`` (the name does not start
 with ``test_``).
 
-Everything runs in one process tree on this machine: the local MediaSite (tests/media_site.py,
-in this process) serves the media, a HaulStack (tests/stack.py: gunicorn + gevent web and the
+Everything runs in one process tree on this machine: the local MediaSite (tests/support/media_site.py,
+in this process) serves the media, a HaulStack (tests/support/stack.py: gunicorn + gevent web and the
 Huey consumer, as subprocesses with their own temp data dir) downloads it. Measured in the same
 run, with fresh links in every phase so nothing is deduplicated or cached:
 
@@ -23,7 +23,7 @@ run, with fresh links in every phase so nothing is deduplicated or cached:
 5. Peak PSS of gunicorn (master + workers) + the consumer (+ its children), sampled every
    100 ms during phases 1 and 4.
 6. The history page at 100,000 jobs and 300,000 files: first page and searches, p50/p95
-   (tests/bench_history.py, after the baselines).
+   (tests/bench/bench_history.py, after the baselines).
 
 The baselines run after the stack has stopped, so they never compete with Haul for the CPU.
 Exit status: 0 when the run completed (1 with --check if a target was missed), 2 on an error
@@ -53,11 +53,11 @@ from pathlib import Path
 import psutil
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from media_site import MediaSite, video_clip_number  # noqa: E402
-from stack import HaulStack  # noqa: E402
+from support.media_site import MediaSite, video_clip_number  # noqa: E402
+from support.stack import HaulStack  # noqa: E402
 
 API_TOKEN = "bench-static-token-0123456789"
 # An admin from the environment, so GET /login renders the sign-in page (200) instead of
@@ -518,11 +518,11 @@ def run(args: argparse.Namespace, results: Results, workdir: Path) -> None:
             "baseline B: gallery-dl's generic extractor drops the port of http://127.0.0.1:PORT pages, "
             "so it got the 10 videos' direct /media/clip<n>.mp4 URLs instead of their /video/ pages."
         )
-    # 6. The history page at 100,000 jobs and 300,000 files (tests/bench_history.py), last: the
+    # 6. The history page at 100,000 jobs and 300,000 files (tests/bench/bench_history.py), last: the
     # stack has stopped and nothing else competes for the CPU.
     if args.skip_history:
         return
-    from bench_history import history_benchmark
+    from bench.bench_history import history_benchmark
 
     results.details["history"] = history_benchmark(log=lambda line: print(line, flush=True))
     results.figures["history_first_p95_ms"] = results.details["history"]["views"]["first_page"]["p95_ms"]
@@ -697,7 +697,7 @@ def report(results: Results) -> list[str]:
     if d.get("worker_log_tracebacks"):
         print(f"worker.log holds {d['worker_log_tracebacks']} traceback(s)")
     if "history" in d:
-        from bench_history import report as history_report
+        from bench.bench_history import report as history_report
 
         history_report(d["history"])
     for note in results.notes:

@@ -1,10 +1,22 @@
-"""Clients of Haul's live streams for the end-to-end tests."""
+"""Clients of a live Haul for the end-to-end tests: a signed-in browser session, its streams."""
 from __future__ import annotations
 
 import json
 import time
 
 import requests
+
+from support.web import form_csrf
+
+
+def signed_in_browser(base_url: str, username: str, password: str) -> requests.Session:
+    """A requests.Session signed in through the real sign-in form, as a browser would be."""
+    browser = requests.Session()
+    page = browser.get(base_url + "/login", timeout=10).text
+    signed = browser.post(base_url + "/login", allow_redirects=False, timeout=10,
+                          data={"csrf_token": form_csrf(page), "username": username, "password": password})
+    assert signed.status_code == 302, signed.text
+    return browser
 
 
 class SSEReader:

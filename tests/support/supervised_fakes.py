@@ -2,7 +2,7 @@
 tests/test_supervisor.py: killing it with SIGKILL, or making it adopt orphans, must not touch
 the test process.
 
-    python tests/supervised_fakes.py '{"name": ["argv", ...], ...}' [new_session_names,...]
+    python tests/support/supervised_fakes.py '{"name": ["argv", ...], ...}' [new_session_names,...]
 
 Each child is started as given; the names after the JSON start in a session of their own (as
 the worker does). Log lines go to stderr; restarts wait 0.05 s.
@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from webapp.supervisor import Child, RestartPolicy, Supervisor  # noqa: E402
 

@@ -1,12 +1,12 @@
 """The machine API under load: `POST /api/v1/queue` with 50 clients, and 1,000 SSE clients.
 
-Run by `make bench` after tests/benchmark.py, or alone:
-``.venv/bin/python tests/bench_api.py [--clients N] [--sse-clients N] [--events N] [--json PATH] [--check]``.
+Run by `make bench` after tests/bench/benchmark.py, or alone:
+``.venv/bin/python tests/bench/bench_api.py [--clients N] [--sse-clients N] [--events N] [--json PATH] [--check]``.
 
-A real stack (tests/stack.py: migrations, gunicorn + gevent with ONE web process, the Huey
+A real stack (tests/support/stack.py: migrations, gunicorn + gevent with ONE web process, the Huey
 consumer) on SQLite. The queue is paused first (POST /api/v1/queue/pause), so the worker runs
 but starts nothing: these figures are the web process's own, not the downloads'
-(tests/benchmark.py measures submitting while the worker downloads).
+(tests/bench/benchmark.py measures submitting while the worker downloads).
 
 1. Submit, authenticated with a personal token (hashed lookup, as a script would), one fresh
    URL per `POST /api/v1/queue`, 50 keep-alive clients in a separate process:
@@ -46,11 +46,12 @@ from pathlib import Path
 import psutil
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from benchmark import BenchmarkError, percentile, run_clients  # noqa: E402
-from stack import HaulStack  # noqa: E402
+from support.stack import HaulStack  # noqa: E402
+
+from bench.benchmark import BenchmarkError, percentile, run_clients  # noqa: E402
 
 API_TOKEN = "bench-static-token-0123456789"
 ADMIN = {"HAUL_ADMIN_USERNAME": "bench", "HAUL_ADMIN_PASSWORD": "bench-password-0123"}

@@ -1,8 +1,8 @@
 """The history page at scale: 100,000 jobs and 300,000 files, first page and searches, p50/p95.
 
-Run it as ``.venv/bin/python tests/bench_history.py [--jobs N] [--files N] [--requests N]
+Run it as ``.venv/bin/python tests/bench/bench_history.py [--jobs N] [--files N] [--requests N]
 [--json PATH] [--check]``; ``make bench`` runs it after the download benchmark
-(tests/benchmark.py calls `history_benchmark`). Not part of ``make test``.
+(tests/bench/benchmark.py calls `history_benchmark`). Not part of ``make test``.
 
 A fresh SQLite database is built by the real migrations (so the search triggers and the
 partial indexes are the ones production has) and seeded in bulk: 100,000 jobs over 300 sites
@@ -30,7 +30,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 TARGET_P95_MS = 100.0

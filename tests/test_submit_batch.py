@@ -64,7 +64,7 @@ def test_a_batch_of_only_refusals_writes_nothing(app):
 
 
 def test_the_batcher_gives_each_waiting_request_its_own_outcome(app):
-    batcher = submit_batcher.SubmitBatcher(app)
+    batcher = submit_batcher.SubmitBatcher(app, write_batch)
     outcomes = {}
 
     def send(name, item):
@@ -92,7 +92,7 @@ def test_the_batcher_gives_each_waiting_request_its_own_outcome(app):
 
 
 def test_submit_uses_the_apps_batcher_when_it_has_one(app, monkeypatch):
-    batcher = submit_batcher.SubmitBatcher(app)
+    batcher = submit_batcher.SubmitBatcher(app, write_batch)
     seen = []
     real = batcher.submit
     monkeypatch.setattr(batcher, "submit", lambda item: seen.append(item) or real(item))

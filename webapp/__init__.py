@@ -156,12 +156,13 @@ def start_web_services(app: "Flask") -> None:
     in the gevent server, its submission writer (group commit, webapp/services/queue/submit_batcher.py)."""
     from webapp.database import under_gevent
     from webapp.services.queue.events import EventHub, wake_hub_after_commits
+    from webapp.services.queue.submissions import write_batch
     from webapp.services.queue.submit_batcher import SubmitBatcher
 
     app.extensions["haul_event_hub"] = EventHub(app)
     wake_hub_after_commits()
     if under_gevent():
-        app.extensions["haul_submit_batcher"] = SubmitBatcher(app)
+        app.extensions["haul_submit_batcher"] = SubmitBatcher(app, write_batch)
 
 
 def announce_setup(app: "Flask") -> None:

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from flask import current_app, has_app_context
 
 from webapp.extensions import db
-from webapp.services.queue import submissions
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +41,11 @@ class _Waiting:
 class SubmitBatcher:
     """One writer (a greenlet under gevent) for every submission of this process."""
 
-    def __init__(self, app):
+    def __init__(self, app, write_batch):
+        """`write_batch` writes a list of prepared submissions in one transaction and returns one
+        outcome each (submissions.write_batch, handed in so the two modules need not import each other)."""
         self.app = app
+        self._write_batch = write_batch
         self._pending: list[_Waiting] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -85,7 +87,7 @@ class SubmitBatcher:
             try:
                 with self.app.app_context():
                     try:
-                        outcomes = submissions.write_batch([waiting.prepared for waiting in batch])
+                        outcomes = self._write_batch([waiting.prepared for waiting in batch])
                     finally:
                         db.session.remove()
             except Exception as exc:  # the database is unreachable, say: each request fails as it would alone

@@ -17,7 +17,6 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from webapp.core import tool_args
-from webapp.database import sqlite_connect_args
 
 MIN_API_TOKEN_LENGTH = 24
 REMEMBER_ME = timedelta(days=30)
@@ -239,6 +238,10 @@ def flask_config(settings: Settings) -> dict:
     engine_options = {}
     if settings.is_sqlite:
         # Several threads (gevent or huey) share the file; the pragmas are set per connection.
+        # Imported here: gunicorn's master reads this module for the settings, and SQLAlchemy
+        # would add ~15 MB to it (measured with the benchmark's PSS figure).
+        from webapp.database import sqlite_connect_args
+
         engine_options = {"connect_args": {**sqlite_connect_args(), "check_same_thread": False}}
     else:
         engine_options = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}

@@ -6,14 +6,13 @@ OpenAPI 3 document served at /api/v1/openapi.json; /api/docs shows it with the v
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
+from flask import Flask, current_app
 from flask_smorest import Api, Blueprint
 
+from webapp.api.schemas import ApiErrorSchema
 from webapp.extensions import csrf
 
-if TYPE_CHECKING:
-    from flask import Flask
 
 class HaulBlueprint(Blueprint):
     def arguments(self, schema, *args, **kwargs):
@@ -35,7 +34,6 @@ class HaulApi(Api):
 
     @property
     def ERROR_SCHEMA(self):  # noqa: N802  (smorest's name) the default/422 responses in Haul's shape
-        from webapp.api.schemas import ApiErrorSchema
 
         return ApiErrorSchema
 
@@ -53,8 +51,6 @@ class HaulApi(Api):
     def _document_plain_routes(self):
         """Routes under /api/v1 that are not on a smorest blueprint (the SSE stream and the
         WebSocket of webapp/live_api) get a minimal entry, so the document lists every route."""
-        from flask import current_app
-
         documented = self.spec.to_dict().get("paths", {})
         for rule in current_app.url_map.iter_rules():
             if not rule.rule.startswith("/api/v1/") or rule.endpoint.split(".")[0] in ("api", "api-docs"):
@@ -86,7 +82,9 @@ class HaulApi(Api):
                 self.spec.path(rule=rule, operations=operations)
 
 
-def init_api(app: "Flask") -> HaulApi:
+def init_api(app: Flask) -> HaulApi:
+    # The resource modules put their routes on `bp`, which they import from this module: they
+    # can only be imported once it is complete (Flask's usual blueprint pattern).
     from webapp.api import (  # noqa: F401  (routes on bp)
         auth,
         downloads,

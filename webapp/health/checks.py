@@ -84,6 +84,8 @@ def queue() -> dict:
 def tool_versions() -> dict:
     """gallery-dl, yt-dlp and ffmpeg versions (None when a tool is missing); asked once per process."""
     versions: dict[str, str | None] = {}
+    # Imported here: a tool's package (yt-dlp's especially) is tens of MB the web never needs
+    # otherwise, and a missing tool must read as None, not stop the import of this module.
     try:
         from gallery_dl import version as gdl_version
 

@@ -268,6 +268,23 @@ def test_adding_nothing_valid_is_a_422_with_the_form(signed_in):
     assert db.session.scalars(select(Job)).all() == []
 
 
+def test_the_form_posted_without_javascript_answers_the_whole_page(signed_in):
+    """The add form's action works without htmx too: the queue page comes back around the form,
+    with the result in it and the new job in the list (a bare form post, no HX-Request)."""
+    response = signed_in.post("/queue/add", data={"urls": "https://example.com/plain\nnonsense"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert html.lstrip().lower().startswith("<!doctype html")
+    queued = db.session.scalars(select(Job)).one()
+    assert queued.url == "https://example.com/plain"
+    assert f'id="job-{queued.id}"' in html  # the list around the form shows it
+    assert 'id="add-links"' in html and "Line 2" in html
+    refused = signed_in.post("/queue/add", data={"urls": "just words"})
+    assert refused.status_code == 422
+    assert "not a link" in refused.get_data(as_text=True)
+    assert refused.get_data(as_text=True).lstrip().lower().startswith("<!doctype html")
+
+
 def test_a_form_without_the_csrf_token_is_refused(signed_in):
     del signed_in.environ_base["HTTP_X_CSRFTOKEN"]
     response = signed_in.post("/queue/add", data={"urls": "https://example.com/a"}, headers=HX)

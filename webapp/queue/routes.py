@@ -18,7 +18,7 @@ from webapp.services.queue import events, job_control
 from webapp.services.queue import listing as queue_listing
 from webapp.services.queue import pause as queue_state
 from webapp.services.queue.submissions import submit
-from webapp.views import render_view, session_principal, with_toast
+from webapp.views import is_htmx, render_view, session_principal, with_toast
 
 PRIORITIES = {"high": 10, "normal": 0, "low": -10}
 JOB_ACTIONS = {
@@ -65,14 +65,17 @@ def index():
     if not current_user.is_authenticated:
         # The public upload page when HAUL_PUBLIC_UPLOADS is on; else to the sign-in page.
         return public_page_or_login()
-    owner = _owner_filter()
-    context = queue_context(owner)
-    context.update(form_context())
+    return render_template("queue/index.html", **page_context(), **form_context())
+
+
+def page_context() -> dict:
+    """What the whole queue page shows besides its add form."""
+    context = queue_context(_owner_filter())
     context["submitters"] = queue_listing.submitters() if current_user.is_admin else []
     # The stream starts after the newest event this page already shows: nothing is missed
     # between rendering and connecting.
     context["last_event_id"] = events.latest_event_id()
-    return render_template("queue/index.html", **context)
+    return context
 
 
 @bp.get("/queue/list")
@@ -92,9 +95,9 @@ def add_links():
     context["problems"] = parsed.problems
     if not parsed.urls and not parsed.problems:
         context["problems"] = [{"line": None, "text": "", "reason": "Paste at least one link"}]
-        return render_view("queue/index.html", "queue/_add_form.html", **context), 422
+        return _form_answer(context), 422
     if not parsed.urls:
-        return render_view("queue/index.html", "queue/_add_form.html", **context), 422
+        return _form_answer(context), 422
     try:
         result = submit(
             parsed.urls,
@@ -107,7 +110,7 @@ def add_links():
         )
     except HaulError as exc:
         context["problems"] = [{"line": None, "text": "", "reason": exc.detail}]
-        return render_view("queue/index.html", "queue/_add_form.html", **context), 422
+        return _form_answer(context), 422
     new = [e for e in result.entries if not e.duplicate]
     duplicates = [e for e in result.entries if e.duplicate]
     context["result"] = {"new": new, "duplicates": duplicates, "post_title": result.post_title}
@@ -119,8 +122,15 @@ def add_links():
     if parsed.problems:
         message += f"; {len(parsed.problems)} not valid"
     level = "success" if new and not parsed.problems else "warning"
-    response = render_view("queue/index.html", "queue/_add_form.html", **context)
+    response = _form_answer(context)
     return with_toast(response, message, level)
+
+
+def _form_answer(context: dict) -> str:
+    """The add form for htmx; posted without JavaScript, the whole page around it (as it is now)."""
+    if not is_htmx():
+        context = {**page_context(), **context}
+    return render_view("queue/index.html", "queue/_add_form.html", **context)
 
 
 @bp.post("/queue/again")

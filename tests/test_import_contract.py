@@ -4,6 +4,7 @@ inside functions alike): a change that makes a lower layer reach up fails here.
     webapp (the app factory), wsgi,     may import anything: they put the layers together
     webapp.gunicorn_conf
     jobs/, the web (blueprints, views)  may import services, the foundation and core; never each other
+                                        (jobs/ may import the app factory: the worker builds its app)
     webapp.services                     may import the foundation and core
     the foundation (models, config …)   may import core
     webapp.core                         imports nothing of Haul's but itself and webapp.errors, and no Flask
@@ -119,7 +120,7 @@ def test_no_layer_imports_a_layer_above_it():
     ("webapp/models/job.py", "webapp.services.queue.events"),
     ("webapp/api/queue.py", "jobs.runner"),
 ])
-def test_the_contract_catches_a_back_edge(tmp_path, monkeypatch, importer, imported):
+def test_the_contract_catches_a_back_edge(importer, imported):
     """The check above fails on a back edge: add one import to a copy of a real module and look."""
     path = ROOT / importer
     original = path.read_text()

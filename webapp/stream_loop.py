@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
@@ -57,7 +58,7 @@ def sse_frame(event: str, data, event_id: int | None = None) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-class LiveView:
+class LiveView(ABC):
     """What one client sees of the events. An endpoint subclasses it and writes `frames`; the
     other hooks have defaults that suit a stream without them. A frame is whatever the transport
     sends: SSE text for `sse_response`, a message's text for `serve_socket`."""
@@ -67,9 +68,9 @@ class LiveView:
     # The stream closes, without a word, at this moment (UTC) when one is set.
     expires_at: datetime | None = None
 
+    @abstractmethod
     def frames(self, record: EventRecord) -> list:
         """What `record` becomes for this client: nothing when it isn't theirs."""
-        raise NotImplementedError
 
     def missed(self, after_id: int) -> tuple[list, int]:
         """What a client that saw the events up to `after_id` missed (its Last-Event-ID), and the

@@ -93,10 +93,6 @@ def _clean_mime(mime) -> str | None:
     return mime if re.fullmatch(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*", mime or "") and len(mime) <= 100 else None
 
 
-def _human(size: int) -> str:
-    return human_bytes(size)
-
-
 KIND_WORDS = {"image": "photos", "video": "videos", "audio": "audio", "other": "other files"}
 
 
@@ -190,8 +186,8 @@ def check_allowed(invite: Invite, filename: str, size: int, mime: str | None) ->
                           error_code="kind_not_allowed", extra={"allowed_kinds": list(kinds)})
     limits = invite_usage.limits_for(invite)
     if limits.max_file_bytes is not None and size > limits.max_file_bytes:
-        raise TooLarge(f"“{filename}” is {_human(size)}; files on this link can be at most "
-                       f"{_human(limits.max_file_bytes)}", error_code="file_too_large",
+        raise TooLarge(f"“{filename}” is {human_bytes(size)}; files on this link can be at most "
+                       f"{human_bytes(limits.max_file_bytes)}", error_code="file_too_large",
                        extra={"max_file_bytes": limits.max_file_bytes})
     return kind_of(mime or guessed)
 
@@ -201,7 +197,7 @@ def _check_total(limits: invite_usage.Limits, filename: str, size: int, used: in
     if limits.max_total_bytes is None or used + size <= limits.max_total_bytes:
         return
     left = max(0, limits.max_total_bytes - used)
-    raise TooLarge(f"“{filename}” is {_human(size)}, more than the {_human(left)} this link still takes "
+    raise TooLarge(f"“{filename}” is {human_bytes(size)}, more than the {human_bytes(left)} this link still takes "
                    f"(at most {limits.total_words()})", error_code="quota_exceeded",
                    extra={"max_total_bytes": limits.max_total_bytes, "bytes_left": left})
 

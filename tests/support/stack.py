@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util import Retry
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,6 +70,11 @@ class HaulStack:
         self.worker: subprocess.Popen | None = None
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {api_token}"
+        # gunicorn closes a keep-alive connection after 2 idle seconds; a request sent on it just
+        # as it closes meets a reset. Idempotent requests are sent again on a fresh connection, as
+        # browsers and HTTP libraries do; a POST never is, and answers (4xx, 5xx) come back as they are.
+        self.session.mount("http://", HTTPAdapter(max_retries=Retry(total=2, connect=2, read=2, status=0,
+                                                                    backoff_factor=0.1)))
 
     # -- processes -------------------------------------------------------------------
     def _spawn(self, args: list[str], log_name: str, new_session: bool = False) -> subprocess.Popen:

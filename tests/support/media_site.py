@@ -11,7 +11,7 @@ Usage::
         ...
         assert site.count("/flaky/k1/") == 3
 
-Routes (GET and HEAD everywhere; HEAD sends the same headers without a body):
+Routes (GET and HEAD everywhere, POST too; HEAD sends the same headers without a body):
 
     /                               HTML index of the routes
     /img/<n>.png                    32x32 solid-colour PNG, distinct per integer n
@@ -35,6 +35,12 @@ Routes (GET and HEAD everywhere; HEAD sends the same headers without a body):
     /missing.jpg                    404
     /flaky/<key>/<n>.png?fail=K     first K requests for <key> answer 500 (default 2)
     /redirect?to=<url>[&code=302]   redirect to <url>
+    /feed/<name>.xml?count=N        an RSS 2.0 podcast feed (itunes namespace) of MediaSite.feed(name),
+                                    newest item first; `count` (default 5) sizes a feed on its
+                                    first request only; `links=slow` points the items at
+                                    /slow/<name>-<k>.jpg?kb=256&rate=32 instead of /video/<name>-<k>
+    /feed/<name>/add?count=N        (POST or GET) adds N items (default 1); answers {"count": total}
+    /feed/<name>/reset?count=N      (POST or GET) starts the feed again with N items (default 5)
     anything else                   404
     ?set_cookie=<v> on any route    the answer sets the cookie haul_test=<v>
 
@@ -49,6 +55,18 @@ Notes for test authors:
 * cookies_sent(prefix) lists the Cookie header each request sent (None for none).
 * yt-dlp's generic extractor finds /video/<name> through its HTML5 embed
   extractor, which always numbers entries: the id is "<name>-1".
+* Feeds (yt-dlp 2026.10.26).  site.feed(name) holds a feed's items (Feed.add(),
+  Feed.set_count()); item k has title "Episode k of <name>", pubDate 2026-01-01 + k days,
+  itunes:duration 1 s unless overridden.  yt-dlp's generic extractor reads the feed as a
+  playlist.  A flat listing (extract_flat) gives each entry `_type` "url_transparent", the
+  title, timestamp (epoch) and duration, and *no* `id` and no `ie_key`: the id exists only
+  as the guid smuggled into the url, which reads
+  "http://127.0.0.1:PORT/video/<name>-<k>#__youtubedl_smuggle=...force_videoid...".  The
+  fragment is all that tells it from the page's own address, so a normalised URL (fragment
+  dropped) matches the page sent by hand.  Resolved fully, an entry is extractor_key
+  "HTML5MediaEmbed" with id "<name>-<k>-1", the same as /video/<name>-<k> downloaded alone
+  (the guid is chosen to be that id).  With links=slow the entries resolve to extractor_key
+  "Generic" and id = the guid "<name>-<k>", as /slow/<name>-<k>.jpg alone gives.
 
 Run it by hand with ``python tests/support/media_site.py [asset_dir] [port]``.
 """
@@ -58,6 +76,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import html
+import json
 import os
 import re
 import shutil
@@ -70,6 +89,9 @@ import threading
 import time
 import traceback
 import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from functools import lru_cache
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -78,6 +100,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 __all__ = [
     "MediaSite",
+    "Feed",
+    "FeedItem",
     "gallery_items",
     "video_clip_number",
     "make_png",
@@ -364,7 +388,88 @@ INDEX_BODY = """<ul>
 <li><a href="/status/404">/status/&lt;code&gt;</a>, <a href="/missing.jpg">/missing.jpg</a></li>
 <li><a href="/flaky/demo/1.png?fail=2">/flaky/&lt;key&gt;/&lt;n&gt;.png?fail=K</a></li>
 <li><a href="/redirect?to=/img/1.png">/redirect?to=&lt;url&gt;</a></li>
+<li><a href="/feed/demo.xml">/feed/&lt;name&gt;.xml?count=N&amp;links=slow</a> (RSS), POST /feed/&lt;name&gt;/add?count=N and /feed/&lt;name&gt;/reset?count=N</li>
 </ul>"""
+
+
+# --------------------------------------------------------------------------
+# Feeds: a channel whose items a test adds over time
+# --------------------------------------------------------------------------
+
+FEED_EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+FEED_DEFAULT_COUNT = 5
+ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
+
+
+@dataclass
+class FeedItem:
+    """One episode of a feed; `link` None means the feed's usual page for it (see Feed.link_path)."""
+    key: int
+    title: str
+    published: datetime
+    duration: int = 1
+    link: str | None = None
+
+
+@dataclass
+class Feed:
+    """The items of /feed/<name>.xml, oldest first (the XML lists them newest first)."""
+    name: str
+    items: list[FeedItem] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, count: int = 1, **overrides) -> list[FeedItem]:
+        """Append `count` new (newest) items; `overrides` replace FeedItem fields on each of them."""
+        with self._lock:
+            added = []
+            for _ in range(max(0, count)):
+                k = len(self.items) + 1
+                values = {"key": k, "title": f"Episode {k} of {self.name}",
+                          "published": FEED_EPOCH + timedelta(days=k), "duration": 1, "link": None}
+                values.update(overrides)
+                added.append(FeedItem(**values))
+                self.items.append(added[-1])
+            return added
+
+    def set_count(self, n: int) -> None:
+        """Keep the oldest n items, or add items until there are n."""
+        with self._lock:
+            del self.items[max(0, n):]
+        self.add(n - len(self.items))
+
+    def link_path(self, item: FeedItem, slow: bool = False) -> str:
+        if item.link is not None:
+            return item.link
+        if slow:
+            return f"/slow/{self.name}-{item.key}.jpg?kb=256&rate=32"
+        return f"/video/{self.name}-{item.key}"
+
+    def guid(self, item: FeedItem, slow: bool = False) -> str:
+        # The id yt-dlp gives the item's link when it is downloaded alone (see the module
+        # docstring), so an entry from the feed and the same link sent by hand are one video.
+        return f"{self.name}-{item.key}" if slow else f"{self.name}-{item.key}-1"
+
+    def rss(self, base_url: str, slow: bool = False) -> bytes:
+        with self._lock:
+            items = list(self.items)
+        entries = []
+        for item in reversed(items):
+            link = self.link_path(item, slow)
+            link = link if "://" in link else base_url + link
+            entries.append(
+                "<item>"
+                f"<title>{html.escape(item.title)}</title>"
+                f"<link>{html.escape(link)}</link>"
+                f'<guid isPermaLink="false">{html.escape(self.guid(item, slow))}</guid>'
+                f"<pubDate>{format_datetime(item.published.astimezone(timezone.utc), usegmt=True)}</pubDate>"
+                f"<itunes:duration>{int(item.duration)}</itunes:duration>"
+                "</item>")
+        name = html.escape(self.name)
+        return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                f'<rss version="2.0" xmlns:itunes="{ITUNES_NS}"><channel>'
+                f"<title>Feed {name}</title><link>{html.escape(base_url)}/feed/{name}.xml</link>"
+                f"<description>Test feed {name}</description>"
+                + "".join(entries) + "</channel></rss>\n").encode("utf-8")
 
 
 # --------------------------------------------------------------------------
@@ -421,6 +526,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle()
 
     def do_HEAD(self):
+        self._handle()
+
+    def do_POST(self):
+        # Only the feed controls take POSTs; a body, if any, is read and ignored so that the
+        # keep-alive connection stays in step.
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
         self._handle()
 
     def _handle(self):
@@ -626,6 +739,23 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_bytes(200, site.png_bytes(int(m.group(2))), "image/png")
             return
 
+        if m := re.fullmatch(r"/feed/([^/]+)\.xml", path):
+            feed = site.feed(unquote(m.group(1)), count=qint("count", FEED_DEFAULT_COUNT))
+            self._send_bytes(200, feed.rss(site.base_url, slow=query.get("links") == "slow"),
+                             "application/rss+xml; charset=utf-8")
+            return
+
+        if m := re.fullmatch(r"/feed/([^/]+)/(add|reset)", path):
+            feed = site.feed(unquote(m.group(1)))
+            if m.group(2) == "add":
+                feed.add(max(0, qint("count", 1)))
+            else:
+                feed.set_count(0)
+                feed.add(max(0, qint("count", FEED_DEFAULT_COUNT)))
+            body = json.dumps({"count": len(feed.items)}).encode()
+            self._send_bytes(200, body, "application/json")
+            return
+
         if path == "/redirect":
             target = query.get("to")
             if not target:
@@ -662,6 +792,7 @@ class MediaSite:
         self._requests: list[tuple[str, str]] = []
         self._cookies: list[tuple[str, str | None]] = []  # (path, the Cookie header sent)
         self._flaky: dict[str, int] = {}
+        self._feeds: dict[str, Feed] = {}
         self._conns: dict[socket.socket, threading.Thread] = {}  # open connections
         self._stopping = threading.Event()
         self._mem: dict[str, bytes] = {}
@@ -756,6 +887,19 @@ class MediaSite:
         with self._lock:
             self._requests.append((method, path))
             self._cookies.append((path, cookie))
+
+    def feed(self, name: str, count: int = FEED_DEFAULT_COUNT) -> Feed:
+        """The feed behind /feed/<name>.xml, made with `count` items on first use.
+
+        Feeds live as long as the site (reset() leaves them), so tests sharing a site pick
+        their own names.
+        """
+        with self._lock:
+            feed = self._feeds.get(name)
+            if feed is None:
+                feed = self._feeds[name] = Feed(name)
+                feed.add(count)
+            return feed
 
     def _flaky_attempt(self, key: str) -> int:
         with self._lock:

@@ -20,13 +20,18 @@ ACTIVE_STATUSES = (QUEUED, PAUSED, DOWNLOADING)
 DEDUPE_STATUSES = (QUEUED, PAUSED, DOWNLOADING, COMPLETED)
 FINISHED_STATUSES = (COMPLETED, FAILED, CANCELLED)
 
+# -- kinds of job (Job.kind) --------------------------------------------------------------------
+ITEM = "item"  # downloads its URL
+COLLECTION = "collection"  # listed its URL (a playlist, channel, feed, gallery) and queued a child per entry
+KINDS = (ITEM, COLLECTION)
+
 # -- sources: the entry point a link came in through (Job.source, Submission.source) -----------
 GUI = "gui"  # the queue page's form, and "download again" from the history
 API = "api"  # /api/v1/queue, the seed API (/api/downloads) and the iOS Shortcuts endpoints
 BOOKMARKLET = "bookmarklet"
 SHARE = "share"  # the installed web app's share target (a phone's share sheet)
 INVITE = "invite"  # a guest's link or upload through an invite
-SUBSCRIPTION = "subscription"  # followed feeds and channels (no entry point yet)
+SUBSCRIPTION = "subscription"  # a subscription's scheduled or manual run
 CLI = "cli"  # a command line client (no entry point yet)
 # In the order the history page's filter offers them.
 SOURCES = (GUI, API, BOOKMARKLET, SHARE, INVITE, SUBSCRIPTION, CLI)

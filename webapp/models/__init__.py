@@ -4,6 +4,8 @@ from webapp.models.event import Event
 from webapp.models.invite import GuestSession, Invite, Upload
 from webapp.models.job import Job, JobFile, Submission
 from webapp.models.setting import Setting
+from webapp.models.subscription import Subscription, SubscriptionItem, SubscriptionRun
 from webapp.models.user import ApiToken, LoginSession, User
 
-__all__ = ["ApiToken", "CookieAccess", "Event", "GuestSession", "Invite", "Upload", "Job", "JobFile", "LoginSession", "Setting", "Submission", "User"]
+__all__ = ["ApiToken", "CookieAccess", "Event", "GuestSession", "Invite", "Upload", "Job", "JobFile", "LoginSession", "Setting", "Submission", "Subscription", "SubscriptionItem", "SubscriptionRun",
+           "User"]

@@ -13,10 +13,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from webapp.core.vocabulary import (
     API,
     CANCELLED,
+    COLLECTION,
     COMPLETED,
     DOWNLOADING,
     FAILED,
     FINISHED_STATUSES,
+    ITEM,
     PAUSED,
     QUEUED,
     USER_TRUST,
@@ -41,6 +43,8 @@ class Outcome(StrEnum):
     TIMED_OUT = "timeout"  # ran longer than HAUL_JOB_TIMEOUT_SECONDS
     OVER_LIMIT = "over-limit"  # passed its invite's byte limits (jobs/guest_limits.py)
     SHUTDOWN = "shutdown"  # the worker is stopping: the job waits for the next one
+    DUPLICATE = "duplicate"  # the item (extractor + id) is another job's already: nothing downloaded
+    EXPANDED = "expanded"  # the URL was a collection: its entries were queued as child jobs
     TAKEN_OVER = "taken-over"  # a watchdog took the job back for another worker: the row is not ours
 
     @property
@@ -51,6 +55,7 @@ class Outcome(StrEnum):
 
 _FINAL_STATUS = {
     Outcome.COMPLETED: COMPLETED,
+    Outcome.DUPLICATE: COMPLETED,
     Outcome.FAILED: FAILED,
     Outcome.CANCELLED: CANCELLED,
     Outcome.TIMED_OUT: FAILED,
@@ -166,6 +171,27 @@ class Job(db.Model):
     # Set by "clear completed/failed": the job leaves the queue page but stays in history.
     cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    # -- collections (a playlist, channel, feed or gallery listing): a parent and its children --
+    # "item" downloads its URL; a "collection" listed its URL and queued one child per entry,
+    # and its status follows theirs (webapp/services/queue/collections.py).
+    kind: Mapped[str] = mapped_column(String(12), default=ITEM)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int | None] = mapped_column(Integer)  # 1-based, in the collection's chosen order
+    # The item's identity, "<extractor>:<id>" (yt-dlp's extractor_key + id, gallery-dl's category
+    # + id): the same video through a playlist, a short link and its watch page is one job.
+    item_key: Mapped[str | None] = mapped_column(String(300), index=True)
+    # Set when the worker found the item already downloaded (or queued) as that job.
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    # A collection's options (range/limit, order, numbered names, own folder): collections.Options.
+    collection_options: Mapped[dict | None] = mapped_column(JSON)
+    # Where a child writes: relative to the storage root, instead of <post_title>/<domain>.
+    base_folder: Mapped[str | None] = mapped_column(String(1000))
+    # Put before each file name of a child in a numbered collection ("007 - ").
+    name_prefix: Mapped[str | None] = mapped_column(String(16))
+    # The parent job of a subscription's run (its listing and its new items).
+    subscription_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscription_runs.id", ondelete="SET NULL", use_alter=True), index=True)
 
     submission: Mapped[Submission] = relationship(back_populates="jobs")
     files: Mapped[list[JobFile]] = relationship(back_populates="job", cascade="all, delete-orphan", order_by="JobFile.id")

@@ -303,6 +303,28 @@ class Job(db.Model):
         self.items_done, self.items_total, self.current_file = 0, None, None
         self.cleared_at = None
 
+    def follow_children(self, counts: dict[str, int], size: int, duplicates: int, now: datetime) -> dict:
+        """A collection's status and counts from its children's (`counts`: children per status,
+        `size`: their bytes so far). Downloading while any child waits or runs; then failed when
+        any failed, cancelled when all were, else completed. Returns the summary live views show."""
+        total = sum(counts.values())
+        completed, failed, cancelled = (counts.get(s, 0) for s in (COMPLETED, FAILED, CANCELLED))
+        active = total - completed - failed - cancelled
+        self.items_total, self.items_done, self.bytes_done = total, completed, size
+        if active:
+            if self.status != DOWNLOADING:  # failed children retried: the collection runs again
+                self.status, self.finished_at, self.error = DOWNLOADING, None, None
+        else:
+            status = FAILED if failed else CANCELLED if total and cancelled == total else COMPLETED
+            if self.status != status or self.finished_at is None:
+                self.finished_at = now
+            self.status = status
+            self.error = f"{failed} of {total} items failed" if failed else None
+            if status != COMPLETED:
+                self.dedupe_key = None  # as any job that did not complete: its URL may be sent again
+        return {"total": total, "completed": completed, "failed": failed, "cancelled": cancelled,
+                "active": active, "duplicates": duplicates}
+
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES

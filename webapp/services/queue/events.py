@@ -52,6 +52,8 @@ def job_snapshot(job: Job) -> dict:
         "progress": progress_of(job),
         "error": job.error,
         "attempts": job.attempts,
+        # A child of a collection: live views show it inside its parent's row.
+        "parent_id": job.parent_id,
     }
 
 
@@ -120,6 +122,12 @@ def submitted_event_row(*, submission_id, user_id, token_id, post_title, label, 
         },
         "created_at": queued_at,
     }
+
+
+def publish_rows(rows: list[dict]) -> None:
+    """Record many job events at once (rows from job_event_row; the caller commits): a
+    collection's children as it queues them."""
+    db.session.connection().execute(_insert_event(), rows)
 
 
 def publish_submitted(rows: list[dict]) -> None:

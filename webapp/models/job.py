@@ -13,7 +13,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from webapp.core.vocabulary import (
     API,
     CANCELLED,
-    COLLECTION,
     COMPLETED,
     DOWNLOADING,
     FAILED,

@@ -94,6 +94,13 @@ class SubscriptionRun(db.Model):
 
     subscription: Mapped[Subscription] = relationship(back_populates="runs")
 
+    def event_data(self, subscription: Subscription) -> dict:
+        """What the run's live events carry (webapp/services/queue/events.py RUN_EVENTS)."""
+        return {"subscription_id": subscription.id, "subscription": subscription.name, "run_id": self.id,
+                "status": self.status, "trigger": self.trigger, "job_id": self.job_id, "found": self.found,
+                "new": self.new, "queued": self.queued, "downloaded": self.downloaded, "failed": self.failed,
+                "error": self.error}
+
 
 class SubscriptionItem(db.Model):
     """An item a subscription has seen: the archive that keeps a run from fetching it again.

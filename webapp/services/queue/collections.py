@@ -26,7 +26,6 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.core.item_filters import Item
 from webapp.core.listings import Listing, Options
-from webapp.core.paths import sanitize_component
 from webapp.core.urls import UrlProblem, domain_of, normalise_url
 from webapp.core.vocabulary import (
     CANCELLED,
@@ -40,7 +39,7 @@ from webapp.core.vocabulary import (
     QUEUED,
 )
 from webapp.extensions import db
-from webapp.models import Job, SubscriptionRun
+from webapp.models import Job, Subscription, SubscriptionRun
 from webapp.models.base import utcnow
 from webapp.models.subscription import RUN_ACTIVE, RUN_COMPLETED, RUN_DOWNLOADING, RUN_FAILED
 from webapp.services.queue import dispatch, events
@@ -57,12 +56,6 @@ class Expanded:
 
     child_ids: list[int]
     duplicates: int
-
-
-def collection_folder(post_title_folder: str, listing: Listing, parent: Job) -> str:
-    """<post_title>/<domain>/<collection-id>, relative to the storage root."""
-    name = listing.collection_id or listing.title or f"collection-{parent.id}"
-    return str(PurePosixPath(post_title_folder) / parent.domain / sanitize_component(str(name), "collection"))
 
 
 def expand(job_id: int, listing: Listing, *, base_folder: str | None, picked: list[Item] | None = None,
@@ -291,6 +284,9 @@ def _follow_run(parent: Job, summary: dict, now: datetime) -> None:
         if parent.status == FAILED and run.error is None:
             run.error = parent.error
         run.finished_at = now
+        subscription = db.session.get(Subscription, run.subscription_id)
+        kind = events.RUN_FAILED if run.status == RUN_FAILED else events.RUN_FINISHED
+        events.publish_queue(kind, user_id=subscription.user_id, **run.event_data(subscription))
     else:
         run.status = RUN_DOWNLOADING
 

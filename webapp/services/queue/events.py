@@ -34,6 +34,11 @@ CLEARED = "cleared"  # a job left the queue page (history keeps it)
 REORDERED, CLEARED_MANY = "reordered", "cleared_many"
 QUEUE_PAUSED, QUEUE_RESUMED = "queue_paused", "queue_resumed"
 QUEUE_EVENTS = (REORDERED, CLEARED_MANY, QUEUE_PAUSED, QUEUE_RESUMED)
+# A subscription's run: started, found its new items (queued as children), finished, failed, or
+# skipped because the previous one was still going. Told to the subscription's owner (and admins).
+RUN_STARTED, RUN_FOUND, RUN_FINISHED = "run_started", "run_found", "run_finished"
+RUN_FAILED, RUN_SKIPPED = "run_failed", "run_skipped"
+RUN_EVENTS = (RUN_STARTED, RUN_FOUND, RUN_FINISHED, RUN_FAILED, RUN_SKIPPED)
 # A user's sign-ins changed (password, reset, role, deletion): their open streams check whether
 # they may go on (webapp/streams.py). Never shown to a client.
 ACCESS_CHANGED = "access_changed"

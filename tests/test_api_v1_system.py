@@ -170,12 +170,29 @@ def test_the_web_process_checks_switches_with_the_tools_in_a_child(app, client, 
     ({"default_preset": "4k"}, "validation_error"),
     ({"not_a_setting": 1}, "validation_error"),
     ({"ytdlp_extra_args": "x" * 2001}, "validation_error"),
+    ({"subscription_min_interval_minutes": 0}, "validation_error"),
+    ({"subscription_min_interval_minutes": 1441}, "validation_error"),
 ])
 def test_values_out_of_bounds_are_422_with_per_field_errors(client, api_callers, patch, error_code):
     body = assert_api_error(client.patch("/api/v1/settings", headers=api_callers["admin"], json=patch),
                             422, error_code)
     assert set(body["errors"]["json"]) == set(patch)
     assert db.session.scalars(select(Setting)).all() == []
+
+
+def test_the_subscriptions_shortest_interval_is_a_setting_from_1_to_1440_minutes(client, api_callers):
+    admin = api_callers["admin"]
+    body = client.get("/api/v1/settings", headers=admin).get_json()
+    assert body["settings"]["subscription_min_interval_minutes"] == {
+        "value": 15, "default": 15, "stored": False, "env": None, "refused": None}
+    assert body["limits"]["subscription_min_interval_minutes"] == {"min": 1, "max": 1440}
+    assert runtime_settings.subscription_min_interval_seconds() == 15 * 60
+
+    body = client.patch("/api/v1/settings", headers=admin, json={"subscription_min_interval_minutes": 60}).get_json()
+    assert body["changed"] == ["subscription_min_interval_minutes"]
+    assert runtime_settings.subscription_min_interval_seconds() == 3600
+    client.patch("/api/v1/settings", headers=admin, json={"subscription_min_interval_minutes": None})
+    assert runtime_settings.subscription_min_interval_seconds() == 15 * 60
 
 
 def test_a_body_that_is_not_an_object_is_422(client, api_callers):

@@ -516,7 +516,7 @@ def test_saving_settings_with_htmx_answers_the_section_and_a_toast(client, admin
     sign_in_as(client, admin)
     response = htmx_post(client, "/settings/downloads", {
         "dl-download_concurrency": "4", "dl-job_timeout_seconds": "600",
-        "dl-default_engine": "auto", "dl-default_preset": "1080p"})
+        "dl-default_engine": "auto", "dl-default_preset": "1080p", "dl-subscription_min_interval_minutes": "30"})
     assert response.status_code == 200
     fragment = response.get_data(as_text=True)
     assert '<section class="card settings-section" id="downloads"' in fragment
@@ -524,6 +524,7 @@ def test_saving_settings_with_htmx_answers_the_section_and_a_toast(client, admin
     assert toasts(response) == [{"message": "Saved; the next job uses it.", "level": "success"}]
     effective = runtime_settings.current()
     assert (effective.download_concurrency, effective.job_timeout_seconds, effective.default_preset) == (4, 600, "1080p")
+    assert effective.subscription_min_interval_minutes == 30
 
 
 def test_a_bad_tool_argument_is_refused_inline_with_the_tools_message(client, admin):
@@ -549,10 +550,12 @@ def test_plain_form_saves_redirect_and_refusals_show_the_page(client, admin):
     assert runtime_settings.current().gallery_dl_extra_args == "--range 1-3"
 
     refused = form_post(client, "/settings/downloads", {"dl-download_concurrency": "99", "dl-job_timeout_seconds": "0",
-                                                        "dl-default_engine": "auto", "dl-default_preset": "best"})
+                                                        "dl-default_engine": "auto", "dl-default_preset": "best",
+                                                        "dl-subscription_min_interval_minutes": "0"})
     assert refused.status_code == 422
     page = refused.get_data(as_text=True)
     assert "<html" in page and "Download concurrency must be between 1 and 16" in page
+    assert "The subscriptions&#39; shortest interval (minutes) must be between 1 and 1440" in page
 
 
 def test_restore_defaults_forgets_the_stored_values(client, admin):

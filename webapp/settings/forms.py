@@ -26,6 +26,8 @@ class DownloadsForm(FlaskForm):
     job_timeout_seconds = StringField("Job timeout (seconds)", validators=[InputRequired("Enter a number")])
     default_engine = SelectField("Default engine", choices=_choices(ENGINE_LABELS))
     default_preset = SelectField("Default video quality", choices=_choices(PRESET_LABELS))
+    subscription_min_interval_minutes = StringField("Shortest subscription schedule (minutes)",
+                                                    validators=[InputRequired("Enter a number")])
 
 
 class AccessForm(FlaskForm):

@@ -38,7 +38,10 @@ from webapp.settings.forms import (
 )
 from webapp.views import is_htmx, render_view, with_toast
 
-DOWNLOAD_KEYS = (runtime_settings.CONCURRENCY, runtime_settings.TIMEOUT, runtime_settings.ENGINE, runtime_settings.PRESET)
+DOWNLOAD_KEYS = (runtime_settings.CONCURRENCY, runtime_settings.TIMEOUT, runtime_settings.ENGINE, runtime_settings.PRESET,
+                 runtime_settings.SUBSCRIPTION_MIN_INTERVAL)
+# The download settings typed as numbers: the form shows them as text.
+_NUMBER_KEYS = (runtime_settings.CONCURRENCY, runtime_settings.TIMEOUT, runtime_settings.SUBSCRIPTION_MIN_INTERVAL)
 TOOL_KEYS = (runtime_settings.GALLERY_DL_ARGS, runtime_settings.YTDLP_ARGS)
 ACCESS_KEYS = (runtime_settings.PRIVATE_FOR_USERS, runtime_settings.MAX_STREAMS)
 SECTION_KEYS = {"downloads": DOWNLOAD_KEYS, "tools": TOOL_KEYS, "access": ACCESS_KEYS}
@@ -86,8 +89,7 @@ def _downloads_form(effective, formdata=None) -> DownloadsForm:
     form = DownloadsForm(formdata=formdata, prefix="dl")
     if formdata is None:
         for key in DOWNLOAD_KEYS:
-            getattr(form, key).data = str(effective.get(key)) if key in (runtime_settings.CONCURRENCY,
-                                                                          runtime_settings.TIMEOUT) else effective.get(key)
+            getattr(form, key).data = str(effective.get(key)) if key in _NUMBER_KEYS else effective.get(key)
     return form
 
 

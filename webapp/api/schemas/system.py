@@ -56,6 +56,12 @@ class SettingsPatchSchema(Schema):
         strict=True, allow_none=True, validate=validate.Range(min=1, max=runtime_settings.MAX_MAX_STREAMS),
         metadata={"description": "Live connections (SSE, WebSocket) one user, token or guest may hold at once; "
                                  f"the next is answered 429. Default 20. {_NULL_RESTORES}"})
+    subscription_min_interval_minutes = fields.Integer(
+        strict=True, allow_none=True,
+        validate=validate.Range(min=1, max=runtime_settings.MAX_SUBSCRIPTION_MIN_INTERVAL),
+        metadata={"description": "The shortest schedule a subscription may have, in minutes (1 to 1440): a "
+                                 "schedule running more often is refused (422 `schedule_too_frequent`). "
+                                 f"Default 15. {_NULL_RESTORES}"})
 
 
 class SettingValueSchema(Schema):
@@ -79,6 +85,7 @@ class SettingsValuesSchema(Schema):
     ytdlp_extra_args = fields.Nested(SettingValueSchema, required=True)
     users_private_addresses = fields.Nested(SettingValueSchema, required=True)
     max_streams = fields.Nested(SettingValueSchema, required=True)
+    subscription_min_interval_minutes = fields.Nested(SettingValueSchema, required=True)
 
 
 class StorageSchema(Schema):

@@ -57,10 +57,16 @@ YTDLP_ARGS = "ytdlp_extra_args"
 # webapp/core/url_policy.py), and how many live streams one user, token or guest may hold.
 PRIVATE_FOR_USERS = "users_private_addresses"
 MAX_STREAMS = "max_streams"
-KEYS = (CONCURRENCY, TIMEOUT, ENGINE, PRESET, GALLERY_DL_ARGS, YTDLP_ARGS, PRIVATE_FOR_USERS, MAX_STREAMS)
+# The shortest interval a subscription's schedule may have (webapp/services/subscriptions/manage.py):
+# every run lists a whole channel or feed, so a minute-by-minute schedule would hammer the site.
+SUBSCRIPTION_MIN_INTERVAL = "subscription_min_interval_minutes"
+KEYS = (CONCURRENCY, TIMEOUT, ENGINE, PRESET, GALLERY_DL_ARGS, YTDLP_ARGS, PRIVATE_FOR_USERS, MAX_STREAMS,
+        SUBSCRIPTION_MIN_INTERVAL)
 TOOL_OF_ARGS = {GALLERY_DL_ARGS: GALLERY_DL, YTDLP_ARGS: YTDLP}  # whose extra switches each setting holds
 DEFAULT_MAX_STREAMS = 20
 MAX_MAX_STREAMS = 10000
+DEFAULT_SUBSCRIPTION_MIN_INTERVAL = 15  # minutes
+MAX_SUBSCRIPTION_MIN_INTERVAL = 1440  # a day
 # Where each default comes from, shown next to the field.
 ENV_NAMES = {
     CONCURRENCY: "HAUL_WORKERS",
@@ -90,6 +96,7 @@ class Effective:
     ytdlp_extra_args: str
     users_private_addresses: bool
     max_streams: int
+    subscription_min_interval_minutes: int
     changed: frozenset = frozenset()
 
     def get(self, key: str):
@@ -128,6 +135,7 @@ def defaults(settings=None) -> dict:
         YTDLP_ARGS: settings.ytdlp_extra_args,
         PRIVATE_FOR_USERS: False,
         MAX_STREAMS: DEFAULT_MAX_STREAMS,
+        SUBSCRIPTION_MIN_INTERVAL: DEFAULT_SUBSCRIPTION_MIN_INTERVAL,
     }
 
 
@@ -150,6 +158,8 @@ def _shape_ok(key: str, value, settings) -> bool:
         return isinstance(value, bool)
     if key == MAX_STREAMS:
         return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_MAX_STREAMS
+    if key == SUBSCRIPTION_MIN_INTERVAL:
+        return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_SUBSCRIPTION_MIN_INTERVAL
     return isinstance(value, str)
 
 
@@ -192,6 +202,13 @@ def stream_limit() -> int:
     return value if _shape_ok(MAX_STREAMS, value, None) else DEFAULT_MAX_STREAMS
 
 
+def subscription_min_interval_seconds() -> int:
+    """The shortest schedule a subscription may have, in seconds (one small query)."""
+    value = db.session.scalar(select(Setting.value).where(Setting.key == SUBSCRIPTION_MIN_INTERVAL))
+    minutes = value if _shape_ok(SUBSCRIPTION_MIN_INTERVAL, value, None) else DEFAULT_SUBSCRIPTION_MIN_INTERVAL
+    return minutes * 60
+
+
 def limits(settings=None) -> dict:
     """The bounds and choices of each setting (what `validate` accepts), for forms and the API."""
     settings = _settings(settings)
@@ -204,6 +221,7 @@ def limits(settings=None) -> dict:
         YTDLP_ARGS: {"max_length": MAX_ARGS_LENGTH},
         PRIVATE_FOR_USERS: {"choices": [False, True]},
         MAX_STREAMS: {"min": 1, "max": MAX_MAX_STREAMS},
+        SUBSCRIPTION_MIN_INTERVAL: {"min": 1, "max": MAX_SUBSCRIPTION_MIN_INTERVAL},
     }
 
 
@@ -281,6 +299,8 @@ def validate(key: str, raw, settings=None):
         return _yes_or_no(raw, "Whether users may reach private addresses")
     if key == MAX_STREAMS:
         return _whole_number(raw, 1, MAX_MAX_STREAMS, "Live connections per user")
+    if key == SUBSCRIPTION_MIN_INTERVAL:
+        return _whole_number(raw, 1, MAX_SUBSCRIPTION_MIN_INTERVAL, "The subscriptions' shortest interval (minutes)")
     if key in TOOL_OF_ARGS:
         text = " ".join(str(raw or "").split())  # one line: newlines from a textarea are spaces
         if len(text) > MAX_ARGS_LENGTH:

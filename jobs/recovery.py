@@ -15,12 +15,13 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from jobs import runner
-from webapp.core.vocabulary import DOWNLOADING
+from webapp.core.vocabulary import DOWNLOADING, ITEM
 from webapp.extensions import db
 from webapp.models import Job
 from webapp.models.base import utcnow
 from webapp.models.job import Outcome
-from webapp.services.queue import dispatch, events
+from webapp.services.queue import collections, dispatch, events
+from webapp.services.subscriptions import runs as subscription_runs
 
 log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(seconds=30)
@@ -58,13 +59,16 @@ def requeue_orphans() -> list[int]:
     """Queue again every downloading job whose worker is gone; returns their ids."""
     now = utcnow()
     recovered = []
-    for job in db.session.scalars(select(Job).where(Job.status == DOWNLOADING)).all():
+    # Items only: a collection that queued its children has no worker (it follows them).
+    for job in db.session.scalars(select(Job).where(Job.status == DOWNLOADING, Job.kind == ITEM)).all():
         if not is_orphaned(job, now):
             continue
         if job.attempts >= runner.MAX_ATTEMPTS:
             # The URL killed its worker on every attempt: stop trying.
             job.finish(Outcome.FAILED, f"The worker stopped during each of {job.attempts} attempts", now=now)
             events.publish_job(events.FAILED, job)
+            collections.refresh_parent(job.parent_id, now)
+            subscription_runs.listing_ended(job)
         else:
             job.requeue("Worker stopped while downloading; queued again")
             events.publish_job(events.STATUS, job)
@@ -76,8 +80,10 @@ def requeue_orphans() -> list[int]:
 
 
 def recover() -> None:
-    """Requeue orphans and make sure every queued job has a wake-up task."""
+    """Requeue orphans, settle collections whose children all ended, and make sure every queued
+    job has a wake-up task."""
     requeue_orphans()
+    collections.refresh_stale_parents()
     added = dispatch.top_up()
     if added:
         log.info("enqueued %d wake-up task(s) for queued jobs", added)

@@ -23,18 +23,20 @@ from sqlalchemy import func, insert, or_, select, update
 
 from jobs import guest_limits, net_guard, thumbnails
 from jobs.engines import picker
-from jobs.engines.base import Cancelled, DownloadRequest, EngineError, Progress
+from jobs.engines.base import AlreadyDownloaded, Cancelled, DownloadRequest, EngineError, Progress
 from webapp.core import url_policy
-from webapp.core.paths import inside_root, job_directory, relative_to_root
-from webapp.core.vocabulary import AUTO, CANCELLED, COMPLETED, DOWNLOADING, FAILED, QUEUED
+from webapp.core.listings import Listing, Options
+from webapp.core.paths import inside_root, job_directory, relative_to_root, sanitize_component
+from webapp.core.vocabulary import AUTO, CANCELLED, COMPLETED, DOWNLOADING, FAILED, ITEM, QUEUED
 from webapp.extensions import db
 from webapp.models import Event, Invite, Job, JobFile
 from webapp.models.base import utcnow
 from webapp.models.job import Outcome
 from webapp.services.admin import cookie_access, runtime_settings
 from webapp.services.guests.upload_store import sha256_of
-from webapp.services.queue import dispatch, events
+from webapp.services.queue import collections, dispatch, events
 from webapp.services.queue import pause as queue_state
+from webapp.services.subscriptions import runs as subscription_runs
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,8 @@ def claim_next_job() -> int | None:
     # of threads, and a claim that would exceed the limit is refused. The refused wake-up is
     # not lost: every job that ends tops the wake-ups up again (see run_job).
     limit = runtime_settings.concurrency()
-    running = select(func.count(Job.id)).where(Job.status == DOWNLOADING).scalar_subquery()
+    # A collection that queued its children holds no slot: only items download.
+    running = select(func.count(Job.id)).where(Job.status == DOWNLOADING, Job.kind == ITEM).scalar_subquery()
     for _ in range(10):
         if db.session.scalar(select(running)) >= limit:
             db.session.rollback()
@@ -215,6 +218,9 @@ def run_job(job_id: int) -> Outcome:
     # A site's cookies sign in as someone: only for the jobs of those the admin shared them with.
     cookies_file = cookie_access.file_for_job(settings.data_dir, job.domain, job.submission)
     base_dir = job_directory(settings.storage_root, job.submission.post_title, job.domain)
+    if job.base_folder:  # a child of a collection with a folder of its own
+        base_dir = inside_root(settings.storage_root, settings.storage_root / job.base_folder)
+    expansion = _Expansion(job, base_dir, settings.storage_root)
     # Unless its submitter may reach private addresses as the policy stands now (an admin; a
     # user when the admin's setting allows it; a guest when the invite does), every connection
     # the job opens must go to a public address (jobs/net_guard.py).
@@ -222,6 +228,9 @@ def run_job(job_id: int) -> Outcome:
     reporter = _Reporter(job)
     # A guest's link job is cut off where it passes its invite's byte limits (jobs/guest_limits.py).
     limits = guest_limits.InviteLimits.for_job(job, settings.storage_root)
+    job_parent, name_prefix = job.parent_id, job.name_prefix or ""
+    # "Download again" (forced: no dedupe key) fetches even an item another job has.
+    checks_identity = job.dedupe_key is not None or job.parent_id is not None
     db.session.rollback()  # end the read: no transaction stays open during the download
 
     files: list[Path] = []
@@ -240,6 +249,11 @@ def run_job(job_id: int) -> Outcome:
         preset=preset,
         cookies_file=cookies_file,
         public_only=public_only,
+        # A child is never a collection itself; a subscription's run only lists.
+        on_collection=expansion if job_parent is None else None,
+        list_only=expansion.for_run,
+        identify=(lambda key: _identify(job_id, key)) if checks_identity else None,
+        name_prefix=name_prefix,
     )
     if limits is not None:
         limits.watch(request, files, stop)
@@ -247,12 +261,15 @@ def run_job(job_id: int) -> Outcome:
     monitor.start()
     outcome, error, transient = Outcome.COMPLETED, None, False
     guard = None
+    duplicate_of = None
     try:
         engine_name = picker.pick(url, requested)
         with net_guard.guarded(public_only) as guard:
             # The reporter learns each engine as it starts: progress writes name it, and so does
             # the outcome, failures included.
             picker.download(engine_name, request, started=reporter.engine_started)
+    except AlreadyDownloaded as exc:
+        outcome, duplicate_of = Outcome.DUPLICATE, exc.job_id
     except Cancelled as exc:
         outcome = Outcome(exc.reason)
     except EngineError as exc:
@@ -265,17 +282,54 @@ def run_job(job_id: int) -> Outcome:
         monitor.join()
         db.session.rollback()
         _remove_partial_files(settings.storage_root, request.temp_paths, files)
+    if expansion.done:
+        # Its children are queued and it follows them now (collections.expand committed it all);
+        # whatever stopped the job after that is theirs to meet.
+        outcome, error = Outcome.EXPANDED, None
+    elif expansion.for_run and outcome is Outcome.COMPLETED:
+        outcome, error = Outcome.FAILED, "The source listed nothing to follow"
     if outcome is Outcome.FAILED and guard is not None and guard.refusal is not None:
         # The tools wrap the refusal into their own error text, often as a connection error
         # worth retrying: say what happened, and don't retry — a guest's link that leads to a
         # private address is not a passing fault.
         error, transient = str(guard.refusal), False
 
-    outcome = _finish(job_id, outcome, error, transient, reporter, files, settings, limits)
+    outcome = _finish(job_id, outcome, error, transient, reporter, files, settings, limits, duplicate_of)
     if outcome is not Outcome.TAKEN_OVER and not SHUTDOWN.is_set():
         # This job's slot is free: a queued job refused while the pool was full has no wake-up left.
         dispatch.top_up()
     return outcome
+
+
+class _Expansion:
+    """The engine's `on_collection`: queue the listing's entries as children of this job."""
+
+    def __init__(self, job: Job, base_dir: Path, storage_root: Path):
+        self.job_id = job.id
+        self.for_run = job.subscription_run_id is not None
+        self.options = Options.from_json(job.collection_options)
+        self.base_dir, self.storage_root = base_dir, storage_root
+        self.done = False
+
+    def __call__(self, listing: Listing) -> None:
+        folder = None
+        if self.options.folder:  # <post_title>/<domain>/<collection-id>
+            name = listing.collection_id
+            if not name or "://" in name:  # a feed's id is its URL: its title names it better
+                name = listing.title or f"collection-{self.job_id}"
+            folder = relative_to_root(self.storage_root,
+                                      inside_root(self.storage_root, self.base_dir / sanitize_component(str(name))))
+        if self.for_run:
+            subscription_runs.expand_run(self.job_id, listing, folder)
+        else:
+            collections.expand(self.job_id, listing, base_folder=folder)
+        self.done = True
+
+
+def _identify(job_id: int, item_key: str) -> None:
+    holder = collections.claim_identity(job_id, item_key)
+    if holder is not None:
+        raise AlreadyDownloaded(holder)
 
 
 def _private_addresses_allowed(submission) -> bool:
@@ -305,10 +359,10 @@ _EVENT_OF_STATUS = {COMPLETED: events.COMPLETED, CANCELLED: events.CANCELLED, FA
 
 
 def _finish(job_id, outcome: Outcome, error, transient, reporter: _Reporter, files, settings,
-            limits=None) -> Outcome:
+            limits=None, duplicate_of: int | None = None) -> Outcome:
     """Record how the run ended; returns the outcome (OVER_LIMIT when the invite's limits say so)."""
-    if outcome is Outcome.TAKEN_OVER:
-        return outcome  # a watchdog gave the row to another worker: it is not ours to write
+    if outcome in (Outcome.TAKEN_OVER, Outcome.EXPANDED):
+        return outcome  # the row is another worker's, or the collection's expansion wrote it
     # Hash the files before the transaction: the write lock is held only for the writes.
     described = _describe_files(files, settings.storage_root)
     job = db.session.get(Job, job_id)
@@ -326,7 +380,11 @@ def _finish(job_id, outcome: Outcome, error, transient, reporter: _Reporter, fil
         job.engine = reporter.engine
     now = utcnow()
     job.speed = job.eta = None
-    if outcome is Outcome.COMPLETED:
+    if outcome is Outcome.DUPLICATE:
+        job.current_file = None
+        job.duplicate_of_id = duplicate_of
+        job.finish(outcome, now=now)
+    elif outcome is Outcome.COMPLETED:
         job.items_done = max(job.items_done, len(job.files))
         job.current_file = None
         # Done: the bytes are those of the files it wrote (a gallery's progress was per file).
@@ -350,7 +408,12 @@ def _finish(job_id, outcome: Outcome, error, transient, reporter: _Reporter, fil
                    now=now)
     kind = _EVENT_OF_STATUS[job.status]
     extra = {"files": [f.path for f in job.files]} if kind == events.COMPLETED else {}
+    if job.duplicate_of_id is not None:
+        extra["duplicate_of"] = job.duplicate_of_id
     events.publish_job(kind, job, **extra)
+    if job.is_finished:
+        collections.refresh_parent(job.parent_id, now)
+        subscription_runs.listing_ended(job)
     db.session.commit()
     if kind == events.COMPLETED:
         thumbnails.after_job_completed(job_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 
 from flask import current_app, has_app_context
+from huey import crontab
 
 from jobs import huey, thumbnails
 from webapp import create_app
@@ -49,6 +50,25 @@ def make_thumbnails(job_id: int):
         thumbnails.after_job_completed(job_id)
 
 
+@huey.periodic_task(crontab(minute="*"))
+def fire_subscriptions():
+    """The subscriptions' scheduler, every minute on every worker: starts the runs that are due.
+
+    Each due subscription is claimed atomically (webapp/services/subscriptions/runs.py), so
+    workers passing at once — on one host or several — start each run once.
+    """
+    from webapp.services.subscriptions import runs
+
+    with worker_app().app_context():
+        runs.fire_due()
+
+
+@huey.task()
+def check_subscriptions():
+    """A scheduler pass now (a subscription was created or its schedule changed), not at the minute."""
+    fire_subscriptions.call_local()
+
+
 class HueyWorkerQueue:
     """The services' `WorkerQueue` on this Huey instance."""
 
@@ -60,6 +80,9 @@ class HueyWorkerQueue:
 
     def make_thumbnails(self, job_id: int) -> None:
         make_thumbnails(job_id)
+
+    def check_subscriptions(self) -> None:
+        check_subscriptions()
 
     def ready_count(self) -> int:
         return huey.pending_count()

@@ -207,6 +207,10 @@ def main() -> int:
     with app.app_context():
         recovery.recover()
         pool = runtime_settings.pool_size(settings)
+    # Runs missed while Haul was down start now (once each), not at the scheduler's next minute.
+    from jobs.tasks import check_subscriptions
+
+    check_subscriptions()
 
     consumer = HaulConsumer(
         huey,
@@ -217,7 +221,7 @@ def main() -> int:
         initial_delay=0.05,
         backoff=1.2,
         max_delay=0.25,
-        periodic=False,
+        periodic=True,  # the subscriptions' scheduler (jobs/tasks.py fire_subscriptions)
         check_worker_health=True,
         shutdown_timeout=15,
     )

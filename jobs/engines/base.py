@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from webapp.core.listings import Listing
+
 
 class Cancelled(Exception):
     """The job was cancelled, timed out or the worker is shutting down."""
@@ -20,6 +22,14 @@ class Cancelled(Exception):
     def __init__(self, reason: str = "cancelled"):
         super().__init__(reason)
         self.reason = reason
+
+
+class AlreadyDownloaded(Exception):
+    """The item (extractor + id) is another job's already: this job downloads nothing."""
+
+    def __init__(self, job_id: int):
+        super().__init__(f"already downloaded as job {job_id}")
+        self.job_id = job_id
 
 
 class EngineError(Exception):
@@ -62,6 +72,17 @@ class DownloadRequest:
     # A job restricted to public addresses (jobs/net_guard.py checks its connections);
     # engines that could start an external downloader keep to their own instead.
     public_only: bool = False
+    # A URL that lists other pages (a playlist, channel, feed, profile): the engine hands the
+    # listing here instead of downloading, and the runner queues a child job per entry. None:
+    # download whatever the URL holds, as one job (a child of a collection is never expanded).
+    on_collection: Callable[[Listing], None] | None = None
+    # Only list: a subscription's run wants the entries even when the URL is a single item
+    # (a listing of one), and never downloads media itself.
+    list_only: bool = False
+    # Told the item's identity ("<extractor>:<id>") before any media is fetched; raises
+    # AlreadyDownloaded when another job has the item. None: no identity check.
+    identify: Callable[[str], None] | None = None
+    name_prefix: str = ""  # put before each file name (a numbered collection's "007 - ")
 
     def check(self) -> None:
         """Raise Cancelled when the job has to stop."""

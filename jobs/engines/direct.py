@@ -13,6 +13,8 @@ import requests
 
 from jobs.engines import registry
 from jobs.engines.base import Cancelled, DownloadRequest, Engine, EngineError, Progress, is_transient_status
+from webapp.core.item_filters import Item
+from webapp.core.listings import Listing
 from webapp.core.paths import inside_root, resource_directory, sanitize_component
 from webapp.core.vocabulary import DIRECT
 
@@ -65,6 +67,9 @@ class DirectEngine(Engine):
         return is_direct_media_url(url)
 
     def run(self, request: DownloadRequest) -> None:
+        if request.list_only:  # a subscription of one file: the listing is the file itself
+            request.on_collection(Listing(None, None, DIRECT, [Item(url=request.url)]))
+            return
         session = _thread_session()
         folder = resource_directory(request.base_dir, request.storage_root, None, request.url)
         progress = Progress(resource_id=folder.name, items_total=1)
@@ -81,6 +86,8 @@ class DirectEngine(Engine):
             if (response.headers.get("Content-Type") or "").startswith("text/html"):
                 raise EngineError("The server answered with a web page, not a media file")
             name = _filename(request.url, response)
+            if request.name_prefix:
+                name = sanitize_component(request.name_prefix + name, fallback="file", keep_extension=True)
             target = inside_root(request.storage_root, folder / name)
             if target.exists():  # an earlier attempt finished it
                 request.add_file(target)

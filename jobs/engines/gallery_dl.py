@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 
 from gallery_dl import config as gdl_config
@@ -24,6 +25,7 @@ from gallery_dl.extractor.generic import GenericExtractor
 
 from jobs.engines import gallery_dl_index, registry
 from jobs.engines.base import (
+    AlreadyDownloaded,
     Cancelled,
     DownloadRequest,
     Engine,
@@ -32,6 +34,8 @@ from jobs.engines.base import (
     is_transient_status,
     status_from_message,
 )
+from webapp.core.item_filters import Item
+from webapp.core.listings import Listing
 from webapp.core.paths import resource_directory, sanitize_component
 from webapp.core.vocabulary import GALLERY_DL
 
@@ -174,7 +178,13 @@ class _Context:
         self.messages: list[str] = []
         self.exception: Exception | None = None
         self.cancel: Cancelled | None = None
+        self.duplicate: AlreadyDownloaded | None = None
         self.files = 0
+        # The child URLs the top-level extractor queued (a profile's posts, a board's
+        # galleries), kept instead of followed when the job may become a collection.
+        self.queued: list[tuple[str, dict]] = []
+        self.identified = False
+        self.directory: dict | None = None  # the first directory's metadata (id, title)
 
     def check(self):
         try:
@@ -277,13 +287,16 @@ class _HaulJob(gdl_job.DownloadJob):
         pathfmt.basedirectory = str(self.haul.request.base_dir) + os.sep
         pathfmt.build_directory = self._build_directory
         build_filename = pathfmt.build_filename
-        pathfmt.build_filename = lambda kw: sanitize_component(build_filename(kw), "file", keep_extension=True)
+        prefix = self.haul.request.name_prefix
+        pathfmt.build_filename = lambda kw: sanitize_component(prefix + build_filename(kw), "file",
+                                                               keep_extension=True)
         if kwdict is not None:
             pathfmt.set_directory(kwdict)
 
     def _build_directory(self, kwdict, segments=None):
         request = self.haul.request
         resource_id = next((str(kwdict[k]) for k in _RESOURCE_KEYS if kwdict.get(k) not in (None, "")), None)
+        self._identify(kwdict, resource_id)
         folder = resource_directory(request.base_dir, request.storage_root, resource_id, request.url)
         progress = self.haul.progress
         progress.resource_id = folder.name
@@ -293,6 +306,30 @@ class _HaulJob(gdl_job.DownloadJob):
         if isinstance(kwdict.get("count"), int):
             progress.items_total = kwdict["count"]
         return [folder.name]
+
+    def _identify(self, kwdict, resource_id) -> None:
+        """Tell the runner the gallery's identity (category + id) before its first file."""
+        context = self.haul
+        if context.identified:
+            return
+        context.identified = True
+        context.directory = dict(kwdict)
+        if context.request.list_only:
+            raise _Stop()  # a subscription of one gallery: listed, not downloaded
+        if context.request.identify is not None and resource_id and kwdict.get("category"):
+            try:
+                context.request.identify(f"{kwdict['category']}:{resource_id}")
+            except AlreadyDownloaded as exc:
+                context.duplicate = exc
+                raise _Stop() from None
+
+    def handle_queue(self, url, kwdict):
+        # A top-level extractor that queues other pages lists a collection: its pages become
+        # child jobs (the runner's), unless it also had files of its own (see GalleryDlEngine.run).
+        if self.parent is None and self.haul.request.on_collection is not None:
+            self.haul.queued.append((url, dict(kwdict)))
+            return
+        super().handle_queue(url, kwdict)
 
     def handle_url(self, url, kwdict):
         self.haul.check()
@@ -314,6 +351,33 @@ class _HaulJob(gdl_job.DownloadJob):
             return theirs(response) if theirs is not None else True
 
         return validate
+
+
+def _queue_listing(extr, queued: list[tuple[str, dict]]) -> Listing:
+    """The pages a top-level extractor queued, as a collection's entries."""
+    first = queued[0][1] if queued else {}
+    items = []
+    for url, kwdict in queued:
+        ident = next((kwdict[k] for k in _RESOURCE_KEYS if kwdict.get(k) not in (None, "")), None)
+        category = kwdict.get("category") or extr.category
+        published = kwdict.get("date")
+        items.append(Item(
+            url=url, title=next((str(kwdict[k]) for k in _TITLE_KEYS if kwdict.get(k)), None),
+            published=published.replace(tzinfo=timezone.utc) if isinstance(published, datetime) else None,
+            item_key=f"{category}:{ident}" if ident is not None else None,
+        ))
+    collection_id = next((str(first[k]) for k in ("user", "username", "author", "board", "search_tags")
+                          if first.get(k)), None)
+    return Listing(collection_id or extr.subcategory, collection_id, extr.category, items)
+
+
+def _single_listing(extr, url: str, kwdict: dict) -> Listing:
+    """A gallery listed as one item (a subscription of a single gallery)."""
+    ident = next((kwdict[k] for k in _RESOURCE_KEYS if kwdict.get(k) not in (None, "")), None)
+    title = next((str(kwdict[k]) for k in _TITLE_KEYS if kwdict.get(k)), None)
+    key = f"{kwdict.get('category') or extr.category}:{ident}" if ident is not None else None
+    return Listing(str(ident) if ident is not None else None, title, extr.category,
+                   [Item(url=url, title=title, item_key=key)])
 
 
 @registry.register
@@ -340,9 +404,21 @@ class GalleryDlEngine(Engine):
         try:
             status = job.run()
         except _Stop:
+            if context.duplicate is not None:
+                raise context.duplicate from None
+            if context.cancel is None and request.list_only and context.directory is not None:
+                request.on_collection(_single_listing(extr, request.url, context.directory))
+                return
             raise context.cancel or Cancelled() from None
         if context.cancel is not None:
             raise context.cancel
+        if context.duplicate is not None:
+            raise context.duplicate
+        if context.queued and (context.files == 0 or request.list_only):
+            request.on_collection(_queue_listing(extr, context.queued))
+            return
+        for url, kwdict in context.queued:  # files of its own too: follow its pages as gallery-dl would
+            gdl_job.DownloadJob.handle_queue(job, url, kwdict)
         if status == 0 and context.files:
             return
         if status == 0:  # gallery-dl saw the page fine but saved nothing

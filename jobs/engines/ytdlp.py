@@ -14,10 +14,11 @@ from pathlib import Path
 
 import yt_dlp
 from yt_dlp.networking.exceptions import HTTPError, TransportError
-from yt_dlp.utils import DownloadCancelled, DownloadError, ExtractorError, UnsupportedError
+from yt_dlp.utils import DownloadCancelled, DownloadError, ExtractorError, LazyList, UnsupportedError, unsmuggle_url
 
 from jobs.engines import joined_patterns, registry, ytdlp_ffmpeg
 from jobs.engines.base import (
+    AlreadyDownloaded,
     Cancelled,
     DownloadRequest,
     Engine,
@@ -26,6 +27,8 @@ from jobs.engines.base import (
     is_transient_status,
     status_from_message,
 )
+from webapp.core.item_filters import item_from_entry
+from webapp.core.listings import Listing
 from webapp.core.paths import resource_directory
 from webapp.core.vocabulary import BEST, PRESET_FORMATS, YTDLP
 
@@ -128,6 +131,10 @@ class _JobHooks:
         self.request = request
         self.progress = Progress()
         self.messages: list[str] = []
+        # Told the item's identity once, right before its download: only a job of one item
+        # (a page with several videos of its own downloads them all).
+        self.identify_item = False
+        self.duplicate: AlreadyDownloaded | None = None
 
     def on_progress(self, d: dict) -> None:
         request, progress = self.request, self.progress
@@ -153,6 +160,14 @@ class _JobHooks:
         """Before a video downloads: report the size its format announces, so a job whose
         limits it passes (jobs/guest_limits.py) stops before fetching a byte of it."""
         request, progress = self.request, self.progress
+        if self.identify_item and not incomplete and request.identify is not None:
+            self.identify_item = False
+            if info.get("extractor_key") and info.get("id"):
+                try:
+                    request.identify(f"{info['extractor_key']}:{info['id']}")
+                except AlreadyDownloaded as exc:
+                    self.duplicate = exc
+                    raise DownloadCancelled("duplicate") from None
         size = None if incomplete else (info.get("filesize") or info.get("filesize_approx"))
         if size:
             progress.bytes_done, progress.bytes_total = 0, int(size)
@@ -251,6 +266,21 @@ class _SessionPool:
 _pool = _SessionPool()
 
 
+def _literal(text: str) -> str:
+    """`text` as plain text inside an output template (% starts a field there)."""
+    return text.replace("%", "%%")
+
+
+def _plain_entry(entry: dict) -> dict:
+    """A flat entry with its URL as a person would send it: data yt-dlp smuggled into the
+    fragment (a feed's guid, say) is taken out, the id it forced kept as the entry's id."""
+    url, smuggled = unsmuggle_url(entry.get("url") or "", {})
+    entry = dict(entry, url=url)
+    if not entry.get("id") and smuggled.get("force_videoid"):
+        entry["id"] = smuggled["force_videoid"]
+    return entry
+
+
 @registry.register
 class YtDlpEngine(Engine):
     name = YTDLP
@@ -288,6 +318,12 @@ class YtDlpEngine(Engine):
             request.check()
             info = ydl.extract_info(request.url, download=False, process=False)
             request.check()
+            if request.on_collection is not None:
+                listing = self._listing(ydl, info, request)
+                if listing is not None:
+                    request.on_collection(listing)
+                    return
+            hooks.identify_item = info.get("_type") not in ("playlist", "multi_video")
             folder = resource_directory(request.base_dir, request.storage_root, info.get("id"), request.url)
             progress.resource_id = folder.name
             progress.title = (info.get("title") or "")[:500] or None
@@ -295,8 +331,12 @@ class YtDlpEngine(Engine):
                 progress.items_total = len(info["entries"])
             request.report(progress)
             ydl.params["paths"] = {"home": str(folder)}
+            if request.name_prefix:
+                ydl.params["outtmpl"] = {"default": _literal(request.name_prefix) + _BASE_PARAMS["outtmpl"]["default"]}
             ydl.process_ie_result(info, download=True)
         except DownloadCancelled:
+            if hooks.duplicate is not None:
+                raise hooks.duplicate from None
             raise Cancelled(request.cancel_reason()) from None
         except DownloadError as exc:
             if request.cancel_event.is_set():
@@ -308,10 +348,46 @@ class YtDlpEngine(Engine):
         finally:
             session.job = None
             ydl.params.pop("paths", None)
+            ydl.params["outtmpl"] = dict(params.get("outtmpl") or _BASE_PARAMS["outtmpl"])
             if reusable:
                 _pool.give_back(params, cookies_version, session)
         if progress.items_done == 0:
             raise EngineError("yt-dlp found nothing to download at this URL")
+
+    def _listing(self, ydl, info: dict, request: DownloadRequest) -> Listing | None:
+        """The entries when `info` lists other pages (a playlist, channel, feed), read flat —
+        no entry extracted, no media fetched; None for anything else (a video, or a page whose
+        videos are its own), which then downloads as one job. With `list_only`, a single item
+        is a listing of one."""
+        for _ in range(3):  # a link to a playlist (a url result) is followed to the playlist
+            if info.get("_type") not in ("url", "url_transparent") or not info.get("url"):
+                break
+            resolved = ydl.extract_info(info["url"], download=False, process=False, ie_key=info.get("ie_key"))
+            request.check()
+            if resolved.get("_type") not in ("playlist", "multi_video", "url", "url_transparent"):
+                break
+            info = resolved
+        if info.get("_type") not in ("playlist", "multi_video"):
+            if not request.list_only:
+                return None
+            entry = dict(info, url=info.get("webpage_url") or request.url, ie_key=info.get("extractor_key"))
+            return Listing(info.get("id"), info.get("title"), info.get("extractor_key"), [item_from_entry(entry)])
+        entries = info.get("entries")
+        if entries is not None and not isinstance(entries, (list, tuple)) and not hasattr(entries, "getslice"):
+            info["entries"] = LazyList(entries)  # read once here; kept, in case it is downloaded after all
+        saved = ydl.params.get("extract_flat")
+        ydl.params["extract_flat"] = "in_playlist"
+        try:
+            flat = ydl.process_ie_result(dict(info), download=False)
+        finally:
+            ydl.params["extract_flat"] = saved
+        listed = [entry for entry in (flat.get("entries") or []) if entry]
+        if not request.list_only and (not listed or any(
+                entry.get("_type") not in ("url", "url_transparent") for entry in listed)):
+            return None  # the videos are the page's own: one job downloads them all
+        items = [item_from_entry(_plain_entry(entry)) for entry in listed]
+        return Listing(flat.get("id") or info.get("id"), flat.get("title") or info.get("title"),
+                       info.get("extractor_key"), [item for item in items if item.url])
 
     @staticmethod
     def _failure(exc: DownloadError, messages: list[str]) -> EngineError:

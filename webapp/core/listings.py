@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 
 from webapp.core.item_filters import Item
 
@@ -32,6 +33,26 @@ class Listing:
     title: str | None
     extractor: str | None
     entries: list[Item] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        """As JSON (the preview's listing process prints it)."""
+        return {
+            "collection_id": self.collection_id, "title": self.title, "extractor": self.extractor,
+            "entries": [{"url": item.url, "title": item.title,
+                         "published": item.published.isoformat() if item.published else None,
+                         "duration": item.duration, "live": item.live, "short": item.short,
+                         "item_key": item.item_key}
+                        for item in self.entries],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Listing:
+        entries = [Item(url=e["url"], title=e.get("title"),
+                        published=datetime.fromisoformat(e["published"]) if e.get("published") else None,
+                        duration=e.get("duration"), live=bool(e.get("live")), short=bool(e.get("short")),
+                        item_key=e.get("item_key"))
+                   for e in data.get("entries", [])]
+        return cls(data.get("collection_id"), data.get("title"), data.get("extractor"), entries)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
-from webapp.core.vocabulary import DOWNLOADING, GALLERY_DL, QUEUED, YTDLP
+from webapp.core.vocabulary import DOWNLOADING, GALLERY_DL, ITEM, QUEUED, YTDLP
 from webapp.extensions import db
 from webapp.models import Job
 from webapp.models.base import isoformat, utcnow
@@ -75,7 +75,7 @@ def worker() -> dict:
 
 def queue() -> dict:
     counts = dict(db.session.execute(
-        select(Job.status, func.count(Job.id)).where(Job.status.in_((QUEUED, DOWNLOADING))).group_by(Job.status)
+        select(Job.status, func.count(Job.id)).where(Job.status.in_((QUEUED, DOWNLOADING)), Job.kind == ITEM).group_by(Job.status)
     ).all())
     return {"ok": True, "queued": counts.get(QUEUED, 0), "downloading": counts.get(DOWNLOADING, 0)}
 

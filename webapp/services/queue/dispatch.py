@@ -12,11 +12,16 @@ the services never import `jobs`, and `jobs` may import the services.
 from __future__ import annotations
 
 import functools
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import func, select
 
-from webapp.core.vocabulary import DOWNLOADING, QUEUED
+from webapp.core.listings import Listing
+from webapp.core.vocabulary import DOWNLOADING, ITEM, QUEUED
 from webapp.extensions import db
 from webapp.models import Job, Setting
 from webapp.services.admin import runtime_settings
@@ -31,6 +36,9 @@ class WorkerQueue(Protocol):
 
     def make_thumbnails(self, job_id: int) -> None:
         """Ask a worker to make the thumbnails of a job the web completed itself (an upload)."""
+
+    def check_subscriptions(self) -> None:
+        """Ask a worker for a scheduler pass now (a subscription became due)."""
 
     def ready_count(self) -> int:
         """Wake-ups waiting to be taken now."""
@@ -60,6 +68,12 @@ def wake_workers(count: int = 1, delay: float | None = None) -> None:
         worker_queue().process_next(delay)
 
 
+def check_subscriptions_soon() -> None:
+    """A subscription was created, enabled or rescheduled: start what is due without waiting
+    for the scheduler's next minute."""
+    worker_queue().check_subscriptions()
+
+
 def make_thumbnails_later(job_id: int) -> None:
     worker_queue().make_thumbnails(job_id)
 
@@ -81,7 +95,9 @@ def _startable_query():
         return select(settings.c.value).where(settings.c.key == key).scalar_subquery()
 
     def count(status):
-        return select(func.count()).select_from(jobs).where(jobs.c.status == status).scalar_subquery()
+        # Items only: a collection downloading its children holds no slot of its own.
+        return (select(func.count()).select_from(jobs).where(jobs.c.status == status, jobs.c.kind == ITEM)
+                .scalar_subquery())
 
     return select(setting(queue_state.PAUSED_KEY), setting(runtime_settings.CONCURRENCY), count(QUEUED),
                   count(DOWNLOADING))
@@ -114,3 +130,35 @@ def top_up(release_session: bool = True) -> int:
     missing = min(queued, room) - _ready_wakeups() if room else 0
     wake_workers(missing)
     return max(missing, 0)
+
+
+# -- listing a collection for a preview ---------------------------------------------------------
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+class ListingFailed(Exception):
+    """A preview's listing failed; the message says why in the tool's words."""
+
+
+def list_collection(url: str, engine: str | None, public_only: bool, timeout: float = 60.0) -> Listing:
+    """List what a collection URL holds without downloading anything (a subscription's preview).
+
+    Runs `python -m jobs.listing` (jobs/listing.py): a process of its own, so the web never
+    loads the download tools and a preview never waits for a busy worker. Under gevent the
+    wait yields to the other requests (subprocess is patched).
+    """
+    request = json.dumps({"url": url, "engine": engine, "public_only": public_only})
+    try:
+        done = subprocess.run([sys.executable, "-m", "jobs.listing", request], cwd=PROJECT_ROOT,
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ListingFailed(f"Listing the source took longer than {int(timeout)} seconds") from None
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    try:
+        answer = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        raise ListingFailed("The listing process ended without an answer") from None
+    if "error" in answer:
+        raise ListingFailed(answer["error"])
+    return Listing.from_json(answer["listing"])

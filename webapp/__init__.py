@@ -115,6 +115,7 @@ def register_blueprints(app: "Flask") -> None:
     from webapp.queue import bp as queue_bp
     from webapp.settings import bp as settings_bp
     from webapp.sharing import bp as sharing_bp
+    from webapp.subscriptions import bp as subscriptions_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(queue_bp)
@@ -122,6 +123,7 @@ def register_blueprints(app: "Flask") -> None:
     app.register_blueprint(settings_bp)
     app.register_blueprint(downloads_bp)
     app.register_blueprint(invites_bp)
+    app.register_blueprint(subscriptions_bp)
     app.register_blueprint(guest_bp)
     app.register_blueprint(sharing_bp)
     init_api(app)  # /api/v1 with its OpenAPI document (flask-smorest) and /api/docs

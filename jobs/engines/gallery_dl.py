@@ -267,6 +267,7 @@ class _HaulJob(gdl_job.DownloadJob):
 
     def __init__(self, extr, parent=None, context: _Context | None = None):
         super().__init__(extr, parent)
+        self.top_level = parent is None  # the job for the URL sent, not one for a page it queued
         self.haul = context if context is not None else parent.haul
         self.out = _Output(self.haul, self)
         if self.haul.request.cookies_file is not None:
@@ -326,7 +327,7 @@ class _HaulJob(gdl_job.DownloadJob):
     def handle_queue(self, url, kwdict):
         # A top-level extractor that queues other pages lists a collection: its pages become
         # child jobs (the runner's), unless it also had files of its own (see GalleryDlEngine.run).
-        if self.parent is None and self.haul.request.on_collection is not None:
+        if self.top_level and self.haul.request.on_collection is not None:
             self.haul.queued.append((url, dict(kwdict)))
             return
         super().handle_queue(url, kwdict)

@@ -20,7 +20,7 @@ SUBMITTERS = {"submit", "user", "admin", "static"}
 READERS = {"read", "user", "admin", "static"}
 JOB_KEYS = {"id", "download_id", "url", "domain", "status", "engine", "requested_engine", "priority", "source",
             "submitted_by", "title", "resource_id", "progress", "error", "attempts", "files", "created_at",
-            "started_at", "finished_at", "duplicate"}
+            "started_at", "finished_at", "duplicate", "kind", "parent_id", "position", "item_key", "duplicate_of"}
 
 
 def b64(data: bytes) -> str:

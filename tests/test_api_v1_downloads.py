@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,7 @@ from webapp.services.queue.submissions import submit
 
 DOWNLOAD_KEYS = {"id", "url", "domain", "title", "status", "source", "engine", "submitted_by", "error", "attempts",
                  "post_title", "label", "created_at", "finished_at", "files", "file_count", "total_bytes",
-                 "thumbnail_url"}
+                 "thumbnail_url", "kind", "parent_id", "position", "item_key", "duplicate_of"}
 FILE_KEYS = {"id", "path", "name", "size", "sha256", "mime", "url", "thumbnail_url", "has_thumbnail"}
 PAGE_KEYS = {"items", "total", "page", "per_page", "pages"}
 STATS_KEYS = {"period", "since", "total_downloads", "completed", "failed", "cancelled", "success_rate",
@@ -237,12 +237,12 @@ def test_list_holds_only_finished_jobs_newest_first(app, client, api_callers, li
 
 def test_list_filters(app, client, api_callers):
     alice = api_callers.alice
-    old = datetime(2026, 1, 10, 12, tzinfo=timezone.utc)
+    old = datetime(2026, 1, 10, 12, tzinfo=UTC)
     a = make_download(app, "http://www.Example.com/cats", user=alice, title="Cute cats", created_at=old,
                       files=[("example.com/cats/tabby.jpg", b"x")])
     b = make_download(app, "http://example.org/dogs", user=alice, status="failed", source="gui")
     c = make_download(app, "http://example.net/birds", user=alice, status="cancelled",
-                      created_at=datetime(2026, 2, 1, 12, tzinfo=timezone.utc))
+                      created_at=datetime(2026, 2, 1, 12, tzinfo=UTC))
 
     def ids(**query):
         response = client.get("/api/v1/downloads", query_string=query, headers=api_callers["user"])
@@ -613,7 +613,7 @@ def test_bulk_takes_200_ids(client, api_callers):
 
 def test_stats_figures_match_the_data(app, client, api_callers):
     alice, root = api_callers.alice, api_callers.root
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     long_ago = now - timedelta(days=40)
     make_download(app, "http://example.com/s1", user=alice, files=[("s/1a", b"a" * 100), ("s/1b", b"b" * 50)])
     make_download(app, "http://example.com/s2", user=alice, source="gui", files=[("s/2", b"c" * 7)])
@@ -673,7 +673,7 @@ def test_stats_are_aggregate_queries(app, client, api_callers):
     for n in range(12):
         make_download(app, f"http://site{n % 4}.example/x{n}", user=api_callers.alice, files=[(f"q/{n}", b"z")])
     statements = []
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    listener = lambda *args: statements.append(args[2])
     event.listen(db.engine, "before_cursor_execute", listener)
     try:
         assert client.get("/api/v1/downloads/stats", headers=api_callers["user"]).status_code == 200
@@ -697,7 +697,7 @@ def test_every_endpoint_states_its_scope(client):
     assert set(ours) == {("/api/v1/downloads", "get"), ("/api/v1/downloads/{job_id}", "get"),
                          ("/api/v1/downloads/{job_id}", "delete"), ("/api/v1/downloads/{job_id}/file", "get"),
                          ("/api/v1/downloads/{job_id}/thumbnail", "get"), ("/api/v1/downloads/stats", "get"),
-                         ("/api/v1/downloads/bulk", "post")}
+                         ("/api/v1/downloads/bulk", "post"), ("/api/v1/downloads/{job_id}/children", "get")}
     for (path, method), op in ours.items():
         assert op["description"].startswith("Scope: "), (path, method)
         assert op["security"] == [{"bearer": []}]

@@ -14,9 +14,12 @@ from webapp.api.schemas.downloads import (
     BulkResultSchema,
     BulkSchema,
     DeleteQuerySchema,
+    DownloadChildrenArgsSchema,
+    DownloadChildrenPageSchema,
+    DownloadDetailSchema,
     DownloadListQuerySchema,
     DownloadPageSchema,
-    DownloadSchema,
+    DownloadShowArgsSchema,
     DownloadStatsSchema,
     FileChoiceQuerySchema,
     StatsQuerySchema,
@@ -29,6 +32,7 @@ from webapp.services.library import downloads as library
 from webapp.services.library import files as file_service
 from webapp.services.library import history
 from webapp.services.library import stats as download_stats
+from webapp.services.queue import children as collection_children
 
 _ERRORS = (401, 403, 404, 422)
 _SECURITY = [{"bearer": []}]
@@ -74,7 +78,17 @@ def download_json(entry, submitted_by: dict, base: str) -> dict:
         "file_count": entry.file_count,
         "total_bytes": entry.total_bytes,
         "thumbnail_url": f"{prefix}/thumbnail" if entry.file_count else None,
+        "kind": job.kind, "parent_id": job.parent_id, "position": job.position, "item_key": job.item_key,
+        "duplicate_of": job.duplicate_of_id,
     }
+
+
+def _children_json(job, principal, page: int, per_page: int, status: str | None = None) -> dict:
+    entries, total, submitted = library.children_entries(job, principal, page=page, per_page=per_page, status=status)
+    base = _base()
+    items = [download_json(entry, submitted.get(entry.job.submission_id, {}), base) for entry in entries]
+    return {"items": items, "total": total, "page": page, "per_page": per_page,
+            "pages": max(1, -(-total // per_page))}
 
 
 def _base() -> str:
@@ -158,14 +172,36 @@ def list_downloads(query: dict):
 
 @bp.get("/downloads/<int:job_id>")
 @require(scope="read")
+@bp.arguments(DownloadShowArgsSchema, location="query")
 @bp.doc(security=_SECURITY, summary="A download with all its files",
         description="Scope: read. Another user's download answers 404, as one that does not exist; a job "
-                    "still in the queue answers 404 `not_finished`.")
-@bp.alt_response(200, schema=DownloadSchema, description="The download", success=True)
+                    "still in the queue answers 404 `not_finished`. A collection (`kind` collection) also has "
+                    "`children_summary` and a page of its `children` (children_page, children_per_page).")
+@bp.alt_response(200, schema=DownloadDetailSchema, description="The download", success=True)
 @document_errors(*_ERRORS)
-def show_download(job_id: int):
-    entry, submitted_by = library.get_entry(_download(job_id), current_principal())
-    return jsonify(download_json(entry, submitted_by, _base()))
+def show_download(args, job_id: int):
+    principal = current_principal()
+    job = _download(job_id)
+    entry, submitted_by = library.get_entry(job, principal)
+    body = download_json(entry, submitted_by, _base())
+    if collection_children.is_collection(job):
+        body["children_summary"] = collection_children.summary(job)
+        body["children"] = _children_json(job, principal, args["children_page"], args["children_per_page"])
+    return jsonify(body)
+
+
+@bp.get("/downloads/<int:job_id>/children")
+@require(scope="read")
+@bp.arguments(DownloadChildrenArgsSchema, location="query")
+@bp.doc(security=_SECURITY, summary="A collection's children, as downloads",
+        description="Scope: read. The entries of a finished playlist, channel or feed in its order, a page at a "
+                    "time (optionally of one status), each with its first files. Visible exactly as the "
+                    "collection is: another user's answers 404.")
+@bp.alt_response(200, schema=DownloadChildrenPageSchema, description="A page of children", success=True)
+@document_errors(*_ERRORS)
+def list_download_children(args, job_id: int):
+    job = _download(job_id)
+    return jsonify(_children_json(job, current_principal(), args["page"], args["per_page"], args.get("status")))
 
 
 @bp.get("/downloads/<int:job_id>/file")

@@ -11,12 +11,14 @@ from flask import jsonify
 
 from webapp.api import bp
 from webapp.api.common import MAX_ID, document_errors, page_from_args
-from webapp.api.schemas import JobSchema
+from webapp.api.schemas import ChildrenPageSchema, CollectionJobSchema, JobSchema
 from webapp.api.schemas.queue import (
+    ChildrenArgsSchema,
     ClearResultSchema,
     ClearSchema,
     DuplicateErrorSchema,
     ItemIdsSchema,
+    JobArgsSchema,
     QueueListArgsSchema,
     QueuePageSchema,
     QueuePatchSchema,
@@ -33,7 +35,13 @@ from webapp.bearer import current_principal, require
 from webapp.core.vocabulary import ACTIVE_STATUSES, API, DOWNLOADING
 from webapp.errors import NotFound
 from webapp.models.base import isoformat
-from webapp.serializers import job_json, principal_submitter_json, queued_jobs_json
+from webapp.serializers import (
+    children_page_json,
+    job_json,
+    principal_submitter_json,
+    queued_jobs_json,
+)
+from webapp.services.queue import children as collection_children
 from webapp.services.queue import job_control
 from webapp.services.queue import listing as queue_listing
 from webapp.services.queue.submissions import submit
@@ -123,12 +131,38 @@ def queue_stats():
 
 
 @bp.get("/queue/<int:job_id>")
-@bp.doc(security=_SECURITY, summary="A job", description=READ)
-@bp.alt_response(200, schema=JobSchema, description="The job", success=True)
-@document_errors(*_ERRORS)
 @require(scope=("read", "submit"))
-def show_job(job_id: int):
-    return jsonify(job_json(_visible_job(job_id)))
+@bp.arguments(JobArgsSchema, location="query")
+@bp.doc(security=_SECURITY, summary="A job",
+        description=READ + " A collection (`kind` collection: a playlist, channel or feed) also has "
+                    "`children_summary` and a page of its `children` (children_page, children_per_page).")
+@bp.alt_response(200, schema=CollectionJobSchema, description="The job", success=True)
+@document_errors(*_ERRORS, 422)
+def show_job(args, job_id: int):
+    job = _visible_job(job_id)
+    body = job_json(job)
+    if collection_children.is_collection(job):
+        page, per_page = args["children_page"], args["children_per_page"]
+        children, total = collection_children.children_page(job, page=page, per_page=per_page)
+        body["children_summary"] = collection_children.summary(job)
+        body["children"] = children_page_json(children, page, per_page, total)
+    return jsonify(body)
+
+
+@bp.get("/queue/<int:job_id>/children")
+@require(scope=("read", "submit"))
+@bp.arguments(ChildrenArgsSchema, location="query")
+@bp.doc(security=_SECURITY, summary="A collection's children",
+        description=READ + " The entries of a playlist, channel or feed in its order (position), a page at a "
+                    "time, optionally of one status. Visible exactly as the collection is; a job that is no "
+                    "collection has none (an empty page).")
+@bp.alt_response(200, schema=ChildrenPageSchema, description="A page of children", success=True)
+@document_errors(*_ERRORS, 422)
+def list_job_children(args, job_id: int):
+    job = _visible_job(job_id)
+    children, total = collection_children.children_page(job, page=args["page"], per_page=args["per_page"],
+                                                        status=args.get("status"))
+    return jsonify(children_page_json(children, args["page"], args["per_page"], total))
 
 
 @bp.patch("/queue/<int:job_id>")

@@ -36,6 +36,7 @@ def _submission_input() -> dict:
             "label": body.get("label"),
             "force": body.get("force", False),
             "engine": body.get("engine"),
+            "collection": body.get("collection"),
         }
     args = request.args
     return {

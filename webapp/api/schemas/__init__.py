@@ -72,6 +72,18 @@ class NewTokenSchema(Schema):
     created_at = fields.String(required=True)
 
 
+class ChildrenSummarySchema(Schema):
+    """A collection's children counted by how they stand."""
+
+    total = fields.Integer(required=True)
+    completed = fields.Integer(required=True, metadata={"description": "Duplicates included"})
+    failed = fields.Integer(required=True)
+    cancelled = fields.Integer(required=True)
+    active = fields.Integer(required=True, metadata={"description": "Queued, paused or downloading"})
+    duplicates = fields.Integer(required=True, metadata={
+        "description": "Entries another job already had (completed children pointing at it: duplicate_of)"})
+
+
 class JobSchema(Schema):
     class Meta:
         unknown = "include"
@@ -79,3 +91,28 @@ class JobSchema(Schema):
     id = fields.Integer(required=True)
     url = fields.String(required=True)
     status = fields.String(required=True)
+    kind = fields.String(validate=validate.OneOf(("item", "collection")), metadata={
+        "description": "collection: a playlist, channel or feed whose entries are its children; item: one URL"})
+    parent_id = fields.Integer(allow_none=True, metadata={"description": "The collection this job is an entry of"})
+    position = fields.Integer(allow_none=True, metadata={"description": "Its place in the collection, from 1"})
+    item_key = fields.String(allow_none=True, metadata={"description": "The item's identity, <extractor>:<id>"})
+    duplicate_of = fields.Integer(allow_none=True, metadata={
+        "description": "The job that already had this entry (nothing was downloaded again)"})
+
+
+class ChildrenPageSchema(Schema):
+    """A page of a collection's children, in the collection's order."""
+
+    items = fields.List(fields.Nested(JobSchema), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    pages = fields.Integer(required=True)
+
+
+class CollectionJobSchema(JobSchema):
+    """One job as GET /api/v1/queue/{id} answers it: a collection with its children's counts and first page."""
+
+    children_summary = fields.Nested(ChildrenSummarySchema, metadata={"description": "A collection's only"})
+    children = fields.Nested(ChildrenPageSchema, metadata={
+        "description": "A collection's only: a page of its children (?children_page=, ?children_per_page=)"})

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from webapp.api.schemas import ChildrenSummarySchema
 from webapp.core.vocabulary import FINISHED_STATUSES, SOURCES
 from webapp.services.library.downloads import BULK_ACTIONS, MAX_BULK_IDS
 from webapp.services.library.stats import PERIODS
+from webapp.services.queue.children import CHILDREN_PER_PAGE, MAX_CHILDREN_PER_PAGE
 
 MAX_PAGE = 10**9  # webapp/api/common.page_from_args
 MAX_PER_PAGE = 200
@@ -46,6 +48,25 @@ class FileChoiceQuerySchema(Schema):
         "description": "The id of one of the download's files (files[].id); it wins over index"})
     index = fields.Integer(validate=validate.Range(min=0),
                            metadata={"description": "The file's place in the download's files, from 0"})
+
+
+class DownloadShowArgsSchema(Schema):
+    """GET /api/v1/downloads/{id}: which page of a collection's children to include."""
+
+    children_page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
+    children_per_page = fields.Integer(load_default=CHILDREN_PER_PAGE,
+                                       validate=validate.Range(min=1, max=MAX_CHILDREN_PER_PAGE))
+
+
+class DownloadChildrenArgsSchema(Schema):
+    """GET /api/v1/downloads/{id}/children."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE),
+                          metadata={"description": "From 1"})
+    per_page = fields.Integer(load_default=CHILDREN_PER_PAGE, validate=validate.Range(min=1, max=MAX_CHILDREN_PER_PAGE),
+                              metadata={"description": f"1–{MAX_CHILDREN_PER_PAGE}, default {CHILDREN_PER_PAGE}"})
+    status = fields.String(validate=validate.OneOf(FINISHED_STATUSES),
+                           metadata={"description": "Only children in this status"})
 
 
 class DeleteQuerySchema(Schema):
@@ -110,6 +131,31 @@ class DownloadSchema(Schema):
     total_bytes = fields.Integer(required=True, metadata={"description": "The size of all its files"})
     thumbnail_url = fields.String(allow_none=True, required=True,
                                   metadata={"description": "The download's cover (null without files)"})
+    kind = fields.String(required=True, validate=validate.OneOf(("item", "collection")),
+                         metadata={"description": "collection: a playlist, channel or feed whose entries are its children"})
+    parent_id = fields.Integer(allow_none=True, required=True,
+                               metadata={"description": "The collection this download is an entry of"})
+    position = fields.Integer(allow_none=True, required=True, metadata={"description": "Its place there, from 1"})
+    item_key = fields.String(allow_none=True, required=True, metadata={"description": "<extractor>:<id>"})
+    duplicate_of = fields.Integer(allow_none=True, required=True,
+                                  metadata={"description": "The download that already had this entry"})
+
+
+class DownloadChildrenPageSchema(Schema):
+    """A page of a collection's children, in its order."""
+
+    items = fields.List(fields.Nested(DownloadSchema), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    pages = fields.Integer(required=True)
+
+
+class DownloadDetailSchema(DownloadSchema):
+    """One download; a collection's with its children's counts and a page of them."""
+
+    children_summary = fields.Nested(ChildrenSummarySchema, metadata={"description": "A collection's only"})
+    children = fields.Nested(DownloadChildrenPageSchema, metadata={"description": "A collection's only"})
 
 
 class DownloadPageSchema(Schema):

@@ -1,11 +1,28 @@
 """Schemas of /api/v1/queue: the bodies and query strings it accepts, and the answers it gives."""
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
 from webapp.api.common import MAX_ID, MAX_PER_PAGE
 from webapp.api.schemas import ApiErrorSchema, JobSchema
-from webapp.core.vocabulary import AUTO, ENGINES, PAUSED, PRESETS, QUEUED, SOURCES, STATUSES
+from webapp.core.listings import MAX_LIMIT, ORDERS
+from webapp.core.vocabulary import (
+    AUTO,
+    ENGINES,
+    PAUSED,
+    PRESETS,
+    QUEUED,
+    SOURCES,
+    STATUSES,
+)
+from webapp.services.queue.children import CHILDREN_PER_PAGE, MAX_CHILDREN_PER_PAGE
 from webapp.services.queue.job_control import CLEARABLE, MAX_PRIORITY, MIN_PRIORITY
 from webapp.services.queue.submissions import MAX_TEXT, MAX_URLS
 
@@ -21,6 +38,27 @@ _PRIORITY = validate.Range(min=MIN_PRIORITY, max=MAX_PRIORITY)
 
 def _job_id() -> fields.Integer:
     return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID))
+
+
+# A collection's options, as the document shows them (the service checks them).
+COLLECTION_DOC = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "When a URL is a playlist, channel, feed or gallery: which entries to queue (one child job "
+                   "each) and how to lay them out. Bad values: 422 `invalid_collection`.",
+    "properties": {
+        "items": {"type": "string", "nullable": True, "pattern": r"^\d{1,5}(-\d{1,5})?(,\d{1,5}(-\d{1,5})?)*$",
+                  "description": 'Entries to take by place in the listed order, e.g. "1-5,8" (not with limit)'},
+        "limit": {"type": "integer", "nullable": True, "minimum": 1, "maximum": MAX_LIMIT,
+                  "description": "The first N entries (not with items)"},
+        "order": {"type": "string", "enum": list(ORDERS), "default": ORDERS[0],
+                  "description": "newest: the source's order; oldest: reversed (queued and numbered first)"},
+        "numbered": {"type": "boolean", "default": False,
+                     "description": 'Put the zero-padded position before each file name ("007 - …")'},
+        "folder": {"type": "boolean", "default": True,
+                   "description": "Keep the collection in a folder of its own: <post_title>/<domain>/<collection-id>/"},
+    },
+}
 
 
 # Requests -------------------------------------------------------------------------------------
@@ -71,11 +109,31 @@ class QueueSubmitSchema(Schema):
                                                        "above 10 only an admin may give (403 `priority_reserved`)"})
     force = fields.Boolean(load_default=False,
                            metadata={"description": "Queue URLs again even when already queued or downloaded"})
+    # Checked by the service (webapp.core.listings.Options), which words the 422
+    # `invalid_collection`; documented here field by field.
+    collection = fields.Raw(allow_none=True, metadata=COLLECTION_DOC)
 
     @validates_schema
     def one_of_url_or_urls(self, data, **kwargs):
         if ("url" in data) == ("urls" in data):
             raise ValidationError("Send either url (one) or urls (a list), not both or neither", "_schema")
+
+
+class ChildrenArgsSchema(Schema):
+    """GET …/{id}/children: a page of a collection's children, optionally of one status."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10**9), metadata={"description": "From 1"})
+    per_page = fields.Integer(load_default=CHILDREN_PER_PAGE, validate=validate.Range(min=1, max=MAX_CHILDREN_PER_PAGE),
+                              metadata={"description": f"1–{MAX_CHILDREN_PER_PAGE}, default {CHILDREN_PER_PAGE}"})
+    status = fields.String(validate=validate.OneOf(STATUSES), metadata={"description": "Only children in this status"})
+
+
+class JobArgsSchema(Schema):
+    """GET …/{id}: which page of a collection's children to include."""
+
+    children_page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10**9))
+    children_per_page = fields.Integer(load_default=CHILDREN_PER_PAGE,
+                                       validate=validate.Range(min=1, max=MAX_CHILDREN_PER_PAGE))
 
 
 class QueuePatchSchema(Schema):

@@ -19,6 +19,7 @@ from webapp.models.base import MAX_ROW_ID
 from webapp.services.accounts.identity import Principal
 from webapp.services.library import files as file_service
 from webapp.services.library import history
+from webapp.services.queue import children as collection_children
 from webapp.services.queue import job_control
 
 BULK_ACTIONS = ("delete", "retry")
@@ -69,6 +70,14 @@ def get_entry(job: Job, principal: Principal) -> tuple[history.Entry, dict]:
     """A download with all its files (up to history.MAX_FILES_SHOWN) and who submitted it."""
     entry = history.get_entry(job, principal)
     return entry, submitters([job]).get(job.submission_id, {})
+
+
+def children_entries(parent: Job, principal: Principal, *, page: int, per_page: int,
+                     status: str | None = None) -> tuple[list[history.Entry], int, dict[str, dict]]:
+    """A page of a collection's children as library entries (their first files each), how many
+    match, and who submitted them (the parent's submission). The caller has checked the parent."""
+    jobs, total = collection_children.children_page(parent, page=page, per_page=per_page, status=status)
+    return history.entries_of(jobs, principal), total, submitters(jobs)
 
 
 def submitters(jobs: list[Job]) -> dict[str, dict]:

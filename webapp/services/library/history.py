@@ -5,6 +5,9 @@ Listing. Finished jobs newest first (by id). Partial indexes over the finished j
 index order, so a page costs ~PER_PAGE index reads however long the history is.
 
 Search: webapp/services/library/history_search.py.
+
+Collections: only top-level jobs are entries; a collection's children show in its entry and
+its page (webapp/services/queue/children.py), and deleting it deletes them and their files.
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,7 +31,7 @@ from webapp.models import Job, JobFile, Submission, User
 from webapp.services.accounts.identity import Principal
 from webapp.services.library import files as file_service
 from webapp.services.library.history_search import plan_search, search_terms
-from webapp.services.queue import events
+from webapp.services.queue import collections, events
 from webapp.services.queue.submissions import SubmitResult, submit
 
 log = logging.getLogger(__name__)
@@ -97,12 +100,12 @@ class Filters:
         # past its day: it bounds nothing, so it is left open rather than failing the request.
         if self.date_from:
             try:
-                start = datetime.combine(self.date_from, time.min, tzinfo=zone).astimezone(timezone.utc)
+                start = datetime.combine(self.date_from, time.min, tzinfo=zone).astimezone(UTC)
             except OverflowError:
                 start = None
         if self.date_to:
             try:
-                end = datetime.combine(self.date_to + timedelta(days=1), time.min, tzinfo=zone).astimezone(timezone.utc)
+                end = datetime.combine(self.date_to + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
             except OverflowError:
                 end = None
         return start, end
@@ -114,7 +117,7 @@ def _zone(name: str):
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
             pass
-    return timezone.utc
+    return UTC
 
 
 def _date(value: str, label: str, errors: dict, key: str) -> date | None:
@@ -157,7 +160,7 @@ def parse_filters(args, principal: Principal) -> tuple[Filters, dict[str, str]]:
         errors["to"] = "To must not be before From"
         filters.date_to = None
     tz = (args.get("tz") or "").strip()
-    if tz and _zone(tz) is not timezone.utc:
+    if tz and _zone(tz) is not UTC:
         filters.tz = tz
     page = (args.get("page") or "1").strip()
     filters.page = min(int(page), MAX_PAGE) if page.isdigit() and int(page) > 0 else 1
@@ -224,7 +227,11 @@ class HistoryPage:
 
 def _base_conditions(filters: Filters, principal: Principal, dialect: str) -> list:
     sqlite = dialect == "sqlite"
-    conditions = [text(("+" if sqlite else "") + FINISHED_SQL)]
+    # A collection's children are listed in its entry, not as entries of their own.
+    # The unary + (as on the status) keeps SQLite's planner off ix_jobs_parent_id, which would
+    # read nearly every job for "IS NULL" and then sort them.
+    conditions = [text(("+" if sqlite else "") + FINISHED_SQL),
+                  literal_column("+jobs.parent_id").is_(None) if sqlite else Job.parent_id.is_(None)]
     if not principal.is_admin:
         conditions.append(Job.user_id == principal.user_id)
     elif filters.user:
@@ -311,6 +318,11 @@ def _entries(jobs: list[Job], principal: Principal, files_per_entry: int) -> lis
             for job in jobs]
 
 
+def entries_of(jobs: list[Job], principal: Principal) -> list[Entry]:
+    """Entries for these jobs with their first files, as a page of the history shows them."""
+    return _entries(jobs, principal, FILES_PER_ENTRY)
+
+
 def get_entry(job: Job, principal: Principal) -> Entry:
     """One entry with all its files (up to MAX_FILES_SHOWN)."""
     return _entries([job], principal, MAX_FILES_SHOWN)[0]
@@ -390,22 +402,25 @@ def delete_entry(job: Job, with_files: bool) -> DeleteResult:
                        error_code="not_finished")
     settings = _settings()
     result = DeleteResult(job.id)
+    # A collection's children go with it (the foreign key cascades their rows), their files too.
+    deleted_ids = [job.id, *db.session.scalars(select(Job.id).where(Job.parent_id == job.id))]
     records = list(db.session.execute(
-        select(JobFile.path, JobFile.sha256).where(JobFile.job_id == job.id)
+        select(JobFile.path, JobFile.sha256).where(JobFile.job_id.in_(deleted_ids))
     ).all())
     result.files_recorded = len(records)
     paths = {path for path, _ in records}
     shared = set()
     if with_files and paths:
         shared = set(db.session.scalars(
-            select(JobFile.path).where(JobFile.path.in_(paths), JobFile.job_id != job.id).distinct()
+            select(JobFile.path).where(JobFile.path.in_(paths), JobFile.job_id.not_in(deleted_ids)).distinct()
         ))
     hashes = {sha for _, sha in records}
 
-    submission_id = job.submission_id
+    submission_id, parent_id = job.submission_id, job.parent_id
     events.publish_job(DELETED, job)
     db.session.delete(job)
     db.session.flush()
+    collections.refresh_parent(parent_id)  # a child: its collection counts one item fewer
     if not db.session.scalar(select(Job.id).where(Job.submission_id == submission_id).limit(1)):
         submission = db.session.get(Submission, submission_id)
         if submission is not None:

@@ -3,19 +3,33 @@
 The queue page and /api/v1/queue both call these; who may reach which job is decided here too.
 
 Every change writes an event in the same transaction, so every open page and API stream sees it.
+
+Collections: a parent (kind collection) is acted on through its children — cancelling it cancels
+what has not finished, retrying it retries its failed and cancelled children as a group — and a
+change of a child brings its parent's status and counts along (collections.refresh_parent) in
+the same transaction. A parent still listing its URL (kind item) is any job.
 """
 from __future__ import annotations
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from webapp.core.vocabulary import ACTIVE_STATUSES, CANCELLED, COMPLETED, DOWNLOADING, FAILED, PAUSED, QUEUED
+from webapp.core.vocabulary import (
+    ACTIVE_STATUSES,
+    CANCELLED,
+    COLLECTION,
+    COMPLETED,
+    DOWNLOADING,
+    FAILED,
+    PAUSED,
+    QUEUED,
+)
 from webapp.errors import Conflict, Forbidden, Invalid, NotFound
 from webapp.extensions import db
 from webapp.models import Job
 from webapp.models.base import utcnow
 from webapp.services.accounts.identity import Principal
-from webapp.services.queue import dispatch, events
+from webapp.services.queue import collections, dispatch, events
 from webapp.services.queue import listing as queue_listing
 from webapp.services.queue import pause as queue_state
 
@@ -31,7 +45,16 @@ def get_visible_job(job_id: int, principal: Principal) -> Job:
 
 
 def cancel(job: Job) -> Job:
-    """Cancel a queued or paused job at once; ask the worker to stop a running one (it confirms)."""
+    """Cancel a queued or paused job at once; ask the worker to stop a running one (it confirms).
+
+    A collection: its children that have not finished (the parent follows them)."""
+    if job.kind == COLLECTION:
+        if job.status not in ACTIVE_STATUSES:
+            raise Conflict(f"Collection {job.id} is {job.status}; nothing of it is left to cancel",
+                           error_code="not_cancellable")
+        collections.cancel_children(job)
+        db.session.commit()
+        return job
     if job.status in (QUEUED, PAUSED):
         job.cancel()
         events.publish_job(events.CANCELLED, job)
@@ -40,24 +63,32 @@ def cancel(job: Job) -> Job:
     else:
         raise Conflict(f"Job {job.id} is {job.status}; only queued, paused or downloading jobs can be cancelled",
                        error_code="not_cancellable")
+    collections.refresh_parent(job.parent_id)
     db.session.commit()
     return job
 
 
+def _url_holder(job: Job) -> int | None:
+    """Another job holding this job's URL (queued, running or downloaded), if any."""
+    return db.session.scalar(select(Job.id).where(Job.dedupe_key == job.url, Job.id != job.id))
+
+
 def retry(job: Job) -> Job:
-    """Queue a failed or cancelled job again from scratch."""
+    """Queue a failed or cancelled job again from scratch; a collection: its failed and cancelled
+    children, as a group (a child whose URL another job holds now stays as it is)."""
     if job.status not in (FAILED, CANCELLED):
         raise Conflict(f"Job {job.id} is {job.status}; only failed or cancelled jobs can be retried",
                        error_code="not_retryable")
-    active = db.session.scalar(
-        select(Job.id).where(Job.dedupe_key == job.url, Job.id != job.id)
-    )
+    if job.kind == COLLECTION:
+        return _retry_collection(job)
+    active = _url_holder(job)
     if active is not None:
         raise Conflict(f"This URL is already queued or downloaded as job {active}", error_code="duplicate",
                        extra={"duplicate_of": active})
     job.retry()
     # "requeued": live views move the row from the finished list back to the active one.
     events.publish_job(events.STATUS, job, requeued=True)
+    collections.refresh_parent(job.parent_id)
     try:
         db.session.commit()
     except IntegrityError:
@@ -65,6 +96,31 @@ def retry(job: Job) -> Job:
         raise Conflict("This URL was queued again meanwhile", error_code="duplicate") from None
     dispatch.wake_workers(1)
     return job
+
+
+def _retry_collection(parent: Job) -> Job:
+    retried = 0
+    for child in collections.failed_children(parent):
+        if _url_holder(child) is not None:
+            continue  # its URL was queued or downloaded again meanwhile: nothing to fetch
+        child.retry()
+        events.publish_job(events.STATUS, child, requeued=True)
+        retried += 1
+    if not retried:
+        db.session.rollback()
+        raise Conflict(f"Collection {parent.id} has no failed or cancelled item left to retry",
+                       error_code="not_retryable")
+    parent.cleared_at = None  # back on the queue page while its children run
+    collections.refresh_parent(parent.id)
+    # "requeued": live views move the parent from the finished list back to the active one.
+    events.publish_job(events.STATUS, parent, requeued=True)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("An item's URL was queued again meanwhile", error_code="duplicate") from None
+    dispatch.top_up()
+    return parent
 
 
 def pause(job: Job) -> Job:
@@ -222,6 +278,7 @@ def remove(job: Job) -> Job:
         job.cancel()
     job.cleared_at = utcnow()
     events.publish_job(events.CLEARED, job)
+    collections.refresh_parent(job.parent_id)
     db.session.commit()
     return job
 

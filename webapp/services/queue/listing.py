@@ -2,15 +2,28 @@
 finished ones; and who may see which job."""
 from __future__ import annotations
 
-from sqlalchemy import and_, case, false, func, select, true
+from sqlalchemy import and_, case, false, func, literal_column, select, true
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from webapp.core.vocabulary import ACTIVE_STATUSES, DOWNLOADING, FAILED, FINISHED_STATUSES, PAUSED, QUEUED, STATUSES
+from webapp.core.vocabulary import (
+    ACTIVE_STATUSES,
+    DOWNLOADING,
+    FAILED,
+    FINISHED_STATUSES,
+    PAUSED,
+    QUEUED,
+    STATUSES,
+)
 from webapp.extensions import db
 from webapp.models import Job, Submission, User
 from webapp.services.accounts.identity import Principal
 from webapp.services.queue import pause as queue_state
+
+# A collection's children are not rows of the queue: they show under their parent
+# (webapp/services/queue/children.py), which counts them.
+# The unary + keeps SQLite's planner off ix_jobs_parent_id, which nearly every job would match.
+TOP_LEVEL = literal_column("+jobs.parent_id").is_(None)
 
 # Finished rows stay on the queue page until cleared, but only this many: an open page must
 # not grow without bound (static/js/queue.js trims live additions to the same number).
@@ -27,7 +40,7 @@ def active_jobs(user_id: int | None = None) -> list[Job]:
     query = (
         select(Job)
         .options(selectinload(Job.submission))
-        .where(Job.status.in_(ACTIVE_STATUSES))
+        .where(Job.status.in_(ACTIVE_STATUSES), TOP_LEVEL)
         .order_by(running_first, Job.priority.desc(), Job.rank, Job.id)
     )
     return list(db.session.scalars(_owned(query, user_id)))
@@ -37,7 +50,7 @@ def finished_jobs(user_id: int | None = None, limit: int = FINISHED_SHOWN) -> li
     query = (
         select(Job)
         .options(selectinload(Job.submission))
-        .where(Job.status.in_(FINISHED_STATUSES), Job.cleared_at.is_(None))
+        .where(Job.status.in_(FINISHED_STATUSES), Job.cleared_at.is_(None), TOP_LEVEL)
         .order_by(Job.finished_at.desc(), Job.id.desc())
         .limit(limit)
     )
@@ -81,7 +94,7 @@ def visible_to(principal: Principal):
 
 def _in_queue(principal: Principal, domain: str | None, source: str | None) -> list:
     """Conditions shared by the list and its counts: visible, still on the queue (not cleared), filtered."""
-    conditions = [visible_to(principal), Job.cleared_at.is_(None)]
+    conditions = [visible_to(principal), Job.cleared_at.is_(None), TOP_LEVEL]
     if domain:
         conditions.append(Job.domain == domain.strip().lower())
     if source:
@@ -146,7 +159,7 @@ def failed_on_queue(principal: Principal) -> list[Job]:
     """The failed jobs still on the queue (not cleared) that `principal` may see, oldest first."""
     query = (
         select(Job)
-        .where(Job.status == FAILED, Job.cleared_at.is_(None), visible_to(principal))
+        .where(Job.status == FAILED, Job.cleared_at.is_(None), TOP_LEVEL, visible_to(principal))
         .order_by(Job.id)
     )
     return list(db.session.scalars(query))

@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.core import url_policy
+from webapp.core.listings import Options, OptionsProblem
 from webapp.core.urls import UrlProblem, domain_of, normalise_url
 from webapp.core.vocabulary import (
     ADMIN_TRUST,
@@ -142,6 +143,19 @@ class Prepared:
     trust: str = USER_TRUST
     invite_id: int | None = None
     guest_session_id: str | None = None
+    # A collection's options as stored (Options.to_json()), None when none were given: the
+    # worker's defaults apply should the URL turn out to be a playlist or channel.
+    collection: dict | None = None
+
+
+def check_collection(collection) -> dict | None:
+    """The stored form of a request's collection options; Invalid `invalid_collection` when off."""
+    if collection is None:
+        return None
+    try:
+        return Options.from_json(collection).to_json()
+    except OptionsProblem as exc:
+        raise Invalid(str(exc), error_code="invalid_collection") from None
 
 
 def submit(
@@ -157,6 +171,7 @@ def submit(
     preset: str | None = None,
     refuse_if_nothing_new: bool = False,
     guest=None,
+    collection=None,
 ) -> SubmitResult:
     """Queue `urls` as one submission; URLs already queued, running or done answer with that job.
 
@@ -165,6 +180,8 @@ def submit(
     In the web server, submissions arriving together are written together (submit_batcher).
     `guest` (a GuestSession) marks a guest's submission: its invite, its session, and the guest
     URL policy the worker enforces unless the invite allows private addresses.
+    `collection` (a playlist's or channel's options: items, limit, order, numbered, folder) is
+    stored on each new job for the worker, should its URL list other pages.
 
     Only an admin's links may lead to private addresses (unless the admin's setting allows
     users, or the invite its guests): a URL whose host is known to be one is refused here
@@ -185,11 +202,13 @@ def submit(
         raise Invalid(f"unknown source {source!r}", error_code="invalid_source")
     if not isinstance(force, bool):
         raise Invalid("force must be true or false", error_code="invalid_force")
+    collection = check_collection(collection)
     prepared = Prepared(
         normalised, post_title, label, force, engine, priority, preset, source, refuse_if_nothing_new,
         user_id=principal.user_id if principal else None,
         token_id=principal.token_id if principal else None,
         via=principal.via if principal else (INVITE if guest is not None else source),
+        collection=collection,
     )
     if guest is not None:
         prepared.trust, prepared.invite_id, prepared.guest_session_id = GUEST_TRUST, guest.invite_id, guest.id
@@ -338,6 +357,7 @@ def _job_row(prepared: Prepared, submission_id: str, url: str, now: datetime) ->
         "user_id": prepared.user_id,
         "token_id": prepared.token_id,
         "status": QUEUED,
+        "collection_options": prepared.collection,
         "created_at": now,
         "updated_at": now,
     }

@@ -30,6 +30,10 @@ def seed_message(record: EventRecord, principal: Principal) -> dict | None:
             "label": data.get("label"),
             "queued_at": data.get("queued_at"),
         }
+    if record.type in events.RUN_EVENTS:
+        # Haul's own addition to the seed's messages: a subscription's run, by its event type
+        # (run_started, run_found, run_finished, run_failed, run_skipped) with the run's figures.
+        return {"type": record.type, "event_id": record.id, **data}
     kind = _SEED_JOB_TYPES.get(record.type)
     if kind is None:
         return None

@@ -1,14 +1,18 @@
 """Shaping event records into /api/v1's live messages: SSE frames and WebSocket messages.
 
 Both carry {"type", "timestamp", "data"}. SSE names each frame after the event type
-("progress", "completed", "queued", "reordered", …); the WebSocket groups them into five
-message types a client can switch on:
+("progress", "completed", "queued", "reordered", "run_started", …); the WebSocket groups them
+into six message types a client can switch on:
 
     download_progress   a running job's progress
     download_completed  a job finished with its files
     download_failed     a job failed for good
     queue_updated       submissions, status changes (started, paused, cancelled, requeued,
                         cleared) and queue-wide changes (reorder, clear, pause, resume)
+    subscription_run    a subscription's run started, found its new items, finished, failed or
+                        was skipped (data.event: run_started, run_found, run_finished, run_failed,
+                        run_skipped; with the run's figures): told to the subscription's owner and
+                        admins, never to a submit-only token (it has no business with subscriptions)
     notification        the server talking to this client (connected, joined, left)
 """
 from __future__ import annotations
@@ -22,6 +26,7 @@ from webapp.services.queue.events import EventRecord
 from webapp.stream_loop import sse_frame
 
 DOWNLOADS_ROOM = "downloads"
+WS_RUN_TYPE = "subscription_run"
 JOB_ROOM_PREFIX = "job:"
 
 _WS_JOB_TYPES = {
@@ -88,6 +93,8 @@ def ws_message(record: EventRecord) -> dict:
     kind = _WS_JOB_TYPES.get(record.type)
     if kind is not None:
         return message(kind, record_data(record), record.created_at)
+    if record.type in events.RUN_EVENTS:
+        return message(WS_RUN_TYPE, {"event": record.type, **record_data(record)}, record.created_at)
     return message("queue_updated", {"event": record.type, **record_data(record)}, record.created_at)
 
 

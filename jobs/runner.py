@@ -29,7 +29,7 @@ from webapp.core.listings import Listing, Options
 from webapp.core.paths import inside_root, job_directory, relative_to_root, sanitize_component
 from webapp.core.vocabulary import AUTO, CANCELLED, COMPLETED, DOWNLOADING, FAILED, ITEM, QUEUED
 from webapp.extensions import db
-from webapp.models import Event, Invite, Job, JobFile
+from webapp.models import Event, Invite, Job, JobFile, SubscriptionRun
 from webapp.models.base import utcnow
 from webapp.models.job import Outcome
 from webapp.services.admin import cookie_access, runtime_settings
@@ -307,6 +307,12 @@ class _Expansion:
     def __init__(self, job: Job, base_dir: Path, storage_root: Path):
         self.job_id = job.id
         self.for_run = job.subscription_run_id is not None
+        # A subscription's folder carries its id: two people following one channel under the
+        # same name each get files of their own, and every run writes to the same folder.
+        self.folder_suffix = ""
+        if self.for_run:
+            run = db.session.get(SubscriptionRun, job.subscription_run_id)
+            self.folder_suffix = f" [{run.subscription_id}]" if run is not None else ""
         self.options = Options.from_json(job.collection_options)
         self.base_dir, self.storage_root = base_dir, storage_root
         self.done = False
@@ -317,8 +323,8 @@ class _Expansion:
             name = listing.collection_id
             if not name or "://" in name:  # a feed's id is its URL: its title names it better
                 name = listing.title or f"collection-{self.job_id}"
-            folder = relative_to_root(self.storage_root,
-                                      inside_root(self.storage_root, self.base_dir / sanitize_component(str(name))))
+            component = sanitize_component(str(name)[:100] + self.folder_suffix)
+            folder = relative_to_root(self.storage_root, inside_root(self.storage_root, self.base_dir / component))
         if self.for_run:
             subscription_runs.expand_run(self.job_id, listing, folder)
         else:

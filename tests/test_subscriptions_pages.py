@@ -292,3 +292,17 @@ def test_a_post_without_the_csrf_token_is_refused(alice_client, alice, db):
     assert response.status_code == 400
     assert db.session.query(SubscriptionRun).count() == 0
     assert csrf(alice_client)  # the page itself still works
+
+
+def test_the_live_page_is_told_only_of_its_own_subscriptions_runs(app):
+    from webapp.services.queue import events
+    from webapp.services.queue.events import EventRecord
+    from webapp.subscriptions.stream import _SubscriptionView
+
+    view = _SubscriptionView(7)
+    ours = EventRecord(10, events.RUN_FINISHED, None, None, 1, {"subscription_id": 7, "run_id": 3})
+    theirs = EventRecord(11, events.RUN_FINISHED, None, None, 1, {"subscription_id": 8, "run_id": 4})
+    a_job = EventRecord(12, events.PROGRESS, None, 5, 1, {"subscription_id": 7})
+    [frame] = view.frames(ours)
+    assert "event: run" in frame and "data: 3" in frame
+    assert view.frames(theirs) == [] and view.frames(a_job) == []

@@ -139,7 +139,7 @@ def test_removing_a_waiting_child_cancels_it_and_refreshes_its_parent(alice):
 
 
 def test_children_are_paused_resumed_and_moved_as_any_job(alice):
-    parent, children = make_collection(alice, [QUEUED, QUEUED, QUEUED])
+    _, children = make_collection(alice, [QUEUED, QUEUED, QUEUED])
     job_control.pause(fresh(children[0]))
     assert fresh(children[0]).status == PAUSED
     job_control.resume(fresh(children[0]))

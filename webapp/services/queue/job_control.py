@@ -119,7 +119,7 @@ def _retry_collection(parent: Job) -> Job:
     except IntegrityError:
         db.session.rollback()
         raise Conflict("An item's URL was queued again meanwhile", error_code="duplicate") from None
-    dispatch.top_up()
+    dispatch.top_up(release_session=False)  # the caller answers with the parent
     return parent
 
 

@@ -101,9 +101,9 @@ def _expand_once(job_id, listing, base_folder, picked, url_dedupe, within) -> Ex
     parent.worker_tag = parent.heartbeat_at = None  # no worker holds a collection: it follows its children
     if within is not None:
         within(parent, children)
+    # One event for the lot: live views redraw the parent (its count) and read its children
+    # when shown; an event per child would be 1,000 rows and 1,000 frames for every open stream.
     events.publish_job(events.STATUS, parent, children=len(children))
-    if children:
-        events.publish_rows([_child_event(child) for child in children])
     _follow(parent, now)
     db.session.commit()
     if any(child["status"] == QUEUED for child in children):
@@ -191,16 +191,6 @@ def _holders_by_key(keys: list[str], user_id: int | None) -> dict[str, int]:
 
 def _same_owner(user_id: int | None):
     return Job.user_id.is_(None) if user_id is None else Job.user_id == user_id
-
-
-def _child_event(child: dict) -> dict:
-    kind = events.COMPLETED if child["status"] == COMPLETED else events.STATUS
-    snapshot = Job(**{k: v for k, v in child.items() if k in _SNAPSHOT_FIELDS})
-    return events.job_event_row(kind, snapshot)
-
-
-_SNAPSHOT_FIELDS = ("id", "submission_id", "url", "status", "title", "user_id", "token_id", "attempts",
-                    "bytes_done", "items_done", "parent_id", "duplicate_of_id", "error")
 
 
 # -- identity of a single item, decided by the worker once the tool has extracted it -----------

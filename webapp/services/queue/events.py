@@ -129,12 +129,6 @@ def submitted_event_row(*, submission_id, user_id, token_id, post_title, label, 
     }
 
 
-def publish_rows(rows: list[dict]) -> None:
-    """Record many job events at once (rows from job_event_row; the caller commits): a
-    collection's children as it queues them."""
-    db.session.connection().execute(_insert_event(), rows)
-
-
 def publish_submitted(rows: list[dict]) -> None:
     """Record submissions (rows from submitted_event_row; the caller commits), in Core with
     bound parameters: one cached statement on the hot submit path."""

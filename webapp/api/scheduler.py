@@ -25,6 +25,7 @@ from webapp.api.schemas.subscriptions import (
     SeedJobListSchema,
     SeedPatchedSchema,
     SeedRunSchema,
+    SubscriptionInvalidSchema,
 )
 from webapp.api.subscriptions import CHANGE, READ, visible_subscription
 from webapp.bearer import current_principal, require
@@ -108,7 +109,8 @@ def list_scheduled_jobs():
 @bp.doc(requestBody={"content": {"application/json": {"schema": {
     "allOf": [SeedJobBodySchema], "required": ["name", "schedule"]}}}})
 @bp.alt_response(201, schema=SeedCreatedSchema, description="Created", success=True)
-@document_errors(401, 403, 422)
+@document_errors(401, 403)
+@bp.alt_response(422, schema=SubscriptionInvalidSchema, description="A value was refused")
 def create_scheduled_job(body):
     subscription = manage.create(_haul_fields(body), current_principal())
     return jsonify({"id": str(subscription.id), "name": subscription.name,
@@ -121,7 +123,8 @@ def create_scheduled_job(body):
 @bp.arguments(SeedJobBodySchema)
 @bp.doc(security=_SECURITY, summary="Update a scheduled job", description=CHANGE + " Only the fields sent change.")
 @bp.alt_response(200, schema=SeedPatchedSchema, description="The job as it is now", success=True)
-@document_errors(401, 403, 404, 422)
+@document_errors(401, 403, 404)
+@bp.alt_response(422, schema=SubscriptionInvalidSchema, description="A value was refused")
 def update_scheduled_job(body, job_id: str):
     subscription = manage.update(visible_subscription(_job_id(job_id)), _haul_fields(body), current_principal())
     text, _human = manage.schedule_text(subscription)

@@ -29,6 +29,7 @@ from webapp.api.schemas.subscriptions import (
     RunsArgsSchema,
     RunSchema,
     SubscriptionFieldsSchema,
+    SubscriptionInvalidSchema,
     SubscriptionListArgsSchema,
     SubscriptionPageSchema,
     SubscriptionSchema,
@@ -110,7 +111,8 @@ def list_subscriptions(args):
 @bp.doc(requestBody={"content": {"application/json": {"schema": {
     "allOf": [SubscriptionFieldsSchema], "required": ["name", "url", "schedule"]}}}})
 @bp.alt_response(201, schema=SubscriptionSchema, description="Created", success=True)
-@document_errors(401, 403, 422)
+@document_errors(401, 403)
+@bp.alt_response(422, schema=SubscriptionInvalidSchema, description="A value was refused")
 def create_subscription(body):
     return jsonify(subscription_json(manage.create(body, current_principal()))), 201
 
@@ -139,7 +141,8 @@ def run_all_subscriptions():
                     "`max_items` apply. 422 `listing_failed` with the tool's message when the source cannot be "
                     "listed, or an error_code as for POST /api/v1/subscriptions.")
 @bp.alt_response(200, schema=PreviewSchema, description="What would be fetched and what skipped", success=True)
-@document_errors(401, 403, 422)
+@document_errors(401, 403)
+@bp.alt_response(422, schema=SubscriptionInvalidSchema, description="A value was refused")
 def preview_subscription(body):
     return jsonify(manage.preview(body, current_principal()).as_dict())
 
@@ -164,7 +167,8 @@ def show_subscription(subscription_id: int):
         description=CHANGE + " Only the fields sent change. A new schedule counts the next run from now; "
                     "`enabled: false` pauses it (no next run). Error codes as for POST.")
 @bp.alt_response(200, schema=SubscriptionSchema, description="The subscription as it is now", success=True)
-@document_errors(401, 403, 404, 422)
+@document_errors(401, 403, 404)
+@bp.alt_response(422, schema=SubscriptionInvalidSchema, description="A value was refused")
 def update_subscription(body, subscription_id: int):
     subscription = visible_subscription(subscription_id)
     return jsonify(subscription_json(manage.update(subscription, body, current_principal())))
@@ -219,7 +223,8 @@ def list_runs(args, subscription_id: int):
         description=CHANGE + ' `{"item_keys": [...]}` forgets those items, `{"all": true}` every one. '
                     "422 `invalid_item_keys` for neither.")
 @bp.alt_response(200, schema=ForgottenSchema, description="How many were forgotten", success=True)
-@document_errors(401, 403, 404, 422)
+@document_errors(401, 403, 404)
+@bp.alt_response(422, schema=SubscriptionInvalidSchema, description="A value was refused")
 def forget_items(body, subscription_id: int):
     subscription = visible_subscription(subscription_id)
     if body.get("all") is True:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from marshmallow import INCLUDE, Schema, fields, validate
 
 from webapp.api.common import MAX_PER_PAGE
+from webapp.api.schemas import ApiErrorSchema
 from webapp.core.vocabulary import AUTO, ENGINES, PRESETS
 from webapp.models.subscription import FIRST_RUN_CHOICES, RUN_STATUSES, TRIGGERS
 from webapp.services.subscriptions import manage
@@ -98,6 +99,15 @@ class DeleteArgsSchema(Schema):
 
 
 # Answers --------------------------------------------------------------------------------------
+
+
+class SubscriptionInvalidSchema(ApiErrorSchema):
+    """422: a value was refused; nothing was stored."""
+
+    field = fields.String(metadata={"description": "The field refused, when one is"})
+    fields_ = fields.List(fields.String(), data_key="fields",
+                          metadata={"description": "unknown_field: the fields not known"})
+    private_urls = fields.List(fields.Raw(), metadata={"description": "private_address: the URLs refused"})
 
 
 class RunSchema(Schema):

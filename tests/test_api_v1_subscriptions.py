@@ -170,6 +170,14 @@ def test_an_admin_may_follow_a_private_address_and_users_when_the_setting_allows
     assert create(client, api_callers["user"], **private)["owner"] == "alice"
 
 
+def test_an_admin_cannot_point_a_users_subscription_at_a_private_address(client, api_callers):
+    """Its runs are submitted as the user's, so the user's network policy holds for its URL."""
+    sub_id = create(client, api_callers["user"])["id"]
+    assert_api_error(client.patch(f"/api/v1/subscriptions/{sub_id}", headers=api_callers["admin"],
+                                  json={"url": "http://192.168.1.10/feed"}), 422, "private_address")
+    assert db.session.get(Subscription, sub_id).url == CHANNEL
+
+
 def test_the_minimum_interval_is_the_admins_setting(client, api_callers):
     user = api_callers["user"]
     assert_api_error(client.post("/api/v1/subscriptions", headers=user, json={**BODY, "schedule": "every 10 minutes"}),

@@ -35,7 +35,7 @@ from webapp.core.vocabulary import (
 )
 from webapp.errors import Invalid, NotFound
 from webapp.extensions import db
-from webapp.models import Job, Subscription, SubscriptionRun
+from webapp.models import Job, Subscription, SubscriptionRun, User
 from webapp.models.base import isoformat, utcnow
 from webapp.models.subscription import (
     FIRST_RUN_CHOICES,
@@ -281,6 +281,18 @@ def _check_filters(subscription: Subscription) -> None:
         raise _refuse(f"Invalid filters: {exc}", "invalid_filters") from None
 
 
+def _runs_as(subscription: Subscription, principal: Principal) -> Principal | None:
+    """Whose network policy a subscription's URL is held to: its owner's, since its runs are
+    submitted as the owner's (an admin editing a user's subscription cannot give it a private
+    address the user's runs would be refused). None (no owner) runs as an admin."""
+    if subscription.user_id is None:
+        return None
+    if subscription.user_id == principal.user_id:
+        return principal
+    owner = db.session.get(User, subscription.user_id)
+    return Principal(owner) if owner is not None else principal
+
+
 def _apply(subscription: Subscription, values: dict) -> None:
     for key, value in values.items():
         if key == "schedule":
@@ -313,7 +325,7 @@ def create(data, principal: Principal) -> Subscription:
 def update(subscription: Subscription, data, principal: Principal) -> Subscription:
     """Change the fields `data` names. A new schedule counts the next run from now; enabling
     a subscription that had no next run gives it one by its schedule. Commits."""
-    values = clean(data, principal, partial=True)
+    values = clean(data, _runs_as(subscription, principal), partial=True)
     now = utcnow()
     was_enabled = subscription.enabled
     _apply(subscription, values)
@@ -436,7 +448,8 @@ def preview(data, principal: Principal, subscription: Subscription | None = None
     data = dict(data)
     if subscription is None and data.get("url") in (None, ""):
         raise _refuse("url is required", "invalid_url", "url")
-    values = clean(data, principal, partial=True)
+    policy_holder = principal if subscription is None else _runs_as(subscription, principal)
+    values = clean(data, policy_holder, partial=True)
     transient = Subscription()
     if subscription is not None:
         for column in Subscription.__table__.columns:
@@ -448,7 +461,7 @@ def preview(data, principal: Principal, subscription: Subscription | None = None
     _check_filters(transient)
     try:
         listing = dispatch.list_collection(transient.url, transient.engine,
-                                           public_only=not private_addresses_allowed(principal))
+                                           public_only=not private_addresses_allowed(policy_holder))
     except dispatch.ListingFailed as exc:
         raise Invalid(f"The source could not be listed: {exc}", error_code="listing_failed") from None
     plan = runs.plan_items(transient, listing.entries, utcnow(), first=subscription is None)

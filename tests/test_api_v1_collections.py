@@ -63,7 +63,7 @@ def test_the_seed_api_takes_collection_options_too(client, alice):
 
 
 def test_a_collection_shows_its_summary_and_first_page_of_children(client, alice):
-    parent, children = make_collection(alice, [COMPLETED, FAILED, QUEUED, DOWNLOADING])
+    parent, _ = make_collection(alice, [COMPLETED, FAILED, QUEUED, DOWNLOADING])
     parent_id = fresh_id(parent)
     body = client.get(f"/api/v1/queue/{parent_id}?children_per_page=2", headers=bearer(alice)).get_json()
     assert body["kind"] == "collection" and body["parent_id"] is None

@@ -1,9 +1,11 @@
-"""Jinja filters every page uses: sizes, speeds, durations and dates people can read, and page links."""
+"""Jinja filters every page uses: sizes, speeds, durations and dates people can read, page links,
+and a collection's counts (its row on the queue page and its history entry)."""
 from __future__ import annotations
 
 from flask import Flask
 
 from webapp.core.readable import human_bytes, human_duration, local_datetime
+from webapp.services.queue import children as collection_children
 
 
 def page_links(page: int, pages: int | None) -> list[int | None]:
@@ -20,6 +22,7 @@ def page_links(page: int, pages: int | None) -> list[int | None]:
 
 def register(app: Flask) -> None:
     app.add_template_global(page_links, "page_links")
+    app.add_template_global(collection_children.summary, "collection_summary")
     app.add_template_filter(human_bytes, "bytes")
     app.add_template_filter(human_duration, "duration")
     app.add_template_filter(local_datetime, "when")

@@ -3,7 +3,17 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, flash, make_response, redirect, request, send_file, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_login import login_required
 
 from webapp.core.paths import UnsafePath
@@ -12,6 +22,7 @@ from webapp.errors import HaulError
 from webapp.history import bp
 from webapp.services.library import files as file_service
 from webapp.services.library import history
+from webapp.services.queue import children as collection_children
 from webapp.services.queue.job_control import get_visible_job
 from webapp.views import is_htmx, render_view, session_principal, with_toast
 
@@ -63,6 +74,15 @@ def show_entry(job_id: int):
     full = not is_htmx()
     return _render("history/entry.html", "history/_entry.html", entry=entry, full=full, all_files=True,
                    is_admin=principal.is_admin)
+
+
+@bp.get("/history/<int:job_id>/children")
+@login_required
+def entry_children(job_id: int):
+    """A page of a collection's items for its entry (50 at a time; someone else's: 404)."""
+    parent = get_visible_job(job_id, session_principal())
+    shown = collection_children.shown_page(parent, request.args.get("page", 1, type=int))
+    return render_template("history/_children.html", children_endpoint="history.entry_children", **shown)
 
 
 @bp.post("/history/<int:job_id>/again")

@@ -9,11 +9,13 @@ from flask import abort, make_response, render_template, request
 from flask_login import current_user, login_required
 
 from webapp.core.link_text import parse_links
+from webapp.core.listings import NEWEST_FIRST, OLDEST_FIRST, Options, OptionsProblem
 from webapp.core.vocabulary import AUTO, DOWNLOADING, GUI, PRESETS, TOOLS
 from webapp.errors import HaulError
 from webapp.guest.routes import public_page_or_login
 from webapp.queue import bp
 from webapp.queue.stream import queue_event_stream
+from webapp.services.queue import children as collection_children
 from webapp.services.queue import events, job_control
 from webapp.services.queue import listing as queue_listing
 from webapp.services.queue import pause as queue_state
@@ -54,8 +56,11 @@ def form_context(**values) -> dict:
         "engines": (AUTO, *TOOLS),
         "presets": PRESETS,
         "priorities": PRIORITIES,
-        "values": {"urls": "", "post_title": "", "engine": AUTO, "preset": "", "priority": "normal", **values},
+        "values": {"urls": "", "post_title": "", "engine": AUTO, "preset": "", "priority": "normal",
+                   "coll_limit": "", "coll_items": "", "coll_order": NEWEST_FIRST, "coll_numbered": False,
+                   "coll_folder": True, **values},
         "problems": [],
+        "collection_problem": None,
         "result": None,
     }
 
@@ -90,7 +95,13 @@ def job_list():
 def add_links():
     form = request.form
     values = {key: (form.get(key) or "").strip() for key in ("urls", "post_title", "engine", "preset", "priority")}
+    values.update(_collection_values(form))
     context = form_context(**values)
+    try:
+        collection = _collection_options(values)
+    except OptionsProblem as exc:
+        context["collection_problem"] = str(exc).removeprefix("collection: ").removeprefix("collection.")
+        return _form_answer(context), 422
     parsed = parse_links(values["urls"])
     context["problems"] = parsed.problems
     if not parsed.urls and not parsed.problems:
@@ -107,6 +118,7 @@ def add_links():
             engine=values["engine"] or None,
             preset=values["preset"] or None,
             priority=PRIORITIES.get(values["priority"], 0),
+            collection=collection,
         )
     except HaulError as exc:
         context["problems"] = [{"line": None, "text": "", "reason": exc.detail}]
@@ -124,6 +136,30 @@ def add_links():
     level = "success" if new and not parsed.problems else "warning"
     response = _form_answer(context)
     return with_toast(response, message, level)
+
+
+def _collection_values(form) -> dict:
+    """The form's playlist / channel options as typed. Its hidden `coll` marks a form that has
+    them, so an unticked "own folder" is told from a post without the options at all."""
+    has_options = form.get("coll") == "1"
+    return {
+        "coll_limit": (form.get("coll_limit") or "").strip()[:20],
+        "coll_items": (form.get("coll_items") or "").strip()[:200],
+        "coll_order": OLDEST_FIRST if form.get("coll_order") == OLDEST_FIRST else NEWEST_FIRST,
+        "coll_numbered": form.get("coll_numbered") == "1",
+        "coll_folder": form.get("coll_folder") == "1" if has_options else True,
+    }
+
+
+def _collection_options(values: dict) -> dict | None:
+    """The options to store, None when all are the defaults (nothing to keep); OptionsProblem."""
+    limit = values["coll_limit"]
+    if limit and not limit.isdigit():
+        raise OptionsProblem("First N items must be a whole number")
+    chosen = {"items": values["coll_items"] or None, "limit": int(limit) if limit else None,
+              "order": values["coll_order"], "numbered": values["coll_numbered"], "folder": values["coll_folder"]}
+    options = Options.from_json(chosen)
+    return None if options == Options() else options.to_json()
 
 
 def _form_answer(context: dict) -> str:
@@ -148,6 +184,15 @@ def download_again():
 
 def _visible_job(job_id: int):
     return job_control.get_visible_job(job_id, session_principal())
+
+
+@bp.get("/queue/jobs/<int:job_id>/children")
+@login_required
+def job_children(job_id: int):
+    """The rows of a collection's children, 50 at a time (its owner's and admins' only: 404 else)."""
+    parent = _visible_job(job_id)
+    shown = collection_children.shown_page(parent, request.args.get("page", 1, type=int))
+    return render_template("queue/_children.html", children_endpoint="queue.job_children", **shown)
 
 
 @bp.post("/queue/jobs/<int:job_id>/<action>")

@@ -3,7 +3,8 @@
 One SSE event name, "queue", carries htmx out-of-band fragments: a changed row replaces the
 row with the same id (a row the page doesn't show is ignored), a new job's row is appended, a
 finished one moves to the finished list, and queue-wide changes redraw the lists or the
-toolbar. One name means one listener per page, whatever the number of jobs — per-row event
+toolbar. A collection's child only ever replaces its own line under its expanded parent; the
+parent's events redraw the parent's head (its counts), never the children under it. One name means one listener per page, whatever the number of jobs — per-row event
 names would leave a listener behind for every row that ever left the page.
 
 Events come from the process's EventHub through the loop every live stream runs
@@ -74,7 +75,8 @@ class _QueueView(stream_loop.LiveView):
         return render_template("queue/_toolbar.html", oob=True, **self.context())
 
     def _row(self, job: Job) -> str:
-        return render_template("queue/_job_row.html", job=job, row_oob=True)
+        # A collection: only its head, so the children a person expanded stay open.
+        return render_template("queue/_job_row.html", job=job, row_oob=True, head_only=True)
 
     def _removed(self, job_id: int) -> str:
         return render_template("queue/_job_removed.html", job_id=job_id)
@@ -96,7 +98,8 @@ class _QueueView(stream_loop.LiveView):
             if not job_ids or not self.shows(record.user_id):
                 return "", False
             jobs = db.session.scalars(select(Job).where(Job.id.in_(job_ids)).order_by(Job.id))
-            return "".join(self._insert(job, "active-jobs") for job in jobs if job.cleared_at is None), True
+            return "".join(self._insert(job, "active-jobs") for job in jobs
+                           if job.cleared_at is None and job.parent_id is None), True
         if record.job_id is None:
             return "", False
         job = db.session.get(Job, record.job_id)
@@ -106,6 +109,10 @@ class _QueueView(stream_loop.LiveView):
             return "", False
         if job.cleared_at is not None or record.type == events.CLEARED:
             return self._removed(job.id), True
+        if job.parent_id is not None:
+            # A child is never a row of the lists: its line under an expanded parent is
+            # replaced (a page that has not expanded the parent ignores it).
+            return self._row(job), record.type != events.PROGRESS
         if record.type in _FINISHED_KINDS and job.is_finished:
             return self._insert(job, "finished-jobs"), True
         if record.data.get("requeued") and not job.is_finished:

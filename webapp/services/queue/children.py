@@ -76,3 +76,13 @@ def summaries(parents: list[Job]) -> dict[int, dict[str, int]]:
         else:
             counts["active"] += count
     return found
+
+
+def shown_page(parent: Job, page: int | None) -> dict:
+    """What a page shows of an expanded collection: a page of its children (CHILDREN_PER_PAGE),
+    how many there are and which page "More" loads next (None after the last)."""
+    page = max(1, min(page or 1, 10**6))
+    children, total = children_page(parent, page=page, per_page=CHILDREN_PER_PAGE)
+    shown = (page - 1) * CHILDREN_PER_PAGE + len(children)
+    return {"parent": parent, "children": children, "page": page, "total": total, "shown": shown,
+            "next_page": page + 1 if shown < total else None}

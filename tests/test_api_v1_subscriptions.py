@@ -333,6 +333,39 @@ def test_delete_keeps_the_runs_jobs_unless_asked_to_delete_files(client, api_cal
         SubscriptionRun.subscription_id == gone_id)) == 0
 
 
+def test_delete_files_removes_the_files_of_the_jobs_its_runs_downloaded(app, client, api_callers):
+    import hashlib
+    from pathlib import Path
+
+    from webapp.models import JobFile
+    from webapp.models.job import Outcome
+
+    user = api_callers["user"]
+    sub_id = create(client, user)["id"]
+    parent_id = client.post(f"/api/v1/subscriptions/{sub_id}/run", headers=user).get_json()["job_id"]
+    parent = db.session.get(Job, parent_id)
+    # as the worker leaves it: one child downloaded with its file on disk, the listing done
+    child = Job(submission_id=parent.submission_id, url="https://media.example/v/1", domain="media.example",
+                user_id=parent.user_id, status="queued", parent_id=parent_id, position=1)
+    db.session.add(child)
+    db.session.flush()
+    content = b"video bytes"
+    relative = "News/media.example/news/episode-1.mp4"
+    full = Path(app.config["HAUL"].storage_root) / relative
+    full.parent.mkdir(parents=True, exist_ok=True)
+    full.write_bytes(content)
+    child.files.append(JobFile(path=relative, size=len(content), sha256=hashlib.sha256(content).hexdigest()))
+    for job in (child, parent):
+        job.claim("tests")
+        job.finish(Outcome("completed"))
+    db.session.commit()
+
+    body = client.delete(f"/api/v1/subscriptions/{sub_id}?delete_files=true", headers=user).get_json()
+    assert (body["jobs_deleted"], body["files_removed"], body["jobs_kept"]) == (2, 1, [])
+    assert not full.exists()
+    assert db.session.scalar(select(func.count(Job.id))) == 0
+
+
 # Preview ----------------------------------------------------------------------------------------
 
 

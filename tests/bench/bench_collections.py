@@ -97,6 +97,17 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.02):
 
 # -- the page client (a separate process) -------------------------------------------------------
 
+# Between two rounds of the page client (a page and an API list each): five rounds a second is
+# a household's worth of people browsing at once (the pages themselves update over SSE and do not
+# poll). --page-pause 0.01 is the stress run recorded first in docs/benchmarks.md.
+PAGE_PAUSE = 0.2
+
+
+def set_page_pause(seconds: float) -> None:
+    global PAGE_PAUSE
+    PAGE_PAUSE = seconds
+
+
 def _page_client(base_url: str, token: str, username: str, password: str, ready, stop, results) -> None:
     """Signs in, then fetches the queue page GET / and GET /api/v1/queue in turn until `stop`; puts
     [(monotonic start, path, ms, status)] on `results`."""
@@ -122,7 +133,7 @@ def _page_client(base_url: str, token: str, username: str, password: str, ready,
             began = time.monotonic()
             answer = client.get(base_url + path, timeout=30, allow_redirects=False)
             samples.append((began, path, (time.monotonic() - began) * 1000, answer.status_code))
-        time.sleep(0.01)  # a person's tab polling, not a flood
+        time.sleep(PAGE_PAUSE)
     results.put(("samples", samples))
 
 
@@ -181,6 +192,13 @@ def time_listing(stack: HaulStack, url: str, items: int) -> float:
     return seconds
 
 
+def _utc_epoch(stored: str) -> float:
+    """A time as SQLite holds Haul's UTC datetimes ("YYYY-MM-DD HH:MM:SS.ffffff"), as epoch seconds."""
+    from datetime import datetime, timezone
+
+    return datetime.fromisoformat(stored).replace(tzinfo=timezone.utc).timestamp()
+
+
 def collection_phase(site: MediaSite, workdir: Path, items: int, log) -> dict:
     site.feed("big", count=items)
     site.feed("byhand", count=items)
@@ -222,6 +240,14 @@ def collection_phase(site: MediaSite, workdir: Path, items: int, log) -> dict:
             claimed = time.monotonic() - began
             _kind, total, children = wait_for(expanded, 300, "the collection's children")
             submit_to_collection = time.monotonic() - began
+            visible_wall = time.time()
+            # The children's rows carry the moment expand() began, that is the listing's end.
+            expand_began = database.execute("select min(created_at) from jobs where parent_id=?",
+                                            (parent_id,)).fetchone()[0]
+            parent_started = database.execute("select started_at from jobs where id=?", (parent_id,)).fetchone()[0]
+            expand_began_wall = _utc_epoch(expand_began)
+            worker_listing_s = expand_began_wall - _utc_epoch(parent_started)
+            worker_expansion_s = visible_wall - expand_began_wall
             done_at = time.monotonic()
             time.sleep(1.0)
             samples = client.stop()
@@ -253,6 +279,9 @@ def collection_phase(site: MediaSite, workdir: Path, items: int, log) -> dict:
         "claimed_s": claimed,
         "submit_to_collection_s": submit_to_collection,
         "queuing_beyond_listing_s": submit_to_collection - listing_s,
+        "worker_listing_s": worker_listing_s,
+        "worker_expansion_s": worker_expansion_s,
+        "page_pause_s": PAGE_PAUSE,
         "children": children,
         "items_total": total,
         "children_still_queued": queued_now,
@@ -463,6 +492,9 @@ def report(result: dict) -> list[str]:
         ("queuing beyond the listing", f"{c['queuing_beyond_listing_s']:.2f} s",
          f"{c['by_hand_s']:.2f} s ({len(c['by_hand_posts_s'])} POSTs of up to {BATCH})",
          f"{c['queuing_beyond_listing_s'] / c['by_hand_s']:.2f}x; < 3 s: {mark('queuing_beyond_listing_s')}"),
+        ("  in the worker: its listing; its expansion (listing's end → children visible)",
+         f"{c['worker_listing_s']:.2f} s; {c['worker_expansion_s']:.2f} s", "",
+         f"page client: a round every {c['page_pause_s']:g} s"),
         (f"collections.expand in-process, median of {len(e['runs_s'])}", f"{e['median_s'] * 1000:.0f} ms",
          f"{c['by_hand_s'] * 1000:.0f} ms", f"{e['median_s'] / c['by_hand_s']:.2f}x"),
         ("pages (GET / + /api/v1/queue) p50", f"{during['p50_ms']:.1f} ms", f"{idle['p50_ms']:.1f} ms idle",
@@ -493,7 +525,10 @@ def main(argv=None) -> int:
     parser.add_argument("--subscriptions", type=int, default=200)
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--page-pause", type=float, default=0.2,
+                        help="seconds between the page client's rounds (default: five rounds a second)")
     args = parser.parse_args(argv)
+    set_page_pause(args.page_pause)
     log = lambda text: print(text, flush=True)
     try:
         with tempfile.TemporaryDirectory(prefix="haul-bench-collections-") as workdir, \

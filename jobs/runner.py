@@ -27,7 +27,7 @@ from jobs.engines.base import AlreadyDownloaded, Cancelled, DownloadRequest, Eng
 from webapp.core import url_policy
 from webapp.core.listings import Listing, Options
 from webapp.core.paths import inside_root, job_directory, relative_to_root, sanitize_component
-from webapp.core.vocabulary import AUTO, CANCELLED, COMPLETED, DOWNLOADING, FAILED, ITEM, QUEUED
+from webapp.core.vocabulary import AUTO, CANCELLED, COMPLETED, DOWNLOADING, FAILED, GUEST_TRUST, ITEM, QUEUED
 from webapp.extensions import db
 from webapp.models import Event, Invite, Job, JobFile, SubscriptionRun
 from webapp.models.base import utcnow
@@ -229,6 +229,7 @@ def run_job(job_id: int) -> Outcome:
     # A guest's link job is cut off where it passes its invite's byte limits (jobs/guest_limits.py).
     limits = guest_limits.InviteLimits.for_job(job, settings.storage_root)
     job_parent, name_prefix = job.parent_id, job.name_prefix or ""
+    guest_link = job.submission.trust == GUEST_TRUST
     # "Download again" (forced: no dedupe key) fetches even an item another job has.
     checks_identity = job.dedupe_key is not None or job.parent_id is not None
     db.session.rollback()  # end the read: no transaction stays open during the download
@@ -249,8 +250,10 @@ def run_job(job_id: int) -> Outcome:
         preset=preset,
         cookies_file=cookies_file,
         public_only=public_only,
-        # A child is never a collection itself; a subscription's run only lists.
-        on_collection=expansion if job_parent is None else None,
+        # A child is never a collection itself; a subscription's run only lists. A guest's link
+        # stays one job, held by its invite's byte limits: expanded, one link could queue a
+        # channel's thousands of jobs in the host's queue.
+        on_collection=expansion if job_parent is None and not guest_link else None,
         list_only=expansion.for_run,
         identify=(lambda key: _identify(job_id, key)) if checks_identity else None,
         name_prefix=name_prefix,

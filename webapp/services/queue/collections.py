@@ -47,6 +47,9 @@ from webapp.services.queue import dispatch, events
 # Children's ranks sit just after their parent's, in order: they are claimed in the
 # collection's order, at the place in the queue the collection was sent.
 RANK_STEP = 1e-6
+# The most children one collection queues (a channel of 50,000 videos is taken 10,000 at a
+# time: its subscription's later runs take the rest).
+MAX_CHILDREN = 10_000
 ACTIVE = (QUEUED, PAUSED, DOWNLOADING)
 
 
@@ -82,7 +85,7 @@ def expand(job_id: int, listing: Listing, *, base_folder: str | None, picked: li
 def _expand_once(job_id, listing, base_folder, picked, url_dedupe, within) -> Expanded:
     parent = db.session.get(Job, job_id, populate_existing=True)
     options = Options.from_json(parent.collection_options)
-    entries = picked if picked is not None else options.pick(listing.entries)
+    entries = (picked if picked is not None else options.pick(listing.entries))[:MAX_CHILDREN]
     now = utcnow()
     children = _child_rows(parent, entries, options, base_folder, url_dedupe, now)
     created = []

@@ -148,3 +148,14 @@ def test_a_public_link_redirecting_to_a_private_address(stack, stack_app, media_
     [record] = allowed["files"]
     assert record["path"].startswith("allowed/") and record["sha256"] == sha256(expected(media_site))
     assert media_site.count(path) > reached
+
+
+def test_a_guests_feed_stays_one_job_held_by_the_invites_limits(stack, stack_app, media_site):
+    """A guest's link to a playlist or feed is never expanded into a child job per entry: one
+    link may not queue a channel's thousands of jobs; it downloads as one job, as before."""
+    media_site.feed("guest-feed", count=2)
+    job = stack.wait_for_job(submit_one(media_site.url("/feed/guest-feed.xml"),
+                                        guest=guest_session(allow_private=True)), timeout=60)
+    assert job["status"] == "completed", job
+    assert job["kind"] == "item" and job.get("children_summary") is None
+    assert len(job["files"]) == 2

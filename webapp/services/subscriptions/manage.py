@@ -309,8 +309,8 @@ def _apply(subscription: Subscription, values: dict) -> None:
 # -- changing -------------------------------------------------------------------------------------
 
 def create(data, principal: Principal) -> Subscription:
-    """A new subscription owned by the principal's user; its first run starts at the scheduler's
-    next pass (next_run_at = now), or never while it is disabled. Commits."""
+    """A new subscription owned by the principal's user; its first run starts at once (a
+    scheduler pass is asked for), or never while it is disabled. Commits."""
     values = clean(data, principal, partial=False)
     now = utcnow()
     subscription = Subscription(user_id=principal.user_id, created_at=now, updated_at=now)
@@ -319,6 +319,8 @@ def create(data, principal: Principal) -> Subscription:
     subscription.next_run_at = now if subscription.enabled else None
     db.session.add(subscription)
     db.session.commit()
+    if subscription.enabled:
+        dispatch.check_subscriptions_soon()  # its first run now, not at the scheduler's next minute
     return subscription
 
 

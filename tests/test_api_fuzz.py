@@ -5,9 +5,9 @@ document for generated requests (bounded: 30 examples an operation).
 Driven through Hypothesis directly: schemathesis' pytest plugin does not work with pytest 9.
 The live streams (/api/v1/events, /api/v1/ws) are left out: a generated request would hold
 an endless stream open; tests/test_e2e_api_live.py covers them against a live server. So is
-POST /api/v1/subscriptions/preview: it waits for a worker to list the source, and no worker
-runs in process (tests/test_api_v1_subscriptions.py checks its refusals, the e2e tests the
-listing)."""
+POST /api/v1/subscriptions/preview: it runs the tools' listing of the generated URL, which
+would reach the network (tests/test_api_v1_subscriptions.py checks its answers and refusals
+with the listing replaced, the e2e tests the real listing)."""
 from __future__ import annotations
 
 import re

@@ -1,6 +1,6 @@
 """/api/v1/subscriptions in process: CRUD, every refusal's error_code, the admin's minimum
 interval, who reaches whose subscription, token scopes, runs (started, skipped, paged), forget,
-preview (with the worker's listing replaced: no worker runs here) and the run events on the
+preview (with the tools' listing replaced: it would reach the network) and the run events on the
 live streams.
 
 No worker runs: a run stays `listing` with its collection job queued, which is what "a run is
@@ -380,11 +380,11 @@ def listed(monkeypatch):
         Item("https://media.example/v/3", "Episode 1", now - timedelta(days=3), 620.0, item_key="x:3"),
     ]
 
-    def list_collection(url, engine, public_only, timeout=30.0):
+    def list_collection(url, engine, public_only, timeout=60.0):
         calls.append({"url": url, "engine": engine, "public_only": public_only})
         return Listing("news", "News channel", "generic", list(entries))
 
-    monkeypatch.setattr(dispatch, "list_collection", list_collection, raising=False)
+    monkeypatch.setattr(dispatch, "list_collection", list_collection)
     return calls
 
 
@@ -422,15 +422,10 @@ def test_an_admins_preview_may_list_private_addresses(client, api_callers, liste
 
 
 def test_a_listing_that_fails_is_422_listing_failed_with_the_tools_message(client, api_callers, monkeypatch):
-    class ListingFailed(Exception):
-        pass
-
-    monkeypatch.setattr(dispatch, "ListingFailed", getattr(dispatch, "ListingFailed", ListingFailed), raising=False)
-
-    def list_collection(url, engine, public_only, timeout=30.0):
+    def list_collection(url, engine, public_only, timeout=60.0):
         raise dispatch.ListingFailed("ERROR: Unsupported URL: https://media.example/channel/news")
 
-    monkeypatch.setattr(dispatch, "list_collection", list_collection, raising=False)
+    monkeypatch.setattr(dispatch, "list_collection", list_collection)
     body = assert_api_error(client.post("/api/v1/subscriptions/preview", headers=api_callers["user"],
                                         json={"url": CHANNEL}), 422, "listing_failed")
     assert "Unsupported URL" in body["detail"]

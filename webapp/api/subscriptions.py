@@ -136,8 +136,8 @@ def run_all_subscriptions():
 @require(scope="read")
 @bp.arguments(PreviewBodySchema)
 @bp.doc(security=_SECURITY, summary="What a new subscription would fetch now",
-        description=CHANGE + " `url` and any filter fields (the schedule is optional). The worker lists the "
-                    "source (up to 30 s); nothing is downloaded or recorded. As a first run: `first_run` and "
+        description=CHANGE + " `url` and any filter fields (the schedule is optional). A listing process reads "
+                    "the source (yt-dlp or gallery-dl, up to a minute); nothing is downloaded or recorded. As a first run: `first_run` and "
                     "`max_items` apply. 422 `listing_failed` with the tool's message when the source cannot be "
                     "listed, or an error_code as for POST /api/v1/subscriptions.")
 @bp.alt_response(200, schema=PreviewSchema, description="What would be fetched and what skipped", success=True)

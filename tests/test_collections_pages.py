@@ -218,3 +218,15 @@ def test_the_phone_layout_keeps_the_children_readable():
     with open("static/css/queue.css") as sheet:
         css = sheet.read()
     assert "ol.jobs.children { margin-left: 0; }" in css.split("@media (max-width: 640px)")[-1]
+
+
+def test_downloading_a_collection_again_keeps_its_options(alice, alice_client):
+    parent, _ = make_collection(alice, [COMPLETED])
+    stored = db.session.get(Job, fresh_id(parent))
+    stored.collection_options = {"items": None, "limit": 2, "order": "oldest", "numbered": True, "folder": True}
+    db.session.commit()
+    response = htmx_post(alice_client, f"/history/{fresh_id(parent)}/again")
+    assert response.status_code == 204  # htmx: a toast, nothing to swap
+    again = db.session.scalars(select(Job).order_by(Job.id.desc())).first()
+    assert again.id != fresh_id(parent) and again.url == stored.url
+    assert again.collection_options == stored.collection_options

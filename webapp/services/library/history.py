@@ -363,6 +363,7 @@ def download_again(job: Job, principal: Principal) -> SubmitResult:
         label=submission.label if submission else None,
         engine=job.requested_engine,
         preset=job.preset,
+        collection=job.collection_options,  # a playlist again with the items and layout chosen first
     )
 
 

@@ -230,3 +230,16 @@ def test_downloading_a_collection_again_keeps_its_options(alice, alice_client):
     again = db.session.scalars(select(Job).order_by(Job.id.desc())).first()
     assert again.id != fresh_id(parent) and again.url == stored.url
     assert again.collection_options == stored.collection_options
+
+
+def test_a_job_that_has_just_become_a_collection_is_redrawn_whole(app, alice):
+    parent, _ = make_collection(alice, [QUEUED, QUEUED])
+    job = db.session.get(Job, fresh_id(parent))
+    events.publish_job(events.STATUS, job, children=2)  # as the listing's expand publishes it
+    db.session.commit()
+    view = _QueueView(alice.id, False, alice.id)
+    with app.test_request_context("/queue/events"):
+        html, _ = view.fragments(_record_of_last_event(fresh_id(parent)))
+    # Its row was a single job's until now: the whole row, with its expand control, replaces it.
+    assert f'<li id="job-{fresh_id(parent)}" class="job collection downloading"' in html
+    assert 'hx-swap-oob="true"' in html and f"/queue/jobs/{fresh_id(parent)}/children" in html

@@ -74,9 +74,10 @@ class _QueueView(stream_loop.LiveView):
     def toolbar(self) -> str:
         return render_template("queue/_toolbar.html", oob=True, **self.context())
 
-    def _row(self, job: Job) -> str:
-        # A collection: only its head, so the children a person expanded stay open.
-        return render_template("queue/_job_row.html", job=job, row_oob=True, head_only=True)
+    def _row(self, job: Job, whole: bool = False) -> str:
+        # A collection: only its head, so the children a person expanded stay open — unless it
+        # has just become one (`whole`): its row was drawn as a single job's until then.
+        return render_template("queue/_job_row.html", job=job, row_oob=True, head_only=not whole)
 
     def _removed(self, job_id: int) -> str:
         return render_template("queue/_job_removed.html", job_id=job_id)
@@ -117,7 +118,9 @@ class _QueueView(stream_loop.LiveView):
             return self._insert(job, "finished-jobs"), True
         if record.data.get("requeued") and not job.is_finished:
             return self._insert(job, "active-jobs"), True
-        return self._row(job), record.type != events.PROGRESS
+        # The listing's event carries the number of children queued (later ones, a summary).
+        listed = isinstance(record.data.get("children"), int)
+        return self._row(job, whole=listed), record.type != events.PROGRESS
 
     # -- as a live view (webapp/stream_loop.py) --
 

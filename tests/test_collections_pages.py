@@ -243,3 +243,18 @@ def test_a_job_that_has_just_become_a_collection_is_redrawn_whole(app, alice):
     # Its row was a single job's until now: the whole row, with its expand control, replaces it.
     assert f'<li id="job-{fresh_id(parent)}" class="job collection downloading"' in html
     assert 'hx-swap-oob="true"' in html and f"/queue/jobs/{fresh_id(parent)}/children" in html
+
+
+def test_the_history_reads_its_top_level_jobs_from_the_partial_index(app, admin, alice):
+    """Leaving the children out costs no row reads: the count and the page come from ix_jobs_history_top."""
+    from webapp.services.accounts.identity import Principal
+    from webapp.services.library import history
+
+    make_collection(alice, [COMPLETED, FAILED])
+    filters, _ = history.parse_filters({}, Principal(admin))
+    page, count, _ = history.history_query(filters, Principal(admin), "sqlite")
+    raw = db.session.connection().connection.driver_connection
+    for statement in (page, count):
+        compiled = statement.compile(db.engine, compile_kwargs={"literal_binds": True})
+        plan = " | ".join(row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {compiled}").fetchall())
+        assert "ix_jobs_history_top" in plan and "TEMP B-TREE" not in plan, plan

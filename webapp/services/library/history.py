@@ -7,7 +7,9 @@ index order, so a page costs ~PER_PAGE index reads however long the history is.
 Search: webapp/services/library/history_search.py.
 
 Collections: only top-level jobs are entries; a collection's children show in its entry and
-its page (webapp/services/queue/children.py), and deleting it deletes them and their files.
+its page (webapp/services/queue/children.py), and deleting it deletes them and their files. The
+partial index over the finished top-level jobs (ix_jobs_history_top, migration c9e4a7d2b1f0)
+keeps the unfiltered list and its count to index reads.
 """
 from __future__ import annotations
 

@@ -61,17 +61,13 @@ def test_adding_with_the_default_options_stores_none(alice_client):
 
 def test_bad_collection_options_are_shown_inline_and_queue_nothing(alice_client):
     response = htmx_post(alice_client, "/queue/add", {
-        "urls": "https://example.com/playlist", "coll": "1", "coll_folder": "1", "coll_limit": "2",
-        "coll_items": "1-4"})
+        "urls": "https://example.com/playlist", "coll": "1", "coll_folder": "1", "coll_items": "one to four"})
     assert response.status_code == 422
     html = page(response)
-    assert 'id="collection-problem"' in html and "not both" in html
+    assert 'id="collection-problem"' in html and "must be a range" in html
     assert 'aria-invalid="true" aria-describedby="collection-problem"' in html
     assert "<details class=\"options collection-options\" open>" in html
     assert db.session.scalar(select(Job)) is None
-    bad_range = htmx_post(alice_client, "/queue/add", {"urls": "https://example.com/p", "coll": "1",
-                                                       "coll_items": "9-2", "coll_folder": "1"})
-    assert bad_range.status_code == 422 and "lower number" in page(bad_range)
 
 
 # the queue page ----------------------------------------------------------------------------------

@@ -59,7 +59,8 @@ class Listing:
 class Options:
     """What to take from a collection and how to lay it out.
 
-    `items` (a range such as "1-5,8") or `limit` (the first N) pick entries in the listed order;
+    `items` (places such as "1-5,8"; "8-5" is 5 to 8) picks entries in the listed order, `limit`
+    keeps the first N of what is picked (of everything without `items`);
     `order` then says which is queued — and numbered — first; `numbered` puts the zero-padded
     position before each file name; `folder` keeps the collection in a folder of its own
     (<post_title>/<domain>/<collection-id>/) with each child's resource folder inside.
@@ -86,14 +87,10 @@ class Options:
             items = None
         elif not isinstance(items, str) or not _RANGE.match(items):
             raise OptionsProblem("collection.items must be a range such as \"1-5\" or \"1-3,7,10-12\"")
-        elif any(int(a) > int(b) for a, b in _spans(items)):
-            raise OptionsProblem("collection.items: a range must go from the lower number to the higher")
         if limit in ("", None):
             limit = None
         elif isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
             raise OptionsProblem(f"collection.limit must be a whole number from 1 to {MAX_LIMIT}")
-        if items is not None and limit is not None:
-            raise OptionsProblem("collection: give items (a range) or limit (the first N), not both")
         order = data.get("order") or NEWEST_FIRST
         if order not in ORDERS:
             raise OptionsProblem(f"collection.order must be {' or '.join(ORDERS)}")
@@ -111,12 +108,13 @@ class Options:
         if self.items is not None:
             wanted = []
             for start, end in _spans(self.items):
-                wanted.extend(range(int(start), int(end) + 1))
+                low, high = sorted((int(start), int(end)))
+                wanted.extend(range(low, min(high, len(entries)) + 1))
             picked = [entries[i - 1] for i in dict.fromkeys(wanted) if 1 <= i <= len(entries)]
-        elif self.limit is not None:
-            picked = entries[: self.limit]
         else:
             picked = list(entries)
+        if self.limit is not None:
+            picked = picked[: self.limit]
         return picked[::-1] if self.order == OLDEST_FIRST else picked
 
     def name_prefix(self, position: int, total: int) -> str | None:

@@ -48,9 +48,9 @@ COLLECTION_DOC = {
                    "each) and how to lay them out. Bad values: 422 `invalid_collection`.",
     "properties": {
         "items": {"type": "string", "nullable": True, "pattern": r"^\d{1,5}(-\d{1,5})?(,\d{1,5}(-\d{1,5})?)*$",
-                  "description": 'Entries to take by place in the listed order, e.g. "1-5,8" (not with limit)'},
+                  "description": 'Entries to take by place in the listed order, e.g. "1-5,8" ("8-5" is 5 to 8)'},
         "limit": {"type": "integer", "nullable": True, "minimum": 1, "maximum": MAX_LIMIT,
-                  "description": "The first N entries (not with items)"},
+                  "description": "Keep the first N entries (of those `items` picks, when given)"},
         "order": {"type": "string", "enum": list(ORDERS), "default": ORDERS[0],
                   "description": "newest: the source's order; oldest: reversed (queued and numbered first)"},
         "numbered": {"type": "boolean", "default": False,

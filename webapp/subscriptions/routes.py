@@ -103,8 +103,13 @@ def _service_errors(exc: Invalid) -> dict[str, str]:
 
 
 def _saved(subscription, message: str):
+    return _to_detail(subscription.id, message)
+
+
+def _to_detail(subscription_id: int, message: str):
+    """To the subscription's page with `message` shown there (htmx: by HX-Redirect)."""
     flash(message, "success")
-    target = url_for("subscriptions.detail", subscription_id=subscription.id)
+    target = url_for("subscriptions.detail", subscription_id=subscription_id)
     if is_htmx():
         response = make_response("", 204)
         response.headers["HX-Redirect"] = target
@@ -295,13 +300,8 @@ def forget(subscription_id: int):
     """Forget the items this subscription has seen: its next run may fetch them again."""
     subscription = _visible(subscription_id)
     count = runs.forget(subscription)
-    flash(f"Forgot {count} seen item{'s' if count != 1 else ''}: the next check may fetch them again.", "success")
-    target = url_for("subscriptions.detail", subscription_id=subscription_id)
-    if is_htmx():
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target)
+    return _to_detail(subscription_id,
+                      f"Forgot {count} seen item{'s' if count != 1 else ''}: the next check may fetch them again.")
 
 
 @bp.post("/subscriptions/<int:subscription_id>/delete")

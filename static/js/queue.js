@@ -39,6 +39,21 @@
     });
   });
 
+  // The collections whose items a person opened: a row drawn anew by the stream (or a list
+  // redrawn) comes back closed, so it is opened again here, which loads its items again.
+  var openCollections = new Set();
+  document.addEventListener("toggle", function (event) {
+    var box = event.target;
+    if (!box.classList || !box.classList.contains("collection-children")) return;
+    if (box.open) openCollections.add(box.id); else openCollections.delete(box.id);
+  }, true);
+  document.addEventListener("htmx:load", function (event) {
+    var root = event.detail.elt;
+    if (!root.querySelectorAll) return;
+    var boxes = root.matches && root.matches("details.collection-children") ? [root] : root.querySelectorAll("details.collection-children");
+    boxes.forEach(function (box) { if (openCollections.has(box.id) && !box.open) box.open = true; });
+  });
+
   document.addEventListener("htmx:sseOpen", function () { setLive("on", "Live"); });
   document.addEventListener("htmx:sseError", function () { setLive("off", "Reconnecting…"); });
   document.addEventListener("htmx:sseMessage", function (event) {

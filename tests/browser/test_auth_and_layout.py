@@ -191,7 +191,7 @@ def test_phone_layout_has_no_sideways_scrolling_and_usable_navigation(new_contex
     login(page, ADMIN_USERNAME, ADMIN_PASSWORD)
     assert scroll_width(page) <= PHONE[0]
     nav = page.get_by_role("navigation", name="Main")
-    for name in ("Queue", "History", "Settings"):
+    for name in ("Queue", "History", "Subscriptions", "Invites", "Settings"):
         box = nav.get_by_role("link", name=name).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE[0], (name, box)
         assert box["height"] >= 32, f"{name} is too small to tap: {box}"

@@ -39,7 +39,7 @@ def wait_live(page: Page) -> None:
 def add_links(page: Page, text: str, post_title: str | None = None) -> None:
     page.get_by_role("textbox", name=re.compile("^Links")).fill(text)
     if post_title:
-        page.locator("details.options summary").click()
+        page.locator("details.options:not(.collection-options) > summary").click()
         page.get_by_label("Post title").fill(post_title)
     page.get_by_role("button", name="Add to queue").click()
 

@@ -67,9 +67,14 @@ def test_subscribe_preview_check_now_and_watch_the_run(signed_in, media_site, vi
     queue = page.context.new_page()
     queue.goto("/")
     expect(queue.locator("#live-status")).to_have_text("Live")
+    # The run is one row, a collection, once the worker has listed the feed; its items open
+    # beneath it, and each follows its own download live (titled by its page once fetched).
+    collection = queue.locator(".job.collection", has_text=f"Feed {feed_name}")
+    expect(collection).to_be_visible(timeout=RUN_MS)
+    collection.locator("details.collection-children > summary").click()
     for k in (1, 2, 3):
-        # Each item's job, titled by its own page, arrives in the queue as the worker queues it.
-        expect(queue.locator(".job", has_text=f"Video {feed_name}-{k}").first).to_be_visible(timeout=RUN_MS)
+        expect(collection.locator(".job.child", has_text=f"Video {feed_name}-{k}")).to_be_visible(timeout=RUN_MS)
+    expect(collection.locator(".collection-count")).to_have_text("3/3", timeout=RUN_MS)
     queue.close()
 
     # The subscription's page followed the run to its end without a reload.

@@ -4,7 +4,7 @@ and who may see them (exactly who may see the parent)."""
 from __future__ import annotations
 
 from conftest import assert_api_error
-from support.collections import fresh_id, make_collection
+from support.collection_jobs import fresh_id, make_collection
 
 from webapp.core.vocabulary import COMPLETED, DOWNLOADING, FAILED, QUEUED
 from webapp.extensions import db

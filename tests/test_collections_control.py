@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from support.collections import fresh, fresh_id, make_collection
+from support.collection_jobs import fresh, fresh_id, make_collection
 
 from webapp.core.vocabulary import (
     CANCELLED,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import select
-from support.collections import fresh_id, make_collection
+from support.collection_jobs import fresh_id, make_collection
 from support.web import htmx_post, sign_in_as
 
 from webapp.core.vocabulary import COMPLETED, DOWNLOADING, FAILED, QUEUED

@@ -103,7 +103,7 @@ def list_subscriptions(args):
 @bp.arguments(SubscriptionFieldsSchema)
 @bp.doc(security=_SECURITY, summary="Follow a channel, playlist, profile or feed",
         description=CHANGE + " `name`, `url` and `schedule` are required. The subscription is yours; its first "
-                    "run starts at the scheduler's next pass (unless `enabled` is false). 422 with an error_code "
+                    "run starts at once (unless `enabled` is false). 422 with an error_code "
                     "naming what was refused: `invalid_name`, `invalid_url`, `private_address`, "
                     "`invalid_schedule`, `schedule_too_frequent`, `invalid_engine`, `invalid_preset`, "
                     "`invalid_post_title`, `invalid_max_items`, `invalid_filters`, `invalid_first_run`, "

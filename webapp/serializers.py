@@ -63,13 +63,6 @@ def job_json(job: Job, submitted_by: dict | None = None) -> dict:
     }
 
 
-def children_page_json(children: list, page: int, per_page: int, total: int, as_json=None) -> dict:
-    """A page of a collection's children, in the envelope every list answers."""
-    as_json = as_json or job_json
-    return {"items": [as_json(child) for child in children], "total": total, "page": page,
-            "per_page": per_page, "pages": max(1, -(-total // per_page))}
-
-
 def _seed_job_entry(item: dict, job: Job | None, with_state: bool, readable: bool) -> dict:
     duplicate_of = item.get("duplicate_of")
     entry = {

@@ -87,8 +87,7 @@ def _children_json(job, principal, page: int, per_page: int, status: str | None 
     entries, total, submitted = library.children_entries(job, principal, page=page, per_page=per_page, status=status)
     base = _base()
     items = [download_json(entry, submitted.get(entry.job.submission_id, {}), base) for entry in entries]
-    return {"items": items, "total": total, "page": page, "per_page": per_page,
-            "pages": max(1, -(-total // per_page))}
+    return Page(page, per_page).body(items, total)
 
 
 def _base() -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import jsonify
 
 from webapp.api import bp
-from webapp.api.common import MAX_ID, document_errors, page_from_args
+from webapp.api.common import MAX_ID, Page, document_errors, page_from_args
 from webapp.api.schemas import ChildrenPageSchema, CollectionJobSchema, JobSchema
 from webapp.api.schemas.queue import (
     ChildrenArgsSchema,
@@ -36,7 +36,6 @@ from webapp.core.vocabulary import ACTIVE_STATUSES, API, DOWNLOADING
 from webapp.errors import NotFound
 from webapp.models.base import isoformat
 from webapp.serializers import (
-    children_page_json,
     job_json,
     principal_submitter_json,
     queued_jobs_json,
@@ -145,7 +144,7 @@ def show_job(args, job_id: int):
         page, per_page = args["children_page"], args["children_per_page"]
         children, total = collection_children.children_page(job, page=page, per_page=per_page)
         body["children_summary"] = collection_children.summary(job)
-        body["children"] = children_page_json(children, page, per_page, total)
+        body["children"] = Page(page, per_page).body([job_json(child) for child in children], total)
     return jsonify(body)
 
 
@@ -162,7 +161,7 @@ def list_job_children(args, job_id: int):
     job = _visible_job(job_id)
     children, total = collection_children.children_page(job, page=args["page"], per_page=args["per_page"],
                                                         status=args.get("status"))
-    return jsonify(children_page_json(children, args["page"], args["per_page"], total))
+    return jsonify(Page(args["page"], args["per_page"]).body([job_json(child) for child in children], total))
 
 
 @bp.patch("/queue/<int:job_id>")

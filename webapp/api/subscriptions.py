@@ -35,7 +35,7 @@ from webapp.api.schemas.subscriptions import (
     SubscriptionSchema,
 )
 from webapp.bearer import current_principal, require
-from webapp.errors import Invalid, NotFound
+from webapp.errors import NotFound
 from webapp.extensions import db
 from webapp.models import Subscription, User
 from webapp.models.base import isoformat
@@ -227,8 +227,5 @@ def list_runs(args, subscription_id: int):
 @bp.alt_response(422, schema=SubscriptionInvalidSchema, description="A value was refused")
 def forget_items(body, subscription_id: int):
     subscription = visible_subscription(subscription_id)
-    if body.get("all") is True:
-        if body.get("item_keys"):
-            raise Invalid('Send either "item_keys" or "all", not both', error_code="invalid_item_keys")
-        return jsonify({"forgotten": manage.forget(subscription, everything=True)})
-    return jsonify({"forgotten": manage.forget(subscription, item_keys=body.get("item_keys"))})
+    return jsonify({"forgotten": manage.forget(subscription, item_keys=body.get("item_keys"),
+                                               everything=body.get("all") is True)})

@@ -299,7 +299,7 @@ def check_now(subscription_id: int):
 def forget(subscription_id: int):
     """Forget the items this subscription has seen: its next run may fetch them again."""
     subscription = _visible(subscription_id)
-    count = runs.forget(subscription)
+    count = manage.forget(subscription, everything=True)
     return _to_detail(subscription_id,
                       f"Forgot {count} seen item{'s' if count != 1 else ''}: the next check may fetch them again.")
 

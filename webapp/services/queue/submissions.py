@@ -158,6 +158,30 @@ def check_collection(collection) -> dict | None:
         raise Invalid(str(exc), error_code="invalid_collection") from None
 
 
+def check_engine(engine) -> str | None:
+    """The engine asked for (None: pick one per link), or Invalid `invalid_engine`."""
+    if engine in (None, "", AUTO):
+        return None
+    if not isinstance(engine, str) or engine not in ENGINES:
+        raise Invalid(f"engine must be {AUTO}, {', '.join(ENGINES)}", error_code="invalid_engine")
+    return engine
+
+
+def check_preset(preset) -> str | None:
+    """The preset asked for (None: the configured default), or Invalid `invalid_preset`."""
+    if preset in (None, "", "default"):
+        return None
+    if not isinstance(preset, str) or preset not in PRESETS:
+        raise Invalid(f"preset must be one of {', '.join(PRESETS)}", error_code="invalid_preset")
+    return preset
+
+
+def trust_of(principal: Principal | None) -> str:
+    """Who stands behind what `principal` sends, for the network policy (Submission.trust): an
+    admin, or the command line (no principal: an operator's), or a user."""
+    return ADMIN_TRUST if principal is None or principal.is_admin else USER_TRUST
+
+
 def submit(
     urls,
     *,
@@ -189,14 +213,7 @@ def submit(
     normalised = _check_urls(urls)
     post_title = _clean_text(post_title, "post_title")
     label = _clean_text(label, "label")
-    if engine in (None, "", AUTO):
-        engine = None
-    elif engine not in ENGINES:
-        raise Invalid(f"engine must be {AUTO}, {', '.join(ENGINES)}", error_code="invalid_engine")
-    if preset in (None, "", "default"):
-        preset = None
-    elif preset not in PRESETS:
-        raise Invalid(f"preset must be one of {', '.join(PRESETS)}", error_code="invalid_preset")
+    engine, preset = check_engine(engine), check_preset(preset)
     job_control.check_priority(priority, principal)
     if source not in SOURCES:
         raise Invalid(f"unknown source {source!r}", error_code="invalid_source")
@@ -212,8 +229,8 @@ def submit(
     )
     if guest is not None:
         prepared.trust, prepared.invite_id, prepared.guest_session_id = GUEST_TRUST, guest.invite_id, guest.id
-    elif principal is None or principal.is_admin:  # no principal: the command line, an operator's
-        prepared.trust = ADMIN_TRUST
+    else:
+        prepared.trust = trust_of(principal)
     allowed = url_policy.private_addresses_allowed(
         prepared.trust,
         invite_allows=guest is not None and guest.invite.allow_private_urls,

@@ -24,12 +24,8 @@ from webapp.core.item_filters import FilterProblem
 from webapp.core.schedules import Schedule, ScheduleProblem, parse_schedule
 from webapp.core.urls import UrlProblem, domain_of, normalise_url
 from webapp.core.vocabulary import (
-    ADMIN_TRUST,
-    AUTO,
     DOWNLOADING,
-    ENGINES,
     PAUSED,
-    PRESETS,
     QUEUED,
     USER_TRUST,
 )
@@ -47,7 +43,7 @@ from webapp.models.subscription import (
 from webapp.services.accounts.identity import Principal
 from webapp.services.admin import runtime_settings
 from webapp.services.library import history
-from webapp.services.queue import collections, dispatch, events
+from webapp.services.queue import collections, dispatch, events, submissions
 from webapp.services.subscriptions import runs
 
 MAX_NAME = 200
@@ -162,10 +158,18 @@ def _day(data: dict, key: str) -> date | None:
         raise refused from None
 
 
+def _as_field(check, value, name: str):
+    """The submissions' own check of a value, its refusal naming the field it came from."""
+    try:
+        return check(value)
+    except Invalid as exc:
+        raise _refuse(exc.detail, exc.error_code, name) from None
+
+
 def private_addresses_allowed(principal: Principal | None) -> bool:
     """May this principal's subscription reach private addresses? The submissions' rule: admins
     (and the command line) always, users when the admin's setting allows."""
-    trust = ADMIN_TRUST if principal is None or principal.is_admin else USER_TRUST
+    trust = submissions.trust_of(principal)
     return url_policy.private_addresses_allowed(
         trust, invite_allows=False,
         users_allowed=trust == USER_TRUST and runtime_settings.users_may_reach_private_addresses())
@@ -229,21 +233,9 @@ def clean(data, principal: Principal | None, *, partial: bool) -> dict:
     if "schedule" in data:
         out["schedule"] = check_schedule(data["schedule"])
     if "engine" in data:
-        engine = data["engine"]
-        if engine in (None, "", AUTO):
-            out["engine"] = None
-        elif isinstance(engine, str) and engine in ENGINES:
-            out["engine"] = engine
-        else:
-            raise _refuse(f"engine must be {AUTO}, {', '.join(ENGINES)}", "invalid_engine", "engine")
+        out["engine"] = _as_field(submissions.check_engine, data["engine"], "engine")
     if "preset" in data:
-        preset = data["preset"]
-        if preset in (None, "", "default"):
-            out["preset"] = None
-        elif isinstance(preset, str) and preset in PRESETS:
-            out["preset"] = preset
-        else:
-            raise _refuse(f"preset must be one of {', '.join(PRESETS)}", "invalid_preset", "preset")
+        out["preset"] = _as_field(submissions.check_preset, data["preset"], "preset")
     if "post_title" in data:
         out["post_title"] = _text(data, "post_title", MAX_POST_TITLE, "invalid_post_title")
     if "max_items" in data:
@@ -396,6 +388,8 @@ def delete(subscription: Subscription, *, delete_files: bool) -> dict:
 
 def forget(subscription: Subscription, *, item_keys=None, everything: bool = False) -> int:
     """Forget seen items so the next run may fetch them again: the named keys, or all."""
+    if everything and item_keys:
+        raise _refuse('Send either "item_keys" or "all", not both', "invalid_item_keys", "item_keys")
     if everything:
         return runs.forget(subscription, None)
     if (not isinstance(item_keys, list) or not item_keys or len(item_keys) > 1000

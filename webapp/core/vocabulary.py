@@ -33,8 +33,9 @@ SHARE = "share"  # the installed web app's share target (a phone's share sheet)
 INVITE = "invite"  # a guest's link or upload through an invite
 SUBSCRIPTION = "subscription"  # a subscription's scheduled or manual run
 CLI = "cli"  # a command line client (no entry point yet)
+IMPORT = "import"  # found on disk by a library rescan (files from an older install, or copied in)
 # In the order the history page's filter offers them.
-SOURCES = (GUI, API, BOOKMARKLET, SHARE, INVITE, SUBSCRIPTION, CLI)
+SOURCES = (GUI, API, BOOKMARKLET, SHARE, INVITE, SUBSCRIPTION, CLI, IMPORT)
 
 # -- engines: what downloads a job (Job.engine, Job.requested_engine) --------------------------
 GALLERY_DL, YTDLP, DIRECT = "gallery-dl", "yt-dlp", "direct"
@@ -48,8 +49,22 @@ TOOLS = (GALLERY_DL, YTDLP)
 AUTO = "auto"  # asked for instead of an engine: pick one per link (jobs/engines/picker.py)
 # The engine recorded on the completed job a finished upload becomes (never run by a worker).
 UPLOAD_ENGINE = "upload"
+# The engine recorded on a job a library rescan made of files found on disk.
+IMPORT_ENGINE = "import"
 
-# -- presets: video quality (Job.preset; None means the configured default) --------------------
+# -- kinds of file a job writes (JobFile.kind) -------------------------------------------------
+MEDIA_FILE = "media"  # a video or an image: what the job is for
+AUDIO_FILE = "audio"
+SUBTITLE_FILE = "subtitle"
+POSTER_FILE = "poster"  # a thumbnail kept beside a video, as media servers read it
+INFO_JSON_FILE = "info-json"  # what the extractor knew, as the tool wrote it
+NFO_FILE = "nfo"  # Kodi/Jellyfin metadata
+OTHER_FILE = "other"
+FILE_KINDS = (MEDIA_FILE, AUDIO_FILE, SUBTITLE_FILE, POSTER_FILE, INFO_JSON_FILE, NFO_FILE, OTHER_FILE)
+
+# -- presets: the built-in presets' names (Job.preset; None means the configured default) ----------
+# Presets are rows admins edit (webapp/models/preset.py, seeded from webapp/core/presets.py);
+# these names are those of the rows every install starts with.
 BEST, P1080, P720, AUDIO = "best", "1080p", "720p", "audio"
 # What each preset asks of yt-dlp's format selection; None leaves yt-dlp its own best choice.
 PRESET_FORMATS = {

@@ -53,6 +53,8 @@ class Invite(db.Model):
     # None: no limit for the whole invite (every session's uploads and every link job's files)
     max_total_bytes: Mapped[int | None] = mapped_column(BigInteger)
     allowed_kinds: Mapped[str] = mapped_column(String(100), default=DEFAULT_KINDS)
+    # The preset the guests' links download with (a Preset's name); None: the configured default.
+    preset: Mapped[str | None] = mapped_column(String(16))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # Set on the one invite behind the public upload page at / (HAUL_PUBLIC_UPLOADS).
     is_public_page: Mapped[bool] = mapped_column(Boolean, default=False)

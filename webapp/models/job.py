@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.core.vocabulary import (
     API,
+    MEDIA_FILE,
     CANCELLED,
     COMPLETED,
     DOWNLOADING,
@@ -26,6 +27,7 @@ from webapp.extensions import db
 from webapp.models.base import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
+    from webapp.models.job_metadata import JobMetadata
     from webapp.models.user import ApiToken, User
 
 
@@ -194,6 +196,9 @@ class Job(db.Model):
 
     submission: Mapped[Submission] = relationship(back_populates="jobs")
     files: Mapped[list[JobFile]] = relationship(back_populates="job", cascade="all, delete-orphan", order_by="JobFile.id")
+    # What the extractor knew (uploader, date, tags …); None until the job finishes with some.
+    metadata_row: Mapped["JobMetadata | None"] = relationship(cascade="all, delete-orphan", uselist=False,
+                                                              lazy="select")
 
     # -- the lifecycle: every change of status goes through these --------------------------------
     #
@@ -352,5 +357,9 @@ class JobFile(db.Model):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     mime: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What the file is to its job (vocabulary.FILE_KINDS): the media, its subtitles, poster, NFO …
+    kind: Mapped[str] = mapped_column(String(16), default=MEDIA_FILE, server_default=MEDIA_FILE)
+    # Set by a library rescan that found the file missing from disk; cleared when it is back.
+    gone_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     job: Mapped[Job] = relationship(back_populates="files")

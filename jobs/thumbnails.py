@@ -14,6 +14,9 @@ seconds, by a short-lived child process at a lower CPU priority (see below). Not
 fail a job: every error is logged and the file simply has no thumbnail (the page shows an
 icon). Thumbnails still waiting when the worker is killed are made by
 `python -m jobs.thumbnails`, which fills in every missing one.
+
+When a batch is done, each job that got a thumbnail is announced with a `thumbnails` event (one
+short transaction for the batch), so an open history page swaps its placeholders for the images.
 """
 from __future__ import annotations
 
@@ -28,16 +31,17 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import select
 
 from jobs import media_safety
 from webapp.extensions import db
-from webapp.models import JobFile
-from webapp.services.library.files import absolute_path, file_kind, thumbnail_path
+from webapp.models import Job, JobFile
+from webapp.services.library.files import absolute_path, preview_kind, thumbnail_path
+from webapp.services.queue import events
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,8 @@ class Work:
     sha256: str
     mime: str | None
     data_dir: Path
+    job_id: int | None = None  # whose file: the job announced once its thumbnails are made
+    app: Flask | None = field(default=None, compare=False)  # where to announce it
 
 
 def _ffmpeg() -> str | None:
@@ -64,7 +70,9 @@ def _ffmpeg() -> str | None:
 
 
 def _image_from_file(source: Path):
-    from PIL import ImageOps  # see media_safety._pillow: Pillow is loaded only where images are decoded
+    from PIL import (
+        ImageOps,  # see media_safety._pillow: Pillow is loaded only where images are decoded
+    )
 
     with open(source, "rb") as fh:  # closed however the image is refused
         image = media_safety.open_image(fh)
@@ -111,7 +119,7 @@ def make_thumbnail(source: Path, sha256: str, data_dir: Path, mime: str | None =
         return None
     if target.is_file():
         return target
-    kind = file_kind(str(source), mime)
+    kind = preview_kind(str(source), mime)
     try:
         if kind == "image":
             image = _image_from_file(source)
@@ -148,14 +156,14 @@ def _save(image, target: Path) -> None:
         raise
 
 
-def _files_of(job_id: int, storage_root: Path, data_dir: Path) -> list[Work]:
+def _files_of(job_id: int, storage_root: Path, data_dir: Path, app: Flask | None = None) -> list[Work]:
     rows = db.session.execute(
         select(JobFile.path, JobFile.sha256, JobFile.mime).where(JobFile.job_id == job_id).order_by(JobFile.id)
     ).all()
     work = []
     for path, sha256, mime in rows:
         try:
-            work.append(Work(absolute_path(storage_root, path), sha256, mime, Path(data_dir)))
+            work.append(Work(absolute_path(storage_root, path), sha256, mime, Path(data_dir), job_id, app))
         except ValueError:  # UnsafePath: a record pointing outside the library is never read
             log.warning("not making a thumbnail of %s: outside the storage root", path)
     return work
@@ -222,6 +230,38 @@ def _make_in_child(batch: list[Work]) -> None:
         log.warning("thumbnail process failed: %s", exc)
 
 
+def announce(app: Flask, job_ids) -> None:
+    """Publish a `thumbnails` event for each of these jobs that still exists (one short transaction).
+
+    Never raises: a page that misses the event shows the thumbnails when it is next loaded."""
+    job_ids = sorted(set(job_ids))
+    if not job_ids:
+        return
+    try:
+        with app.app_context():
+            try:
+                for job in db.session.scalars(select(Job).where(Job.id.in_(job_ids))):
+                    events.publish_job(events.THUMBNAILS, job)
+                db.session.commit()
+            finally:
+                db.session.remove()
+    except Exception:
+        log.exception("could not announce the thumbnails of jobs %s", job_ids)
+
+
+def _announce_made(batch: list[Work]) -> None:
+    """Announce the jobs of `batch` whose files now have a thumbnail, per app that queued them."""
+    made: dict[Flask, set[int]] = {}
+    for work in batch:
+        if work.app is None or work.job_id is None:
+            continue
+        target = thumbnail_path(work.data_dir, work.sha256)
+        if target is not None and target.is_file():
+            made.setdefault(work.app, set()).add(work.job_id)
+    for app, job_ids in made.items():
+        announce(app, job_ids)
+
+
 def _run() -> None:
     global _unfinished
     while True:
@@ -234,6 +274,7 @@ def _run() -> None:
             _pending.clear()
         try:
             _make_in_child(batch)
+            _announce_made(batch)
         except Exception:  # keep the thread alive whatever happens
             log.exception("thumbnail batch")
         finally:
@@ -260,7 +301,7 @@ def after_job_completed(job_id: int) -> None:
     global _unfinished
     try:
         settings = current_app.config["HAUL"]
-        work = _files_of(job_id, settings.storage_root, settings.data_dir)
+        work = _files_of(job_id, settings.storage_root, settings.data_dir, current_app._get_current_object())
         work = [w for w in work if (t := thumbnail_path(w.data_dir, w.sha256)) is not None and not t.is_file()]
         if not work:
             return
@@ -317,17 +358,19 @@ def backfill(batch: int = 1000) -> tuple[int, int]:
     """Make every missing thumbnail of every recorded file; returns (files seen, thumbnails made)."""
 
     settings = current_app.config["HAUL"]
+    app = current_app._get_current_object()
     seen = made = 0
     last_id = 0
     while True:
         rows = db.session.execute(
-            select(JobFile.id, JobFile.path, JobFile.sha256, JobFile.mime)
+            select(JobFile.id, JobFile.path, JobFile.sha256, JobFile.mime, JobFile.job_id)
             .where(JobFile.id > last_id).order_by(JobFile.id).limit(batch)
         ).all()
         db.session.rollback()
         if not rows:
             return seen, made
-        for file_id, path, sha256, mime in rows:
+        announced = set()
+        for file_id, path, sha256, mime, job_id in rows:
             last_id, seen = file_id, seen + 1
             target = thumbnail_path(settings.data_dir, sha256)
             if target is None or target.is_file():
@@ -338,6 +381,8 @@ def backfill(batch: int = 1000) -> tuple[int, int]:
                 continue
             if source.is_file() and make_thumbnail(source, sha256, settings.data_dir, mime) is not None:
                 made += 1
+                announced.add(job_id)
+        announce(app, announced)
 
 
 def main(argv=None) -> int:

@@ -26,8 +26,8 @@ from webapp.services.queue.submissions import submit
 
 DOWNLOAD_KEYS = {"id", "url", "domain", "title", "status", "source", "engine", "submitted_by", "error", "attempts",
                  "post_title", "label", "created_at", "finished_at", "files", "file_count", "total_bytes",
-                 "thumbnail_url", "kind", "parent_id", "position", "item_key", "duplicate_of"}
-FILE_KEYS = {"id", "path", "name", "size", "sha256", "mime", "url", "thumbnail_url", "has_thumbnail"}
+                 "thumbnail_url", "kind", "parent_id", "position", "item_key", "duplicate_of", "metadata"}
+FILE_KEYS = {"id", "path", "name", "size", "sha256", "mime", "url", "thumbnail_url", "has_thumbnail", "kind", "gone"}
 PAGE_KEYS = {"items", "total", "page", "per_page", "pages"}
 STATS_KEYS = {"period", "since", "total_downloads", "completed", "failed", "cancelled", "success_rate",
               "total_size_bytes", "total_files", "by_domain", "by_source", "timeline"}

@@ -271,7 +271,8 @@ def test_on_postgresql_the_query_is_portable_sql_with_ilike(people):
     sql = str(page.compile(dialect=postgresql.dialect()))
     assert "jobs.status IN ('completed', 'failed', 'cancelled')" in sql
     assert "+jobs" not in sql and "MATCH" not in sql and "jobs_search" not in sql
-    assert sql.count("ILIKE") == 6  # URL, title and file path, for each of the two terms
+    # URL, title, file path and the metadata's uploader, tags and description, for each of the two terms
+    assert sql.count("ILIKE") == 12
     assert plan.strategy == "scan" and count is None
 
 

@@ -7,7 +7,9 @@ from webapp.services.queue.events import progress_of
 
 
 def file_json(f) -> dict:
-    return {"path": f.path, "size": f.size, "sha256": f.sha256, "mime": f.mime}
+    # kind: media, subtitle, poster, info-json, nfo … (vocabulary.FILE_KINDS); gone: a rescan found it missing.
+    return {"path": f.path, "size": f.size, "sha256": f.sha256, "mime": f.mime, "kind": f.kind,
+            "gone": f.gone_at is not None}
 
 
 def submitter_json(job: Job) -> dict:

@@ -1,5 +1,6 @@
 // History page: the in-page preview (images with previous/next, video, audio), confirmation
-// dialogs, local times, and tidy URLs for the filter form. No build step.
+// dialogs, local times, tidy URLs for the filter form, and the live stream (finished jobs appear
+// first, entries redrawn with their thumbnails, details panels kept open). No build step.
 (function () {
   "use strict";
 
@@ -32,7 +33,8 @@
     if (!event.detail.elt || event.detail.elt.id !== "history-filters") return;
     var params = event.detail.parameters;
     var dated = params.from || params.to;
-    ["q", "status", "source", "domain", "user", "from", "to", "tz"].forEach(function (name) {
+    ["q", "status", "source", "domain", "user", "from", "to", "tz", "uploader", "duration_min", "duration_max",
+     "uploaded_from", "uploaded_to"].forEach(function (name) {
       if (params[name] === "" || (name === "tz" && !dated)) delete params[name];
     });
   });
@@ -171,8 +173,73 @@
     }
   });
 
-  document.addEventListener("htmx:load", function (event) { localiseTimes(event.detail.elt); });
+  // An htmx answer sets the filters' inline messages out of band: mark the fields to match.
+  function markInvalid() {
+    document.querySelectorAll("#history-filters .field-error").forEach(function (message) {
+      var field = document.querySelector('[aria-describedby="' + message.id + '"]');
+      if (!field) return;
+      if (message.textContent.trim()) field.setAttribute("aria-invalid", "true");
+      else field.removeAttribute("aria-invalid");
+    });
+  }
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.detail.elt && event.detail.elt.id === "history-results") markInvalid();
+  });
+
+  // -- live ------------------------------------------------------------------------------------
+  // The results open the stream for their view (webapp/history/stream.py). The browser resends
+  // Last-Event-ID when it reconnects by itself; after an error the SSE extension opens a new
+  // EventSource, which is told the newest event seen here (never older than the URL's own).
+  var lastEventId = 0;
+  function streamUrl(url) {
+    var match = /[?&]last_event_id=(\d+)/.exec(url);
+    var known = match ? parseInt(match[1], 10) : 0;
+    if (lastEventId <= known) return url;
+    var clean = url.replace(/([?&])last_event_id=[^&]*&?/, "$1").replace(/[?&]$/, "");
+    return clean + (clean.indexOf("?") >= 0 ? "&" : "?") + "last_event_id=" + lastEventId;
+  }
+  // A page of a longer history keeps its length: the entry a new one pushes down goes to page 2.
+  function trimEntries() {
+    var list = document.getElementById("history-entries");
+    var keep = list ? parseInt(list.dataset.keep || "0", 10) : 0;
+    if (!keep) return;
+    while (list.children.length > keep) list.lastElementChild.remove();
+  }
+  document.addEventListener("htmx:sseMessage", function (event) {
+    var message = event.detail;
+    if (!message || !document.getElementById("history-live")) return;
+    if (message.type === "signed-out") {
+      // This sign-in has ended (a new password, role, or a deleted account): sign in again.
+      var target = document.getElementById("history-signed-out");
+      window.location.assign(target ? target.dataset.signIn : "/login");
+      return;
+    }
+    var id = parseInt(message.lastEventId, 10);
+    if (id > lastEventId) lastEventId = id;
+    trimEntries();
+  });
+
+  // Panels a person opened stay open when the stream draws their entry again.
+  var openPanels = new Set();
+  document.addEventListener("toggle", function (event) {
+    var box = event.target;
+    if (!box.classList || !box.id || !box.classList.contains("entry-details")) return;
+    if (box.open) openPanels.add(box.id); else openPanels.delete(box.id);
+  }, true);
+  function reopenPanels(root) {
+    if (!root.querySelectorAll) return;
+    var boxes = root.matches && root.matches("details.entry-details") ? [root] : root.querySelectorAll("details.entry-details");
+    boxes.forEach(function (box) { if (openPanels.has(box.id) && !box.open) box.open = true; });
+  }
+
+  document.addEventListener("htmx:load", function (event) {
+    localiseTimes(event.detail.elt);
+    reopenPanels(event.detail.elt);
+  });
   document.addEventListener("DOMContentLoaded", function () {
+    if (window.htmx) {
+      htmx.createEventSource = function (url) { return new EventSource(streamUrl(url), { withCredentials: true }); };
+    }
     // The filters fold away on phones; there is room for them on wider screens.
     var more = document.querySelector(".filter-more");
     if (more && window.matchMedia && window.matchMedia("(min-width: 720px)").matches) more.open = true;

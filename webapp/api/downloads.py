@@ -58,7 +58,23 @@ def file_json(view, prefix: str) -> dict:
         "url": f"{prefix}/file?file_id={view.id}",
         "thumbnail_url": f"{prefix}/thumbnail?file_id={view.id}",
         "has_thumbnail": view.has_thumbnail,
+        "kind": view.kind,
+        "gone": view.gone,
     }
+
+
+_METADATA_FIELDS = ("uploader", "channel", "upload_date", "duration", "description", "view_count", "webpage_url",
+                    "extractor", "width", "height", "vcodec", "acodec", "container", "gallery_title", "item_date",
+                    "extra")
+
+
+def metadata_json(meta) -> dict | None:
+    """What the extractor said of a download (JobMetadata), its tags as a list; None without a row."""
+    if meta is None:
+        return None
+    body = {name: getattr(meta, name) for name in _METADATA_FIELDS}
+    body["tags"] = meta.tag_list
+    return body
 
 
 def download_json(entry, submitted_by: dict, base: str) -> dict:
@@ -80,6 +96,7 @@ def download_json(entry, submitted_by: dict, base: str) -> dict:
         "thumbnail_url": f"{prefix}/thumbnail" if entry.file_count else None,
         "kind": job.kind, "parent_id": job.parent_id, "position": job.position, "item_key": job.item_key,
         "duplicate_of": job.duplicate_of_id,
+        "metadata": metadata_json(entry.metadata),
     }
 
 
@@ -111,19 +128,29 @@ def _download(job_id: int, *, acting: bool = False):
 
 
 # The history's filter names → the API's query parameters, for the errors the history's parser gives.
-_FILTER_NAMES = {"q": "search", "from": "date_from", "to": "date_to"}
+_FILTER_NAMES = {"q": "search", "from": "date_from", "to": "date_to", "uploaded_from": "uploaded_after",
+                 "uploaded_to": "uploaded_before"}
 
 
 def _history_filters(query: dict, principal, page: int) -> history.Filters:
     """The history's Filters for the API's query (already checked by its schema), through the
     history's own parser so both normalise alike (domain case and www., search terms)."""
+    search, q = query.get("search"), query.get("q")
+    if search is not None and q is not None and search != q:
+        raise Invalid("Give the search as `search` or `q`, not both", error_code="validation_error",
+                      extra={"errors": {"query": {"q": ["Give the search as `search` or `q`, not both"]}}})
     args = {
-        "q": query.get("search") or "",
+        "q": search or q or "",
         "status": query.get("status") or "",
         "domain": query.get("domain") or "",
         "source": query.get("source") or "",
         "from": _iso(query.get("date_from")),
         "to": _iso(query.get("date_to")),
+        "uploader": query.get("uploader") or "",
+        "duration_min": query.get("duration_min") or "",
+        "duration_max": query.get("duration_max") or "",
+        "uploaded_from": _iso(query.get("uploaded_after")),
+        "uploaded_to": _iso(query.get("uploaded_before")),
     }
     filters, errors = history.parse_filters(args, principal)
     if errors:
@@ -146,8 +173,10 @@ def _iso(value: date | None) -> str:
 @bp.arguments(DownloadListQuerySchema, location="query")
 @bp.doc(security=_SECURITY, summary="What is in the library: finished downloads, newest first",
         description="Scope: read. Completed, failed and cancelled jobs with their files (the first 12 of "
-                    "each; `file_count` says how many), the history page's list and search. A user sees "
-                    "their own downloads, an admin everyone's. Pages: `X-Total-Count` and `Link`.")
+                    "each; `file_count` says how many) and what the site said of each (`metadata`), the "
+                    "history page's list, search and filters (uploader, duration, upload date among them). "
+                    "A user sees their own downloads, an admin everyone's. Pages: `X-Total-Count` and "
+                    "`Link`. A filter that is not valid answers 422 `validation_error` naming it.")
 @bp.alt_response(200, schema=DownloadPageSchema, headers=_PAGE_HEADERS, description="A page", success=True)
 @document_errors(*_ERRORS)
 def list_downloads(query: dict):

@@ -1,4 +1,5 @@
-"""History pages, file serving and thumbnails. Routes parse, call webapp.services.library.history, render."""
+"""History pages, their event stream, file serving and thumbnails. Routes parse, call
+webapp.services.library.history, render; the stream is webapp/history/stream.py."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -14,15 +15,18 @@ from flask import (
     send_file,
     url_for,
 )
-from flask_login import login_required
+from flask_login import current_user, login_required
 
 from webapp.core.paths import UnsafePath
 from webapp.core.vocabulary import FINISHED_STATUSES, SOURCES
 from webapp.errors import HaulError
 from webapp.history import bp
+from webapp.history.stream import history_event_stream
+from webapp.models.base import MAX_ROW_ID
 from webapp.services.library import files as file_service
 from webapp.services.library import history
 from webapp.services.queue import children as collection_children
+from webapp.services.queue import events
 from webapp.services.queue.job_control import get_visible_job
 from webapp.views import is_htmx, render_view, session_principal, with_toast
 
@@ -50,17 +54,40 @@ def index():
     """Finished jobs, newest first: search, filters and pages, all in the URL."""
     principal = session_principal()
     filters, errors = history.parse_filters(request.args, principal)
+    # The page's stream starts after the newest event this list reflects: read before the list,
+    # so a job finishing in between is sent again rather than missed.
+    last_event_id = events.latest_event_id()
     result = history.list_history(filters, principal)
     context = dict(
         result=result,
         filters=filters,
         errors=errors,
+        last_event_id=last_event_id,
+        errors_oob=is_htmx(),
         statuses=FINISHED_STATUSES,
         sources=SOURCES,
-        submitters=history.submitters() if principal.is_admin else [],
         is_admin=principal.is_admin,
     )
+    if not is_htmx():  # the filter form's choices: htmx answers leave the form in place
+        context.update(submitters=history.submitters() if principal.is_admin else [],
+                       uploaders=history.uploaders(principal))
     return _render("history/index.html", "history/_results.html", **context)
+
+
+@bp.get("/history/events")
+@login_required
+def stream():
+    """Server-Sent Events for a history page showing the view its query names (the page's own
+    filters): finished jobs, thumbnails made, entries gone, as fragments of the page."""
+    filters, _ = history.parse_filters(request.args, session_principal())
+    last_id = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+    try:
+        last_id = int(last_id) if last_id else None
+    except ValueError:
+        last_id = None
+    if last_id is not None and not 0 <= last_id <= MAX_ROW_ID:
+        last_id = None
+    return history_event_stream(current_user._get_current_object(), filters, last_id)
 
 
 @bp.get("/history/<int:job_id>")

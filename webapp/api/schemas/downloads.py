@@ -9,7 +9,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from webapp.api.schemas import ChildrenSummarySchema
-from webapp.core.vocabulary import FINISHED_STATUSES, SOURCES
+from webapp.core.vocabulary import FILE_KINDS, FINISHED_STATUSES, SOURCES
 from webapp.services.library.downloads import BULK_ACTIONS, MAX_BULK_IDS
 from webapp.services.library.stats import PERIODS
 from webapp.services.queue.children import CHILDREN_PER_PAGE, MAX_CHILDREN_PER_PAGE
@@ -29,8 +29,11 @@ class DownloadListQuerySchema(Schema):
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE),
                               metadata={"description": f"Downloads per page, at most {MAX_PER_PAGE}"})
     search = fields.String(validate=validate.Length(max=500), metadata={
-        "description": 'Words (or "quoted phrases") that must each occur in the URL, the title or a '
-                       "file's path, case-insensitively"})
+        "description": 'Words (or "quoted phrases") that must each occur in the URL, the title, a '
+                       "file's path, or the uploader, tags or description, case-insensitively"})
+    q = fields.String(validate=validate.Length(max=500), metadata={
+        "description": "The same as `search` (the history page's name for it); giving both with different "
+                       "values is refused"})
     status = fields.String(validate=validate.OneOf(FINISHED_STATUSES))
     domain = fields.String(validate=validate.Length(max=255),
                            metadata={"description": "The site, e.g. example.com (a leading www. is ignored)"})
@@ -39,6 +42,17 @@ class DownloadListQuerySchema(Schema):
     date_from = fields.Date(metadata={"description": "Submitted on or after this day (YYYY-MM-DD, UTC)"})
     date_to = fields.Date(metadata={
         "description": "Submitted on or before this day (YYYY-MM-DD, UTC); before date_from, nothing matches"})
+    uploader = fields.String(validate=validate.Length(max=300), metadata={
+        "description": "Only this uploader's downloads (`metadata.uploader`, exactly as the site spells it)"})
+    duration_min = fields.String(validate=validate.Length(max=20), metadata={
+        "description": "At least this long: seconds (90) or minutes:seconds (1:30, 1:02:05); rounded to the "
+                       "second as shown", "example": "1:30"})
+    duration_max = fields.String(validate=validate.Length(max=20), metadata={
+        "description": "At most this long, as duration_min; not shorter than duration_min", "example": "600"})
+    uploaded_after = fields.Date(metadata={
+        "description": "Uploaded to the site on or after this day (`metadata.upload_date`, YYYY-MM-DD)"})
+    uploaded_before = fields.Date(metadata={
+        "description": "Uploaded to the site on or before this day; not before uploaded_after"})
 
 
 class FileChoiceQuerySchema(Schema):
@@ -108,6 +122,34 @@ class DownloadFileSchema(Schema):
     thumbnail_url = fields.String(required=True)
     has_thumbnail = fields.Boolean(required=True,
                                    metadata={"description": "Whether the worker has made the thumbnail yet"})
+    kind = fields.String(required=True, validate=validate.OneOf(FILE_KINDS), metadata={
+        "description": "What the file is to its download: media, audio, subtitle, poster, info-json, nfo or other"})
+    gone = fields.Boolean(required=True, metadata={
+        "description": "A library rescan found it missing from disk (fetching it answers 404 `file_gone`)"})
+
+
+class DownloadMetadataSchema(Schema):
+    """What the site's extractor said of the download (null fields: it did not say)."""
+
+    uploader = fields.String(allow_none=True, required=True)
+    channel = fields.String(allow_none=True, required=True)
+    upload_date = fields.String(allow_none=True, required=True, metadata={"description": "YYYY-MM-DD"})
+    duration = fields.Float(allow_none=True, required=True, metadata={"description": "Seconds"})
+    description = fields.String(allow_none=True, required=True, metadata={
+        "description": "Plain text as the site gave it: escape it before showing it in a page"})
+    tags = fields.List(fields.String(), required=True)
+    view_count = fields.Integer(allow_none=True, required=True)
+    webpage_url = fields.String(allow_none=True, required=True, metadata={"description": "The item's own page"})
+    extractor = fields.String(allow_none=True, required=True)
+    width = fields.Integer(allow_none=True, required=True, metadata={"description": "Of what was written"})
+    height = fields.Integer(allow_none=True, required=True)
+    vcodec = fields.String(allow_none=True, required=True)
+    acodec = fields.String(allow_none=True, required=True)
+    container = fields.String(allow_none=True, required=True)
+    gallery_title = fields.String(allow_none=True, required=True, metadata={"description": "A gallery item's gallery"})
+    item_date = fields.String(allow_none=True, required=True, metadata={"description": "A gallery item's own date"})
+    extra = fields.Dict(allow_none=True, required=True, metadata={
+        "description": "More the tool said (album, artist, track, chapters …), as it said it"})
 
 
 class DownloadSchema(Schema):
@@ -139,6 +181,8 @@ class DownloadSchema(Schema):
     item_key = fields.String(allow_none=True, required=True, metadata={"description": "<extractor>:<id>"})
     duplicate_of = fields.Integer(allow_none=True, required=True,
                                   metadata={"description": "The download that already had this entry"})
+    metadata = fields.Nested(DownloadMetadataSchema, allow_none=True, required=True, metadata={
+        "description": "What the site said of it; null when nothing was recorded (a failed job, a plain file)"})
 
 
 class DownloadChildrenPageSchema(Schema):

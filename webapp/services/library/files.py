@@ -14,7 +14,7 @@ from webapp.core.paths import UnsafePath, inside_root
 
 THUMBNAIL_DIRNAME = "thumbnails"
 THUMBNAIL_SUFFIX = ".webp"
-KINDS = ("image", "video", "audio", "other")
+PREVIEW_KINDS = ("image", "video", "audio", "other")  # preview_kind
 
 # Shown in the page (inline) rather than downloaded. SVG is left out: it can carry script,
 # and these files come from anywhere on the web.
@@ -27,8 +27,9 @@ def guess_mime(path: str, mime: str | None = None) -> str:
     return mime or mimetypes.guess_type(path)[0] or "application/octet-stream"
 
 
-def file_kind(path: str, mime: str | None = None) -> str:
-    """image, video, audio or other: what the in-page preview can show."""
+def preview_kind(path: str, mime: str | None = None) -> str:
+    """image, video, audio or other: what the in-page preview can show (what the file is to its
+    job, its media or a subtitle or a poster …, is JobFile.kind: webapp/core/file_kinds.py)."""
     mime = guess_mime(path, mime)
     if mime in _NEVER_INLINE:
         return "other"

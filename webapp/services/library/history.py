@@ -6,6 +6,11 @@ index order, so a page costs ~PER_PAGE index reads however long the history is.
 
 Search: webapp/services/library/history_search.py.
 
+Metadata. What the extractor said of a job (JobMetadata: uploader, upload date, duration, tags …)
+is shown in its entry's details, searched with the rest, and narrows the list by uploader (exact),
+duration and upload date: each such filter is one IN over job_metadata, whose uploader and
+upload_date columns are indexed.
+
 Collections: only top-level jobs are entries; a collection's children show in its entry and
 its page (webapp/services/queue/children.py), and deleting it deletes them and their files. The
 partial index over the finished top-level jobs (ix_jobs_history_top, migration c9e4a7d2b1f0)
@@ -26,10 +31,23 @@ from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.orm import load_only, selectinload
 
 from webapp.core.paths import UnsafePath
-from webapp.core.vocabulary import FINISHED_STATUSES, GUI, SOURCES
+from webapp.core.readable import human_duration
+from webapp.core.vocabulary import (
+    AUDIO_FILE,
+    FILE_KINDS,
+    FINISHED_STATUSES,
+    GUI,
+    INFO_JSON_FILE,
+    MEDIA_FILE,
+    NFO_FILE,
+    OTHER_FILE,
+    POSTER_FILE,
+    SOURCES,
+    SUBTITLE_FILE,
+)
 from webapp.errors import Conflict
 from webapp.extensions import db
-from webapp.models import Job, JobFile, Submission, User
+from webapp.models import Job, JobFile, JobMetadata, Submission, User
 from webapp.services.accounts.identity import Principal
 from webapp.services.library import files as file_service
 from webapp.services.library.history_search import plan_search, search_terms
@@ -51,6 +69,8 @@ FINISHED_SQL = "jobs.status IN ('completed', 'failed', 'cancelled')"
 assert tuple(re.findall(r"'(\w+)'", FINISHED_SQL)) == FINISHED_STATUSES
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+MAX_DURATION_SECONDS = 10**7  # ~115 days: longer than any recording, small enough for every column
+MAX_UPLOADERS_OFFERED = 500  # the uploader filter's suggestions
 
 
 # -- filters ----------------------------------------------------------------------------------
@@ -68,6 +88,12 @@ class Filters:
     date_from: date | None = None
     date_to: date | None = None
     tz: str = ""
+    # What the extractor said (JobMetadata): exact uploader, duration in seconds, upload day.
+    uploader: str = ""
+    duration_min: int | None = None
+    duration_max: int | None = None
+    uploaded_from: date | None = None
+    uploaded_to: date | None = None
     page: int = 1
 
     def args(self, **changes) -> dict:
@@ -77,6 +103,11 @@ class Filters:
             "from": self.date_from.isoformat() if self.date_from else None,
             "to": self.date_to.isoformat() if self.date_to else None,
             "tz": self.tz if (self.date_from or self.date_to) else None,
+            "uploader": self.uploader,
+            "duration_min": readable_duration(self.duration_min),
+            "duration_max": readable_duration(self.duration_max),
+            "uploaded_from": self.uploaded_from.isoformat() if self.uploaded_from else None,
+            "uploaded_to": self.uploaded_to.isoformat() if self.uploaded_to else None,
             "page": self.page,
         }
         values.update(changes)
@@ -88,7 +119,13 @@ class Filters:
     def narrowed(self) -> bool:
         """Whether anything but the page number narrows the list."""
         return bool(self.q or self.status or self.domain or self.source or self.user
-                    or self.date_from or self.date_to)
+                    or self.date_from or self.date_to or self.by_metadata)
+
+    @property
+    def by_metadata(self) -> bool:
+        """Whether a filter on the extractor's metadata narrows the list."""
+        return bool(self.uploader or self.duration_min is not None or self.duration_max is not None
+                    or self.uploaded_from or self.uploaded_to)
 
     @property
     def terms(self) -> list[str]:
@@ -133,6 +170,37 @@ def _date(value: str, label: str, errors: dict, key: str) -> date | None:
         return None
 
 
+def readable_duration(seconds: int | None) -> str | None:
+    """Seconds as the filter form and the entries show them: 90 → "1:30", 3725 → "1:02:05"."""
+    return None if seconds is None else human_duration(seconds)
+
+
+def parse_duration(value: str) -> int | None:
+    """Seconds from "90", "1:30" or "1:02:05"; ValueError for anything else (or too long)."""
+    parts = value.split(":")
+    if len(parts) > 3 or not all(part.isdigit() and part.isascii() and len(part) <= 8 for part in parts):
+        raise ValueError(value)
+    if len(parts) > 1 and any(int(part) >= 60 for part in parts[1:]):
+        raise ValueError(value)
+    seconds = 0
+    for part in parts:
+        seconds = seconds * 60 + int(part)
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(value)
+    return seconds
+
+
+def _duration(value: str, label: str, errors: dict, key: str) -> int | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError:
+        errors[key] = f"{label} must be seconds or minutes:seconds, like 90 or 1:30"
+        return None
+
+
 def parse_filters(args, principal: Principal) -> tuple[Filters, dict[str, str]]:
     """Filters from request arguments; a bad value is left out and explained in `errors`."""
     errors: dict[str, str] = {}
@@ -161,6 +229,18 @@ def parse_filters(args, principal: Principal) -> tuple[Filters, dict[str, str]]:
     if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
         errors["to"] = "To must not be before From"
         filters.date_to = None
+    filters.uploader = _CONTROL_RE.sub(" ", args.get("uploader", "") or "").strip()[:300]
+    filters.duration_min = _duration(args.get("duration_min"), "Shortest", errors, "duration_min")
+    filters.duration_max = _duration(args.get("duration_max"), "Longest", errors, "duration_max")
+    if filters.duration_min is not None and filters.duration_max is not None \
+            and filters.duration_min > filters.duration_max:
+        errors["duration_max"] = "Longest must not be shorter than Shortest"
+        filters.duration_max = None
+    filters.uploaded_from = _date(args.get("uploaded_from"), "Uploaded from", errors, "uploaded_from")
+    filters.uploaded_to = _date(args.get("uploaded_to"), "Uploaded to", errors, "uploaded_to")
+    if filters.uploaded_from and filters.uploaded_to and filters.uploaded_from > filters.uploaded_to:
+        errors["uploaded_to"] = "Uploaded to must not be before Uploaded from"
+        filters.uploaded_to = None
     tz = (args.get("tz") or "").strip()
     if tz and _zone(tz) is not UTC:
         filters.tz = tz
@@ -174,7 +254,11 @@ def parse_filters(args, principal: Principal) -> tuple[Filters, dict[str, str]]:
 
 @dataclass
 class FileView:
-    """A file as an entry shows it; name and kind worked out once (a page shows ~300)."""
+    """A file as an entry shows it; name and preview worked out once (a page shows ~300).
+
+    `kind` is what the file is to its job (vocabulary.FILE_KINDS: the media, its subtitles,
+    poster, info.json, NFO), `preview` what the in-page viewer can do with it (image, video,
+    audio or other), and `gone` whether a library rescan found it missing from disk."""
 
     id: int
     job_id: int
@@ -183,12 +267,22 @@ class FileView:
     mime: str | None
     sha256: str
     has_thumbnail: bool = False
+    kind: str = MEDIA_FILE
+    gone: bool = False
     name: str = ""
-    kind: str = "other"
+    preview: str = "other"
 
     def __post_init__(self):
         self.name = self.path.rsplit("/", 1)[-1] or self.path
-        self.kind = file_service.file_kind(self.path, self.mime)
+        self.preview = file_service.preview_kind(self.path, self.mime)
+
+
+# The details panel's groups of files, in this order, with their headings.
+KIND_LABELS = {
+    MEDIA_FILE: "Media", AUDIO_FILE: "Audio", SUBTITLE_FILE: "Subtitles", POSTER_FILE: "Poster",
+    INFO_JSON_FILE: "Info JSON", NFO_FILE: "NFO", OTHER_FILE: "Other files",
+}
+assert tuple(KIND_LABELS) == FILE_KINDS
 
 
 @dataclass
@@ -198,10 +292,19 @@ class Entry:
     file_count: int
     owner: str | None = None
     total_bytes: int = 0  # of all the job's files, not only those shown
+    metadata: JobMetadata | None = None
 
     @property
     def hidden_files(self) -> int:
         return max(0, self.file_count - len(self.files))
+
+    @property
+    def files_by_kind(self) -> list[tuple[str, str, list[FileView]]]:
+        """(kind, heading, files) of the files shown, grouped by kind in FILE_KINDS order."""
+        groups: dict[str, list[FileView]] = {}
+        for view in self.files:
+            groups.setdefault(view.kind if view.kind in KIND_LABELS else OTHER_FILE, []).append(view)
+        return [(kind, label, groups[kind]) for kind, label in KIND_LABELS.items() if kind in groups]
 
 
 @dataclass
@@ -250,7 +353,26 @@ def _base_conditions(filters: Filters, principal: Principal, dialect: str) -> li
         conditions.append(Job.created_at >= start)
     if end:
         conditions.append(Job.created_at < end)
+    if filters.by_metadata:
+        conditions.append(Job.id.in_(_metadata_ids(filters)))
     return conditions
+
+
+def _metadata_ids(filters: Filters):
+    """The ids of the jobs whose metadata passes the metadata filters (one IN-able select)."""
+    wanted = []
+    if filters.uploader:
+        wanted.append(JobMetadata.uploader == filters.uploader)
+    # Whole seconds as the entries show them (rounded): 90.4 s is 1:30 and 90.6 s is 1:31.
+    if filters.duration_min is not None:
+        wanted.append(JobMetadata.duration >= filters.duration_min - 0.5)
+    if filters.duration_max is not None:
+        wanted.append(JobMetadata.duration < filters.duration_max + 0.5)
+    if filters.uploaded_from:
+        wanted.append(JobMetadata.upload_date >= filters.uploaded_from.isoformat())
+    if filters.uploaded_to:
+        wanted.append(JobMetadata.upload_date <= filters.uploaded_to.isoformat())
+    return select(JobMetadata.job_id).where(*wanted)
 
 
 def finished_job_conditions(filters: Filters, principal: Principal) -> list:
@@ -294,8 +416,8 @@ def _entries(jobs: list[Job], principal: Principal, files_per_entry: int) -> lis
     count = func.count().over(partition_by=JobFile.job_id).label("count")
     total_bytes = func.sum(JobFile.size).over(partition_by=JobFile.job_id).label("total_bytes")
     ranked = (
-        select(JobFile.id, JobFile.job_id, JobFile.path, JobFile.size, JobFile.mime, JobFile.sha256, number, count,
-               total_bytes)
+        select(JobFile.id, JobFile.job_id, JobFile.path, JobFile.size, JobFile.mime, JobFile.sha256, JobFile.kind,
+               JobFile.gone_at, number, count, total_bytes)
         .where(JobFile.job_id.in_(ids))
         .subquery()
     )
@@ -308,7 +430,8 @@ def _entries(jobs: list[Job], principal: Principal, files_per_entry: int) -> lis
     sizes: dict[int, int] = {}
     for row in rows:
         files[row.job_id].append(FileView(row.id, row.job_id, row.path, row.size, row.mime, row.sha256,
-                                          thumbnails.exists(row.sha256)))
+                                          thumbnails.exists(row.sha256), row.kind or MEDIA_FILE,
+                                          row.gone_at is not None))
         counts[row.job_id] = row.count
         sizes[row.job_id] = row.total_bytes or 0
     owners = {}
@@ -316,7 +439,9 @@ def _entries(jobs: list[Job], principal: Principal, files_per_entry: int) -> lis
         user_ids = {job.user_id for job in jobs if job.user_id}
         if user_ids:
             owners = dict(db.session.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
-    return [Entry(job, files[job.id], counts.get(job.id, 0), owners.get(job.user_id), sizes.get(job.id, 0))
+    metadata = {row.job_id: row for row in db.session.scalars(select(JobMetadata).where(JobMetadata.job_id.in_(ids)))}
+    return [Entry(job, files[job.id], counts.get(job.id, 0), owners.get(job.user_id), sizes.get(job.id, 0),
+                  metadata.get(job.id))
             for job in jobs]
 
 
@@ -328,6 +453,19 @@ def entries_of(jobs: list[Job], principal: Principal) -> list[Entry]:
 def get_entry(job: Job, principal: Principal) -> Entry:
     """One entry with all its files (up to MAX_FILES_SHOWN)."""
     return _entries([job], principal, MAX_FILES_SHOWN)[0]
+
+
+def uploaders(principal: Principal) -> list[str]:
+    """The uploaders of the finished downloads `principal` may see, for the uploader filter's
+    suggestions (at most MAX_UPLOADERS_OFFERED, by name)."""
+    query = (select(JobMetadata.uploader).distinct()
+             .join(Job, Job.id == JobMetadata.job_id)
+             .where(JobMetadata.uploader.is_not(None), JobMetadata.uploader != "", Job.status.in_(FINISHED_STATUSES),
+                    Job.parent_id.is_(None))
+             .order_by(JobMetadata.uploader).limit(MAX_UPLOADERS_OFFERED))
+    if not principal.is_admin:
+        query = query.where(Job.user_id == principal.user_id)
+    return list(db.session.scalars(query))
 
 
 def submitters() -> list[tuple[int, str]]:

@@ -1,8 +1,9 @@
 """The history's full-text search: a query's terms, and how to find the jobs matching them.
 
-Search. Each word (or "quoted phrase") must occur in the job's URL, its title or the path of
-one of its files, case-insensitively. On SQLite two FTS5 trigram tables find the jobs holding
-a term without reading every row. A term found very often would make that set expensive,
+Search. Each word (or "quoted phrase") must occur in the job's URL, its title, the path of
+one of its files, or what the extractor said of it (uploader, tags, description: JobMetadata),
+case-insensitively. On SQLite three FTS5 trigram tables find the jobs holding a term without
+reading every row. A term found very often would make that set expensive,
 so each term is first probed with a capped count: the rarest term (if any is rare
 enough) drives the query through its FTS set and the others are checked with LIKE on those
 few rows; when every term is common, the newest jobs are scanned in order and checked with
@@ -18,12 +19,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import Integer, column, exists, or_, text
 
 from webapp.extensions import db
-from webapp.models import Job, JobFile
+from webapp.models import Job, JobFile, JobMetadata
 
 # A term with this many hits is common: the set of its jobs would cost more than scanning the
 # newest jobs in order, which finds a page at once when the term is common. Measured at 100,000
 # jobs: a set costs ~3.5 µs per file hit, a scan of every job ~45 ms.
-DENSE_JOBS = 2_000  # hits in URLs and titles (one per job)
+DENSE_JOBS = 2_000  # hits in URLs and titles, and in the metadata (one each per job)
 DENSE_FILES = 10_000  # hits in file paths
 MAX_TERMS = 8
 MAX_TERM_LENGTH = 200
@@ -45,6 +46,7 @@ def search_terms(q: str) -> list[str]:
 
 
 _fts_checked: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_FTS_TABLES = {"jobs_search", "job_files_search", "job_metadata_search"}
 
 
 def _has_fts() -> bool:
@@ -55,9 +57,9 @@ def _has_fts() -> bool:
     known = _fts_checked.get(engine)
     if known is None:
         names = set(db.session.scalars(text(
-            "SELECT name FROM sqlite_master WHERE name IN ('jobs_search', 'job_files_search')"
+            "SELECT name FROM sqlite_master WHERE name IN ('jobs_search', 'job_files_search', 'job_metadata_search')"
         )))
-        known = _fts_checked[engine] = names == {"jobs_search", "job_files_search"}
+        known = _fts_checked[engine] = names == _FTS_TABLES
     return known
 
 
@@ -71,7 +73,7 @@ def _like_pattern(term: str) -> str:
 
 
 def _row_match(term: str, dialect: str):
-    """The term occurs in the job's URL, title or one of its files' paths (checked row by row)."""
+    """The term occurs in the job's URL, title, one of its files' paths or its metadata (checked row by row)."""
     pattern = _like_pattern(term)
     if dialect == "postgresql":
         def like(col):
@@ -79,7 +81,9 @@ def _row_match(term: str, dialect: str):
     else:  # SQLite's LIKE ignores ASCII case, like the trigram index
         def like(col):
             return col.like(pattern, escape="\\")
-    return or_(like(Job.url), like(Job.title), exists().where(JobFile.job_id == Job.id, like(JobFile.path)))
+    return or_(like(Job.url), like(Job.title), exists().where(JobFile.job_id == Job.id, like(JobFile.path)),
+               exists().where(JobMetadata.job_id == Job.id,
+                              or_(like(JobMetadata.uploader), like(JobMetadata.tags), like(JobMetadata.description))))
 
 
 def _is_common(term: str) -> tuple[bool, int]:
@@ -91,6 +95,14 @@ def _is_common(term: str) -> tuple[bool, int]:
     ) or 0
     if in_jobs >= DENSE_JOBS:
         return True, in_jobs
+    in_metadata = db.session.scalar(
+        text("SELECT count(*) FROM (SELECT 1 FROM job_metadata_search WHERE job_metadata_search MATCH :phrase "
+             "LIMIT :cap)"),
+        {"phrase": phrase, "cap": DENSE_JOBS},
+    ) or 0
+    if in_metadata >= DENSE_JOBS:
+        return True, in_jobs + in_metadata
+    in_jobs += in_metadata
     in_files = db.session.scalar(
         text("SELECT count(*) FROM (SELECT 1 FROM job_files_search WHERE job_files_search MATCH :phrase LIMIT :cap)"),
         {"phrase": phrase, "cap": DENSE_FILES},
@@ -99,11 +111,12 @@ def _is_common(term: str) -> tuple[bool, int]:
 
 
 def _fts_job_ids(term: str, name: str):
-    """The ids of the jobs whose URL, title or a file path holds the term (an IN-able select)."""
+    """The ids of the jobs whose URL, title, a file path or metadata holds the term (an IN-able select)."""
     return (
         text(
             f"SELECT rowid AS id FROM jobs_search WHERE jobs_search MATCH :{name} "
-            f"UNION SELECT job_id FROM job_files_search WHERE job_files_search MATCH :{name}"
+            f"UNION SELECT job_id FROM job_files_search WHERE job_files_search MATCH :{name} "
+            f"UNION SELECT rowid FROM job_metadata_search WHERE job_metadata_search MATCH :{name}"
         )
         .bindparams(**{name: _fts_phrase(term)})
         .columns(column("id", Integer))

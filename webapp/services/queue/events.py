@@ -44,6 +44,11 @@ RUN_EVENTS = (RUN_STARTED, RUN_FOUND, RUN_FINISHED, RUN_FAILED, RUN_SKIPPED)
 ACCESS_CHANGED = "access_changed"
 INTERNAL_EVENTS = (ACCESS_CHANGED,)
 
+# -- the library's events --
+# The worker made a finished job's thumbnails: the history page redraws the job's entry with them
+# (its placeholders become images). Published after the job's own events, in a short transaction.
+THUMBNAILS = "thumbnails"
+
 
 def job_snapshot(job: Job) -> dict:
     """What live views need to redraw a job without asking again."""

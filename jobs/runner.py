@@ -23,17 +23,26 @@ from sqlalchemy import func, insert, or_, select, update
 
 from jobs import guest_limits, net_guard, thumbnails
 from jobs.engines import picker
-from jobs.engines.base import AlreadyDownloaded, Cancelled, DownloadRequest, EngineError, Progress
-from webapp.core import url_policy
+from jobs.engines.base import (
+    AlreadyDownloaded,
+    Cancelled,
+    CollectionContext,
+    DownloadRequest,
+    EngineError,
+    Progress,
+)
+from webapp.core import item_metadata, url_policy
+from webapp.core.file_kinds import file_kind
 from webapp.core.listings import Listing, Options
 from webapp.core.paths import inside_root, job_directory, relative_to_root, sanitize_component
 from webapp.core.vocabulary import AUTO, CANCELLED, COMPLETED, DOWNLOADING, FAILED, GUEST_TRUST, ITEM, QUEUED
 from webapp.extensions import db
-from webapp.models import Event, Invite, Job, JobFile, SubscriptionRun
+from webapp.models import Event, Invite, Job, JobFile, JobMetadata, SubscriptionRun
 from webapp.models.base import utcnow
 from webapp.models.job import Outcome
 from webapp.services.admin import cookie_access, runtime_settings
 from webapp.services.guests.upload_store import sha256_of
+from webapp.services.library import presets
 from webapp.services.queue import collections, dispatch, events
 from webapp.services.queue import pause as queue_state
 from webapp.services.subscriptions import runs as subscription_runs
@@ -212,9 +221,10 @@ def run_job(job_id: int) -> Outcome:
     # The settings in force now (the admin's, over the environment's): each job reads them anew.
     settings, effective = runtime_settings.apply(app.config["HAUL"])
     job = db.session.get(Job, job_id)
-    url, requested, preset = job.url, job.requested_engine, job.preset
+    url, requested = job.url, job.requested_engine
     requested = requested or (effective.default_engine if effective.default_engine != AUTO else None)
-    preset = preset or effective.default_preset
+    # Read now, not when the job was queued: an admin's edit applies to every job not yet started.
+    preset = presets.spec_for(job.preset, effective.default_preset)
     # A site's cookies sign in as someone: only for the jobs of those the admin shared them with.
     cookies_file = cookie_access.file_for_job(settings.data_dir, job.domain, job.submission)
     base_dir = job_directory(settings.storage_root, job.submission.post_title, job.domain)
@@ -229,12 +239,14 @@ def run_job(job_id: int) -> Outcome:
     # A guest's link job is cut off where it passes its invite's byte limits (jobs/guest_limits.py).
     limits = guest_limits.InviteLimits.for_job(job, settings.storage_root)
     job_parent, name_prefix = job.parent_id, job.name_prefix or ""
+    collection = _collection_context(job)
     guest_link = job.submission.trust == GUEST_TRUST
     # "Download again" (forced: no dedupe key) fetches even an item another job has.
     checks_identity = job.dedupe_key is not None or job.parent_id is not None
     db.session.rollback()  # end the read: no transaction stays open during the download
 
     files: list[Path] = []
+    described: dict = {}
     cancel_event = threading.Event()
     stop = _Stop()
     request = DownloadRequest(
@@ -257,6 +269,9 @@ def run_job(job_id: int) -> Outcome:
         list_only=expansion.for_run,
         identify=(lambda key: _identify(job_id, key)) if checks_identity else None,
         name_prefix=name_prefix,
+        collection=collection,
+        # The first item's: a page with several videos, or a gallery, is described by its first.
+        describe=lambda fields: None if described else described.update(fields),
     )
     if limits is not None:
         limits.watch(request, files, stop)
@@ -297,7 +312,8 @@ def run_job(job_id: int) -> Outcome:
         # private address is not a passing fault.
         error, transient = str(guard.refusal), False
 
-    outcome = _finish(job_id, outcome, error, transient, reporter, files, settings, limits, duplicate_of)
+    outcome = _finish(job_id, outcome, error, transient, reporter, files, settings, limits, duplicate_of,
+                      described)
     if outcome is not Outcome.TAKEN_OVER and not SHUTDOWN.is_set():
         # This job's slot is free: a queued job refused while the pool was full has no wake-up left.
         dispatch.top_up()
@@ -335,6 +351,16 @@ class _Expansion:
         self.done = True
 
 
+def _collection_context(job: Job) -> CollectionContext | None:
+    """A child's place in its collection (its title, the child's position, whether it has a
+    folder of its own), for the tags and names the engines give the child's files."""
+    if job.parent_id is None:
+        return None
+    parent = db.session.get(Job, job.parent_id)
+    return CollectionContext(title=parent.title if parent is not None else None, position=job.position,
+                             own_folder=job.base_folder is not None)
+
+
 def _identify(job_id: int, item_key: str) -> None:
     holder = collections.claim_identity(job_id, item_key)
     if holder is not None:
@@ -368,7 +394,7 @@ _EVENT_OF_STATUS = {COMPLETED: events.COMPLETED, CANCELLED: events.CANCELLED, FA
 
 
 def _finish(job_id, outcome: Outcome, error, transient, reporter: _Reporter, files, settings,
-            limits=None, duplicate_of: int | None = None) -> Outcome:
+            limits=None, duplicate_of: int | None = None, metadata: dict | None = None) -> Outcome:
     """Record how the run ended; returns the outcome (OVER_LIMIT when the invite's limits say so)."""
     if outcome in (Outcome.TAKEN_OVER, Outcome.EXPANDED):
         return outcome  # the row is another worker's, or the collection's expansion wrote it
@@ -398,6 +424,8 @@ def _finish(job_id, outcome: Outcome, error, transient, reporter: _Reporter, fil
         job.current_file = None
         # Done: the bytes are those of the files it wrote (a gallery's progress was per file).
         job.bytes_done = job.bytes_total = sum(f.size for f in job.files) or job.bytes_total or 0
+        if metadata:
+            _record_metadata(job, metadata)
         job.finish(outcome, now=now)
     elif outcome is Outcome.CANCELLED:
         job.finish(outcome, now=now)
@@ -454,7 +482,43 @@ def _describe_files(files: list[Path], storage_root: Path) -> list[dict]:
 
 def _record_files(job: Job, described: list[dict]) -> None:
     known = {f.path for f in job.files}
+    # What each file is (the media, its subtitles, its poster …) reads from its name and the
+    # names of the job's other files in the same folder.
+    folders: dict[str, list[str]] = {}
+    for info in described:
+        folder, _, name = info["path"].rpartition("/")
+        folders.setdefault(folder, []).append(name)
     for info in described:
         if info["path"] not in known:
-            job.files.append(JobFile(**info))
+            folder, _, name = info["path"].rpartition("/")
+            job.files.append(JobFile(**info, kind=file_kind(name, folders[folder])))
             known.add(info["path"])
+
+
+# The text columns' sizes: what a tool says is trimmed to them (a description has no limit).
+_METADATA_LENGTHS = {column.name: column.type.length for column in JobMetadata.__table__.columns
+                     if getattr(column.type, "length", None)}
+_METADATA_TEXT = ("uploader", "channel", "upload_date", "description", "webpage_url", "extractor", "vcodec",
+                  "acodec", "container", "gallery_title", "item_date")
+_METADATA_NUMBERS = ("duration", "view_count", "width", "height")
+
+
+def _record_metadata(job: Job, fields: dict) -> None:
+    """What the tool knew about the item (webapp/core/item_metadata.py's fields), trimmed to the
+    columns; a job downloaded again keeps one row, with what the last run learnt."""
+    values = {name: None for name in (*_METADATA_TEXT, *_METADATA_NUMBERS)}
+    for name in _METADATA_TEXT:
+        if isinstance(fields.get(name), str):
+            values[name] = fields[name][:_METADATA_LENGTHS.get(name)]
+    for name in _METADATA_NUMBERS:
+        if isinstance(fields.get(name), (int, float)) and not isinstance(fields.get(name), bool):
+            values[name] = fields[name]
+    values["tags"] = item_metadata.tags_text(fields.get("tags"))
+    values["extra"] = fields.get("extra") or None
+    if job.metadata_row is None:
+        job.metadata_row = JobMetadata(**values)
+    else:
+        for name, value in values.items():
+            setattr(job.metadata_row, name, value)
+    if not job.title and isinstance(fields.get("title"), str):
+        job.title = fields["title"][:500]

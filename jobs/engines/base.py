@@ -1,9 +1,10 @@
 """The interface every engine implements, and what engines report back.
 
 An engine knows nothing of Flask, the database or HTTP requests to Haul: it gets a
-`DownloadRequest` with the URL, the folder to write under and three callbacks — `report`
-(throttled progress), `add_file` (a finished file) and `check` (raises `Cancelled` when the
-job must stop) — and raises `EngineError` when the download fails.
+`DownloadRequest` with the URL, the folder to write under, the preset to apply and four
+callbacks — `report` (throttled progress), `add_file` (a finished file: the media and every file
+written beside it), `describe` (what the tool knew about the item) and `check` (raises
+`Cancelled` when the job must stop) — and raises `EngineError` when the download fails.
 """
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ from pathlib import Path
 from typing import Callable
 
 from webapp.core.listings import Listing
+from webapp.core.presets import PresetSpec
+
+# What an engine makes of a download when nobody chose a preset (the runner always does): the
+# files as the tool gives them, nothing embedded or written beside them.
+AS_IS = PresetSpec(name="as-is", label="As the site gives it", embed_metadata=False, embed_chapters=False)
 
 
 class Cancelled(Exception):
@@ -55,6 +61,15 @@ class Progress:
     resource_id: str | None = None
 
 
+@dataclass(frozen=True)
+class CollectionContext:
+    """Where a child job stands in its collection: tags and names use it (album, track number)."""
+
+    title: str | None  # the collection's title (a playlist's, a feed's, a channel's)
+    position: int | None  # 1-based, in the collection's chosen order
+    own_folder: bool = False  # the collection's files are in a folder of its own (base_dir)
+
+
 @dataclass
 class DownloadRequest:
     url: str
@@ -66,7 +81,9 @@ class DownloadRequest:
     cancel_reason: Callable[[], str] = lambda: "cancelled"
     gallery_dl_options: tuple = ()
     ytdlp_options: dict = field(default_factory=dict)
-    preset: str | None = None
+    # What to make of the download (container, audio, subtitles, files beside it): the job's
+    # preset as the worker read it when the job started.
+    preset: PresetSpec = AS_IS
     cookies_file: Path | None = None  # the site's cookies.txt (Netscape format), if the admin gave one
     temp_paths: set = field(default_factory=set)  # partial files to remove if the job stops
     # A job restricted to public addresses (jobs/net_guard.py checks its connections);
@@ -83,6 +100,10 @@ class DownloadRequest:
     # AlreadyDownloaded when another job has the item. None: no identity check.
     identify: Callable[[str], None] | None = None
     name_prefix: str = ""  # put before each file name (a numbered collection's "007 - ")
+    collection: CollectionContext | None = None  # set for a child of a collection
+    # Told what the tool knew about the item (webapp/core/item_metadata.py's fields, a plain
+    # dict), once per item it downloaded; the runner keeps the first.
+    describe: Callable[[dict], None] = lambda fields: None
 
     def check(self) -> None:
         """Raise Cancelled when the job has to stop."""

@@ -6,6 +6,9 @@ target folder) lives on the job object. Progress comes through a custom output o
 cancelling raises a TerminateExtraction subclass, the one exception gallery-dl lets through.
 Extractors are looked up through a cached index (jobs/engines/gallery_dl_index.py), installed as
 `gallery_dl.extractor.find`, so the process imports only the extractor modules that match.
+The job's preset adds gallery-dl's own postprocessors per job (the metadata one writes each
+file's `.info.json`; webapp/core/presets.py), answered by the job's extractors' config lookup
+like the cookies; the first file's keywords describe the job (webapp/core/item_metadata.py).
 """
 from __future__ import annotations
 
@@ -34,9 +37,11 @@ from jobs.engines.base import (
     is_transient_status,
     status_from_message,
 )
+from webapp.core import item_metadata
 from webapp.core.item_filters import Item
 from webapp.core.listings import Listing
 from webapp.core.paths import resource_directory, sanitize_component
+from webapp.core.presets import gallery_dl_options
 from webapp.core.vocabulary import GALLERY_DL
 
 log = logging.getLogger(__name__)
@@ -51,6 +56,9 @@ _lookup_ready = False
 # Keys of a directory's metadata that name the gallery/post, most specific first.
 _RESOURCE_KEYS = ("gallery_id", "album_id", "post_id", "id")
 _TITLE_KEYS = ("title", "og_title", "gallery_title", "album", "name")
+# Where gallery-dl's metadata postprocessor leaves the path of the .info.json it wrote, in the
+# file's keywords (its "metadata-path" option), so the file is recorded with the job's others.
+_INFO_JSON_PATH = "_haul_info_json"
 
 
 class _Stop(gdl_exception.TerminateExtraction):
@@ -185,6 +193,8 @@ class _Context:
         self.queued: list[tuple[str, dict]] = []
         self.identified = False
         self.directory: dict | None = None  # the first directory's metadata (id, title)
+        self.item: dict | None = None  # the first file's keywords (its date, uploader, tags)
+        self.postprocessors = _postprocessors(request)
 
     def check(self):
         try:
@@ -238,9 +248,35 @@ class _Output(gdl_output.NullOutput):
         context = self.context
         context.request.temp_paths.discard(self.job.pathfmt.temppath)
         context.request.add_file(Path(path))
+        info_json = self.job.pathfmt.kwdict.get(_INFO_JSON_PATH)
+        if info_json and os.path.isfile(info_json):
+            context.request.add_file(Path(info_json))
         context.files += 1
         context.progress.items_done += 1
         context.report()
+
+
+def _postprocessors(request: DownloadRequest) -> list[dict]:
+    """gallery-dl's postprocessors for the job's preset, the metadata one telling where it wrote."""
+    listed = []
+    for pp in gallery_dl_options(request.preset)["postprocessors"]:
+        if pp.get("name") == "metadata":
+            pp = {**pp, "metadata-path": _INFO_JSON_PATH}
+        listed.append(pp)
+    return listed
+
+
+def _use_postprocessors(extr, postprocessors: list[dict]) -> None:
+    """Make this job's extractor run the preset's postprocessors before any configured ones
+    (gallery-dl's configuration is process-wide; a preset is per job)."""
+    accumulate = extr.config_accumulate
+
+    def config_accumulate(key):
+        if key == "postprocessors":
+            return [dict(pp) for pp in postprocessors] + list(accumulate(key) or ())
+        return accumulate(key)
+
+    extr.config_accumulate = config_accumulate
 
 
 def _use_cookies(extr, path: str) -> None:
@@ -270,6 +306,7 @@ class _HaulJob(gdl_job.DownloadJob):
         self.top_level = parent is None  # the job for the URL sent, not one for a page it queued
         self.haul = context if context is not None else parent.haul
         self.out = _Output(self.haul, self)
+        _use_postprocessors(extr, self.haul.postprocessors)
         if self.haul.request.cookies_file is not None:
             _use_cookies(extr, str(self.haul.request.cookies_file))
 
@@ -334,6 +371,8 @@ class _HaulJob(gdl_job.DownloadJob):
 
     def handle_url(self, url, kwdict):
         self.haul.check()
+        if self.haul.item is None:
+            self.haul.item = dict(kwdict)
         kwdict["_http_validate"] = self._announced_size_check(kwdict.get("_http_validate"))
         super().handle_url(url, kwdict)
 
@@ -421,6 +460,8 @@ class GalleryDlEngine(Engine):
         for url, kwdict in context.queued:  # files of its own too: follow its pages as gallery-dl would
             gdl_job.DownloadJob.handle_queue(job, url, kwdict)
         if status == 0 and context.files:
+            if context.item is not None:
+                request.describe(item_metadata.from_gallery_dl(context.item, context.directory))
             return
         if status == 0:  # gallery-dl saw the page fine but saved nothing
             if generic:

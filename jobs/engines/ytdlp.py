@@ -1,9 +1,12 @@
 """yt-dlp as a library: video sites, and videos embedded in any page.
 
-One YoutubeDL per job (its params are per instance, so jobs in threads don't share them).
-The info is extracted first, so the folder can be named after the extractor's id, then
-downloaded. A progress hook reports (throttled by the caller) and raises DownloadCancelled
-to stop; `paths.home` with a relative `outtmpl` keeps files in the job's folder.
+YoutubeDL sessions are reused job after job (`_SessionPool`, keyed by their params: the job's
+preset turns into yt-dlp's own format choice and postprocessors, webapp/core/presets.py). The
+info is extracted first, so the folder can be named after the extractor's id, then downloaded.
+A progress hook reports (throttled by the caller) and raises DownloadCancelled to stop;
+`paths.home` with a relative `outtmpl` (the preset's file-name template) keeps files in the
+job's folder. The files written beside the media, the .nfo and the item's metadata are
+jobs/engines/ytdlp_library.py's.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import yt_dlp
 from yt_dlp.networking.exceptions import HTTPError, TransportError
 from yt_dlp.utils import DownloadCancelled, DownloadError, ExtractorError, LazyList, UnsupportedError, unsmuggle_url
 
-from jobs.engines import joined_patterns, registry, ytdlp_ffmpeg
+from jobs.engines import joined_patterns, registry, ytdlp_ffmpeg, ytdlp_library
 from jobs.engines.base import (
     AlreadyDownloaded,
     Cancelled,
@@ -30,7 +33,8 @@ from jobs.engines.base import (
 from webapp.core.item_filters import item_from_entry
 from webapp.core.listings import Listing
 from webapp.core.paths import resource_directory
-from webapp.core.vocabulary import BEST, PRESET_FORMATS, YTDLP
+from webapp.core.presets import ytdlp_params
+from webapp.core.vocabulary import YTDLP
 
 _BASE_PARAMS = {
     "quiet": True,
@@ -135,6 +139,15 @@ class _JobHooks:
         # (a page with several videos of its own downloads them all).
         self.identify_item = False
         self.duplicate: AlreadyDownloaded | None = None
+        self.recorded: set[Path] = set()
+
+    def add_file(self, path: Path) -> None:
+        """Record a finished file once (the library's postprocessor and yt-dlp's post hook both
+        name the media file)."""
+        path = Path(path)
+        if path not in self.recorded:
+            self.recorded.add(path)
+            self.request.add_file(path)
 
     def on_progress(self, d: dict) -> None:
         request, progress = self.request, self.progress
@@ -176,7 +189,7 @@ class _JobHooks:
             raise DownloadCancelled(request.cancel_reason())
 
     def on_file(self, filepath: str) -> None:
-        self.request.add_file(Path(filepath))
+        self.add_file(Path(filepath))
         self.progress.items_done += 1
         self.request.report(self.progress)
 
@@ -203,6 +216,7 @@ class _Session:
                       postprocessor_args=ytdlp_ffmpeg.postprocessor_args(params.get("postprocessor_args")))
         ytdlp_ffmpeg.guard_probes()
         self.ydl = yt_dlp.YoutubeDL(params)
+        ytdlp_library.install(self.ydl, lambda: self.job)
 
     def _progress(self, d):
         self.job.on_progress(d)
@@ -242,6 +256,8 @@ class _SessionPool:
 
     @staticmethod
     def key(params: dict) -> str:
+        # The postprocessors are built when the session is: they are part of the key (a list of
+        # plain dicts built in a fixed order, so equal presets give equal keys).
         return repr(sorted(params.items(), key=lambda kv: kv[0]))
 
     def take(self, params: dict, version=None) -> _Session:
@@ -266,11 +282,6 @@ class _SessionPool:
 _pool = _SessionPool()
 
 
-def _literal(text: str) -> str:
-    """`text` as plain text inside an output template (% starts a field there)."""
-    return text.replace("%", "%%")
-
-
 def _plain_entry(entry: dict) -> dict:
     """A flat entry with its URL as a person would send it: data yt-dlp smuggled into the
     fragment (a feed's guid, say) is taken out, the id it forced kept as the entry's id."""
@@ -291,12 +302,12 @@ class YtDlpEngine(Engine):
 
     def run(self, request: DownloadRequest) -> None:
         params = dict(_BASE_PARAMS)
+        params.update(ytdlp_params(request.preset))
+        # The admin's extra switches win where they set the same parameter (a format, say);
+        # they can never set postprocessors (webapp/core/tool_args.py).
         params.update(request.ytdlp_options)
         if request.public_only:
             params.update(_NATIVE_DOWNLOADERS)  # part of the pool key: restricted jobs stay apart
-        preset_format = PRESET_FORMATS.get(request.preset or BEST)
-        if preset_format and "format" not in request.ytdlp_options:
-            params["format"] = preset_format
         cookies_version = None
         if request.cookies_file is not None:
             params["cookiefile"] = str(request.cookies_file)
@@ -331,8 +342,7 @@ class YtDlpEngine(Engine):
                 progress.items_total = len(info["entries"])
             request.report(progress)
             ydl.params["paths"] = {"home": str(folder)}
-            if request.name_prefix:
-                ydl.params["outtmpl"] = {"default": _literal(request.name_prefix) + _BASE_PARAMS["outtmpl"]["default"]}
+            ydl.params["outtmpl"] = ytdlp_library.output_templates(request.preset, request.name_prefix)
             ydl.process_ie_result(info, download=True)
         except DownloadCancelled:
             if hooks.duplicate is not None:

@@ -18,6 +18,19 @@ Routes (GET and HEAD everywhere, POST too; HEAD sends the same headers without a
     /img/<n>.jpg                    48x48 solid-colour JPEG (ffmpeg), distinct per n
     /gallery/<name>?count=N         HTML page with N <img> tags (default 3)
     /video/<name>                   HTML page with an HTML5 <video><source> clip
+    /show/<name>                    a watch page as video sites make them: JSON-LD VideoObject (title,
+                                    description, author, upload date, duration, keywords, thumbnail,
+                                    views, chapters as hasPart clips) whose contentUrl is its player,
+                                    /embed/<name>; see MediaSite.show() for the values
+    /embed/<name>                   the player: <video poster> with a <source> (/media/chaptered<n>.mp4)
+                                    and a <track kind="subtitles" srclang="en" src="/subs/<name>.en.vtt">
+    /subs/<name>.en.vtt             WebVTT subtitles of /show/<name> (two cues)
+    /media/chaptered<n>.mp4         a 4 s 160x120 H.264/AAC clip with two chapters ("Opening" 0–2 s,
+                                    "Ending" 2–4 s, from an ffmetadata input)
+    /song/<name>                    a song page: JSON-LD AudioObject (title, byArtist, author, upload
+                                    date, duration, keywords, thumbnail) whose contentUrl is
+                                    /media/song<n>.m4a; see MediaSite.song()
+    /media/song<n>.m4a              a 2 s AAC audio-only m4a (Range ok)
     /media/clip.mp4                 the base 1 s 160x120 H.264/AAC clip
     /media/clip<n>.mp4              a clip with distinct bytes per n (Range ok)
     /media/video<n>.mp4             clip n's video stream alone (Range ok)
@@ -38,7 +51,8 @@ Routes (GET and HEAD everywhere, POST too; HEAD sends the same headers without a
     /feed/<name>.xml?count=N        an RSS 2.0 podcast feed (itunes namespace) of MediaSite.feed(name),
                                     newest item first; `count` (default 5) sizes a feed on its
                                     first request only; `links=slow` points the items at
-                                    /slow/<name>-<k>.jpg?kb=256&rate=32 instead of /video/<name>-<k>
+                                    /slow/<name>-<k>.jpg?kb=256&rate=32 instead of /video/<name>-<k>,
+                                    `links=song` at /song/<name>-<k> and `links=show` at /show/<name>-<k>
     /feed/<name>/add?count=N        (POST or GET) adds N items (default 1); answers {"count": total}
     /feed/<name>/reset?count=N      (POST or GET) starts the feed again with N items (default 5)
     anything else                   404
@@ -55,6 +69,16 @@ Notes for test authors:
 * cookies_sent(prefix) lists the Cookie header each request sent (None for none).
 * yt-dlp's generic extractor finds /video/<name> through its HTML5 embed
   extractor, which always numbers entries: the id is "<name>-1".
+* Rich pages (yt-dlp 2026.10.26).  yt-dlp's generic extractor never merges a page's JSON-LD with
+  an HTML5 <video> on the same page: the HTML5 embed extractor answers first and the JSON-LD is
+  not read (only <title>/og:title, og:description and og:image are added).  So /show/<name>
+  carries the JSON-LD and no <video>; its contentUrl names the player /embed/<name>, which
+  yt-dlp follows as a url_transparent result: the formats and the <track> subtitles come from
+  the player, and the watch page's fields (title, uploader, upload_date, duration, tags,
+  thumbnail, view_count, chapters) win over the player's.  The id is the player's: "<name>-1"
+  (extractor_key "HTML5MediaEmbed"), the title "Show <name>".  /song/<name>'s contentUrl is
+  the m4a itself (no encodingFormat, so also url_transparent): id "<name>", extractor "Generic",
+  `artist` from byArtist, `uploader` from author.
 * Feeds (yt-dlp 2026.10.26).  site.feed(name) holds a feed's items (Feed.add(),
   Feed.set_count()); item k has title "Episode k of <name>", pubDate 2026-01-01 + k days,
   itunes:duration 1 s unless overridden.  yt-dlp's generic extractor reads the feed as a
@@ -253,6 +277,45 @@ def _write_clip(n: int | None, dest: str) -> None:
              "-f", "mp4", dest])
 
 
+CHAPTERS = (("Opening", 0, 2), ("Ending", 2, 4))  # (title, start s, end s) of /media/chaptered<n>.mp4
+
+
+def _write_chaptered_clip(n: int, dest: str) -> None:
+    # A 4 s clip carrying chapters, from an ffmetadata input (as a site's own encoder would
+    # leave them), so a download can be checked for chapters that survive every postprocessor.
+    meta = dest + ".ffmeta"
+    with open(meta, "w", encoding="utf-8") as fh:
+        fh.write(f";FFMETADATA1\ntitle=chaptered{n}\n")
+        for title, start, end in CHAPTERS:
+            fh.write(f"[CHAPTER]\nTIMEBASE=1/1000\nSTART={start * 1000}\nEND={end * 1000}\ntitle={title}\n")
+    try:
+        _ffmpeg(["-f", "lavfi", "-i", "testsrc=duration=4:size=160x120:rate=25",
+                 "-f", "lavfi", "-i", f"sine=frequency={200 + (n % 40) * 25}:duration=4",
+                 "-f", "ffmetadata", "-i", meta, "-map", "0:v", "-map", "1:a",
+                 "-map_metadata", "2", "-map_chapters", "2",
+                 "-c:v", "libx264", "-preset", "veryfast", "-threads", "1", "-pix_fmt", "yuv420p",
+                 "-c:a", "aac", "-b:a", "64k", "-shortest", "-movflags", "+faststart", "-f", "mp4", dest])
+    finally:
+        os.unlink(meta)
+
+
+def _write_song(n: int, dest: str) -> None:
+    # Audio only, as a music site serves it: AAC in an m4a, no cover and no tags of its own.
+    _ffmpeg(["-f", "lavfi", "-i", f"sine=frequency={300 + (n % 40) * 20}:duration=2",
+             "-c:a", "aac", "-b:a", "96k", "-vn", "-map_metadata", "-1", "-movflags", "+faststart",
+             "-f", "mp4", dest])
+
+
+def _subtitles_vtt(name: str) -> bytes:
+    return (f"WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nHello from {name}\n\n"
+            f"00:00:02.000 --> 00:00:03.500\nGoodbye from {name}\n").encode("utf-8")
+
+
+def _json_ld(data: dict) -> str:
+    text = json.dumps(data).replace("</", "<\\/")  # never ends the script element early
+    return f'<script type="application/ld+json">{text}</script>\n'
+
+
 def _write_stream(clip_path: str, kind: str, dest: str) -> None:
     # One stream of a clip, copied as it is: what a DASH site serves as separate formats.
     keep = ["-map", "0:v", "-an"] if kind == "video" else ["-map", "0:a", "-vn"]
@@ -378,6 +441,7 @@ INDEX_BODY = """<ul>
 <li><a href="/img/1.png">/img/&lt;n&gt;.png</a> and <a href="/img/1.jpg">/img/&lt;n&gt;.jpg</a></li>
 <li><a href="/gallery/demo?count=3">/gallery/&lt;name&gt;?count=N</a></li>
 <li><a href="/video/demo">/video/&lt;name&gt;</a></li>
+<li><a href="/show/demo">/show/&lt;name&gt;</a> (JSON-LD), <a href="/embed/demo">/embed/&lt;name&gt;</a> (its player), <a href="/song/demo">/song/&lt;name&gt;</a></li>
 <li><a href="/media/clip1.mp4">/media/clip&lt;n&gt;.mp4</a> (Range supported)</li>
 <li><a href="/media/video1.mp4">/media/video&lt;n&gt;.mp4</a>, <a href="/media/audio1.m4a">/media/audio&lt;n&gt;.m4a</a></li>
 <li><a href="/dash/demo.mpd">/dash/&lt;name&gt;.mpd?video=&lt;url&gt;</a></li>
@@ -437,19 +501,24 @@ class Feed:
             del self.items[max(0, n):]
         self.add(n - len(self.items))
 
-    def link_path(self, item: FeedItem, slow: bool = False) -> str:
+    def link_path(self, item: FeedItem, slow: bool | str = False) -> str:
+        """The item's link; `slow` is the feed's `links` mode (True or "slow", "song", "show")."""
         if item.link is not None:
             return item.link
-        if slow:
+        if slow is True or slow == "slow":
             return f"/slow/{self.name}-{item.key}.jpg?kb=256&rate=32"
+        if slow in ("song", "show"):
+            return f"/{slow}/{self.name}-{item.key}"
         return f"/video/{self.name}-{item.key}"
 
-    def guid(self, item: FeedItem, slow: bool = False) -> str:
+    def guid(self, item: FeedItem, slow: bool | str = False) -> str:
         # The id yt-dlp gives the item's link when it is downloaded alone (see the module
         # docstring), so an entry from the feed and the same link sent by hand are one video.
-        return f"{self.name}-{item.key}" if slow else f"{self.name}-{item.key}-1"
+        if slow is True or slow in ("slow", "song"):
+            return f"{self.name}-{item.key}"
+        return f"{self.name}-{item.key}-1"
 
-    def rss(self, base_url: str, slow: bool = False) -> bytes:
+    def rss(self, base_url: str, slow: bool | str = False) -> bytes:
         with self._lock:
             items = list(self.items)
         entries = []
@@ -649,6 +718,63 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_html(200, f"Video {name}", body, og)
             return
 
+        if m := re.fullmatch(r"/show/([^/]+)/?", path):
+            name = unquote(m.group(1))
+            show = site.show(name)
+            head = _json_ld({
+                "@context": "https://schema.org", "@type": "VideoObject", "name": show["title"],
+                "description": show["description"],
+                "author": {"@type": "Person", "name": show["uploader"]},
+                "uploadDate": show["upload_date"] + "T10:00:00Z", "duration": f"PT{show['duration']}S",
+                "keywords": ",".join(show["tags"]), "thumbnailUrl": show["thumbnail"],
+                "interactionStatistic": {"@type": "InteractionCounter", "interactionType": {"@type": "WatchAction"},
+                                         "userInteractionCount": show["view_count"]},
+                "hasPart": [{"@type": "Clip", "name": title, "startOffset": start, "endOffset": end}
+                            for title, start, end in CHAPTERS],
+                "contentUrl": site.url(f"/embed/{name}"),
+            })
+            body = f'<p>{html.escape(show["description"])}</p>'
+            self._send_html(200, show["title"], body, head)
+            return
+
+        if m := re.fullmatch(r"/embed/([^/]+)/?", path):
+            name = unquote(m.group(1))
+            n = _name_number(name)
+            body = (f'<video controls width="160" poster="/img/{n}.jpg">'
+                    f'<source src="/media/chaptered{n}.mp4" type="video/mp4">'
+                    f'<track kind="subtitles" srclang="en" label="English" src="/subs/{html.escape(name)}.en.vtt">'
+                    f'</video>')
+            self._send_html(200, f"Player {name}", body)
+            return
+
+        if m := re.fullmatch(r"/subs/([^/]+)\.en\.vtt", path):
+            self._send_bytes(200, _subtitles_vtt(unquote(m.group(1))), "text/vtt; charset=utf-8")
+            return
+
+        if m := re.fullmatch(r"/song/([^/]+)/?", path):
+            name = unquote(m.group(1))
+            song = site.song(name)
+            head = _json_ld({
+                "@context": "https://schema.org", "@type": "AudioObject", "name": song["title"],
+                "byArtist": {"@type": "MusicGroup", "name": song["artist"]},
+                "author": {"@type": "Person", "name": song["uploader"]},
+                "uploadDate": song["upload_date"], "duration": f"PT{song['duration']}S",
+                "keywords": ",".join(song["tags"]), "thumbnailUrl": song["thumbnail"],
+                "contentUrl": site.url(f"/media/song{_name_number(name)}.m4a"),
+            })
+            self._send_html(200, song["title"], f'<p>{html.escape(song["artist"])}</p>', head)
+            return
+
+        if m := re.fullmatch(r"/media/chaptered(\d+)\.mp4", path):
+            data = site.chaptered_bytes(int(m.group(1)))
+            self._send_ranged(len(data), _bytes_reader(data), "video/mp4")
+            return
+
+        if m := re.fullmatch(r"/media/song(\d+)\.m4a", path):
+            data = site.song_bytes(int(m.group(1)))
+            self._send_ranged(len(data), _bytes_reader(data), "audio/mp4")
+            return
+
         if m := re.fullmatch(r"/media/clip(\d*)\.mp4", path):
             data = site.clip_bytes(int(m.group(1)) if m.group(1) else None)
             self._send_ranged(len(data), _bytes_reader(data), "video/mp4")
@@ -741,7 +867,8 @@ class _Handler(BaseHTTPRequestHandler):
 
         if m := re.fullmatch(r"/feed/([^/]+)\.xml", path):
             feed = site.feed(unquote(m.group(1)), count=qint("count", FEED_DEFAULT_COUNT))
-            self._send_bytes(200, feed.rss(site.base_url, slow=query.get("links") == "slow"),
+            links = query.get("links")
+            self._send_bytes(200, feed.rss(site.base_url, slow=links if links in ("slow", "song", "show") else False),
                              "application/rss+xml; charset=utf-8")
             return
 
@@ -932,6 +1059,33 @@ class MediaSite:
         clip_path = os.path.join(self.asset_dir, f"clip{n}.mp4")
         return self._cached_asset(f"{kind}{n}.{'mp4' if kind == 'video' else 'm4a'}",
                                   lambda dest: _write_stream(clip_path, kind, dest))
+
+    def chaptered_bytes(self, n: int) -> bytes:
+        """Bytes of /media/chaptered<n>.mp4 (chapters CHAPTERS)."""
+        return self._cached_asset(f"chaptered{n}.mp4", lambda dest: _write_chaptered_clip(n, dest))
+
+    def song_bytes(self, n: int) -> bytes:
+        """Bytes of /media/song<n>.m4a."""
+        return self._cached_asset(f"song{n}.m4a", lambda dest: _write_song(n, dest))
+
+    def show(self, name: str) -> dict:
+        """What /show/<name> tells about its video (its JSON-LD), as yt-dlp should read it."""
+        n = _name_number(name)
+        return {
+            "title": f"Show {name}", "description": f"All about {name} & friends: <the> first episode.",
+            "uploader": f"Uploader {name}", "upload_date": "2026-02-03", "duration": 4,
+            "tags": ["haul", "library", name], "view_count": 1234, "thumbnail": self.url(f"/img/{n}.jpg"),
+            "chapters": [title for title, _, _ in CHAPTERS], "subtitles": _subtitles_vtt(name).decode(),
+        }
+
+    def song(self, name: str) -> dict:
+        """What /song/<name> tells about its song (its JSON-LD)."""
+        n = _name_number(name)
+        return {
+            "title": f"Song {name}", "artist": f"Artist {name}", "uploader": f"Uploader {name}",
+            "upload_date": "2026-03-04", "duration": 2, "tags": ["music", name],
+            "thumbnail": self.url(f"/img/{n + 1}.jpg"),
+        }
 
     def large_bytes(self, mb: int | float | str, ext: str = "bin") -> bytes:
         """Whole body of /large/<mb>.<ext> (materialised: mind the size)."""

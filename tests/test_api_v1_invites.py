@@ -19,8 +19,8 @@ from webapp.services.accounts import identity as accounts
 from webapp.services.guests import invites
 
 INVITE_KEYS = {"id", "name", "post_title", "expires_at", "max_uses", "uses", "has_password", "allow_uploads",
-               "allow_urls", "allow_private_urls", "max_file_bytes", "max_total_bytes", "allowed_kinds", "enabled",
-               "state", "token", "url", "created_at", "last_used_at", "items", "bytes", "sessions"}
+               "allow_urls", "allow_private_urls", "max_file_bytes", "max_total_bytes", "allowed_kinds", "preset",
+               "enabled", "state", "token", "url", "created_at", "last_used_at", "items", "bytes", "sessions"}
 CALLERS = ("anonymous", "revoked", "submit", "read", "user", "admin_read", "admin", "static")
 ALLOWED = {"admin", "static"}
 PASSWORD = "open-sesame-42"

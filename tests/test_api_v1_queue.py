@@ -361,7 +361,7 @@ def test_the_seed_api_still_answers_202_for_duplicates(client, api_callers, jobs
     {"url": ""}, {"url": 5}, {"urls": "https://example.com/x.jpg"},
     {"url": "https://example.com/x.jpg", "engine": "wget"},
     {"url": "https://example.com/x.jpg", "priority": 1001}, {"url": "https://example.com/x.jpg", "priority": "1"},
-    {"url": "https://example.com/x.jpg", "preset": "4k"}, {"url": "https://example.com/x.jpg", "surprise": 1},
+    {"url": "https://example.com/x.jpg", "surprise": 1},
     {"urls": [f"https://example.com/{n}" for n in range(201)]},
     {"url": "https://example.com/x.jpg", "post_title": "x" * 301},
 ])

@@ -167,7 +167,7 @@ def test_the_web_process_checks_switches_with_the_tools_in_a_child(app, client, 
     ({"download_concurrency": 17}, "invalid_settings"),  # above the thread pool's cap: the service's rule
     ({"job_timeout_seconds": -1}, "validation_error"),
     ({"default_engine": "wget"}, "validation_error"),
-    ({"default_preset": "4k"}, "validation_error"),
+    ({"default_preset": "4k"}, "invalid_settings"),  # presets are rows: the service's rule
     ({"not_a_setting": 1}, "validation_error"),
     ({"ytdlp_extra_args": "x" * 2001}, "validation_error"),
     ({"subscription_min_interval_minutes": 0}, "validation_error"),

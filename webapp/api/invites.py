@@ -63,7 +63,8 @@ def list_invites(q: str = "", sort: str = "created", order: str | None = None, *
 @bp.doc(security=[{"bearer": []}], summary="Create an invite link",
         description=f"{_ACCESS} Only `name` is needed: by default the link lets guests upload images and videos "
                     "and send links, with no expiry, no password and unlimited uses. 422 `expires_in_past`, "
-                    "`nothing_allowed` (neither uploads nor links), `invalid_name` (only spaces).")
+                    "`nothing_allowed` (neither uploads nor links), `invalid_name` (only spaces), "
+                    "`invalid_preset` (no preset of that name).")
 @document_errors(401, 403)
 def create_invite(body):
     principal = current_principal()

@@ -36,6 +36,7 @@ def _submission_input() -> dict:
             "label": body.get("label"),
             "force": body.get("force", False),
             "engine": body.get("engine"),
+            "preset": body.get("preset"),
             "collection": body.get("collection"),
         }
     args = request.args
@@ -45,6 +46,7 @@ def _submission_input() -> dict:
         "label": args.get("label"),
         "force": args.get("force", "").lower() in _TRUE,
         "engine": args.get("engine"),
+        "preset": args.get("preset"),
     }
 
 

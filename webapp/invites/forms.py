@@ -12,13 +12,22 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, PasswordField, RadioField, SelectMultipleField, StringField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
 from wtforms.fields import SelectChoice
 from wtforms.validators import Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from webapp.models.invite import DEFAULT_KINDS, KINDS
 from webapp.services.guests.invites import MAX_NAME, MAX_PASSWORD, MAX_POST_TITLE
+from webapp.services.library import presets
 
 KIND_LABELS = {"image": "Images", "video": "Videos", "audio": "Audio", "other": "Other files"}
 USE_LABELS = {"once": "One-time", "limited": "A number of times", "unlimited": "Unlimited"}
@@ -54,6 +63,12 @@ class InviteForm(FlaskForm):
     max_total = StringField("Total per guest")
     kinds = MultiCheckboxField("Kinds of files", choices=_choices(KIND_LABELS), default=DEFAULT_KINDS.split())
     allow_private_urls = BooleanField("Allow private addresses")
+    # The presets are rows: listed when the form is made, the name checked by the service.
+    preset = SelectField("Links download with", validate_choice=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.preset.choices = presets.menu()
 
 
 class EditInviteForm(InviteForm):
@@ -139,6 +154,7 @@ def fill_from(form: EditInviteForm, invite) -> EditInviteForm:
     form.max_file.data = size_text(invite.max_file_bytes)
     form.max_total.data = size_text(invite.max_total_bytes)
     form.kinds.data = list(invite.kinds)
+    form.preset.data = invite.preset or ""
     form.enabled.data = invite.enabled
     return form
 
@@ -157,6 +173,7 @@ def fields_from(form: InviteForm, invite=None) -> dict:
         "allow_urls": bool(form.allow_urls.data),
         "allow_private_urls": bool(form.allow_private_urls.data),
         "allowed_kinds": [kind for kind in KINDS if kind in (form.kinds.data or [])],
+        "preset": form.preset.data or None,
     }
     if not fields["allowed_kinds"]:
         form.kinds.errors = [*form.kinds.errors, "Pick at least one kind of file"]
@@ -206,6 +223,6 @@ FIELD_OF_ERROR = {
     "invalid_name": "name", "invalid_post_title": "post_title", "invalid_expires_at": "expires_at",
     "expires_in_past": "expires_at", "invalid_max_uses": "max_uses", "weak_password": "password",
     "invalid_password": "password", "invalid_max_file_bytes": "max_file", "invalid_max_total_bytes": "max_total",
-    "invalid_allowed_kinds": "kinds", "nothing_allowed": "allow_uploads",
+    "invalid_allowed_kinds": "kinds", "nothing_allowed": "allow_uploads", "invalid_preset": "preset",
 }
 

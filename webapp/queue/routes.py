@@ -10,11 +10,12 @@ from flask_login import current_user, login_required
 
 from webapp.core.link_text import parse_links
 from webapp.core.listings import NEWEST_FIRST, OLDEST_FIRST, Options, OptionsProblem
-from webapp.core.vocabulary import AUTO, DOWNLOADING, GUI, PRESETS, TOOLS
+from webapp.core.vocabulary import AUTO, DOWNLOADING, GUI, TOOLS
 from webapp.errors import HaulError
 from webapp.guest.routes import public_page_or_login
 from webapp.queue import bp
 from webapp.queue.stream import queue_event_stream
+from webapp.services.library import presets
 from webapp.services.queue import children as collection_children
 from webapp.services.queue import events, job_control
 from webapp.services.queue import listing as queue_listing
@@ -54,7 +55,7 @@ def queue_context(owner: int | None) -> dict:
 def form_context(**values) -> dict:
     return {
         "engines": (AUTO, *TOOLS),
-        "presets": PRESETS,
+        "presets": presets.menu(),  # (name, label), "Default (<label>)" first
         "priorities": PRIORITIES,
         "values": {"urls": "", "post_title": "", "engine": AUTO, "preset": "", "priority": "normal",
                    "coll_limit": "", "coll_items": "", "coll_order": NEWEST_FIRST, "coll_numbered": False,

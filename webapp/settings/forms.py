@@ -5,14 +5,14 @@ from wtforms import BooleanField, PasswordField, SelectField, StringField, TextA
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
 
-from webapp.core.vocabulary import AUDIO, AUTO, BEST, GALLERY_DL, P720, P1080, YTDLP
+from webapp.core.vocabulary import AUTO, GALLERY_DL, YTDLP
 from webapp.models.user import ROLES
 from webapp.services.admin import runtime_settings
+from webapp.services.library import presets
 
-# The choices in the order the settings offer them (runtime_settings.ENGINE_CHOICES and
-# vocabulary.PRESETS; tests/test_vocabulary.py checks they are the same).
+# The engines in the order the settings offer them (runtime_settings.ENGINE_CHOICES;
+# tests/test_vocabulary.py checks they are the same). The presets are rows, labelled by admins.
 ENGINE_LABELS = {AUTO: "Automatic (pick per link)", GALLERY_DL: "gallery-dl", YTDLP: "yt-dlp"}
-PRESET_LABELS = {BEST: "Best available", P1080: "Up to 1080p", P720: "Up to 720p", AUDIO: "Audio only"}
 ROLE_LABELS = {"admin": "Admin", "user": "User"}
 
 
@@ -25,9 +25,14 @@ class DownloadsForm(FlaskForm):
     download_concurrency = StringField("Downloads at once", validators=[InputRequired("Enter a number")])
     job_timeout_seconds = StringField("Job timeout (seconds)", validators=[InputRequired("Enter a number")])
     default_engine = SelectField("Default engine", choices=_choices(ENGINE_LABELS))
-    default_preset = SelectField("Default video quality", choices=_choices(PRESET_LABELS))
+    # The presets as they are now, by label; runtime_settings.validate checks the name sent.
+    default_preset = SelectField("Default preset", validate_choice=False)
     subscription_min_interval_minutes = StringField("Shortest subscription schedule (minutes)",
                                                     validators=[InputRequired("Enter a number")])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.default_preset.choices = _choices(dict(presets.choices()))
 
 
 class AccessForm(FlaskForm):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
-from webapp.core.vocabulary import AUTO, DIRECT, ENGINES, PRESETS
+from webapp.core.vocabulary import AUTO, DIRECT, ENGINES
 from webapp.models.subscription import FIRST_RUN_CHOICES, FIRST_RUN_NEWEST
+from webapp.services.library import presets
 
 TEXT_FIELDS = ("name", "url", "schedule", "engine", "preset", "post_title", "published_after",
                "title_include", "title_exclude", "first_run")
@@ -20,7 +21,6 @@ CHECK_FIELDS = ("skip_live", "skip_shorts", "enabled")
 FIELDS = TEXT_FIELDS + NUMBER_FIELDS + DURATION_FIELDS + CHECK_FIELDS
 
 ENGINE_CHOICES = (AUTO, *[engine for engine in ENGINES if engine != DIRECT], DIRECT)
-PRESET_LABELS = {"best": "Best", "1080p": "1080p", "720p": "720p", "audio": "Audio only"}
 FIRST_RUN_LABELS = {
     "only_new": "Only items published from now on",
     "newest": "The newest few, then only new ones",
@@ -133,4 +133,5 @@ def field_of(error_code: str, named: str | None = None) -> str:
 
 
 def preset_choices() -> list[tuple[str, str]]:
-    return [("", "Default")] + [(preset, PRESET_LABELS.get(preset, preset)) for preset in PRESETS]
+    """The presets as they are now, "Default (<label>)" first (the value "")."""
+    return presets.menu()

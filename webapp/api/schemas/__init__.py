@@ -11,6 +11,7 @@ class ApiErrorSchema(Schema):
     error_code = fields.String(required=True)
     request_id = fields.String(required=True)
     errors = fields.Dict(metadata={"description": "Per-field messages (422 only)"})
+    field = fields.String(metadata={"description": "422: the field refused, when the refusal names one"})
     retry_after = fields.Integer(metadata={"description": "429 only: seconds until a try counts again (also the "
                                                           "Retry-After header)"})
 

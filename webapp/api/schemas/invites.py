@@ -61,6 +61,9 @@ class InviteWriteSchema(Schema):
     allowed_kinds = fields.List(fields.String(validate=validate.OneOf(KINDS)), validate=validate.Length(min=1, max=len(KINDS)),
                                 metadata={"description": "What guests may upload, by MIME type: image, video, audio, "
                                                          "other (default image and video)"})
+    preset = fields.String(allow_none=True, validate=validate.Length(max=16), metadata={
+        "description": "The preset guests' links download with (they cannot choose one): a preset's name, see "
+                       "/api/v1/presets (422 `invalid_preset` for one that is not there); null: the default preset"})
     enabled = fields.Boolean(metadata={"description": "false switches the link off without deleting it"})
 
 
@@ -102,6 +105,8 @@ class InviteSchema(Schema):
     max_file_bytes = fields.Integer(required=True, allow_none=True)
     max_total_bytes = fields.Integer(required=True, allow_none=True)
     allowed_kinds = fields.List(fields.String(validate=validate.OneOf(KINDS)), required=True)
+    preset = fields.String(required=True, allow_none=True,
+                           metadata={"description": "The preset guests' links download with; null: the default"})
     enabled = fields.Boolean(required=True)
     state = fields.String(required=True, validate=validate.OneOf(STATES),
                           metadata={"description": "active, disabled, expired or used_up (every use taken)"})

@@ -17,7 +17,6 @@ from webapp.core.vocabulary import (
     AUTO,
     ENGINES,
     PAUSED,
-    PRESETS,
     QUEUED,
     SOURCES,
     STATUSES,
@@ -102,8 +101,10 @@ class QueueSubmitSchema(Schema):
                                metadata={"description": "The library folder the files go under"})
     label = fields.String(allow_none=True, validate=validate.Length(max=MAX_TEXT))
     engine = fields.String(load_default=AUTO, validate=validate.OneOf((AUTO, *ENGINES)))
-    preset = fields.String(allow_none=True, validate=validate.OneOf(("default", *PRESETS)),
-                           metadata={"description": "Video quality (yt-dlp); default: the server's setting"})
+    # Presets are rows admins edit: the service checks the name (422 `invalid_preset`).
+    preset = fields.String(allow_none=True, validate=validate.Length(max=16), metadata={
+        "description": "A preset's name, see /api/v1/presets (422 `invalid_preset` for one that is not there); "
+                       "`default` or null: the server's default preset"})
     priority = fields.Integer(strict=True, load_default=0, validate=_PRIORITY,
                               metadata={"description": "Higher starts first (the page's high/normal/low are 10/0/-10); "
                                                        "above 10 only an admin may give (403 `priority_reserved`)"})

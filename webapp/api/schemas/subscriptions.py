@@ -13,7 +13,7 @@ from marshmallow import INCLUDE, Schema, fields, validate
 
 from webapp.api.common import MAX_PER_PAGE
 from webapp.api.schemas import ApiErrorSchema
-from webapp.core.vocabulary import AUTO, ENGINES, PRESETS
+from webapp.core.vocabulary import AUTO, ENGINES
 from webapp.models.subscription import FIRST_RUN_CHOICES, RUN_STATUSES, TRIGGERS
 from webapp.services.subscriptions import manage
 
@@ -42,7 +42,8 @@ class SubscriptionFieldsSchema(Schema):
     engine = fields.String(allow_none=True, metadata={
         "description": "422 `invalid_engine` otherwise; null or auto picks per link", "enum": [AUTO, *ENGINES]})
     preset = fields.String(allow_none=True, metadata={
-        "description": "Video quality (422 `invalid_preset`); null: the default", "enum": list(PRESETS)})
+        "description": "A preset's name, see /api/v1/presets (422 `invalid_preset` for one that is not there); "
+                       "null: the default preset"})
     post_title = fields.String(allow_none=True, metadata={
         "description": f"The library folder's first level (≤ {manage.MAX_POST_TITLE}); default the name",
         "maxLength": manage.MAX_POST_TITLE})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from webapp.core.vocabulary import PRESETS, TOOLS
+from webapp.core.vocabulary import TOOLS
 from webapp.models.user import ROLES
 from webapp.services.accounts.identity import MIN_PASSWORD_LENGTH, USERNAME_RE
 from webapp.services.admin import cookie_access, runtime_settings
@@ -39,8 +39,9 @@ class SettingsPatchSchema(Schema):
         allow_none=True, validate=validate.OneOf(runtime_settings.ENGINE_CHOICES),
         metadata={"description": f"The engine for links that ask for none. {_NULL_RESTORES}"})
     default_preset = fields.String(
-        allow_none=True, validate=validate.OneOf(PRESETS),
-        metadata={"description": f"The video quality for links that ask for none. {_NULL_RESTORES}"})
+        allow_none=True, validate=validate.Length(max=16),
+        metadata={"description": "A preset's name, see /api/v1/presets: what links that ask for none download "
+                                 f"with (422 `invalid_settings` for one that is not there). {_NULL_RESTORES}"})
     gallery_dl_extra_args = fields.String(
         allow_none=True, validate=validate.Length(max=runtime_settings.MAX_ARGS_LENGTH),
         metadata={"description": f"Extra gallery-dl switches. {_ALLOWLIST} \"\" for none. {_NULL_RESTORES}"})

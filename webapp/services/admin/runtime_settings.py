@@ -34,10 +34,11 @@ from sqlalchemy import delete, func, select
 
 from webapp.core import tool_args
 from webapp.core.tool_args import ToolArgsError
-from webapp.core.vocabulary import AUTO, BEST, GALLERY_DL, PRESETS, QUEUED, TOOLS, YTDLP
+from webapp.core.vocabulary import AUTO, GALLERY_DL, QUEUED, TOOLS, YTDLP
 from webapp.errors import Invalid
 from webapp.extensions import db
 from webapp.models import Job, Setting
+from webapp.services.library import presets
 from webapp.services.queue import dispatch
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ ENGINE_CHOICES = (AUTO, *TOOLS)
 CONCURRENCY = "download_concurrency"
 TIMEOUT = "job_timeout_seconds"
 ENGINE = "default_engine"
-PRESET = "default_preset"
+PRESET = presets.DEFAULT_SETTING  # a preset's name (a row of `presets`)
 GALLERY_DL_ARGS = "gallery_dl_extra_args"
 YTDLP_ARGS = "ytdlp_extra_args"
 # Access: whether users' links may reach private addresses (admins' always may; see
@@ -130,7 +131,7 @@ def defaults(settings=None) -> dict:
         CONCURRENCY: min(settings.workers, max_concurrency(settings)),
         TIMEOUT: settings.job_timeout_seconds,
         ENGINE: AUTO,
-        PRESET: BEST,
+        PRESET: presets.FALLBACK,
         GALLERY_DL_ARGS: settings.gallery_dl_extra_args,
         YTDLP_ARGS: settings.ytdlp_extra_args,
         PRIVATE_FOR_USERS: False,
@@ -153,7 +154,7 @@ def _shape_ok(key: str, value, settings) -> bool:
     if key == ENGINE:
         return value in ENGINE_CHOICES
     if key == PRESET:
-        return value in PRESETS
+        return isinstance(value, str) and presets.get(value) is not None
     if key == PRIVATE_FOR_USERS:
         return isinstance(value, bool)
     if key == MAX_STREAMS:
@@ -216,7 +217,7 @@ def limits(settings=None) -> dict:
         CONCURRENCY: {"min": 1, "max": max_concurrency(settings)},
         TIMEOUT: {"min": 0, "max": MAX_TIMEOUT_SECONDS},
         ENGINE: {"choices": list(ENGINE_CHOICES)},
-        PRESET: {"choices": list(PRESETS)},
+        PRESET: {"choices": presets.names()},
         GALLERY_DL_ARGS: {"max_length": MAX_ARGS_LENGTH},
         YTDLP_ARGS: {"max_length": MAX_ARGS_LENGTH},
         PRIVATE_FOR_USERS: {"choices": [False, True]},
@@ -292,8 +293,8 @@ def validate(key: str, raw, settings=None):
             raise ValueError(f"The default engine must be one of {', '.join(ENGINE_CHOICES)}")
         return raw
     if key == PRESET:
-        if raw not in PRESETS:
-            raise ValueError(f"The default quality must be one of {', '.join(PRESETS)}")
+        if not isinstance(raw, str) or presets.get(raw) is None:
+            raise ValueError(f"The default preset must be one of {', '.join(presets.names())}")
         return raw
     if key == PRIVATE_FOR_USERS:
         return _yes_or_no(raw, "Whether users may reach private addresses")

@@ -235,7 +235,9 @@ def send_links(guest: GuestSession, body) -> list[dict]:
     # writer (another greenlet, another session); this request must hold no write transaction.
     db.session.commit()
     invite = guest.invite
-    result = submit(urls, principal=None, source=INVITE, post_title=invite.post_title, guest=guest)
+    # The invite's preset, never the guest's choice (None: the default preset).
+    result = submit(urls, principal=None, source=INVITE, post_title=invite.post_title, preset=invite.preset,
+                    guest=guest)
     db.session.expire_all()
     submission = db.session.get(Submission, result.submission_id)
     mine = _own_jobs(guest.id, {entry.job_id for entry in result.entries})

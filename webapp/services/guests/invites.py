@@ -27,6 +27,7 @@ from webapp.extensions import db
 from webapp.models import GuestSession, Invite, Job, JobFile, Submission, Upload
 from webapp.models.base import isoformat, utcnow
 from webapp.models.invite import DEFAULT_KINDS, DUPLICATE, KINDS, new_key
+from webapp.services.library import presets
 
 MAX_NAME = 100
 MAX_POST_TITLE = 300
@@ -35,7 +36,7 @@ MAX_PASSWORD = 256
 MAX_SEARCH = 200
 # Fields an admin may set (API and page); everything else is the server's.
 WRITABLE = ("name", "post_title", "expires_at", "max_uses", "password", "allow_uploads", "allow_urls",
-            "allow_private_urls", "max_file_bytes", "max_total_bytes", "allowed_kinds", "enabled")
+            "allow_private_urls", "max_file_bytes", "max_total_bytes", "allowed_kinds", "preset", "enabled")
 
 
 class InviteClosed(HaulError):
@@ -331,6 +332,9 @@ def _apply(invite: Invite, fields: dict) -> None:
             setattr(invite, limit, _whole(fields[limit], limit, 1, 2**62))
     if "allowed_kinds" in fields:
         invite.allowed_kinds = _kinds(fields["allowed_kinds"])
+    if "preset" in fields:
+        # What the guests' links download with (they cannot choose); None: the default preset.
+        invite.preset = presets.check_name(fields["preset"])
     if not invite.allow_uploads and not invite.allow_urls:
         raise Invalid("Let guests upload files, send links, or both", error_code="nothing_allowed")
 
@@ -533,6 +537,7 @@ def to_dict(invite: Invite, stats: InviteTotals | None = None) -> dict:
         "max_file_bytes": invite.max_file_bytes,
         "max_total_bytes": invite.max_total_bytes,
         "allowed_kinds": list(invite.kinds),
+        "preset": invite.preset,
         "enabled": invite.enabled,
         "state": state_of(invite),
         "token": token_for(invite),

@@ -19,7 +19,6 @@ from webapp.core.vocabulary import (
     ENGINES,
     GUEST_TRUST,
     INVITE,
-    PRESETS,
     QUEUED,
     SOURCES,
     USER_TRUST,
@@ -31,6 +30,7 @@ from webapp.models.base import utcnow
 from webapp.models.job import new_submission_id
 from webapp.services.accounts.identity import Principal
 from webapp.services.admin import runtime_settings
+from webapp.services.library import presets
 from webapp.services.queue import dispatch, events, job_control, submit_batcher
 
 MAX_URLS = 200
@@ -167,15 +167,6 @@ def check_engine(engine) -> str | None:
     return engine
 
 
-def check_preset(preset) -> str | None:
-    """The preset asked for (None: the configured default), or Invalid `invalid_preset`."""
-    if preset in (None, "", "default"):
-        return None
-    if not isinstance(preset, str) or preset not in PRESETS:
-        raise Invalid(f"preset must be one of {', '.join(PRESETS)}", error_code="invalid_preset")
-    return preset
-
-
 def trust_of(principal: Principal | None) -> str:
     """Who stands behind what `principal` sends, for the network policy (Submission.trust): an
     admin, or the command line (no principal: an operator's), or a user."""
@@ -213,7 +204,7 @@ def submit(
     normalised = _check_urls(urls)
     post_title = _clean_text(post_title, "post_title")
     label = _clean_text(label, "label")
-    engine, preset = check_engine(engine), check_preset(preset)
+    engine, preset = check_engine(engine), presets.check_name(preset)
     job_control.check_priority(priority, principal)
     if source not in SOURCES:
         raise Invalid(f"unknown source {source!r}", error_code="invalid_source")

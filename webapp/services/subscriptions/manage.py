@@ -42,7 +42,7 @@ from webapp.models.subscription import (
 )
 from webapp.services.accounts.identity import Principal
 from webapp.services.admin import runtime_settings
-from webapp.services.library import history
+from webapp.services.library import history, presets
 from webapp.services.queue import collections, dispatch, events, submissions
 from webapp.services.subscriptions import runs
 
@@ -235,7 +235,7 @@ def clean(data, principal: Principal | None, *, partial: bool) -> dict:
     if "engine" in data:
         out["engine"] = _as_field(submissions.check_engine, data["engine"], "engine")
     if "preset" in data:
-        out["preset"] = _as_field(submissions.check_preset, data["preset"], "preset")
+        out["preset"] = _as_field(presets.check_name, data["preset"], "preset")
     if "post_title" in data:
         out["post_title"] = _text(data, "post_title", MAX_POST_TITLE, "invalid_post_title")
     if "max_items" in data:

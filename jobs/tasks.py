@@ -69,6 +69,14 @@ def check_subscriptions():
     fire_subscriptions.call_local()
 
 
+@huey.task()
+def rescan_library(rescan_id: int):
+    """Run the library rescan an admin asked for, in a thread of its own (jobs/library_rescan.py)."""
+    from jobs import library_rescan
+
+    library_rescan.run_in_worker(worker_app(), rescan_id)
+
+
 class HueyWorkerQueue:
     """The services' `WorkerQueue` on this Huey instance."""
 
@@ -83,6 +91,9 @@ class HueyWorkerQueue:
 
     def check_subscriptions(self) -> None:
         check_subscriptions()
+
+    def rescan_library(self, rescan_id: int) -> None:
+        rescan_library(rescan_id)
 
     def ready_count(self) -> int:
         return huey.pending_count()

@@ -151,6 +151,12 @@ def register_commands(app: "Flask") -> None:
     from webapp.commands import register
 
     register(app)
+    if app.config["HAUL_ROLE"] in ("cli", "test"):
+        # The rescan's command runs the worker's media probe (jobs/library_rescan.py), which the
+        # web's modules may not import; only a `flask …` command needs it.
+        from jobs.library_rescan import library_cli
+
+        app.cli.add_command(library_cli)
 
 
 def start_web_services(app: "Flask") -> None:

@@ -89,6 +89,7 @@ def init_api(app: Flask) -> HaulApi:
         auth,
         downloads,
         invites,
+        library,
         presets,
         queue,
         scheduler,

@@ -40,6 +40,9 @@ class WorkerQueue(Protocol):
     def check_subscriptions(self) -> None:
         """Ask a worker for a scheduler pass now (a subscription became due)."""
 
+    def rescan_library(self, rescan_id: int) -> None:
+        """Ask a worker to run the library rescan `rescan_id` (webapp/services/library/rescan.py)."""
+
     def ready_count(self) -> int:
         """Wake-ups waiting to be taken now."""
 
@@ -76,6 +79,10 @@ def check_subscriptions_soon() -> None:
 
 def make_thumbnails_later(job_id: int) -> None:
     worker_queue().make_thumbnails(job_id)
+
+
+def rescan_library_later(rescan_id: int) -> None:
+    worker_queue().rescan_library(rescan_id)
 
 
 def pending_wakeups() -> int:

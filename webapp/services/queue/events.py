@@ -43,6 +43,11 @@ RUN_EVENTS = (RUN_STARTED, RUN_FOUND, RUN_FINISHED, RUN_FAILED, RUN_SKIPPED)
 # they may go on (webapp/streams.py). Never shown to a client.
 ACCESS_CHANGED = "access_changed"
 INTERNAL_EVENTS = (ACCESS_CHANGED,)
+# A library rescan (webapp/services/library/rescan.py) was asked for, made progress or finished:
+# the data is the rescan's status and counts. Admins' streams only (no user_id: no user's view
+# passes it), and the Settings page's library section shows it live.
+RESCAN_PROGRESS, RESCAN_FINISHED = "rescan_progress", "rescan_finished"
+RESCAN_EVENTS = (RESCAN_PROGRESS, RESCAN_FINISHED)
 
 # -- the library's events --
 # The worker made a finished job's thumbnails: the history page redraws the job's entry with them

@@ -106,6 +106,7 @@ ACTIVE = (QUEUED_STATUS, RUNNING)
 
 SETTLE_SECONDS = 10.0  # a file changed more recently than this may still be being written
 BATCH_FILES = 200  # files imported per transaction
+CHECK_FILES = 1000  # files on disk held against the records per query
 RECORDS_PAGE = 500  # file records checked per transaction
 MAX_FILES_PER_JOB = 500
 PROGRESS_EVERY_SECONDS = 1.0  # progress events (and the CLI's lines) at most this often
@@ -351,8 +352,10 @@ class _Scan:
         self.started = time.monotonic()
         self.last_progress = self.last_saved = 0.0
         self.published = False  # the transaction being written carries a progress event
-        self.pending: list[_Item] = []
+        self.pending: list[_Item] = []  # described, to record in the next batch
         self.pending_files = 0
+        self.candidates: list[tuple[Path, dict[str, _File], list[str]]] = []  # settled, not yet held to the records
+        self.candidate_files = 0
         self.state: dict = {}
         self.stopped = False
 
@@ -484,7 +487,9 @@ class _Scan:
                 self._folder(folder, files, [entry.name for entry in entries])
             stack.extend(reversed(subfolders))
             self.beat()
-        self.flush()
+        if not self._stop_asked():
+            self._sift()
+            self.flush()
 
     def _relative(self, path: Path) -> str:
         try:
@@ -515,7 +520,7 @@ class _Scan:
             self.problem(self._relative(Path(entry.path)), str(exc))
 
     def _folder(self, folder: Path, entries: list[os.DirEntry], neighbours: list[str]) -> None:
-        """One folder's files: the settled and unknown ones described and queued for the next batch."""
+        """One folder's settled files, gathered to be held against the records with other folders'."""
         now = time.time()
         settled: dict[str, _File] = {}
         for entry in entries:
@@ -531,27 +536,41 @@ class _Scan:
             settled[relative] = _File(entry.name, relative, info.st_size, info.st_mtime_ns)
         if not settled:
             return
-        folder_relative = self._relative(folder) if folder != self.root else ""
-        known = _recorded(settled)
-        running = _under_any(folder_relative, _running_folders(self.root))
+        self.candidates.append((folder, settled, neighbours))
+        self.candidate_files += len(settled)
+        if self.candidate_files >= CHECK_FILES:
+            self._sift()
+
+    def _sift(self) -> None:
+        """The gathered folders' unknown files, described (hashed, probed) and queued for the next batch.
+
+        Which files are known is asked for many folders at once: the paths have no index of
+        their own, so each question reads the file records once."""
+        candidates, self.candidates, self.candidate_files = self.candidates, [], 0
+        if not candidates:
+            return
+        known = _recorded(path for _, settled, _ in candidates for path in settled)
+        running = _running_folders(self.root)
         db.session.rollback()  # no read transaction held while hashing
-        self.counts["known"] += len(known)
-        unknown = {path: described for path, described in settled.items() if path not in known}
-        if not unknown:
-            return
-        if running:
-            self.counts["skipped"] += len(unknown)  # a download is writing here: its runner records them
-            return
-        by_name = {described.name: described for described in unknown.values()}
-        for names in group_folder(list(by_name)):
-            if self._stop_asked():
-                return
-            item = self._describe(folder, folder_relative, [by_name[name] for name in names], neighbours)
-            if item is not None:
-                self.pending.append(item)
-                self.pending_files += len(item.files)
-            if self.pending_files >= BATCH_FILES:
-                self.flush()
+        for folder, settled, neighbours in candidates:
+            folder_relative = self._relative(folder) if folder != self.root else ""
+            unknown = [described for path, described in settled.items() if path not in known]
+            self.counts["known"] += len(settled) - len(unknown)
+            if not unknown:
+                continue
+            if _under_any(folder_relative, running):
+                self.counts["skipped"] += len(unknown)  # a download is writing here: its runner records them
+                continue
+            by_name = {described.name: described for described in unknown}
+            for names in group_folder(list(by_name)):
+                if self._stop_asked():
+                    return
+                item = self._describe(folder, folder_relative, [by_name[name] for name in names], neighbours)
+                if item is not None:
+                    self.pending.append(item)
+                    self.pending_files += len(item.files)
+                if self.pending_files >= BATCH_FILES:
+                    self.flush()
 
     def _describe(self, folder: Path, folder_relative: str, files: list[_File], neighbours: list[str]) -> _Item | None:
         described = []
@@ -641,8 +660,8 @@ def _recorded(paths: Iterable[str]) -> set[str]:
     """Which of `paths` a file record names (asked in chunks: SQLite's bound parameters are limited)."""
     paths = list(paths)
     known: set[str] = set()
-    for start in range(0, len(paths), 500):
-        chunk = paths[start:start + 500]
+    for start in range(0, len(paths), CHECK_FILES):
+        chunk = paths[start:start + CHECK_FILES]
         known.update(db.session.scalars(select(JobFile.path).where(JobFile.path.in_(chunk))))
     return known
 

@@ -404,3 +404,13 @@ def test_e2e_the_worker_runs_the_rescan_and_only_admins_streams_hear_of_it(stack
     assert shown["id"] == rescan_id and shown["status"] == "completed"
     # The picture is seconds old: the worker left it for the next rescan (it may still be being written).
     assert shown["counts"]["skipped"] == 1 and shown["counts"]["imported_files"] == 0
+
+
+def test_the_settings_page_stream_passes_rescan_events_as_a_signal_and_nothing_else(app):
+    from webapp.services.queue.events import EventRecord
+    from webapp.settings.library_routes import _RescanView
+
+    view = _RescanView()
+    assert view.frames(EventRecord(7, events.RESCAN_PROGRESS, None, None, None, {"id": 3})) == [
+        "id: 7\nevent: rescan\ndata: 3\n\n"]
+    assert view.frames(EventRecord(8, events.PROGRESS, "s", 1, 1, {"job_id": 1})) == []

@@ -4,4 +4,5 @@ from flask import Blueprint
 bp = Blueprint("settings", __name__)
 
 from webapp.settings import routes  # noqa: E402,F401
+from webapp.settings import presets_routes  # noqa: E402,F401
 from webapp.settings import library_routes  # noqa: E402,F401

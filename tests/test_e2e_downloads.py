@@ -8,6 +8,8 @@ import time
 import pytest
 import requests
 
+from support.media_site import video_stream_md5
+
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -63,15 +65,18 @@ def test_page_of_images_goes_to_gallery_dl_under_the_post_title(stack, media_sit
     assert job["progress"]["items_done"] == 4
 
 
-def test_video_page_goes_to_yt_dlp(stack, media_site):
-    """A page with an HTML5 video is downloaded by yt-dlp's generic extraction."""
+def test_video_page_goes_to_yt_dlp(stack, media_site, tmp_path):
+    """A page with an HTML5 video is downloaded by yt-dlp's generic extraction, the shipped
+    preset's tags in its container and its .nfo beside it."""
     job = stack.wait_for_job(only_job_id(stack.submit([media_site.url("/video/concert")])))
     assert job["status"] == "completed", job
     assert job["engine"] == "yt-dlp"
-    [record] = job["files"]
+    [record] = [f for f in job["files"] if f["kind"] == "media"]
     assert record["path"].startswith("127.0.0.1/") and record["path"].endswith(".mp4")
-    data = (stack.storage_root / record["path"]).read_bytes()
-    assert data == requests.get(media_site.video_clip_url("concert"), timeout=5).content
+    assert [f["kind"] for f in job["files"]] == ["media", "nfo"]
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(requests.get(media_site.video_clip_url("concert"), timeout=5).content)
+    assert video_stream_md5(stack.storage_root / record["path"]) == video_stream_md5(clip)
 
 
 def test_forced_engine_is_used(stack, media_site):

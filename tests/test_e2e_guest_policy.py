@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import API_TOKEN, PUBLIC_ADDRESS
+from support.media_site import video_stream_md5
 
 LOOPBACK_REFUSAL = "refused by Haul's network policy: 127.0.0.1 is a loopback address"
 
@@ -112,13 +113,26 @@ def test_a_guest_link_to_the_media_site_on_loopback_fails_in_the_worker(stack, s
     assert media_site.count("/img/9301.png") == 0
 
 
+def assert_is_the_sites(stack, record: dict, served: bytes, engine: str, tmp_path) -> None:
+    """The downloaded file is what the site served: byte for byte, or for yt-dlp (whose shipped
+    preset writes tags into the container) the same video stream; recorded with its hash."""
+    path = stack.storage_root / record["path"]
+    assert record["sha256"] == sha256(path.read_bytes())
+    if engine != "yt-dlp":
+        assert path.read_bytes() == served
+        return
+    original = tmp_path / "served.mp4"
+    original.write_bytes(served)
+    assert video_stream_md5(path) == video_stream_md5(original)
+
+
 @pytest.mark.parametrize("engine,path,expected", [
     ("direct", "/img/9302.png", lambda site: site.png_bytes(9302)),
     ("gallery-dl", "/img/9303.png", lambda site: site.png_bytes(9303)),
     ("yt-dlp", "/media/clip9304.mp4", lambda site: site.clip_bytes(9304)),
 ])
 def test_a_public_link_redirecting_to_a_private_address(stack, stack_app, media_site, public_site,
-                                                        engine, path, expected):
+                                                        engine, path, expected, tmp_path):
     """A guest's public-looking link whose redirect leads to 127.0.0.1 is refused at the redirect
     hop; the same link downloads for a trusted job and for an invite allowing private addresses."""
     url = redirecting_url(public_site, path)
@@ -135,18 +149,18 @@ def test_a_public_link_redirecting_to_a_private_address(stack, stack_app, media_
     # Each in a folder of its own (post titles), so each fetches the file anew.
     trusted = stack.wait_for_job(submit_one(url, engine=engine, force=True, post_title="trusted"), timeout=60)
     assert trusted["status"] == "completed", trusted
-    [record] = trusted["files"]
+    [record] = [f for f in trusted["files"] if f["kind"] == "media"]
     assert record["path"].startswith("trusted/")
-    assert record["sha256"] == sha256(expected(media_site))
-    assert (stack.storage_root / record["path"]).read_bytes() == expected(media_site)
+    assert_is_the_sites(stack, record, expected(media_site), engine, tmp_path)
     reached = media_site.count(path)
     assert reached >= 1
 
     allowed = stack.wait_for_job(submit_one(url, guest=guest_session(allow_private=True), engine=engine,
                                             force=True, post_title="allowed"), timeout=60)
     assert allowed["status"] == "completed", allowed
-    [record] = allowed["files"]
-    assert record["path"].startswith("allowed/") and record["sha256"] == sha256(expected(media_site))
+    [record] = [f for f in allowed["files"] if f["kind"] == "media"]
+    assert record["path"].startswith("allowed/")
+    assert_is_the_sites(stack, record, expected(media_site), engine, tmp_path)
     assert media_site.count(path) > reached
 
 
@@ -158,4 +172,4 @@ def test_a_guests_feed_stays_one_job_held_by_the_invites_limits(stack, stack_app
                                         guest=guest_session(allow_private=True)), timeout=60)
     assert job["status"] == "completed", job
     assert job["kind"] == "item" and job.get("children_summary") is None
-    assert len(job["files"]) == 2
+    assert [f["kind"] for f in job["files"]].count("media") == 2

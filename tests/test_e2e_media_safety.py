@@ -107,7 +107,7 @@ def test_a_site_serving_separate_video_and_audio_is_merged_by_the_worker(stack, 
     [entry] = submitted["jobs"]
     job = stack.wait_for_job(entry["id"], timeout=60)
     assert job["status"] == "completed", job
-    [record] = job["files"]
+    [record] = [f for f in job["files"] if f["kind"] == "media"]  # its .nfo beside it
     assert record["path"].endswith(".mp4")
     assert streams_of(stack.storage_root / record["path"]) == [("aac", "audio"), ("h264", "video", "160", "120")]
     wait_for_thumbnails(stack, [record["sha256"]])

@@ -81,7 +81,8 @@ def test_first_run_fetches_the_newest_then_only_what_is_new(stack, media_site):
     assert (third["found"], third["new"], third["queued"], third["downloaded"]) == (8, 3, 3, 3)
     made = children(stack, third["job_id"])
     assert feed_numbers(made) == [6, 7, 8]
-    assert all(child["status"] == "completed" and len(child["files"]) == 1 for child in made)
+    assert all(child["status"] == "completed" and [f["kind"] for f in child["files"]] == ["media", "nfo"]
+               for child in made)
 
 
 def test_filters_exclude_what_they_should(stack, media_site):
@@ -154,7 +155,7 @@ def test_kill_9_of_the_worker_during_a_run_loses_nothing_and_fetches_nothing_twi
     assert done["status"] == "completed" and (done["queued"], done["downloaded"]) == (4, 4), done
     made = children(stack, done["job_id"])
     assert len(made) == 4 and len({child["url"] for child in made}) == 4
-    files = [f["path"] for child in made for f in child["files"]]
+    files = [f["path"] for child in made for f in child["files"] if f["kind"] == "media"]
     assert len(files) == 4 and len(set(files)) == 4
     # The archive holds each item once; another run finds nothing new.
     again = run_and_wait(stack, subscription["id"])
@@ -180,7 +181,7 @@ def test_two_users_following_one_source_each_get_their_own_files(stack, media_si
         assert (run["status"], run["downloaded"]) == ("completed", 2), run
         made = children(stack, run["job_id"], session=session)
         assert all(child["duplicate_of"] is None for child in made)
-        paths.append({f["path"] for child in made for f in child["files"]})
+        paths.append({f["path"] for child in made for f in child["files"] if f["kind"] == "media"})
     assert len(paths[0]) == 2 and len(paths[1]) == 2 and not paths[0] & paths[1]
 
 

@@ -128,6 +128,7 @@ __all__ = [
     "FeedItem",
     "gallery_items",
     "video_clip_number",
+    "video_stream_md5",
     "make_png",
 ]
 
@@ -314,6 +315,13 @@ def _subtitles_vtt(name: str) -> bytes:
 def _json_ld(data: dict) -> str:
     text = json.dumps(data).replace("</", "<\\/")  # never ends the script element early
     return f'<script type="application/ld+json">{text}</script>\n'
+
+
+def video_stream_md5(path: str | os.PathLike) -> str:
+    """The MD5 of a file's first video stream's packets: equal for a clip and a download whose
+    container was rewritten around the same stream (tags, chapters or a cover added)."""
+    out = _ffmpeg(["-i", os.fspath(path), "-map", "0:v:0", "-c", "copy", "-f", "md5", "-"], capture=True)
+    return out.decode().strip().removeprefix("MD5=")
 
 
 def _write_stream(clip_path: str, kind: str, dest: str) -> None:

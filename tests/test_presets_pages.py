@@ -104,6 +104,8 @@ def test_a_refusal_is_shown_next_to_its_field(admin_client, change, field, words
     page = form_post(admin_client, "/settings/presets/new", data)
     assert page.status_code == 422 and "<html" in html_of(page) and words in field_error(html_of(page), field)
     assert 'value="Podcast talk"' in html_of(page)  # what was typed stays
+    if field != "subtitle_languages":
+        assert 'name="subtitle_languages" value="en"' in html
     assert presets.get("podcast") is None
 
 

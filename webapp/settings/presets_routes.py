@@ -44,7 +44,8 @@ def _form_values(spec_dict: dict) -> dict:
     values = dict(spec_dict)
     for key in ("max_height", "audio_quality"):
         values[key] = "" if values.get(key) is None else str(values[key])
-    values["subtitle_languages"] = ", ".join(values.get("subtitle_languages") or ())
+    languages = values.get("subtitle_languages") or ()
+    values["subtitle_languages"] = languages if isinstance(languages, str) else ", ".join(languages)
     values["sponsorblock_categories"] = list(values.get("sponsorblock_categories") or ())
     return values
 

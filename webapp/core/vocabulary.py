@@ -3,8 +3,9 @@
 The values are plain strings, stored as they are in the database columns (`Job.status`,
 `Job.source`, `Job.engine`, `Job.preset`, `Submission.trust`), sent in the API and shown on
 the pages; the names here are what the code uses instead of the strings, and the tuples are the
-lists every check, form, filter and OpenAPI enum is built from — so a new source, engine or
-preset is added in this one file. Plain constants rather than enums, like the statuses always
+lists every check, form, filter and OpenAPI enum is built from — so a new source or engine is
+added in this one file. Presets are rows admins edit (webapp/models/preset.py); only the names
+of the ones every install starts with are here. Plain constants rather than enums, like the statuses always
 were: they go into SQL, JSON, YAML and templates with no conversion.
 
 The module imports nothing, so the web app, the services and the download engines (which know
@@ -63,17 +64,10 @@ OTHER_FILE = "other"
 FILE_KINDS = (MEDIA_FILE, AUDIO_FILE, SUBTITLE_FILE, POSTER_FILE, INFO_JSON_FILE, NFO_FILE, OTHER_FILE)
 
 # -- presets: the built-in presets' names (Job.preset; None means the configured default) ----------
-# Presets are rows admins edit (webapp/models/preset.py, seeded from webapp/core/presets.py);
-# these names are those of the rows every install starts with.
+# Presets are rows admins edit (webapp/models/preset.py, seeded from webapp/core/presets.py;
+# webapp/services/library/presets.py checks a name against them); these names are those of
+# the rows every install starts with.
 BEST, P1080, P720, AUDIO = "best", "1080p", "720p", "audio"
-# What each preset asks of yt-dlp's format selection; None leaves yt-dlp its own best choice.
-PRESET_FORMATS = {
-    BEST: None,
-    P1080: "bv*[height<=1080]+ba/b[height<=1080]/bv*+ba/b",
-    P720: "bv*[height<=720]+ba/b[height<=720]/bv*+ba/b",
-    AUDIO: "ba/b",
-}
-PRESETS = tuple(PRESET_FORMATS)
 
 # -- trust: who submitted, as the network policy sees them (Submission.trust) ------------------
 ADMIN_TRUST, USER_TRUST, GUEST_TRUST = "admin", "user", "guest"

@@ -20,12 +20,13 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
 
 FUZZED = re.compile(r"^/api/v1/(auth|tokens|queue|downloads|settings|users|platforms|stats|invites|upload|"
-                    r"supported-platforms|subscriptions|scheduler)")
+                    r"supported-platforms|subscriptions|scheduler|presets)")
 NOT_FUZZED = {("POST", "/api/v1/subscriptions/preview")}
 # Rules the document cannot state: a tool's own switch parser, the concurrency ceiling of this
-# install, cookies.txt syntax, a schedule's minimum interval and a filter pattern's syntax. A request that matches the schema can rightly get a 422 there,
+# install, cookies.txt syntax, a schedule's minimum interval, a filter pattern's syntax and a
+# preset's fields (a template's text, lossless codecs without a bitrate, names taken). A request that matches the schema can rightly get a 422 there,
 # so "a valid request was rejected" is not checked for these operations (everything else is).
-CHECKED_IN_SERVICES = re.compile(r"^/api/v1/(settings|users|invites|upload/base64|subscriptions|scheduler)")
+CHECKED_IN_SERVICES = re.compile(r"^/api/v1/(settings|users|invites|upload/base64|subscriptions|scheduler|presets)")
 
 
 @pytest.mark.timeout(280)

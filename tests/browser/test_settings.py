@@ -76,7 +76,7 @@ def test_a_saved_tool_argument_applies_to_the_next_job_without_a_restart(admin_p
 
 
 def test_download_settings_are_saved_from_the_keyboard(admin_page: Page, defaults):
-    """Labels, Tab order and Enter: concurrency and quality saved without the mouse."""
+    """Labels, Tab order and Enter: concurrency and the default preset saved without the mouse."""
     page = admin_page
     page.goto("/settings")
     page.get_by_label("Downloads at once").focus()
@@ -84,17 +84,17 @@ def test_download_settings_are_saved_from_the_keyboard(admin_page: Page, default
     page.keyboard.type("2")
     page.keyboard.press("Tab")  # to the timeout
     page.keyboard.press("Tab")  # to the default engine
-    page.keyboard.press("Tab")  # to the default quality
+    page.keyboard.press("Tab")  # to the default preset
     focused = page.evaluate("document.activeElement.id")
-    assert focused == page.get_by_label("Default video quality").get_attribute("id")
+    assert focused == page.get_by_label("Default preset").get_attribute("id")
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline not in ("none", "")
-    page.get_by_label("Default video quality").select_option("720p")
+    page.get_by_label("Default preset").select_option("720p")
     page.get_by_label("Downloads at once").press("Enter")
     expect(toast(page, "Saved; the next job uses it.")).to_be_visible()
     page.reload()
     expect(page.get_by_label("Downloads at once")).to_have_value("2")
-    expect(page.get_by_label("Default video quality")).to_have_value("720p")
+    expect(page.get_by_label("Default preset")).to_have_value("720p")
 
     # Out of range: refused inline.
     page.get_by_label("Downloads at once").fill("50")
@@ -104,7 +104,7 @@ def test_download_settings_are_saved_from_the_keyboard(admin_page: Page, default
     page.get_by_role("button", name="Restore defaults").first.click()
     expect(toast(page, "Back to the defaults from the environment.")).to_be_visible()
     expect(page.get_by_label("Downloads at once")).to_have_value("3")
-    expect(page.get_by_label("Default video quality")).to_have_value("best")
+    expect(page.get_by_label("Default preset")).to_have_value("best")
 
 
 def test_the_access_section_lets_users_reach_private_addresses_and_caps_streams(admin_page: Page, gui_stack,

@@ -205,7 +205,7 @@ def test_the_default_engine_applies_to_jobs_that_did_not_ask_for_one(app, media_
 
 
 def test_the_default_preset_and_the_sites_cookie_file_reach_the_engine(app, settings, monkeypatch):
-    """What the engine is handed: the default quality when the job named none, and the cookie file."""
+    """What the engine is handed: the default preset when the job named none, and the cookie file."""
     seen = []
     monkeypatch.setattr(picker, "download", lambda engine, request, started: seen.append(request))
     cookies.store(settings.data_dir, COOKIES_TXT.encode(), "example.com")
@@ -215,7 +215,7 @@ def test_the_default_preset_and_the_sites_cookie_file_reach_the_engine(app, sett
     new_job("https://other.example.org/v/2", preset="audio")
     run_next()
     run_next()
-    assert [r.preset for r in seen] == ["720p", "audio"]
+    assert [r.preset.name for r in seen] == ["720p", "audio"]  # the preset's spec, read when the job starts
     assert seen[0].cookies_file == settings.data_dir / "cookies" / "example.com.txt"
     assert seen[1].cookies_file is None
 

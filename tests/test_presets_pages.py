@@ -191,3 +191,22 @@ def test_a_new_preset_is_offered_by_the_default_setting_subscriptions_and_invite
     assert 'value="podcast"' in html_of(admin_client.get("/subscriptions/new"))
     invites_page = html_of(admin_client.get("/invites"))
     assert 'value="podcast"' in invites_page and "Links download with" in invites_page
+
+
+def test_an_invite_made_on_its_page_keeps_its_preset_and_an_unknown_one_is_refused_at_the_field(admin_client):
+    from test_invites_page import new_form
+
+    from webapp.models import Invite
+
+    form_post(admin_client, "/settings/presets/new", PODCAST)
+    made = htmx_post(admin_client, "/invites", new_form(name="Talks", preset="podcast"))
+    assert made.status_code == 200, html_of(made)
+    invite = db.session.query(Invite).filter_by(name="Talks").one()
+    assert invite.preset == "podcast"
+    assert "Links download with" in html_of(admin_client.get(f"/invites/{invite.id}"))
+
+    refused = htmx_post(admin_client, "/invites", new_form(name="Other", preset="4k"))
+    assert refused.status_code == 422
+    error = re.search(r'id="new-preset-error"[^>]*>([^<]*)<', html_of(refused))
+    assert error and "preset must be one of" in error.group(1)
+    assert db.session.query(Invite).filter_by(name="Other").count() == 0

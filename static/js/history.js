@@ -205,6 +205,13 @@
     if (!keep) return;
     while (list.children.length > keep) list.lastElementChild.remove();
   }
+  // Whether the stream is open, on the element that holds it (styles and tests can wait for it).
+  function setLive(event, state) {
+    var live = document.getElementById("history-live");
+    if (live && event.target === live) live.dataset.state = state;
+  }
+  document.addEventListener("htmx:sseOpen", function (event) { setLive(event, "open"); });
+  document.addEventListener("htmx:sseError", function (event) { setLive(event, "reconnecting"); });
   document.addEventListener("htmx:sseMessage", function (event) {
     var message = event.detail;
     if (!message || !document.getElementById("history-live")) return;

@@ -53,7 +53,9 @@ class SSEReader:
                 frame = {}
             elif not line.startswith(":"):
                 name, _, value = line.partition(":")
-                frame[name] = value[1:] if value.startswith(" ") else value
+                value = value[1:] if value.startswith(" ") else value
+                # Several data lines are one message's lines (HTML fragments are sent so).
+                frame[name] = frame[name] + "\n" + value if name == "data" and "data" in frame else value
 
     def until(self, predicate, timeout=30.0, parse_json=True) -> list[dict]:
         got = []

@@ -155,7 +155,8 @@ def _history_filters(query: dict, principal, page: int) -> history.Filters:
     filters, errors = history.parse_filters(args, principal)
     if errors:
         messages = {_FILTER_NAMES.get(key, key): [message] for key, message in errors.items()}
-        raise Invalid("The filters are not valid: " + "; ".join(errors.values()), error_code="validation_error",
+        named = "; ".join(f"{_FILTER_NAMES.get(key, key)}: {message}" for key, message in errors.items())
+        raise Invalid("The filters are not valid: " + named, error_code="validation_error",
                       extra={"errors": {"query": messages}})
     filters.page = page  # the API's own page bound (page_from_args), not the page's
     return filters

@@ -42,7 +42,7 @@ def entry_frame(job_id: int, *, inserted: bool | None = None, thumbnail: bool = 
             return False
         if inserted is not None and ('hx-swap-oob="afterbegin:#history-entries"' in data) != inserted:
             return False
-        return not thumbnail or f'/thumbnail" alt=""' in data
+        return not thumbnail or '/thumbnail" alt=""' in data
     return matches
 
 

@@ -117,6 +117,11 @@ def test_gallery_dl_gets_its_metadata_and_ugoira_postprocessors_never_exec():
     assert all(pp["name"] != "exec" for pp in with_json)
 
 
+def test_ugoira_frames_are_read_as_images_never_probed_for_any_format():
+    ugoira = next(pp for pp in gallery_dl_options(spec())["postprocessors"] if pp["name"] == "ugoira")
+    assert ugoira["mode"] == "image2"
+
+
 @pytest.mark.parametrize("bad,word", [
     ("../x", "path"), ("{title}/x", "path"), ("a\\{title}", "path"), ("{title}..{id}", "path"),
     ("{nope}", "Unknown field"), ("{title} %(id)s", "Text in the file-name template"),

@@ -376,8 +376,11 @@ def gallery_dl_options(spec: PresetSpec) -> dict:
     postprocessors = []
     if spec.write_info_json:
         postprocessors.append({"name": "metadata", "mode": "json", "extension-format": "info.json"})
+    # ugoira's frames come from the site's zip: ffmpeg reads them with the image2 demuxer, which
+    # decodes each frame as an image by its extension, where the concat demuxer would probe each
+    # file for any format (a "frame" could be a playlist that makes ffmpeg fetch URLs).
     postprocessors.append({"name": "ugoira", "extension": "webm" if spec.container == "webm" else "mp4",
-                           "whitelist": ["pixiv", "danbooru"]})
+                           "mode": "image2", "whitelist": ["pixiv", "danbooru"]})
     return {"postprocessors": postprocessors}
 
 

@@ -21,6 +21,10 @@ MAX_PER_PAGE = 200
 # Requests ---------------------------------------------------------------------------------------
 
 
+# Seconds (at most 7 digits), minutes:seconds or hours:minutes:seconds, stated in the document;
+# the history's parser (webapp/services/library/history.parse_duration) reads the same.
+DURATION_PATTERN = r"^([0-9]{1,7}|[0-9]{1,5}:[0-5]?[0-9]|[0-9]{1,3}:[0-5]?[0-9]:[0-5]?[0-9])$"
+
 class DownloadListQuerySchema(Schema):
     """Filters of GET /api/v1/downloads: the history page's, under the API's names."""
 
@@ -44,10 +48,10 @@ class DownloadListQuerySchema(Schema):
         "description": "Submitted on or before this day (YYYY-MM-DD, UTC); before date_from, nothing matches"})
     uploader = fields.String(validate=validate.Length(max=300), metadata={
         "description": "Only this uploader's downloads (`metadata.uploader`, exactly as the site spells it)"})
-    duration_min = fields.String(validate=validate.Length(max=20), metadata={
+    duration_min = fields.String(validate=validate.Regexp(DURATION_PATTERN), metadata={
         "description": "At least this long: seconds (90) or minutes:seconds (1:30, 1:02:05); rounded to the "
                        "second as shown", "example": "1:30"})
-    duration_max = fields.String(validate=validate.Length(max=20), metadata={
+    duration_max = fields.String(validate=validate.Regexp(DURATION_PATTERN), metadata={
         "description": "At most this long, as duration_min; not shorter than duration_min", "example": "600"})
     uploaded_after = fields.Date(metadata={
         "description": "Uploaded to the site on or after this day (`metadata.upload_date`, YYYY-MM-DD)"})

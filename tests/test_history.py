@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, select, text, update
+from sqlalchemy import event, func, select, text, update
 from support.web import csrf, sign_in_as
 
 from jobs import thumbnails
@@ -593,6 +593,23 @@ def test_download_again_queues_a_new_job_even_for_a_completed_url(app, client, p
     # Not someone else's.
     sign_in_as(client, people["bob"])
     assert client.post(f"/history/{job.id}/again", headers={"X-CSRFToken": csrf(client, "/history")}).status_code == 404
+
+
+def test_an_entry_without_a_link_offers_no_download_again_and_refuses_one(app, client, people):
+    """An imported file (or an upload) has no page to fetch again: no button, and a forged post
+    is answered with the reason instead of queueing a URL no tool can read."""
+    job = make_job(app, "http://example.com/imported", user=people["alice"], files=[("Lib/a.png", None)])
+    job.url = "import:Lib/a.png"
+    db.session.commit()
+    sign_in_as(client, people["alice"])
+    page = client.get(f"/history/{job.id}").get_data(as_text=True)
+    assert "Download again" not in page
+    jobs_before = db.session.scalar(select(func.count(Job.id)))
+    token = csrf(client, "/history")
+    response = client.post(f"/history/{job.id}/again", headers={"HX-Request": "true", "X-CSRFToken": token})
+    assert response.status_code < 500
+    assert "no link to download again" in response.headers.get("HX-Trigger", "") + response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Job.id))) == jobs_before
 
 
 def test_actions_need_the_csrf_token(app, client, people):

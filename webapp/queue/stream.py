@@ -101,7 +101,7 @@ class _QueueView(stream_loop.LiveView):
             jobs = db.session.scalars(select(Job).where(Job.id.in_(job_ids)).order_by(Job.id))
             return "".join(self._insert(job, "active-jobs") for job in jobs
                            if job.cleared_at is None and job.parent_id is None), True
-        if record.job_id is None:
+        if record.job_id is None or record.type == events.THUMBNAILS:  # the queue shows no thumbnails
             return "", False
         job = db.session.get(Job, record.job_id)
         if job is None:

@@ -45,7 +45,7 @@ from webapp.core.vocabulary import (
     SOURCES,
     SUBTITLE_FILE,
 )
-from webapp.errors import Conflict
+from webapp.errors import Conflict, Invalid
 from webapp.extensions import db
 from webapp.models import Job, JobFile, JobMetadata, Submission, User
 from webapp.services.accounts.identity import Principal
@@ -491,8 +491,17 @@ def visible_file(file_id: int, principal: Principal) -> JobFile | None:
 # -- actions ----------------------------------------------------------------------------------
 
 
+def has_link(job: Job) -> bool:
+    """Whether the job came from a link that can be fetched again (an upload or a file a rescan
+    imported without its page's address has none)."""
+    return job.url.startswith(("http://", "https://"))
+
+
 def download_again(job: Job, principal: Principal) -> SubmitResult:
     """Queue the job's URL again as a new job (forced past the dedupe), with its original options."""
+    if not has_link(job):
+        raise Invalid("This entry has no link to download again: its files were uploaded or found on disk",
+                      error_code="no_link")
     submission = job.submission
     return submit(
         [job.url],

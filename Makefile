@@ -54,11 +54,13 @@ test: $(VENV)/.requirements-dev system-deps-test
 
 # Downloads, submit latency, memory and the 100,000-job history (benchmark.py), then the
 # machine API under load (bench_api.py), a 1,000-item collection and 200 due subscriptions
-# (bench_collections.py). Each prints its figures beside a baseline of the same run.
+# (bench_collections.py), a library rescan of 20,000 files (bench_library.py). Each prints its
+# figures beside a baseline of the same run.
 bench: $(VENV)/.requirements-dev system-deps-test
 	$(BIN)/python tests/bench/benchmark.py
 	$(BIN)/python tests/bench/bench_api.py
 	$(BIN)/python tests/bench/bench_collections.py
+	$(BIN)/python tests/bench/bench_library.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/.assets

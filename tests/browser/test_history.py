@@ -140,6 +140,9 @@ def test_preview_images_with_next_and_previous_and_play_the_video(admin_page: Pa
     assert 0.5 < duration < 2.0
     video.evaluate("v => { v.muted = true; v.currentTime = 0.5; }")
     page.wait_for_function("() => document.querySelector('#viewer video').currentTime >= 0.4")
+    # The frame at that time decoded (not only the time set), so the screenshot shows the picture.
+    page.wait_for_function("() => { const v = document.querySelector('#viewer video');"
+                           " return v.readyState >= 2 && !v.seeking; }")
     shot(page, "history-preview")
     viewer.get_by_role("button", name="Close the preview").click()
     expect(viewer).to_be_hidden()

@@ -22,11 +22,10 @@ replays what was missed; when that is gone (pruned) or too much, the results are
 from __future__ import annotations
 
 from flask import Response, render_template
-from sqlalchemy import func, select
 
 from webapp import stream_loop, streams
 from webapp.extensions import db
-from webapp.models import Event, Job, User
+from webapp.models import Job, User
 from webapp.services.accounts.identity import Principal
 from webapp.services.library import history
 from webapp.services.queue import events
@@ -100,20 +99,15 @@ class HistoryView(stream_loop.LiveView):
         return [sse_frame(EVENT, html, record.id)] if html else []
 
     def missed(self, after_id: int) -> tuple[list[str], int]:
-        oldest = db.session.scalar(select(func.min(Event.id)))
-        rows = db.session.scalars(
-            select(Event).where(Event.id > after_id).order_by(Event.id).limit(REPLAY_LIMIT + 1)
-        ).all()
-        newest = rows[-1].id if rows else after_id
-        if (oldest is not None and oldest > after_id + 1 and rows) or len(rows) > REPLAY_LIMIT:
+        replay = events.replayable_since(after_id, REPLAY_LIMIT)
+        if replay is None:
             return self.behind(after_id)
+        records, newest = replay
         messages = []
-        for row in rows:
-            record = EventRecord(row.id, row.type, row.submission_id, row.job_id, row.user_id, row.data or {},
-                                 token_id=row.token_id)
+        for record in records:
             html = self.fragments(record)
             if html:
-                messages.append(sse_frame(EVENT, html, row.id))
+                messages.append(sse_frame(EVENT, html, record.id))
         return messages, newest
 
     def behind(self, covered: int) -> tuple[list[str], int]:

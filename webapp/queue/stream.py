@@ -18,11 +18,11 @@ from __future__ import annotations
 import time
 
 from flask import Response, render_template
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from webapp import stream_loop, streams
 from webapp.extensions import db
-from webapp.models import Event, Job
+from webapp.models import Job
 from webapp.services.queue import events, job_control
 from webapp.services.queue import listing as queue_listing
 from webapp.services.queue import pause as queue_state
@@ -142,23 +142,17 @@ class _QueueView(stream_loop.LiveView):
 
     def missed(self, after_id: int) -> tuple[list[str], int]:
         """The messages a page that saw events up to `after_id` missed, and the last id covered."""
-        oldest = db.session.scalar(select(func.min(Event.id)))
-        rows = db.session.scalars(
-            select(Event).where(Event.id > after_id).order_by(Event.id).limit(REPLAY_LIMIT + 1)
-        ).all()
-        newest = rows[-1].id if rows else after_id
-        if (oldest is not None and oldest > after_id + 1 and rows) or len(rows) > REPLAY_LIMIT:
+        replay = events.replayable_since(after_id, REPLAY_LIMIT)
+        if replay is None:
             # Some of what the page missed is gone (pruned) or too much: redraw it all.
-            latest = db.session.scalar(select(func.max(Event.id))) or newest
-            return [sse_frame(EVENT, self.everything(), latest)], latest
+            return self.behind(after_id)
+        records, newest = replay
         messages = []
-        for row in rows:
-            record = EventRecord(row.id, row.type, row.submission_id, row.job_id, row.user_id, row.data or {},
-                                 token_id=row.token_id)
+        for record in records:
             html, _ = self.fragments(record)
             if html:
-                messages.append(sse_frame(EVENT, html, row.id))
-        if rows:
+                messages.append(sse_frame(EVENT, html, record.id))
+        if records:
             messages.append(sse_frame(EVENT, self.toolbar(), newest))
         return messages, newest
 

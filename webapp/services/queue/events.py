@@ -183,6 +183,21 @@ class EventRecord:
         return text
 
 
+def replayable_since(after_id: int, limit: int) -> tuple[list[EventRecord], int] | None:
+    """What a page that saw events up to `after_id` missed (oldest first) and the last id they
+    cover; None when it cannot be replayed — some of it is gone (pruned) or it is more than
+    `limit` events — and the page must be drawn anew instead."""
+    oldest = db.session.scalar(select(func.min(Event.id)))
+    rows = db.session.scalars(
+        select(Event).where(Event.id > after_id).order_by(Event.id).limit(limit + 1)
+    ).all()
+    if (oldest is not None and oldest > after_id + 1 and rows) or len(rows) > limit:
+        return None
+    records = [EventRecord(row.id, row.type, row.submission_id, row.job_id, row.user_id, row.data or {},
+                           token_id=row.token_id) for row in rows]
+    return records, (rows[-1].id if rows else after_id)
+
+
 class Subscription:
     """One live stream's place in its hub's shared buffer of recent events.
 

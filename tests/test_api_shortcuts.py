@@ -18,7 +18,8 @@ from webapp.models import Job, JobFile, Submission
 CALLERS = ("anonymous", "revoked", "submit", "read", "user", "admin", "static")
 SUBMITTERS = {"submit", "user", "admin", "static"}
 READERS = {"read", "user", "admin", "static"}
-JOB_KEYS = {"id", "download_id", "url", "domain", "status", "engine", "requested_engine", "priority", "source",
+JOB_KEYS = {"id", "download_id", "url", "domain", "status", "engine", "requested_engine", "preset", "priority",
+            "source",
             "submitted_by", "title", "resource_id", "progress", "error", "attempts", "files", "created_at",
             "started_at", "finished_at", "duplicate", "kind", "parent_id", "position", "item_key", "duplicate_of"}
 

@@ -18,7 +18,8 @@ from webapp.services.queue import pause as queue_state
 from webapp.services.queue.submissions import submit
 
 LIST_KEYS = {"items", "total", "page", "per_page", "pages", "counts"}
-JOB_KEYS = {"id", "download_id", "url", "domain", "status", "engine", "requested_engine", "priority", "source",
+JOB_KEYS = {"id", "download_id", "url", "domain", "status", "engine", "requested_engine", "preset", "priority",
+            "source",
             "submitted_by", "title", "resource_id", "progress", "error", "attempts", "files", "created_at",
             "started_at", "finished_at"}
 STATUSES = {"queued", "paused", "downloading", "completed", "failed", "cancelled"}
@@ -285,7 +286,7 @@ def test_submit_one_url_answers_201_with_the_job(client, api_callers):
     assert set(job) >= JOB_KEYS
     assert job["status"] == "queued" and job["priority"] == 7 and job["requested_engine"] == "gallery-dl"
     assert job["source"] == "api" and job["submitted_by"]["user"] == "alice" and job["submitted_by"]["via"] == "token"
-    assert row(job["id"]).preset == "720p"
+    assert row(job["id"]).preset == "720p" and job["preset"] == "720p"
     assert "queued" in event_types()
     # The seed API reads the same submission.
     assert client.get(f"/downloads/{body['download_id']}", headers=api_callers["submit"]).status_code == 200

@@ -44,6 +44,7 @@ def job_json(job: Job, submitted_by: dict | None = None) -> dict:
         "status": job.status,
         "engine": job.engine,
         "requested_engine": job.requested_engine,
+        "preset": job.preset,  # None: the default preset when it starts (the worker decides then)
         "priority": job.priority,
         "source": job.source,
         "submitted_by": submitted_by or submitter_json(job),

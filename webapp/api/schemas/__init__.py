@@ -92,6 +92,9 @@ class JobSchema(Schema):
     id = fields.Integer(required=True)
     url = fields.String(required=True)
     status = fields.String(required=True)
+    preset = fields.String(allow_none=True, metadata={
+        "description": "The preset it downloads with (see /api/v1/presets); null: the default preset in force when it "
+                      "starts"})
     kind = fields.String(validate=validate.OneOf(("item", "collection")), metadata={
         "description": "collection: a playlist, channel or feed whose entries are its children; item: one URL"})
     parent_id = fields.Integer(allow_none=True, metadata={"description": "The collection this job is an entry of"})

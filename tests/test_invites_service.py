@@ -309,7 +309,8 @@ def test_the_api_object_has_every_field_and_the_totals_when_given(admin):
     data = invites.to_dict(invite, invites.InviteTotals(items=2, bytes=10, sessions=1))
     assert set(data) == {"id", "name", "post_title", "expires_at", "max_uses", "uses", "has_password", "allow_uploads",
                          "allow_urls", "allow_private_urls", "max_file_bytes", "max_total_bytes", "allowed_kinds",
-                         "enabled", "state", "token", "url", "created_at", "last_used_at", "items", "bytes", "sessions"}
+                         "enabled", "state", "token", "url", "created_at", "last_used_at", "items", "bytes", "sessions",
+                         "preset"}
     assert (data["items"], data["bytes"], data["sessions"], data["max_file_bytes"]) == (2, 10, 1, 1000)
     assert data["url"].endswith("/i/" + data["token"])
 

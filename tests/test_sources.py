@@ -22,6 +22,7 @@ from webapp.core.vocabulary import (
     CLI,
     COMPLETED,
     GUI,
+    IMPORT,
     INVITE,
     SHARE,
     SOURCES,
@@ -32,6 +33,7 @@ from webapp.models import Job
 from webapp.models.base import utcnow
 from webapp.services.accounts import identity as accounts
 from webapp.services.accounts.identity import Principal
+from webapp.services.library import rescan
 from webapp.services.queue.submissions import submit
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
@@ -134,6 +136,21 @@ def with_no_entry_point(source: str):
     return send
 
 
+def through_a_rescan(client, token, admin) -> None:
+    """A file copied into the library by hand, found by the admin's library rescan."""
+    root = client.application.config["HAUL"].storage_root
+    folder = root / "Copied in" / "by-hand"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "found.jpg").write_bytes(file_bytes(2000, seed=9))
+    settle = rescan.SETTLE_SECONDS
+    rescan.SETTLE_SECONDS = 0.0  # the file was written just now; nothing else is writing
+    try:
+        state = rescan.begin(admin.id, admin.username, "session")
+        assert rescan.run(state["id"])["counts"]["imported_jobs"] == 1
+    finally:
+        rescan.SETTLE_SECONDS = settle
+
+
 ENTRY_POINTS = {
     GUI: (through_the_gui, 2),
     API: (through_the_api, 4),
@@ -142,6 +159,7 @@ ENTRY_POINTS = {
     INVITE: (through_an_invite, 2),
     SUBSCRIPTION: (with_no_entry_point(SUBSCRIPTION), 1),
     CLI: (with_no_entry_point(CLI), 1),
+    IMPORT: (through_a_rescan, 1),
 }
 
 

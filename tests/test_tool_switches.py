@@ -341,7 +341,8 @@ def test_a_stored_exec_never_runs_and_the_job_uses_the_environments_switches(app
     assert not yt_target.exists() and not gdl_target.exists()
     video, gallery = db.session.get(Job, video_id), db.session.get(Job, gallery_id)
     assert video.status == "completed", video.error
-    assert video.engine == "yt-dlp" and len(video.files) == 1
+    # One video (its .nfo beside it is the default preset's), and nothing the stored --exec made.
+    assert video.engine == "yt-dlp" and [f.kind for f in video.files] == ["media", "nfo"]
     assert gallery.status == "completed", gallery.error
     assert len(gallery.files) == 2  # the environment's --range 1-2, not the stored --range 1-4
 

@@ -296,7 +296,8 @@ def test_a_token_is_shown_once_used_and_revoked(admin_page: Page, gui_stack, med
     assert refused.status_code == 401
 
 
-@pytest.mark.parametrize("path", ["/settings", "/settings/users", "/account", "/account/tokens"])
+@pytest.mark.parametrize("path", ["/settings", "/settings/presets", "/settings/users", "/settings/library", "/account",
+                                  "/account/tokens"])
 def test_the_pages_fit_a_360px_phone(new_context, admin_page, path):
     """No sideways scrolling at 360 px, and every form control is inside the screen."""
     context = new_context(viewport=PHONE_NARROW, storage_state=admin_page.context.storage_state())
@@ -305,7 +306,8 @@ def test_the_pages_fit_a_360px_phone(new_context, admin_page, path):
     expect(page.locator("main h1")).to_be_visible()
     assert page.evaluate("document.scrollingElement.scrollWidth") <= PHONE_NARROW[0]
     tabs = page.get_by_role("navigation", name="Settings sections").get_by_role("link").all()
-    assert len(tabs) == 4
+    assert [tab.inner_text() for tab in tabs] == ["Downloads & storage", "Presets", "Users", "Library", "Account",
+                                                  "API tokens"]
     for tab in tabs:  # every section reachable without sideways scrolling
         box = tab.bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE_NARROW[0]

@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from browser.conftest import PHONE
+from browser.conftest import PHONE, shot
 
 
 def test_the_details_panel_shows_what_the_site_said(admin_page: Page, gui_stack, media_site):
@@ -32,6 +32,8 @@ def test_the_details_panel_shows_what_the_site_said(admin_page: Page, gui_stack,
     description.locator("summary").click()
     expect(description.locator(".description")).to_have_text(told["description"])
     expect(panel.get_by_role("region", name="Media")).to_be_visible()
+    item.scroll_into_view_if_needed()
+    shot(page, "history-details")
 
     # A tag is a search for it: the entry is found by it.
     tags.get_by_role("link", name=name, exact=True).click()

@@ -152,6 +152,10 @@ def test_filters_by_uploader_duration_and_upload_date(app, people, described):
 def test_the_uploader_suggestions_are_the_ones_a_person_may_see(app, people, described):
     assert history.uploaders(view_of(people["alice"])) == ["Dog Days", "Kitten Channel"]
     assert history.uploaders(view_of(people["admin"])) == ["Bob Secret", "Dog Days", "Kitten Channel"]
+    # As the person types: names starting with it, in any case; LIKE's wildcards are plain text.
+    assert history.uploaders(view_of(people["admin"]), "kit") == ["Kitten Channel"]
+    assert history.uploaders(view_of(people["alice"]), "bob") == []
+    assert history.uploaders(view_of(people["admin"]), "%") == []
 
 
 def test_the_filter_form_offers_the_new_filters_with_labels(app, client, people, described):
@@ -160,8 +164,11 @@ def test_the_filter_form_offers_the_new_filters_with_labels(app, client, people,
     for field in ("history-uploader", "history-duration_min", "history-duration_max", "history-uploaded_from",
                   "history-uploaded_to"):
         assert f'<label for="{field}">' in page and f'id="{field}"' in page, field
-    datalist = page[page.index('<datalist id="history-uploaders">'):page.index("</datalist>")]
-    assert "Kitten Channel" in datalist and "Bob Secret" not in datalist
+    # The suggestions come as the uploader field is used (not with the page), and only hers.
+    assert 'hx-get="/history/uploaders"' in page
+    suggested = client.get("/history/uploaders", query_string={"uploader": ""}).get_data(as_text=True)
+    assert '<option value="Kitten Channel">' in suggested and "Bob Secret" not in suggested
+    assert client.get("/history/uploaders?uploader=b").get_data(as_text=True).strip() == ""
     assert ids_on(client.get("/history?uploader=Dog+Days")) == [described["dogs"].id]
 
 

@@ -69,9 +69,16 @@ def index():
         is_admin=principal.is_admin,
     )
     if not is_htmx():  # the filter form's choices: htmx answers leave the form in place
-        context.update(submitters=history.submitters() if principal.is_admin else [],
-                       uploaders=history.uploaders(principal))
+        context.update(submitters=history.submitters() if principal.is_admin else [])
     return _render("history/index.html", "history/_results.html", **context)
+
+
+@bp.get("/history/uploaders")
+@login_required
+def uploader_suggestions():
+    """The uploader filter's suggestions for what has been typed, as <option>s for its datalist."""
+    names = history.uploaders(session_principal(), request.args.get("uploader", ""))
+    return render_template("history/_uploaders.html", uploaders=names)
 
 
 @bp.get("/history/events")

@@ -70,7 +70,7 @@ assert tuple(re.findall(r"'(\w+)'", FINISHED_SQL)) == FINISHED_STATUSES
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 MAX_DURATION_SECONDS = 10**7  # ~115 days: longer than any recording, small enough for every column
-MAX_UPLOADERS_OFFERED = 500  # the uploader filter's suggestions
+MAX_UPLOADERS_OFFERED = 50  # the uploader filter's suggestions (a datalist shows no more)
 
 
 # -- filters ----------------------------------------------------------------------------------
@@ -455,14 +455,21 @@ def get_entry(job: Job, principal: Principal) -> Entry:
     return _entries([job], principal, MAX_FILES_SHOWN)[0]
 
 
-def uploaders(principal: Principal) -> list[str]:
-    """The uploaders of the finished downloads `principal` may see, for the uploader filter's
-    suggestions (at most MAX_UPLOADERS_OFFERED, by name)."""
+def uploaders(principal: Principal, typed: str = "") -> list[str]:
+    """Uploaders of the finished downloads `principal` may see whose name starts with `typed`
+    (any case), by name, at most MAX_UPLOADERS_OFFERED: the uploader filter's suggestions.
+
+    Asked for as the person types (the page does not list them up front: with 100,000 jobs the
+    distinct uploaders of everyone's downloads cost more than the rest of the page)."""
+    typed = _CONTROL_RE.sub(" ", typed or "").strip()[:300]
     query = (select(JobMetadata.uploader).distinct()
              .join(Job, Job.id == JobMetadata.job_id)
              .where(JobMetadata.uploader.is_not(None), JobMetadata.uploader != "", Job.status.in_(FINISHED_STATUSES),
                     Job.parent_id.is_(None))
              .order_by(JobMetadata.uploader).limit(MAX_UPLOADERS_OFFERED))
+    if typed:
+        escaped = typed.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(JobMetadata.uploader.ilike(escaped + "%", escape="\\"))
     if not principal.is_admin:
         query = query.where(Job.user_id == principal.user_id)
     return list(db.session.scalars(query))

@@ -165,10 +165,11 @@ class PssSampler(threading.Thread):
                 self.seen.setdefault(proc.pid, proc)
                 try:
                     pss = proc.memory_full_info().pss
+                    name = proc.name()  # which program: the tools' children count for their role
                 except psutil.Error:  # exited between listing and reading
                     continue
                 total += pss
-                per_proc.append((role, proc.pid, pss / MB))
+                per_proc.append((role, f"{proc.pid} {name}", pss / MB))
             by_role[role], counts[role] = total / MB, len(procs)
         self.samples += 1
         total_mb = sum(by_role.values())
@@ -529,6 +530,22 @@ def run(args: argparse.Namespace, results: Results, workdir: Path) -> None:
     results.figures["history_search_p95_ms"] = results.details["history"]["views"]["search"]["p95_ms"]
 
 
+# A preset that only downloads: no tags, chapters or cover written into the file, nothing beside it.
+PLAIN_PRESET = {"name": "plain", "label": "Plain download", "embed_metadata": False, "embed_chapters": False,
+                "embed_thumbnail": False, "write_poster": False, "write_nfo": False}
+
+
+def _use_plain_preset(stack: HaulStack) -> None:
+    """Make the plain preset the default (the A/B of what the shipped "best" preset's media-server
+    files cost: --plain-preset against a run without it)."""
+    session = _auth_session()
+    created = session.post(stack.base_url + "/api/v1/presets", json=PLAIN_PRESET, timeout=10)
+    chosen = session.patch(stack.base_url + "/api/v1/settings", json={"default_preset": "plain"}, timeout=10)
+    if created.status_code != 201 or chosen.status_code != 200:
+        raise BenchmarkError(f"plain preset: {created.status_code} {created.text[:200]} / "
+                             f"{chosen.status_code} {chosen.text[:200]}")
+
+
 def haul_phases(args: argparse.Namespace, results: Results, links: Links, stack_dir: Path) -> None:
     """Phases 1, 4 and 5 against one stack, which is always stopped (with its children)."""
     # Prepared before the stack starts: no ffmpeg while Haul is timed.
@@ -544,6 +561,8 @@ def haul_phases(args: argparse.Namespace, results: Results, links: Links, stack_
     try:
         print(f"starting Haul ({args.workers} {args.worker_type} worker(s)) in {stack.workdir} ...", flush=True)
         stack.start()
+        if args.plain_preset:
+            _use_plain_preset(stack)
         sampler = PssSampler({"web": stack.web.pid, "worker": stack.worker.pid})
         sampler.remember_children()
         sampler.start()
@@ -727,6 +746,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--skip-history", action="store_true", help="leave out the 100,000-job history part (a minute)")
+    parser.add_argument("--plain-preset", action="store_true",
+                        help="download with a preset that writes no tags, cover, poster or .nfo (to compare)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (stack logs, downloads)")
     args = parser.parse_args(argv)
 

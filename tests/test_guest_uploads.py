@@ -405,3 +405,17 @@ def test_a_browser_without_a_type_is_judged_by_the_file_name(app):
         assert answer.get_json()["upload"]["mime"] == "video/quicktime"
     refused = guest.start("notes.txt", 100, "application/octet-stream")
     assert refused.status_code == 422 and refused.get_json()["error_code"] == "kind_not_allowed"
+
+
+def test_an_uploaded_file_is_recorded_with_its_kind(app, tmp_path):
+    """A song uploaded is audio in the history's files by kind, a photo media (as downloads are)."""
+    from webapp.models import Job
+    from webapp.services.guests import upload_store
+
+    kinds = {}
+    for name, content in (("song.mp3", b"ID3 not really a song " + os.urandom(8)), ("photo.jpg", os.urandom(64))):
+        temp = tmp_path / f"{name}.part"
+        temp.write_bytes(content)
+        stored = upload_store.import_file(temp, filename=name, post_title="Kinds", folder="kinds", source="api")
+        kinds[name] = [f.kind for f in db.session.get(Job, stored.job_id).files]
+    assert kinds == {"song.mp3": ["audio"], "photo.jpg": ["media"]}

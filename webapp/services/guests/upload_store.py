@@ -18,6 +18,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select
 
+from webapp.core.file_kinds import file_kind
 from webapp.core.paths import inside_root, relative_to_root, sanitize_component
 from webapp.core.vocabulary import GUEST_TRUST, QUEUED, UPLOAD_ENGINE, USER_TRUST
 from webapp.extensions import db
@@ -117,7 +118,8 @@ def import_file(temp_path: Path, *, filename: str, post_title: str | None, folde
         # The web did this job's work itself, at once: claimed and completed in one go.
         job.claim(UPLOAD_ENGINE, now)
         job.finish(Outcome.COMPLETED, now=now)
-        job.files.append(JobFile(path=relative, size=size, sha256=digest, mime=mime, created_at=now))
+        job.files.append(JobFile(path=relative, size=size, sha256=digest, mime=mime, created_at=now,
+                                 kind=file_kind(relative)))  # a song is audio, a photo or video media
         db.session.add(submission)
         db.session.flush()
         submission.items = [{"url": job.url, "job_id": job.id, "duplicate_of": None}]

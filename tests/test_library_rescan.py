@@ -35,7 +35,6 @@ from webapp.services.queue import events
 from webapp.services.queue.submissions import submit
 
 FFMPEG = shutil.which("ffmpeg")
-pytestmark = pytest.mark.skipif(FFMPEG is None or shutil.which("ffprobe") is None, reason="needs ffmpeg and ffprobe")
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Response, make_response, render_template, request
+from flask import Response, flash, make_response, redirect, render_template, request
 from flask_login import current_user
 
 from webapp.services.accounts.identity import Principal
@@ -29,6 +29,17 @@ def render_view(page: str, partial: str | None = None, **context) -> str:
     if partial and is_htmx():
         return render_template(partial, **context)
     return render_template(page, **context)
+
+
+def redirect_with_notice(target: str, message: str, level: str = "success") -> Response:
+    """To `target`, which shows `message` as a notice: by HX-Redirect for htmx (a 204, so the
+    page swaps nothing first), else a plain redirect."""
+    flash(message, level)
+    if is_htmx():
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
 
 
 def with_toast(response, message: str, level: str = "info") -> Response:

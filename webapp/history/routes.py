@@ -28,7 +28,13 @@ from webapp.services.library import history
 from webapp.services.queue import children as collection_children
 from webapp.services.queue import events
 from webapp.services.queue.job_control import get_visible_job
-from webapp.views import is_htmx, render_view, session_principal, with_toast
+from webapp.views import (
+    is_htmx,
+    redirect_with_notice,
+    render_view,
+    session_principal,
+    with_toast,
+)
 
 # Responses that render a downloaded file in the browser: the file came from anywhere on
 # the web, so it gets no script, no plugins and no other origin's content.
@@ -159,12 +165,7 @@ def delete_entry(job_id: int):
     if is_htmx() and not _from_entry_page(job_id):
         # The entry's element is replaced by nothing: it leaves the list.
         return with_toast(make_response(""), message, level)
-    flash(message, level)
-    if is_htmx():
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = url_for("history.index")
-        return response
-    return redirect(url_for("history.index"))
+    return redirect_with_notice(url_for("history.index"), message, level)
 
 
 @bp.get("/files/<int:file_id>")

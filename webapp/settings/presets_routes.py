@@ -7,7 +7,7 @@ Every route is an admin's; others get the friendly 403 page.
 """
 from __future__ import annotations
 
-from flask import abort, flash, make_response, redirect, request, url_for
+from flask import abort, make_response, request, url_for
 
 from webapp.core import presets as core
 from webapp.errors import Conflict, HaulError, Invalid
@@ -15,7 +15,7 @@ from webapp.services.library import presets
 from webapp.settings import bp
 from webapp.settings.forms import ConfirmForm
 from webapp.settings.routes import _answer, admin_required
-from webapp.views import is_htmx, render_view, session_principal, with_toast
+from webapp.views import is_htmx, redirect_with_notice, render_view, session_principal, with_toast
 
 EXPIRED = "The form expired; reload the page and try again."
 FLAGS = ("subtitles", "auto_captions", "embed_metadata", "embed_chapters", "embed_thumbnail", "write_info_json",
@@ -141,14 +141,8 @@ def _form_answer(context: dict, status: int = 200, message: str | None = None, l
 
 
 def _saved(message: str):
-    """Back to the list with the outcome shown there (htmx: by HX-Redirect)."""
-    flash(message, "success")
-    target = url_for("settings.presets_page")
-    if is_htmx():
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target)
+    """Back to the list with the outcome shown there."""
+    return redirect_with_notice(url_for("settings.presets_page"), message)
 
 
 @bp.get("/settings/presets/new")

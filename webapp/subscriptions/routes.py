@@ -26,7 +26,7 @@ from webapp.services.subscriptions import manage, runs
 from webapp.subscriptions import bp, display
 from webapp.subscriptions import form as sub_form
 from webapp.subscriptions.stream import subscription_event_stream
-from webapp.views import is_htmx, render_view, session_principal, with_toast
+from webapp.views import is_htmx, redirect_with_notice, render_view, session_principal, with_toast
 
 PER_PAGE = 50
 RUNS_PER_PAGE = 20
@@ -107,14 +107,8 @@ def _saved(subscription, message: str):
 
 
 def _to_detail(subscription_id: int, message: str):
-    """To the subscription's page with `message` shown there (htmx: by HX-Redirect)."""
-    flash(message, "success")
-    target = url_for("subscriptions.detail", subscription_id=subscription_id)
-    if is_htmx():
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target)
+    """To the subscription's page with `message` shown there."""
+    return redirect_with_notice(url_for("subscriptions.detail", subscription_id=subscription_id), message)
 
 
 @bp.get("/subscriptions/new")
@@ -313,10 +307,4 @@ def delete(subscription_id: int):
     delete_files = request.form.get("files") == "delete"
     manage.delete(subscription, delete_files=delete_files)
     message = f"Deleted the subscription “{name}”" + (" and its files." if delete_files else "; its files are kept.")
-    flash(message, "success")
-    target = url_for("subscriptions.index")
-    if is_htmx():
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target)
+    return redirect_with_notice(url_for("subscriptions.index"), message)

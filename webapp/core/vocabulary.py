@@ -72,3 +72,18 @@ BEST, P1080, P720, AUDIO = "best", "1080p", "720p", "audio"
 # -- trust: who submitted, as the network policy sees them (Submission.trust) ------------------
 ADMIN_TRUST, USER_TRUST, GUEST_TRUST = "admin", "user", "guest"
 TRUSTS = (ADMIN_TRUST, USER_TRUST, GUEST_TRUST)
+
+# -- what a notification target can hear of (NotificationTarget.events) --------------------------
+JOB_COMPLETED_EVENT = "job_completed"
+JOB_FAILED_EVENT = "job_failed"  # after its last attempt: a retry to come tells nobody
+NEW_ITEMS_EVENT = "new_items"  # a subscription's or collection's run found items it had not seen
+SUBSCRIPTION_FAILED_EVENT = "subscription_failed"
+DISK_GUARD_EVENT = "disk_guard"  # free space fell below the threshold (and came back)
+WORKER_DOWN_EVENT = "worker_down"
+INVITE_USED_EVENT = "invite_used"
+NOTIFY_EVENTS = (JOB_COMPLETED_EVENT, JOB_FAILED_EVENT, NEW_ITEMS_EVENT, SUBSCRIPTION_FAILED_EVENT,
+                 DISK_GUARD_EVENT, WORKER_DOWN_EVENT, INVITE_USED_EVENT)
+# Events about the server rather than someone's job: only admins' targets may hear them.
+SERVER_EVENTS = (DISK_GUARD_EVENT, WORKER_DOWN_EVENT)
+APPRISE_TARGET, WEBHOOK_TARGET = "apprise", "webhook"
+TARGET_KINDS = (APPRISE_TARGET, WEBHOOK_TARGET)

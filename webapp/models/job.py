@@ -162,6 +162,8 @@ class Job(db.Model):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Starts even outside the download windows ("now"); the disk guard and the queue's pause still hold.
+    run_now: Mapped[bool] = mapped_column(Boolean, default=False)
     # "host:pid:boot-id" of the consumer running it, and when that consumer last said so.
     worker_tag: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

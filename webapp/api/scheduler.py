@@ -29,6 +29,7 @@ from webapp.api.schemas.subscriptions import (
 )
 from webapp.api.subscriptions import CHANGE, READ, visible_subscription
 from webapp.bearer import current_principal, require
+from webapp.core.numbers import whole_number
 from webapp.core.vocabulary import AUTO, ENGINES
 from webapp.errors import Invalid
 from webapp.models import Subscription, SubscriptionRun
@@ -53,7 +54,7 @@ CONTENT_TYPE = "collection"  # the seed's posts/stories: Haul follows whatever t
 def _job_id(raw: str) -> int:
     """The subscription id of a seed job id ("12"); anything else names no job (404)."""
     text = str(raw).strip()
-    return int(text) if text.isdigit() and len(text) <= 19 else 0
+    return whole_number(text) or 0
 
 
 def seed_job_json(subscription: Subscription) -> dict:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import joinedload
 
+from webapp.core.numbers import is_whole_number
 from webapp.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from webapp.extensions import db
 from webapp.models import ApiToken, LoginSession, User
@@ -101,7 +102,7 @@ def user_of_session(session_id: str) -> User | None:
     """The user a browser session or remember-me cookie names ("<id>:<session version>"), or None
     when the user is gone or their sessions were ended since (a password change, reset, role change)."""
     user_id, _, version = str(session_id or "").partition(":")
-    if not user_id.isdigit() or not (version or "0").isdigit():
+    if not is_whole_number(user_id) or not is_whole_number(version or "0"):
         return None
     user = db.session.get(User, int(user_id))
     if user is None or (user.session_version or 0) != int(version or 0):

@@ -44,6 +44,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select, update
 
+from webapp.core.numbers import is_whole_number
 from webapp.core.paths import sanitize_component
 from webapp.core.readable import human_bytes
 from webapp.core.vocabulary import INVITE
@@ -272,7 +273,7 @@ def status(guest: GuestSession, upload_id: str) -> Upload:
 def _offset(value) -> int:
     if value is None or value == "":
         raise BadRequest("Say where the chunk starts: ?offset=<bytes already stored>", error_code="offset_required")
-    if not str(value).isdigit() or len(str(value)) > 19:
+    if not is_whole_number(str(value)):
         raise BadRequest("offset must be a whole number of bytes", error_code="invalid_offset")
     return int(value)
 

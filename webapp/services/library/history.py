@@ -30,6 +30,7 @@ from flask import current_app
 from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.orm import load_only, selectinload
 
+from webapp.core.numbers import is_whole_number
 from webapp.core.paths import UnsafePath
 from webapp.core.readable import human_duration
 from webapp.core.vocabulary import (
@@ -220,7 +221,7 @@ def parse_filters(args, principal: Principal) -> tuple[Filters, dict[str, str]]:
     filters.domain = domain.removeprefix("www.")[:255]
     user = (args.get("user") or "").strip()
     if user and principal.is_admin:
-        if user.isdigit():
+        if is_whole_number(user, 12):
             filters.user = int(user)
         else:
             errors["user"] = "Choose a submitter from the list"
@@ -245,7 +246,7 @@ def parse_filters(args, principal: Principal) -> tuple[Filters, dict[str, str]]:
     if tz and _zone(tz) is not UTC:
         filters.tz = tz
     page = (args.get("page") or "1").strip()
-    filters.page = min(int(page), MAX_PAGE) if page.isdigit() and int(page) > 0 else 1
+    filters.page = min(int(page), MAX_PAGE) if is_whole_number(page, 12) and int(page) > 0 else 1
     return filters, errors
 
 

@@ -19,9 +19,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, true, update
 
-from jobs import guest_limits, net_guard, thumbnails
+from jobs import bandwidth, disk_full, guest_limits, job_log, net_guard, thumbnails
 from jobs.engines import picker
 from jobs.engines.base import (
     AlreadyDownloaded,
@@ -43,8 +43,10 @@ from webapp.models.job import Outcome
 from webapp.services.admin import cookie_access, runtime_settings
 from webapp.services.guests.upload_store import sha256_of
 from webapp.services.library import presets
-from webapp.services.queue import collections, dispatch, events
+from webapp.services.notifications import news as notification_news
+from webapp.services.queue import collections, dispatch, disk_guard, events
 from webapp.services.queue import pause as queue_state
+from webapp.services.queue import windows as download_windows
 from webapp.services.subscriptions import runs as subscription_runs
 
 log = logging.getLogger(__name__)
@@ -73,15 +75,20 @@ def claim_next_job() -> int | None:
     racing for a job only one gets it back, and the write lock is held for one statement and
     one event row.
     """
-    if queue_state.is_paused():
+    if queue_state.holds_claims():  # paused, or a restore under way
         db.session.rollback()
-        return None  # resuming the queue wakes the workers again
+        return None  # resuming the queue (or the restore's end) wakes the workers again
+    if not disk_guard.may_start():  # the storage disk is nearly full (trips the guard if it just got so)
+        db.session.rollback()
+        return None  # the guard wakes the workers when it clears
     # Download concurrency (a setting, changeable at any time): the consumer runs a fixed pool
     # of threads, and a claim that would exceed the limit is refused. The refused wake-up is
     # not lost: every job that ends tops the wake-ups up again (see run_job).
     limit = runtime_settings.concurrency()
     # A collection that queued its children holds no slot: only items download.
     running = select(func.count(Job.id)).where(Job.status == DOWNLOADING, Job.kind == ITEM).scalar_subquery()
+    # Outside the download windows only the jobs marked "now" may start (services/queue/windows.py).
+    startable = Job.run_now.is_(True) if not download_windows.may_start_any() else true()
     for _ in range(10):
         if db.session.scalar(select(running)) >= limit:
             db.session.rollback()
@@ -89,7 +96,7 @@ def claim_next_job() -> int | None:
         now = utcnow()
         next_id = (
             select(Job.id)
-            .where(Job.status == QUEUED, or_(Job.not_before.is_(None), Job.not_before <= now))
+            .where(Job.status == QUEUED, or_(Job.not_before.is_(None), Job.not_before <= now), startable)
             .order_by(Job.priority.desc(), Job.rank, Job.id)
             .limit(1)
             .scalar_subquery()
@@ -150,6 +157,8 @@ class _Monitor(threading.Thread):
                 with self.app.app_context():
                     if db.session.scalar(select(Job.cancel_requested).where(Job.id == self.job_id)):
                         self._cancel(Outcome.CANCELLED)
+                    if queue_state.is_stopped():  # the queue was stopped: back to the queue, as at a shutdown
+                        self._cancel(Outcome.SHUTDOWN)
                     if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
                         beat = db.session.execute(
                             update(Job)
@@ -222,6 +231,8 @@ def run_job(job_id: int) -> Outcome:
     settings, effective = runtime_settings.apply(app.config["HAUL"])
     job = db.session.get(Job, job_id)
     url, requested = job.url, job.requested_engine
+    # This run's own log (the tools' lines, the runner's): saved to the job's JobLog row at the end.
+    capture = job_log.Capture.start(job_id, job.attempts, MAX_ATTEMPTS, url)
     requested = requested or (effective.default_engine if effective.default_engine != AUTO else None)
     # Read now, not when the job was queued: an admin's edit applies to every job not yet started.
     preset = presets.spec_for(job.preset, effective.default_preset)
@@ -272,6 +283,8 @@ def run_job(job_id: int) -> Outcome:
         collection=collection,
         # The first item's: a page with several videos, or a gallery, is described by its first.
         describe=lambda fields: None if described else described.update(fields),
+        # The bandwidth limits, shared by every download of this process (jobs/bandwidth.py).
+        throttle=bandwidth.throttle_for(app, cancel_event, effective),
     )
     if limits is not None:
         limits.watch(request, files, stop)
@@ -280,20 +293,24 @@ def run_job(job_id: int) -> Outcome:
     outcome, error, transient = Outcome.COMPLETED, None, False
     guard = None
     duplicate_of = None
+    disk_filled = False  # the download met a full disk (jobs/disk_full.py)
     try:
         engine_name = picker.pick(url, requested)
         with net_guard.guarded(public_only) as guard:
             # The reporter learns each engine as it starts: progress writes name it, and so does
             # the outcome, failures included.
-            picker.download(engine_name, request, started=reporter.engine_started)
+            picker.download(engine_name, request, started=capture.engine_started(reporter.engine_started))
     except AlreadyDownloaded as exc:
         outcome, duplicate_of = Outcome.DUPLICATE, exc.job_id
     except Cancelled as exc:
         outcome = Outcome(exc.reason)
     except EngineError as exc:
         outcome, error, transient = Outcome.FAILED, exc.message, exc.transient
+        disk_filled = disk_full.caused_by_full_disk(exc)
     except Exception as exc:  # a bug or an unexpected tool error: fail this job, keep the worker
-        log.exception("job %s crashed", job_id)
+        disk_filled = disk_full.caused_by_full_disk(exc)
+        if not disk_filled:
+            log.exception("job %s crashed", job_id)
         outcome, error = Outcome.FAILED, f"Unexpected error: {exc.__class__.__name__}: {exc}"
     finally:
         monitor.finished.set()
@@ -311,9 +328,15 @@ def run_job(job_id: int) -> Outcome:
         # worth retrying: say what happened, and don't retry — a guest's link that leads to a
         # private address is not a passing fault.
         error, transient = str(guard.refusal), False
+    if outcome is Outcome.FAILED and disk_filled:
+        # Not retried: another attempt would fill the disk again. Its partial files are gone
+        # (above); the guard holds new jobs until space is freed.
+        error, transient = disk_full.MESSAGE, False
+        disk_guard.trip_disk_full()
 
     outcome = _finish(job_id, outcome, error, transient, reporter, files, settings, limits, duplicate_of,
                       described)
+    capture.finish(outcome.value, error)
     if outcome is not Outcome.TAKEN_OVER and not SHUTDOWN.is_set():
         # This job's slot is free: a queued job refused while the pool was full has no wake-up left.
         dispatch.top_up()
@@ -451,6 +474,8 @@ def _finish(job_id, outcome: Outcome, error, transient, reporter: _Reporter, fil
     if job.is_finished:
         collections.refresh_parent(job.parent_id, now)
         subscription_runs.listing_ended(job)
+        notification_news.job_finished(job)  # sent by the notifier after this commit (jobs/notify.py)
+    job_log.stage(job, outcome.value, error)  # this run's own log, in the outcome's transaction
     db.session.commit()
     if kind == events.COMPLETED:
         thumbnails.after_job_completed(job_id)

@@ -63,6 +63,16 @@ def fire_subscriptions():
         runs.fire_due()
 
 
+@huey.periodic_task(crontab(minute="*/5"))
+def daily_housekeeping():
+    """The scheduled backup and the history cleanup, each claimed once a day across every worker
+    (webapp/services/admin/housekeeping.py); most passes find nothing due (two small queries)."""
+    from webapp.services.admin import housekeeping
+
+    with worker_app().app_context():
+        housekeeping.run_due(current_app.config["HAUL"])
+
+
 @huey.task()
 def check_subscriptions():
     """A scheduler pass now (a subscription was created or its schedule changed), not at the minute."""

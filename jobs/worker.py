@@ -18,11 +18,11 @@ import time
 
 from huey.consumer import Consumer
 
-from jobs import recovery, runner
+from jobs import notify, recovery, runner
 from webapp.config import ConfigError
 from webapp.extensions import db
 from webapp.services.admin import runtime_settings
-from webapp.services.queue import events
+from webapp.services.queue import disk_guard, events
 from webapp.services.queue import heartbeat as worker_heartbeat
 
 log = logging.getLogger("haul.worker")
@@ -87,6 +87,7 @@ def _watchdog(app, stop: threading.Event) -> None:
     while not stop.wait(WATCHDOG_SECONDS):
         try:
             with app.app_context():
+                disk_guard.check()  # first: on a full disk the writes below may fail
                 worker_heartbeat.beat()  # /health/detailed's sign that the worker is alive
                 recovery.recover()
                 if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
@@ -229,6 +230,8 @@ def main() -> int:
     watchdog = threading.Thread(target=_watchdog, args=(app, stop), name="haul-watchdog", daemon=True)
     watchdog.start()
     threading.Thread(target=_checkpointer, args=(app, stop), name="haul-checkpoint", daemon=True).start()
+    # Notifications are sent on threads of their own, never the download threads (jobs/notify.py).
+    notify.Notifier(app, stop).start()
     log.info("worker started: %d %s worker(s), storage %s", pool, settings.worker_type, settings.storage_root)
     try:
         consumer.run()

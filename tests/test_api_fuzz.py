@@ -20,17 +20,19 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
 
 FUZZED = re.compile(r"^/api/v1/(auth|tokens|queue|downloads|settings|users|platforms|stats|invites|upload|"
-                    r"supported-platforms|subscriptions|scheduler|presets)")
+                    r"supported-platforms|subscriptions|scheduler|presets|notifications|logs)")
 NOT_FUZZED = {("POST", "/api/v1/subscriptions/preview")}
 # Rules the document cannot state: a tool's own switch parser, the concurrency ceiling of this
 # install, cookies.txt syntax, a schedule's minimum interval, a filter pattern's syntax and a
 # preset's fields (a template's text, lossless codecs without a bitrate, names taken), a preset
 # named in a submission that does not exist (presets are rows admins add: no enum can list them),
-# a range of the downloads' filters given backwards (shortest above longest, from after to). A request that
+# a range of the downloads' filters given backwards (shortest above longest, from after to), a notification
+# target's URL (Apprise decides; a user's must be public) and targets owned by a user (not the static token),
+# hourly stats over more than a month (group_by=hour with period year or all). A request that
 # matches the schema can rightly get a 422 there, so "a valid request was rejected" is not checked
 # for these operations (everything else is).
 CHECKED_IN_SERVICES = re.compile(r"^/api/v1/(settings|users|invites|upload/base64|subscriptions|scheduler|presets|"
-                                 r"queue$|downloads$)")
+                                 r"queue$|downloads$|notifications|stats/timeline$|downloads/stats$)")
 
 
 @pytest.mark.timeout(280)

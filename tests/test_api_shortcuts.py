@@ -21,7 +21,8 @@ READERS = {"read", "user", "admin", "static"}
 JOB_KEYS = {"id", "download_id", "url", "domain", "status", "engine", "requested_engine", "preset", "priority",
             "source",
             "submitted_by", "title", "resource_id", "progress", "error", "attempts", "files", "created_at",
-            "started_at", "finished_at", "duplicate", "kind", "parent_id", "position", "item_key", "duplicate_of"}
+            "started_at", "finished_at", "duplicate", "kind", "parent_id", "position", "item_key", "duplicate_of",
+            "run_now", "scheduled_for"}
 
 
 def b64(data: bytes) -> str:

@@ -29,7 +29,7 @@ DOWNLOAD_KEYS = {"id", "url", "domain", "title", "status", "source", "engine", "
                  "thumbnail_url", "kind", "parent_id", "position", "item_key", "duplicate_of", "metadata"}
 FILE_KEYS = {"id", "path", "name", "size", "sha256", "mime", "url", "thumbnail_url", "has_thumbnail", "kind", "gone"}
 PAGE_KEYS = {"items", "total", "page", "per_page", "pages"}
-STATS_KEYS = {"period", "since", "total_downloads", "completed", "failed", "cancelled", "success_rate",
+STATS_KEYS = {"period", "group_by", "since", "total_downloads", "completed", "failed", "cancelled", "success_rate",
               "total_size_bytes", "total_files", "by_domain", "by_source", "timeline"}
 READERS = ("read", "user", "admin", "static")
 

@@ -80,7 +80,7 @@ def test_access_for_every_kind_of_caller(client, api_callers, method, path, body
 
 def test_settings_show_values_defaults_what_is_stored_and_the_storage(client, api_callers, settings):
     body = client.get("/api/v1/settings", headers=api_callers["admin"]).get_json()
-    assert set(body) == {"settings", "limits", "worker_type", "storage"}
+    assert set(body) == {"settings", "limits", "worker_type", "storage", "disk_guard"}
     assert set(body["settings"]) == SETTING_KEYS == set(body["limits"])
     concurrency = body["settings"]["download_concurrency"]
     assert concurrency == {"value": settings.workers, "default": settings.workers, "stored": False,
@@ -457,7 +457,8 @@ def test_the_overview_counts_everything_for_an_admin_and_their_own_for_a_user(cl
     add_job(root, "downloading")
 
     body = client.get("/api/v1/stats/overview", headers=api_callers["admin"]).get_json()
-    assert set(body) == {"scope", "jobs", "completed", "failed", "library", "storage", "worker", "queue"}
+    assert set(body) == {"scope", "jobs", "completed", "failed", "library", "storage", "worker", "queue",
+                         "success_rate", "next_scheduled_run", "download_window"}
     assert body["scope"] == "all"
     assert body["jobs"] == {"queued": 1, "paused": 0, "downloading": 1, "completed": 3, "failed": 1, "cancelled": 0}
     assert body["completed"] == {"today": 2, "week": 2, "month": 2, "total": 3}
@@ -501,7 +502,7 @@ def test_every_endpoint_states_its_access_in_the_document(client):
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     mine = {path: ops for path, ops in paths.items()
             if path.startswith(("/api/v1/settings", "/api/v1/users", "/api/v1/platforms", "/api/v1/stats"))}
-    assert len(mine) == 8
+    assert len(mine) == 10  # …, /stats/overview, /stats/timeline, /stats/platforms
     for path, ops in mine.items():
         for method, op in ops.items():
             if method == "parameters":

@@ -18,7 +18,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-FOUNDATION = ("webapp.config", "webapp.errors", "webapp.extensions", "webapp.database", "webapp.models")
+FOUNDATION = ("webapp.config", "webapp.errors", "webapp.extensions", "webapp.database", "webapp.models",
+              "webapp.app_log")
 COMPOSITION = ("webapp", "wsgi", "webapp.gunicorn_conf")
 
 

@@ -39,6 +39,7 @@ def create_app(settings=None, role: str | None = None, **overrides) -> "Flask":
     app.config["HAUL_ROLE"] = role
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure_app_log(settings, role)
 
     register_extensions(app)
     connect_worker_queue()
@@ -50,6 +51,18 @@ def create_app(settings=None, role: str | None = None, **overrides) -> "Flask":
     if role in ("web", "test"):
         start_web_services(app)
     return app
+
+
+def configure_app_log(settings, role: str) -> None:
+    """The application log's file for this process's role (webapp/app_log.py); a process that serves
+    requests adds the signed-in user and the request id to each record."""
+    from webapp import app_log
+
+    request_fields = None
+    if role != "worker":
+        from webapp.logs.context import request_fields
+    app_log.configure(settings.data_dir, role, settings.log_level, settings.log_max_bytes, settings.log_backups,
+                      request_fields=request_fields)
 
 
 def register_extensions(app: "Flask") -> None:
@@ -112,10 +125,12 @@ def register_blueprints(app: "Flask") -> None:
     from webapp.history import bp as history_bp
     from webapp.invites import bp as invites_bp
     from webapp.live_api import bp as live_api_bp
+    from webapp.logs import bp as logs_bp
     from webapp.queue import bp as queue_bp
     from webapp.settings import bp as settings_bp
     from webapp.sharing import bp as sharing_bp
     from webapp.subscriptions import bp as subscriptions_bp
+    from webapp.stats import bp as stats_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(queue_bp)
@@ -124,8 +139,10 @@ def register_blueprints(app: "Flask") -> None:
     app.register_blueprint(downloads_bp)
     app.register_blueprint(invites_bp)
     app.register_blueprint(subscriptions_bp)
+    app.register_blueprint(stats_bp)
     app.register_blueprint(guest_bp)
     app.register_blueprint(sharing_bp)
+    app.register_blueprint(logs_bp)
     init_api(app)  # /api/v1 with its OpenAPI document (flask-smorest) and /api/docs
     app.register_blueprint(health_bp)
     app.register_blueprint(live_api_bp, url_prefix="/api/v1")

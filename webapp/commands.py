@@ -1,6 +1,7 @@
-"""flask --app wsgi … commands: users, tokens, `serve` (web + worker together) and `backup`."""
+"""flask --app wsgi … commands: users, tokens, `serve` (web + worker together), `backup`, `restore` and `config`."""
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -10,13 +11,16 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
-from webapp import stack_lock
+from webapp import app_log, stack_lock
 from webapp.errors import HaulError
 from webapp.extensions import db
 from webapp.models import ApiToken, User
 from webapp.services.accounts import identity as accounts
 from webapp.services.accounts import setup
-from webapp.services.admin.backup import BackupError, back_up
+from webapp.services.admin import config_transfer
+from webapp.services.admin import restore as restoring
+from webapp.services.admin.backup import BackupError, back_up, backup_folder
+from webapp.services.notifications import launcher as notification_launcher
 from webapp.supervisor import Child, Supervisor
 
 users_cli = AppGroup("users", help="Manage user accounts.")
@@ -93,8 +97,20 @@ def serve_command():
     except stack_lock.AlreadyRunning as exc:
         click.echo(f"haul: {exc}", err=True)
         sys.exit(1)
+    # The launcher writes a log file of its own (webapp/app_log.py: one file per process role),
+    # apart from other `flask` commands'; its supervision lines go there too.
+    app_log.configure(settings.data_dir, "launcher", settings.log_level, settings.log_max_bytes, settings.log_backups)
+    launcher_log = app_log.file_logger("haul.launcher")  # the console has them from click already
     code = setup.bootstrap(settings)
     url = f"http://{settings.host}:{settings.port}"
+
+    def announce_exit(name: str, how: str, gave_up: bool) -> None:
+        """The worker died: admins' targets hear of it (sent by the next worker, or now when giving up)."""
+        try:
+            notification_launcher.worker_exited(name, how, gave_up, settings.data_dir)
+        finally:
+            db.session.remove()
+
     supervisor = Supervisor(
         [
             Child("web", [sys.executable, "-m", "gunicorn", "-c", "python:webapp.gunicorn_conf", "wsgi:app"]),
@@ -104,7 +120,8 @@ def serve_command():
         ],
         env=dict(os.environ),
         pass_fds=(lock_fd,),
-        log=lambda line: click.echo(line, err=True),
+        log=lambda line: (click.echo(line, err=True), launcher_log.info(line)),
+        on_exit=announce_exit,
     )
     supervisor.install_signal_handlers()
     supervisor.start()
@@ -123,12 +140,12 @@ def serve_command():
 @click.argument("destination", required=False, type=click.Path(file_okay=False, path_type=Path))
 @with_appcontext
 def backup_command(destination):
-    """Copy the database and the secret key into DESTINATION (default: DATA_DIR/backups).
+    """Copy the database and the secret key into DESTINATION (default: HAUL_BACKUP_DIR, DATA_DIR/backups).
 
     Safe while Haul runs. The library is plain files: back it up with your usual tool."""
     settings = current_app.config["HAUL"]
     try:
-        made = back_up(settings, destination or settings.data_dir / "backups")
+        made = back_up(settings, destination or backup_folder(settings))
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Database: {made.database} ({made.database_bytes / 1e6:.1f} MB)")
@@ -139,8 +156,66 @@ def backup_command(destination):
     click.echo(f"The library ({settings.storage_root}) is plain files: copy it with rsync, restic or borg.")
 
 
+@click.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.confirmation_option(prompt="Replace the database with this backup? (the current one is kept beside the backups)")
+@with_appcontext
+def restore_command(file):
+    """Restore the database from FILE (a backup's .db, or the .tar a download gave).
+
+    Safe while Haul runs: the queue is held, the backup checked and migrated forward, the current
+    database kept in the backup folder (HAUL_BACKUP_DIR) as haul-before-restore-<time>.db. The secret key stays the current one."""
+    try:
+        result = restoring.restore_file(current_app.config["HAUL"], file)
+    except HaulError as exc:
+        raise click.ClickException(exc.detail) from None
+    click.echo(result.as_dict()["message"])
+    if result.requeued:
+        click.echo(f"{result.requeued} running job(s) queued again.")
+
+
+config_cli = AppGroup("config", help="Export or import Haul's configuration as one JSON document.")
+
+
+@config_cli.command("export")
+@click.argument("output", type=click.File("w"), default="-")
+@click.option("--include-password-hashes", is_flag=True, help="Also users' and invites' password hashes.")
+def config_export_command(output, include_password_hashes):
+    """Write the configuration document to OUTPUT (default: standard output)."""
+    document = config_transfer.export(current_app.config["HAUL"], include_password_hashes=include_password_hashes)
+    json.dump(document, output, indent=2, sort_keys=True)
+    output.write("\n")
+
+
+@config_cli.command("import")
+@click.argument("source", type=click.File("r"))
+@click.option("--apply", "apply_it", is_flag=True, help="Apply it (without: only report what would change).")
+def config_import_command(source, apply_it):
+    """Check the document in SOURCE and report what it would change; with --apply, apply it (all or nothing)."""
+    try:
+        document = json.load(source)
+        command_line = accounts.Principal(None, via_static_token=True)  # an admin, as the other commands
+        report = config_transfer.import_document(current_app.config["HAUL"], document, command_line,
+                                                 dry_run=not apply_it)
+    except ValueError as exc:
+        raise click.ClickException(f"Not JSON: {exc}") from None
+    except HaulError as exc:
+        raise click.ClickException(exc.detail) from None
+    for section, counts in report["sections"].items():
+        click.echo(f"{section}: {counts['created']} created, {counts['updated']} updated, "
+                   f"{counts['unchanged']} unchanged, {counts['errors']} refused")
+        for item in counts["items"]:
+            if item["action"] == "error":
+                click.echo(f"  {item['key']}: {item['error']}")
+    if not report["valid"]:
+        raise click.ClickException("Nothing was imported: fix the refused items first.")
+    click.echo("Applied." if report["applied"] else "Dry run: nothing changed (add --apply).")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(serve_command)
     app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
+    app.cli.add_command(config_cli)

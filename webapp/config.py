@@ -65,6 +65,12 @@ class Settings:
     # The public upload page's limits (webapp/services/guests/invite_usage.py); 0 = no limit.
     public_upload_max_file_bytes: int = 100 * 1024 * 1024
     public_upload_max_bytes_per_day: int = 1024 * 1024 * 1024
+    # The application log's files (webapp/app_log.py): each process role's file is rotated at this
+    # size, and this many rotated files are kept beside it.
+    log_max_bytes: int = 5 * 1024 * 1024
+    log_backups: int = 5
+    # Where backups are kept (webapp/services/admin/backup.py); None: DATA_DIR/backups.
+    backup_dir: Path | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -214,6 +220,9 @@ def load_settings(environ=None, env_file=".env", check_tool_args=True) -> Settin
         guest_upload_starts_per_hour=_number(env, "HAUL_GUEST_UPLOAD_STARTS_PER_HOUR", 600, 1, 1_000_000),
         public_upload_max_file_bytes=_number(env, "HAUL_PUBLIC_UPLOAD_MAX_FILE_BYTES", 100 * 1024 * 1024, 0, 2**62),
         public_upload_max_bytes_per_day=_number(env, "HAUL_PUBLIC_UPLOAD_MAX_BYTES_PER_DAY", 1024**3, 0, 2**62),
+        log_max_bytes=_number(env, "HAUL_LOG_MAX_BYTES", 5 * 1024 * 1024, 64 * 1024, 1024**3),
+        log_backups=_number(env, "HAUL_LOG_BACKUPS", 5, 1, 100),
+        backup_dir=Path(env["HAUL_BACKUP_DIR"]).expanduser().resolve() if env.get("HAUL_BACKUP_DIR") else None,
     )
 
 

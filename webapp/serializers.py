@@ -1,6 +1,7 @@
 """JSON shapes of jobs and submissions, shared by the seed API, /api/v1 and the WebSocket."""
 from __future__ import annotations
 
+from webapp import window_view
 from webapp.models import Job, Submission
 from webapp.models.base import isoformat
 from webapp.services.queue.events import progress_of
@@ -63,6 +64,10 @@ def job_json(job: Job, submitted_by: dict | None = None) -> dict:
         "position": job.position,
         "item_key": job.item_key,
         "duplicate_of": job.duplicate_of_id,
+        # Download windows: may start outside them; when it will start while they are closed
+        # (shown as "scheduled"; the status stays queued). webapp/window_view.py.
+        "run_now": bool(job.run_now),
+        "scheduled_for": window_view.scheduled_for_json(job),
     }
 
 

@@ -156,6 +156,9 @@ class Supervisor:
     stop_timeout: float = 20.0
     # Off in tests that run a supervisor inside the test process, which must not adopt orphans.
     adopt_orphans: bool = True
+    # Told of every unexpected exit: (child's name, how it exited, whether this was the last
+    # straw). `flask serve` announces the worker's as a notification; a failure here is logged only.
+    on_exit: Callable[[str, str, bool], None] | None = None
 
     def __post_init__(self):
         self._slots = [_Slot(child, CrashHistory(self.policy)) for child in self.children]
@@ -262,6 +265,11 @@ class Supervisor:
             slot.restart_at = self.clock() + delay
             self.log(f"haul: the {name} exited ({how}); starting it again in {delay:g} s")
         self._kill_leftovers(whose=name)
+        if self.on_exit is not None:
+            try:
+                self.on_exit(name, how, self.gave_up is not None)
+            except Exception as exc:  # telling of it must never stop the supervision
+                self.log(f"haul: could not announce that the {name} exited: {type(exc).__name__}")
 
     def _running_pids(self) -> set[int]:
         return {slot.proc.pid for slot in self._slots if slot.proc is not None}

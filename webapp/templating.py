@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from webapp import window_view
 from webapp.core.readable import human_bytes, human_duration, local_datetime
 from webapp.services.queue import children as collection_children
 
@@ -23,6 +24,9 @@ def page_links(page: int, pages: int | None) -> list[int | None]:
 def register(app: Flask) -> None:
     app.add_template_global(page_links, "page_links")
     app.add_template_global(collection_children.summary, "collection_summary")
+    # The download windows on the queue page: a job's "starts at 01:00 (in 3 h)", the toolbar's banner.
+    app.add_template_global(window_view.scheduled_label, "scheduled_label")
+    app.add_template_global(window_view.banner, "window_banner")
     app.add_template_filter(human_bytes, "bytes")
     app.add_template_filter(human_duration, "duration")
     app.add_template_filter(local_datetime, "when")

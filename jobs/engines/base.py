@@ -104,6 +104,9 @@ class DownloadRequest:
     # Told what the tool knew about the item (webapp/core/item_metadata.py's fields, a plain
     # dict), once per item it downloaded; the runner keeps the first.
     describe: Callable[[dict], None] = lambda fields: None
+    # Called with the size of each chunk as it arrives; waits while the bandwidth limits say so
+    # (jobs/bandwidth.py). Every engine calls it from its read loop.
+    throttle: Callable[[int], None] = lambda size: None
 
     def check(self) -> None:
         """Raise Cancelled when the job has to stop."""

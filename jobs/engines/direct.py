@@ -1,6 +1,7 @@
 """Direct media links: one HTTP GET streamed to disk, with progress and cancellation."""
 from __future__ import annotations
 
+import logging
 import mimetypes
 import os
 import re
@@ -25,6 +26,8 @@ MEDIA_EXTENSIONS = {
 }
 CHUNK = 64 * 1024
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) Haul"
+# Its lines go to the job's own log too (jobs/job_log.py captures what the job's thread logs).
+log = logging.getLogger(__name__)
 
 
 def is_direct_media_url(url: str) -> bool:
@@ -78,6 +81,9 @@ class DirectEngine(Engine):
         except requests.RequestException as exc:
             raise EngineError(f"Could not connect: {exc.__class__.__name__}: {exc}", transient=True) from None
         with response:
+            log.info("GET %s: %s %s, %s bytes, %s", request.url, response.status_code, response.reason,
+                     response.headers.get("Content-Length") or "unknown",
+                     response.headers.get("Content-Type") or "no type")
             if response.status_code != 200:
                 raise EngineError(
                     f"HTTP Error {response.status_code}: {response.reason} for {request.url}",
@@ -105,6 +111,7 @@ class DirectEngine(Engine):
             try:
                 with open(part, "wb") as fh:
                     for chunk in response.iter_content(CHUNK):
+                        request.throttle(len(chunk))  # the bandwidth limits (jobs/bandwidth.py)
                         request.check()
                         fh.write(chunk)
                         progress.bytes_done += len(chunk)
@@ -124,6 +131,7 @@ class DirectEngine(Engine):
                 )
             os.replace(part, target)
             request.temp_paths.discard(str(part))
+            log.info("saved %s (%s bytes)", name, progress.bytes_done)
         progress.items_done = 1
         request.report(progress)
         request.add_file(Path(target))

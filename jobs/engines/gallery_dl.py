@@ -319,6 +319,20 @@ class _HaulJob(gdl_job.DownloadJob):
             self.haul.exception = exc
             raise
 
+    def get_downloader(self, scheme):
+        """gallery-dl's downloader, its receive loop telling the bandwidth limits of each chunk
+        as it arrives (jobs/bandwidth.py); its own `rate` option would limit each file alone."""
+        instance = super().get_downloader(scheme)
+        receive = getattr(instance, "receive", None)
+        if receive is not None and not getattr(instance, "_haul_throttled", False):
+            throttle = self.haul.request.throttle
+
+            def throttled(fp, content, bytes_total, bytes_start):
+                return receive(fp, _throttled_chunks(content, throttle), bytes_total, bytes_start)
+
+            instance.receive, instance._haul_throttled = throttled, True
+        return instance
+
     def initialize(self, kwdict=None):
         super().initialize(None)
         pathfmt = self.pathfmt
@@ -391,6 +405,12 @@ class _HaulJob(gdl_job.DownloadJob):
             return theirs(response) if theirs is not None else True
 
         return validate
+
+
+def _throttled_chunks(content, throttle):
+    for chunk in content:
+        throttle(len(chunk))
+        yield chunk
 
 
 def _queue_listing(extr, queued: list[tuple[str, dict]]) -> Listing:

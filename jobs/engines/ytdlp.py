@@ -19,6 +19,7 @@ import yt_dlp
 from yt_dlp.networking.exceptions import HTTPError, TransportError
 from yt_dlp.utils import DownloadCancelled, DownloadError, ExtractorError, LazyList, UnsupportedError, unsmuggle_url
 
+from jobs import job_log
 from jobs.engines import joined_patterns, registry, ytdlp_ffmpeg, ytdlp_library
 from jobs.engines.base import (
     AlreadyDownloaded,
@@ -135,11 +136,15 @@ class _JobHooks:
         self.request = request
         self.progress = Progress()
         self.messages: list[str] = []
+        # The job's own log (jobs/job_log.py), taken in the job's thread: yt-dlp's lines from
+        # its other threads land in this job's log too.
+        self.log = job_log.current()
         # Told the item's identity once, right before its download: only a job of one item
         # (a page with several videos of its own downloads them all).
         self.identify_item = False
         self.duplicate: AlreadyDownloaded | None = None
         self.recorded: set[Path] = set()
+        self.counted: tuple[str | None, int] = (None, 0)  # (file, bytes) the bandwidth limits were told of
 
     def add_file(self, path: Path) -> None:
         """Record a finished file once (the library's postprocessor and yt-dlp's post hook both
@@ -156,6 +161,8 @@ class _JobHooks:
         tmp = d.get("tmpfilename")
         if tmp:
             request.temp_paths.add(tmp)
+        # Keyed by the final name: the "finished" call names no .part file and must add nothing.
+        self._throttle(d.get("filename") or tmp, int(d.get("downloaded_bytes") or 0))
         info = d.get("info_dict") or {}
         progress.current_file = os.path.basename(d.get("filename") or "") or None
         progress.bytes_done = int(d.get("downloaded_bytes") or 0)
@@ -168,6 +175,15 @@ class _JobHooks:
         if d.get("status") == "finished" and tmp:
             request.temp_paths.discard(tmp)
         request.report(progress)
+
+    def _throttle(self, file: str | None, downloaded: int) -> None:
+        """Tell the bandwidth limits of the bytes read since the last block (yt-dlp calls the
+        hook after every block it reads), and wait while they say so (jobs/bandwidth.py)."""
+        counted_file, counted = self.counted
+        fresh = downloaded - counted if file == counted_file and downloaded >= counted else downloaded
+        self.counted = (file, downloaded)
+        if fresh > 0:
+            self.request.throttle(fresh)
 
     def on_match(self, info: dict, incomplete: bool) -> None:
         """Before a video downloads: report the size its format announces, so a job whose
@@ -192,6 +208,14 @@ class _JobHooks:
         self.add_file(Path(filepath))
         self.progress.items_done += 1
         self.request.report(self.progress)
+
+    def tool_line(self, level: str, msg) -> None:
+        """One of yt-dlp's messages, into the job's log."""
+        if self.log is not None:
+            text = str(msg)
+            for prefix in ("ERROR: ", "WARNING: "):
+                text = text.removeprefix(prefix)
+            self.log.add(level, "yt-dlp", text)
 
     def keep(self, msg) -> None:
         if len(self.messages) < 50:
@@ -228,18 +252,25 @@ class _Session:
     def _file(self, filepath):
         self.job.on_file(filepath)
 
-    # The logger interface yt-dlp calls.
+    # The logger interface yt-dlp calls: every message goes to the job's log (jobs/job_log.py);
+    # its screen messages ("[info] …", "[download] Destination: …") come as debug.
     def debug(self, msg):
-        pass
+        if self.job is not None:
+            self.job.tool_line("DEBUG" if str(msg).startswith("[debug]") else "INFO", msg)
 
     def info(self, msg):
-        pass
+        if self.job is not None:
+            self.job.tool_line("INFO", msg)
 
     def warning(self, msg):
-        self.job.keep(msg)
+        if self.job is not None:
+            self.job.tool_line("WARNING", msg)
+            self.job.keep(msg)
 
     def error(self, msg):
-        self.job.keep(msg)
+        if self.job is not None:
+            self.job.tool_line("ERROR", msg)
+            self.job.keep(msg)
 
 
 class _SessionPool:

@@ -87,6 +87,10 @@ def shot(page: Page, name: str, **options) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     options.setdefault("animations", "disabled")
     options.setdefault("caret", "hide")
+    if options.get("full_page"):
+        # A full-page picture is drawn at the current scroll: scrolled down, the sticky header
+        # would sit in the middle of it.
+        page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(path), **options)
     return path
 

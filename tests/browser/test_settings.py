@@ -233,7 +233,7 @@ def test_a_user_changes_their_own_password(new_context, gui_stack):
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
     page.wait_for_url(lambda url: urlsplit(url).path == "/account")
     tabs = page.get_by_role("navigation", name="Settings sections")
-    expect(tabs.get_by_role("link")).to_have_text(["Account", "API tokens"])
+    expect(tabs.get_by_role("link")).to_have_text(["Account", "API tokens", "Notifications"])
 
     page.get_by_label("Current password").fill("not-my-password")
     page.get_by_label("New password", exact=True).fill("dave-second-pass")
@@ -296,8 +296,8 @@ def test_a_token_is_shown_once_used_and_revoked(admin_page: Page, gui_stack, med
     assert refused.status_code == 401
 
 
-@pytest.mark.parametrize("path", ["/settings", "/settings/presets", "/settings/users", "/settings/library", "/account",
-                                  "/account/tokens"])
+@pytest.mark.parametrize("path", ["/settings", "/settings/presets", "/settings/users", "/settings/library",
+                                  "/settings/backups", "/account", "/account/tokens"])
 def test_the_pages_fit_a_360px_phone(new_context, admin_page, path):
     """No sideways scrolling at 360 px, and every form control is inside the screen."""
     context = new_context(viewport=PHONE_NARROW, storage_state=admin_page.context.storage_state())
@@ -306,8 +306,8 @@ def test_the_pages_fit_a_360px_phone(new_context, admin_page, path):
     expect(page.locator("main h1")).to_be_visible()
     assert page.evaluate("document.scrollingElement.scrollWidth") <= PHONE_NARROW[0]
     tabs = page.get_by_role("navigation", name="Settings sections").get_by_role("link").all()
-    assert [tab.inner_text() for tab in tabs] == ["Downloads & storage", "Presets", "Users", "Library", "Account",
-                                                  "API tokens"]
+    assert [tab.inner_text() for tab in tabs] == ["Downloads & storage", "Presets", "Users", "Library", "Backups",
+                                                  "Account", "API tokens", "Notifications"]
     for tab in tabs:  # every section reachable without sideways scrolling
         box = tab.bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE_NARROW[0]

@@ -33,6 +33,7 @@ Routes (GET and HEAD everywhere, POST too; HEAD sends the same headers without a
     /media/song<n>.m4a              a 2 s AAC audio-only m4a (Range ok)
     /media/clip.mp4                 the base 1 s 160x120 H.264/AAC clip
     /media/clip<n>.mp4              a clip with distinct bytes per n (Range ok)
+    /media/big<n>.mp4               a 1.2 s noisy 320x240 MPEG-4 video of ~3.1 MiB, distinct per n (Range ok)
     /media/video<n>.mp4             clip n's video stream alone (Range ok)
     /media/audio<n>.m4a             clip n's audio stream alone (Range ok)
     /dash/<name>.mpd?video=<url>    a DASH manifest of /video/<name>'s clip as separate video and
@@ -276,6 +277,12 @@ def _write_clip(n: int | None, dest: str) -> None:
              "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-shortest",
              "-movflags", "+faststart", "-metadata", f"title={title}",
              "-f", "mp4", dest])
+
+
+def _write_big_clip(n: int, dest: str) -> None:
+    # 1.2 s of noisy 320x240 MPEG-4 at a fine quantiser: ~3.1 MiB, distinct per n (the noise seed).
+    _ffmpeg(["-f", "lavfi", "-i", f"testsrc2=duration=1.2:size=320x240:rate=25,noise=alls=60:allf=t:all_seed={n}",
+             "-c:v", "mpeg4", "-q:v", "2", "-threads", "1", "-movflags", "+faststart", "-f", "mp4", dest])
 
 
 CHAPTERS = (("Opening", 0, 2), ("Ending", 2, 4))  # (title, start s, end s) of /media/chaptered<n>.mp4
@@ -783,6 +790,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_ranged(len(data), _bytes_reader(data), "audio/mp4")
             return
 
+        if m := re.fullmatch(r"/media/big(\d+)\.mp4", path):
+            data = site.big_clip_bytes(int(m.group(1)))
+            self._send_ranged(len(data), _bytes_reader(data), "video/mp4")
+            return
+
         if m := re.fullmatch(r"/media/clip(\d*)\.mp4", path):
             data = site.clip_bytes(int(m.group(1)) if m.group(1) else None)
             self._send_ranged(len(data), _bytes_reader(data), "video/mp4")
@@ -1060,6 +1072,10 @@ class MediaSite:
         """Bytes of /media/clip<n>.mp4 (n=None: /media/clip.mp4)."""
         name = "clip.mp4" if n is None else f"clip{n}.mp4"
         return self._cached_asset(name, lambda dest: _write_clip(n, dest))
+
+    def big_clip_bytes(self, n: int) -> bytes:
+        """Bytes of /media/big<n>.mp4: a real video of about 3 MiB (noise does not compress)."""
+        return self._cached_asset(f"big{n}.mp4", lambda dest: _write_big_clip(n, dest))
 
     def stream_bytes(self, n: int, kind: str) -> bytes:
         """Bytes of /media/video<n>.mp4 (kind "video") or /media/audio<n>.m4a (kind "audio")."""

@@ -293,11 +293,12 @@ def serve_download_thumbnail(choice: dict, job_id: int):
 @bp.arguments(StatsQuerySchema, location="query")
 @bp.doc(security=_SECURITY, summary="Figures about the library",
         description="Scope: read (a user's own downloads; an admin's, everyone's). Totals, the 50 busiest "
-                    "sites, sources and downloads per UTC day, over the downloads submitted in `period`.")
+                    "sites, sources and downloads per UTC hour, day, week or month (`group_by`), over the "
+                    "downloads submitted in `period`.")
 @bp.alt_response(200, schema=DownloadStatsSchema, description="The figures", success=True)
 @document_errors(401, 403, 422)
 def show_download_stats(query: dict):
-    return jsonify(download_stats.download_stats(query["period"], current_principal()))
+    return jsonify(download_stats.download_stats(query["period"], current_principal(), query["group_by"]))
 
 
 # -- changing ---------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """What a dashboard shows at a glance: jobs per status, finished counts, library size, storage,
-the worker's heartbeat and the queue's pause — a handful of aggregate queries, none per job.
+the success rate, the next scheduled run, the worker's heartbeat and the queue's pause — a
+handful of aggregate queries, none per job. The figures themselves are counted in
+webapp/services/library/dashboard.py (the /stats page counts with the same functions).
 """
 from __future__ import annotations
 
-import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -11,21 +12,25 @@ from sqlalchemy import case, func, select
 
 from webapp.core.vocabulary import COMPLETED, FAILED
 from webapp.extensions import db
-from webapp.models import Job, JobFile
+from webapp.models import Job
 from webapp.models.base import isoformat, utcnow
+from webapp.services.library import stats
+from webapp.services.library.dashboard import (
+    disk_usage,
+    download_window,
+    library_totals,
+    next_scheduled_run,
+    period_starts,
+)
 from webapp.services.queue import heartbeat as worker_heartbeat
 from webapp.services.queue import job_control
 from webapp.services.queue import pause as queue_state
 
+__all__ = ["disk_usage", "library_totals", "overview", "period_starts"]  # settings.py reads the first two here
+
 # The worker's watchdog stamps its heartbeat every 5 s; this much silence means it is gone
 # (the same allowance as /health/detailed).
 WORKER_STALE_AFTER = timedelta(seconds=30)
-
-
-def period_starts(now: datetime) -> dict[str, datetime]:
-    """The start of today, this week (Monday) and this month, in UTC."""
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return {"today": today, "week": today - timedelta(days=today.weekday()), "month": today.replace(day=1)}
 
 
 def finished_counts(statuses, user_id: int | None = None, now: datetime | None = None) -> dict[str, dict[str, int]]:
@@ -45,24 +50,6 @@ def finished_counts(statuses, user_id: int | None = None, now: datetime | None =
     return found
 
 
-def library_totals(user_id: int | None = None) -> dict[str, int]:
-    """Files recorded in the library and their bytes (only `user_id`'s jobs' when given)."""
-    query = select(func.count(JobFile.id), func.coalesce(func.sum(JobFile.size), 0))
-    if user_id is not None:
-        query = query.join(Job, Job.id == JobFile.job_id).where(Job.user_id == user_id)
-    files, size = db.session.execute(query).one()
-    return {"files": int(files), "bytes": int(size)}
-
-
-def disk_usage(root: Path) -> dict[str, int | None]:
-    """The storage disk's total, used and free bytes (None when the folder cannot be read)."""
-    try:
-        usage = shutil.disk_usage(root)
-    except OSError:
-        return {"total_bytes": None, "used_bytes": None, "free_bytes": None}
-    return {"total_bytes": usage.total, "used_bytes": usage.used, "free_bytes": usage.free}
-
-
 def worker_state() -> dict:
     """Whether the worker stamped its heartbeat recently, and when."""
     beat = worker_heartbeat.last_beat()
@@ -80,8 +67,12 @@ def overview(storage_root: Path, user_id: int | None = None) -> dict:
         "jobs": jobs,
         "completed": {**finished[COMPLETED], "total": jobs[COMPLETED]},
         "failed": {**finished[FAILED], "total": jobs[FAILED]},
+        # Every job that ended either way, ever: cancelled ones are neither.
+        "success_rate": stats.success_rate(jobs[COMPLETED], jobs[FAILED]),
         "library": library_totals(user_id),
         "storage": disk_usage(storage_root),
         "worker": worker_state(),
         "queue": {"paused": queue_state.is_paused()},
+        "next_scheduled_run": next_scheduled_run(user_id),
+        "download_window": download_window(),
     }

@@ -24,6 +24,7 @@ from webapp.bearer import require
 from webapp.errors import Invalid, NotFound
 from webapp.models.base import isoformat
 from webapp.services.admin import cookie_access, cookies, runtime_settings
+from webapp.services.queue import disk_guard
 
 _ACCESS = "Scope: admin (an admin's token)."
 
@@ -43,6 +44,7 @@ def settings_json(changed: list[str] | None = None) -> dict:
         "limits": runtime_settings.limits(settings),
         "worker_type": settings.worker_type,
         "storage": _storage(settings),
+        "disk_guard": disk_guard.state(),
     }
     if changed is not None:
         body["changed"] = changed

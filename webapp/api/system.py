@@ -32,7 +32,9 @@ def list_platforms(tool: str | None = None, search: str | None = None):
         description="Scope: read. An admin sees every user's jobs (`scope: all`), anyone else only their own "
                     "(`scope: own`). `completed`/`failed` count jobs that finished since the start of today, "
                     "this week (Monday) and this month in UTC, and ever. `worker.alive` means its heartbeat "
-                    "is under 30 s old.")
+                    "is under 30 s old. `success_rate`: completed / (completed + failed) ever; "
+                    "`next_scheduled_run`: the enabled subscription that runs next; `download_window`: "
+                    "whether new downloads may start now, and when the next window opens.")
 @document_errors(401, 403)
 def stats_overview():
     principal = current_principal()

@@ -1,30 +1,43 @@
 """What /health/detailed checks: the database, the storage root, the worker, the queue, the tools.
 
 Each check returns a dict with "ok" (bool) and what it found; a failing check makes the
-answer 503. Tool versions are informative only and cached for the process's lifetime.
+answer 503. The rest is informative and never fails the answer: Haul's and the tools' versions
+(the tools' cached for the process's lifetime), this process's CPU time, memory and uptime, the
+disk guard, the newest backup and the notification targets.
 """
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
-from datetime import timedelta
+import threading
+import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import func, select, text
 
+from webapp.core.version import VERSION
 from webapp.core.vocabulary import DOWNLOADING, GALLERY_DL, ITEM, QUEUED, YTDLP
 from webapp.extensions import db
 from webapp.models import Job
 from webapp.models.base import isoformat, utcnow
-from webapp.services.queue import dispatch
+from webapp.services.admin import backup
+from webapp.services.notifications import targets as notification_targets
+from webapp.services.queue import disk_guard, dispatch
 from webapp.services.queue import heartbeat as worker_heartbeat
+
+log = logging.getLogger(__name__)
 
 # The worker's watchdog stamps its heartbeat every 5 s; this much silence means it is gone.
 WORKER_STALE_AFTER = timedelta(seconds=30)
+# When this module was imported: the process's start when /proc cannot say (not Linux).
+_IMPORTED_AT = time.time()
 
 
 def database() -> dict:
@@ -114,7 +127,72 @@ def ffmpeg_version(executable: str = "ffmpeg") -> str | None:
     return match.group(1) if match else (out.splitlines()[0] if out else None)
 
 
-def detailed(storage_root: Path) -> tuple[dict, bool]:
+def _proc_status_bytes(field: str) -> int | None:
+    """A "<field>: N kB" line of /proc/self/status in bytes (None off Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def process_started_at() -> float:
+    """This process's start (Unix time): from /proc (its start in clock ticks after boot), or
+    when this module was imported."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()  # after "pid (name)", which may hold spaces
+        with open("/proc/uptime", encoding="ascii") as uptime:
+            since_boot = float(uptime.read().split()[0])
+        ticks = int(fields[19])  # field 22 of proc(5): starttime
+        return time.time() - since_boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return _IMPORTED_AT
+
+
+def process() -> dict:
+    """This web process: CPU time used (user and system), memory (resident now and at most),
+    threads, and how long it has been running. Under gunicorn, the worker that answered."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    started = process_started_at()
+    rss = _proc_status_bytes("VmRSS")
+    return {
+        "pid": os.getpid(),
+        "cpu_user_seconds": round(usage.ru_utime, 2),
+        "cpu_system_seconds": round(usage.ru_stime, 2),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+        "memory_rss_bytes": rss,
+        "memory_max_rss_bytes": usage.ru_maxrss * 1024,  # Linux reports kB
+        "threads": threading.active_count(),
+        "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds").replace(
+            "+00:00", "Z"),
+        "uptime_seconds": round(max(time.time() - started, 0.0), 1),
+    }
+
+
+def _informative(name: str, read):
+    """What `read()` says, or {"error": …} when it fails: these parts never fail the answer."""
+    try:
+        return read()
+    except Exception as exc:  # one part unreadable must not hide the others
+        log.warning("health: %s unreadable: %s", name, type(exc).__name__)
+        db.session.rollback()
+        return {"error": type(exc).__name__}
+
+
+def operations(settings) -> dict:
+    """The disk guard's state, the newest backup and the notification targets' state."""
+    return {
+        "disk_guard": _informative("disk guard", disk_guard.state),
+        "last_backup": _informative("backups", lambda: backup.latest(settings)),
+        "notifications": _informative("notification targets", notification_targets.health_summary),
+    }
+
+
+def detailed(storage_root: Path, settings=None) -> tuple[dict, bool]:
     """Every check's result, and whether all of them passed."""
     checks = {
         "database": database(),
@@ -127,5 +205,8 @@ def detailed(storage_root: Path) -> tuple[dict, bool]:
         checks["worker"] = {"ok": False, "error": "database unreachable"}
         checks["queue"] = {"ok": False, "error": "database unreachable"}
     healthy = all(check["ok"] for check in checks.values())
-    return {"status": "ok" if healthy else "unavailable", "checks": checks,
-            "versions": tool_versions(), "pid": os.getpid()}, healthy
+    body = {"status": "ok" if healthy else "unavailable", "checks": checks, "version": VERSION,
+            "versions": {"haul": VERSION, **tool_versions()}, "pid": os.getpid(), "process": process()}
+    if settings is not None and checks["database"]["ok"]:
+        body.update(operations(settings))
+    return body, healthy

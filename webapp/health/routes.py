@@ -19,6 +19,7 @@ def health():
 @bp.get("/health/detailed")
 @require(role="admin")
 def health_detailed():
-    body, healthy = checks.detailed(current_app.config["HAUL"].storage_root)
+    settings = current_app.config["HAUL"]
+    body, healthy = checks.detailed(settings.storage_root, settings)
     db.session.remove()
     return jsonify(body), 200 if healthy else 503

@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 
 from webapp.core.link_text import parse_links
 from webapp.core.listings import NEWEST_FIRST, OLDEST_FIRST, Options, OptionsProblem
+from webapp.core.numbers import is_whole_number
 from webapp.core.vocabulary import AUTO, DOWNLOADING, GUI, TOOLS
 from webapp.errors import HaulError
 from webapp.guest.routes import public_page_or_login
@@ -17,7 +18,7 @@ from webapp.queue import bp
 from webapp.queue.stream import queue_event_stream
 from webapp.services.library import presets
 from webapp.services.queue import children as collection_children
-from webapp.services.queue import events, job_control
+from webapp.services.queue import disk_guard, events, job_control, start_now, start_stop
 from webapp.services.queue import listing as queue_listing
 from webapp.services.queue import pause as queue_state
 from webapp.services.queue.submissions import submit
@@ -30,6 +31,8 @@ JOB_ACTIONS = {
     "resume": (job_control.resume, "Resumed"),
     "retry": (job_control.retry, "Queued again"),
     "remove": (job_control.remove, "Removed from the queue"),
+    # Past the download windows (an admin's: start_now.check_run_now answers a user 403).
+    "now": (lambda job: start_now.start_now(job, session_principal()), "Starts now"),
 }
 
 
@@ -47,6 +50,7 @@ def queue_context(owner: int | None) -> dict:
         "finished": queue_listing.finished_jobs(owner),
         "counts": job_control.status_counts(counts_for),
         "queue_paused": queue_state.is_paused(),
+        "disk_guard": disk_guard.state(),  # its banner while the storage disk is nearly full
         "owner": owner,
         "finished_shown": queue_listing.FINISHED_SHOWN,
     }
@@ -59,7 +63,7 @@ def form_context(**values) -> dict:
         "priorities": PRIORITIES,
         "values": {"urls": "", "post_title": "", "engine": AUTO, "preset": "", "priority": "normal",
                    "coll_limit": "", "coll_items": "", "coll_order": NEWEST_FIRST, "coll_numbered": False,
-                   "coll_folder": True, **values},
+                   "coll_folder": True, "run_now": False, **values},
         "problems": [],
         "collection_problem": None,
         "result": None,
@@ -96,6 +100,7 @@ def job_list():
 def add_links():
     form = request.form
     values = {key: (form.get(key) or "").strip() for key in ("urls", "post_title", "engine", "preset", "priority")}
+    values["run_now"] = form.get("run_now") == "1"  # the admins' "Start now (ignore download windows)"
     values.update(_collection_values(form))
     context = form_context(**values)
     try:
@@ -120,6 +125,7 @@ def add_links():
             preset=values["preset"] or None,
             priority=PRIORITIES.get(values["priority"], 0),
             collection=collection,
+            run_now=values["run_now"],
         )
     except HaulError as exc:
         context["problems"] = [{"line": None, "text": "", "reason": exc.detail}]
@@ -155,7 +161,7 @@ def _collection_values(form) -> dict:
 def _collection_options(values: dict) -> dict | None:
     """The options to store, None when all are the defaults (nothing to keep); OptionsProblem."""
     limit = values["coll_limit"]
-    if limit and not limit.isdigit():
+    if limit and not is_whole_number(limit, 9):
         raise OptionsProblem("First N items must be a whole number")
     chosen = {"items": values["coll_items"] or None, "limit": int(limit) if limit else None,
               "order": values["coll_order"], "numbered": values["coll_numbered"], "folder": values["coll_folder"]}
@@ -229,7 +235,7 @@ def move_job(job_id: int, where: str):
 
 def _admin_only():
     if not current_user.is_admin:
-        abort(403, description="Only an admin can pause or resume the whole queue.")
+        abort(403, description="Only an admin can pause, resume, stop or start the whole queue.")
 
 
 @bp.post("/queue/pause")
@@ -248,6 +254,27 @@ def resume_queue():
     waiting = job_control.resume_all()
     response = render_template("queue/_toolbar.html", **queue_context(_owner_filter()))
     return with_toast(response, f"Queue resumed ({waiting} waiting)" if waiting else "Queue resumed", "success")
+
+
+@bp.post("/queue/stop")
+@login_required
+def stop_queue():
+    """Pause the queue and put what runs back in it (services/queue/start_stop.py)."""
+    _admin_only()
+    interrupted = start_stop.stop()
+    response = render_template("queue/_toolbar.html", **queue_context(_owner_filter()))
+    message = "Queue stopped" + (f": {interrupted} download{'s' if interrupted != 1 else ''} back in the queue"
+                                 if interrupted else "")
+    return with_toast(response, message, "warning")
+
+
+@bp.post("/queue/start")
+@login_required
+def start_queue():
+    _admin_only()
+    waiting = start_stop.start()
+    response = render_template("queue/_toolbar.html", **queue_context(_owner_filter()))
+    return with_toast(response, f"Queue started ({waiting} waiting)" if waiting else "Queue started", "success")
 
 
 @bp.post("/queue/clear/<status>")

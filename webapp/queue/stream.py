@@ -23,7 +23,7 @@ from sqlalchemy import select
 from webapp import stream_loop, streams
 from webapp.extensions import db
 from webapp.models import Job
-from webapp.services.queue import events, job_control
+from webapp.services.queue import disk_guard, events, job_control
 from webapp.services.queue import listing as queue_listing
 from webapp.services.queue import pause as queue_state
 from webapp.services.queue.events import EventRecord
@@ -62,6 +62,7 @@ class _QueueView(stream_loop.LiveView):
             "finished": queue_listing.finished_jobs(self.owner),
             "counts": job_control.status_counts(self.owner),
             "queue_paused": queue_state.is_paused(),
+            "disk_guard": disk_guard.state(),  # its banner while the storage disk is nearly full
             "owner": self.owner,
             "finished_shown": queue_listing.FINISHED_SHOWN,
         }

@@ -35,6 +35,19 @@ class DownloadsForm(FlaskForm):
         self.default_preset.choices = _choices(dict(presets.choices()))
 
 
+class LimitsForm(FlaskForm):
+    """The bandwidth limits and the disk guard (strings, checked by runtime_settings.validate)."""
+
+    bandwidth_limit = StringField("Bandwidth limit (all downloads together, per second)",
+                                  validators=[InputRequired("Enter a size such as 5M, or 0")])
+    per_job_bandwidth_limit = StringField("Bandwidth limit per download (per second)",
+                                          validators=[InputRequired("Enter a size such as 1M, or 0")])
+    disk_guard_min_free_bytes = StringField("Keep free on the storage disk",
+                                            validators=[InputRequired("Enter a size such as 2G, or 0")])
+    disk_guard_min_free_percent = StringField("…or this percentage of it, whichever is smaller",
+                                              validators=[InputRequired("Enter a number from 0 to 50")])
+
+
 class AccessForm(FlaskForm):
     users_private_addresses = BooleanField("Users may download from private addresses")
     # A string, checked by runtime_settings.validate like the download numbers.

@@ -15,13 +15,15 @@ from flask_login import current_user, login_required, login_user
 from sqlalchemy import func, select
 
 from webapp.core import tool_allowlist
+from webapp.core.byte_sizes import short_size
 from webapp.core.vocabulary import GALLERY_DL, YTDLP
 from webapp.errors import HaulError, Invalid
 from webapp.extensions import db
 from webapp.models import ApiToken, JobFile, User
 from webapp.services.accounts import identity as accounts
 from webapp.services.accounts import user_admin as users
-from webapp.services.admin import cookie_access, cookies, runtime_settings
+from webapp.services.admin import cookie_access, cookies, limits_settings, runtime_settings
+from webapp.services.queue import disk_guard
 from webapp.settings import bp
 from webapp.settings.forms import (
     TOKEN_ACCESS,
@@ -29,6 +31,7 @@ from webapp.settings.forms import (
     ConfirmForm,
     CookiesForm,
     DownloadsForm,
+    LimitsForm,
     NewTokenForm,
     NewUserForm,
     PasswordChangeForm,
@@ -44,7 +47,9 @@ DOWNLOAD_KEYS = (runtime_settings.CONCURRENCY, runtime_settings.TIMEOUT, runtime
 _NUMBER_KEYS = (runtime_settings.CONCURRENCY, runtime_settings.TIMEOUT, runtime_settings.SUBSCRIPTION_MIN_INTERVAL)
 TOOL_KEYS = (runtime_settings.GALLERY_DL_ARGS, runtime_settings.YTDLP_ARGS)
 ACCESS_KEYS = (runtime_settings.PRIVATE_FOR_USERS, runtime_settings.MAX_STREAMS)
+LIMIT_KEYS = limits_settings.KEYS  # bandwidth limits and the disk guard (Settings → Downloads)
 SECTION_KEYS = {"downloads": DOWNLOAD_KEYS, "tools": TOOL_KEYS, "access": ACCESS_KEYS}
+SECTION_KEYS["limits"] = LIMIT_KEYS
 ALLOWED_SWITCHES = {
     YTDLP: sorted(tool_allowlist.YTDLP_SWITCHES),
     GALLERY_DL: tool_allowlist.gallery_dl_switches(),
@@ -104,6 +109,15 @@ def _tools_form(effective, formdata=None) -> ToolArgsForm:
     return form
 
 
+def _limits_form(effective, formdata=None) -> LimitsForm:
+    form = LimitsForm(formdata=formdata, prefix="limits")
+    if formdata is None:  # sizes as people type them: 2147483648 shows as 2G
+        for key in LIMIT_KEYS:
+            value = effective.get(key)
+            getattr(form, key).data = short_size(value) if key in limits_settings.SIZE_KEYS else str(value)
+    return form
+
+
 def _access_form(effective, formdata=None) -> AccessForm:
     form = AccessForm(formdata=formdata, prefix="access")
     if formdata is None:
@@ -139,6 +153,8 @@ def _settings_context(**forms) -> dict:
         "downloads_form": forms.get("downloads_form") or _downloads_form(effective),
         "tools_form": forms.get("tools_form") or _tools_form(effective),
         "access_form": forms.get("access_form") or _access_form(effective),
+        "limits_form": forms.get("limits_form") or _limits_form(effective),
+        "disk_guard": disk_guard.state(),
         "cookies_form": forms.get("cookies_form") or CookiesForm(formdata=None, prefix="cookies"),
         "cookie_files": cookies.list_files(settings.data_dir),
         "cookie_access": cookie_access.all_access(),
@@ -200,13 +216,19 @@ def save_tools():
     return _save_section(_tools_form, "tools_form", "settings/_tools.html", TOOL_KEYS, empty="")
 
 
+@bp.post("/settings/limits")
+@admin_required
+def save_limits():
+    return _save_section(_limits_form, "limits_form", "settings/_limits.html", LIMIT_KEYS)
+
+
 @bp.post("/settings/access")
 @admin_required
 def save_access():
     return _save_section(_access_form, "access_form", "settings/_access.html", ACCESS_KEYS)
 
 
-@bp.post("/settings/<any(downloads, tools, access):section>/reset")
+@bp.post("/settings/<any(downloads, tools, access, limits):section>/reset")
 @admin_required
 def reset_section(section):
     form = ConfirmForm()

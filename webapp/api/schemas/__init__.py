@@ -102,6 +102,11 @@ class JobSchema(Schema):
     item_key = fields.String(allow_none=True, metadata={"description": "The item's identity, <extractor>:<id>"})
     duplicate_of = fields.Integer(allow_none=True, metadata={
         "description": "The job that already had this entry (nothing was downloaded again)"})
+    run_now = fields.Boolean(metadata={"description": "May start outside the download windows"})
+    scheduled_for = fields.String(allow_none=True, metadata={
+        "description": "While the download windows are closed, a queued job (not run_now) waits for the next "
+                       "opening: this time (ISO 8601, UTC); the page shows it as scheduled. Its status stays "
+                       "queued. null otherwise"})
 
 
 class ChildrenPageSchema(Schema):

@@ -11,7 +11,7 @@ from marshmallow import Schema, fields, validate
 from webapp.api.schemas import ChildrenSummarySchema
 from webapp.core.vocabulary import FILE_KINDS, FINISHED_STATUSES, SOURCES
 from webapp.services.library.downloads import BULK_ACTIONS, MAX_BULK_IDS
-from webapp.services.library.stats import PERIODS
+from webapp.services.library.stats import GROUPINGS, PERIODS
 from webapp.services.queue.children import CHILDREN_PER_PAGE, MAX_CHILDREN_PER_PAGE
 
 MAX_PAGE = 10**9  # webapp/api/common.page_from_args
@@ -95,6 +95,9 @@ class DeleteQuerySchema(Schema):
 class StatsQuerySchema(Schema):
     period = fields.String(load_default="all", validate=validate.OneOf(tuple(PERIODS)), metadata={
         "description": "today (since 00:00 UTC), week (the last 7 days), month (30), year (365) or all"})
+    group_by = fields.String(load_default="day", validate=validate.OneOf(GROUPINGS), metadata={
+        "description": "The timeline's buckets: UTC hour, day, week (from Monday) or month. hour only with "
+                       "period today, week or month (else 422 `invalid_group_by`)"})
 
 
 class BulkSchema(Schema):
@@ -216,7 +219,9 @@ class DownloadPageSchema(Schema):
 
 
 class TimelineDaySchema(Schema):
-    date = fields.String(required=True, metadata={"description": "YYYY-MM-DD (UTC)"})
+    date = fields.String(required=True, metadata={
+        "description": "The bucket's start (UTC): YYYY-MM-DD for a day, a week (its Monday) or a month (its 1st); "
+                       "YYYY-MM-DDTHH:00:00Z for an hour"})
     count = fields.Integer(required=True)
     completed = fields.Integer(required=True)
     failed = fields.Integer(required=True)
@@ -225,6 +230,7 @@ class TimelineDaySchema(Schema):
 
 class DownloadStatsSchema(Schema):
     period = fields.String(required=True)
+    group_by = fields.String(required=True, metadata={"description": "The timeline's buckets"})
     since = fields.String(allow_none=True, required=True, metadata={"description": "Where the period starts"})
     total_downloads = fields.Integer(required=True)
     completed = fields.Integer(required=True)

@@ -110,6 +110,8 @@ class QueueSubmitSchema(Schema):
                                                        "above 10 only an admin may give (403 `priority_reserved`)"})
     force = fields.Boolean(load_default=False,
                            metadata={"description": "Queue URLs again even when already queued or downloaded"})
+    run_now = fields.Boolean(load_default=False, metadata={
+        "description": "Start outside the download windows (admins only: 403 `run_now_reserved` for others)"})
     # Checked by the service (webapp.core.listings.Options), which words the 422
     # `invalid_collection`; documented here field by field.
     collection = fields.Raw(allow_none=True, metadata=COLLECTION_DOC)

@@ -6,12 +6,12 @@ the services still check every value (one set of rules for the GUI and the API).
 """
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from webapp.core.vocabulary import TOOLS
 from webapp.models.user import ROLES
 from webapp.services.accounts.identity import MIN_PASSWORD_LENGTH, USERNAME_RE
-from webapp.services.admin import cookie_access, runtime_settings
+from webapp.services.admin import cookie_access, limits_settings, runtime_settings, window_settings
 
 MAX_PASSWORD_LENGTH = 256  # webapp/services/users.check_password
 PLATFORM_TOOLS = TOOLS
@@ -23,6 +23,19 @@ _ALLOWLIST = ("Only switches on Haul's allowlist are accepted (rate limits, retr
               "and sorting, playlist items and ranges, size and date limits, subtitles, user agent and referer, "
               "proxy, geo bypass, timeouts; the Settings page lists every one); any other switch, a URL or a "
               "value a switch cannot take is refused (422 `invalid_settings` naming the switch).")
+
+
+class ByteSize(fields.Field):
+    """Bytes as a whole number, or a size as people type it ("500K", "5M", "2G": powers of 1024);
+    the settings' own rules check the value (422 `invalid_settings` naming the key)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValidationError("Enter a number of bytes or a size such as 500K, 5M or 2G")
+        return value
+
+
+_SIZE_TYPE = {"oneOf": [{"type": "integer", "minimum": 0}, {"type": "string", "maxLength": 40}]}
 
 
 class SettingsPatchSchema(Schema):
@@ -63,6 +76,37 @@ class SettingsPatchSchema(Schema):
         metadata={"description": "The shortest schedule a subscription may have, in minutes (1 to 1440): a "
                                  "schedule running more often is refused (422 `schedule_too_frequent`). "
                                  f"Default 15. {_NULL_RESTORES}"})
+    disk_guard_min_free_bytes = ByteSize(
+        allow_none=True,
+        metadata={**_SIZE_TYPE, "description": "The disk guard: no new job starts while the storage disk has less "
+                  "free space than the SMALLER of this and `disk_guard_min_free_percent` of the disk. Bytes or a size "
+                  f"(\"2G\"); 0 switches this rule off. Default 2 GiB. {_NULL_RESTORES}"})
+    disk_guard_min_free_percent = fields.Integer(
+        strict=True, allow_none=True, validate=validate.Range(min=0, max=limits_settings.MAX_MIN_FREE_PERCENT),
+        metadata={"description": "The disk guard's other rule: percent of the disk kept free (0 to 50; 0 switches "
+                                 f"it off; both 0 switch the guard off). Default 5. {_NULL_RESTORES}"})
+    bandwidth_limit = ByteSize(
+        allow_none=True,
+        metadata={**_SIZE_TYPE, "description": "Bytes per second for all running downloads together, split among "
+                  "them; bytes or a size (\"5M\", \"500K\"); 0 for no limit, else at least 16K. Applies to running "
+                  f"downloads within a few seconds. Default 0. {_NULL_RESTORES}"})
+    per_job_bandwidth_limit = ByteSize(
+        allow_none=True,
+        metadata={**_SIZE_TYPE, "description": "Bytes per second for each download on its own (within "
+                  f"`bandwidth_limit`); 0 for no limit, else at least 16K. Default 0. {_NULL_RESTORES}"})
+    # Checked by the service (webapp/core/windows.py), whose 422 names the rule that is wrong.
+    download_windows = fields.List(
+        fields.Dict(keys=fields.String()), allow_none=True, validate=validate.Length(max=window_settings.MAX_RULES),
+        metadata={"description": "When new downloads may start: rules like "
+                                 '{"days": ["mon", "tue"], "start": "01:00", "end": "07:00"} (days mon … sun; times '
+                                 "HH:MM in `download_windows_timezone`; an end not after the start is on the next "
+                                 "day; end 24:00 is midnight). Outside them a queued job waits (shown as scheduled, "
+                                 "`scheduled_for`) unless it is `run_now`. [] for none: always open. "
+                                 f"{_NULL_RESTORES}"})
+    download_windows_timezone = fields.String(
+        allow_none=True, validate=validate.Length(max=64),
+        metadata={"description": "The IANA time zone the windows' times are in (Europe/Berlin, UTC …); default the "
+                                 f"server's own. {_NULL_RESTORES}"})
 
 
 class SettingValueSchema(Schema):
@@ -87,6 +131,12 @@ class SettingsValuesSchema(Schema):
     users_private_addresses = fields.Nested(SettingValueSchema, required=True)
     max_streams = fields.Nested(SettingValueSchema, required=True)
     subscription_min_interval_minutes = fields.Nested(SettingValueSchema, required=True)
+    disk_guard_min_free_bytes = fields.Nested(SettingValueSchema, required=True)
+    disk_guard_min_free_percent = fields.Nested(SettingValueSchema, required=True)
+    bandwidth_limit = fields.Nested(SettingValueSchema, required=True)
+    per_job_bandwidth_limit = fields.Nested(SettingValueSchema, required=True)
+    download_windows = fields.Nested(SettingValueSchema, required=True)
+    download_windows_timezone = fields.Nested(SettingValueSchema, required=True)
 
 
 class StorageSchema(Schema):
@@ -103,6 +153,10 @@ class SettingsSchema(Schema):
     limits = fields.Dict(required=True, metadata={"description": "Bounds and choices of each setting"})
     worker_type = fields.String(required=True, metadata={"description": "HAUL_WORKER_TYPE: thread or process"})
     storage = fields.Nested(StorageSchema, required=True, metadata={"description": "Read-only"})
+    disk_guard = fields.Dict(required=True, metadata={
+        "description": "Read-only: the disk guard now — tripped (no new job starts), reason (low_space or "
+                       "disk_full), since, free_bytes, total_bytes, threshold_bytes (null: the guard is off), "
+                       "min_free_bytes, min_free_percent, checked_at, message (the queue page's banner)"})
     changed = fields.List(fields.String(), metadata={"description": "PATCH only: the keys whose value changed"})
 
 
@@ -233,6 +287,20 @@ class FinishedCountsSchema(Schema):
     total = fields.Integer(required=True)
 
 
+class NextRunSchema(Schema):
+    subscription_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    scheduled_time = fields.String(required=True, metadata={"description": "When it runs (UTC, ISO 8601)"})
+    in_seconds = fields.Integer(required=True, metadata={"description": "Seconds from now (0: due)"})
+
+
+class DownloadWindowSchema(Schema):
+    enabled = fields.Boolean(required=True, metadata={"description": "Whether download windows are set"})
+    open = fields.Boolean(required=True, metadata={"description": "Whether new downloads may start now"})
+    next_open = fields.String(allow_none=True, required=True,
+                              metadata={"description": "When the next window opens (UTC), while closed"})
+
+
 class OverviewSchema(Schema):
     scope = fields.String(required=True, validate=validate.OneOf(("all", "own")),
                           metadata={"description": "all: every user's jobs (admin); own: the caller's"})
@@ -246,3 +314,9 @@ class OverviewSchema(Schema):
     storage = fields.Dict(required=True, metadata={"description": "total_bytes, used_bytes, free_bytes of the disk"})
     worker = fields.Dict(required=True, metadata={"description": "alive, heartbeat_at, seconds_since_heartbeat"})
     queue = fields.Dict(required=True, metadata={"description": "paused"})
+    success_rate = fields.Float(allow_none=True, required=True, metadata={
+        "description": "Jobs completed / (completed + failed), ever, in percent with one decimal; null when none"})
+    next_scheduled_run = fields.Nested(NextRunSchema, allow_none=True, required=True, metadata={
+        "description": "The enabled subscription (the caller's own, for a user) that runs next; null when none"})
+    download_window = fields.Nested(DownloadWindowSchema, required=True, metadata={
+        "description": "The admin's download windows: open now, or when the next opens"})

@@ -38,6 +38,8 @@ from webapp.core.vocabulary import AUTO, GALLERY_DL, QUEUED, TOOLS, YTDLP
 from webapp.errors import Invalid
 from webapp.extensions import db
 from webapp.models import Job, Setting
+from webapp.models.setting import store_setting
+from webapp.services.admin import limits_settings, window_settings
 from webapp.services.library import presets
 from webapp.services.queue import dispatch
 
@@ -63,6 +65,11 @@ MAX_STREAMS = "max_streams"
 SUBSCRIPTION_MIN_INTERVAL = "subscription_min_interval_minutes"
 KEYS = (CONCURRENCY, TIMEOUT, ENGINE, PRESET, GALLERY_DL_ARGS, YTDLP_ARGS, PRIVATE_FOR_USERS, MAX_STREAMS,
         SUBSCRIPTION_MIN_INTERVAL)
+# The disk guard and the bandwidth limits (webapp/services/queue/disk_guard.py, jobs/bandwidth.py):
+# their keys, defaults, bounds and checks live in limits_settings.py; added to KEYS here.
+KEYS += limits_settings.KEYS
+# The download windows and their time zone (webapp/services/queue/windows.py): window_settings.py.
+KEYS += window_settings.KEYS
 TOOL_OF_ARGS = {GALLERY_DL_ARGS: GALLERY_DL, YTDLP_ARGS: YTDLP}  # whose extra switches each setting holds
 DEFAULT_MAX_STREAMS = 20
 MAX_MAX_STREAMS = 10000
@@ -98,6 +105,12 @@ class Effective:
     users_private_addresses: bool
     max_streams: int
     subscription_min_interval_minutes: int
+    disk_guard_min_free_bytes: int
+    disk_guard_min_free_percent: int
+    bandwidth_limit: int
+    per_job_bandwidth_limit: int
+    download_windows: list
+    download_windows_timezone: str
     changed: frozenset = frozenset()
 
     def get(self, key: str):
@@ -137,6 +150,8 @@ def defaults(settings=None) -> dict:
         PRIVATE_FOR_USERS: False,
         MAX_STREAMS: DEFAULT_MAX_STREAMS,
         SUBSCRIPTION_MIN_INTERVAL: DEFAULT_SUBSCRIPTION_MIN_INTERVAL,
+        **limits_settings.DEFAULTS,
+        **window_settings.defaults(),
     }
 
 
@@ -161,6 +176,10 @@ def _shape_ok(key: str, value, settings) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_MAX_STREAMS
     if key == SUBSCRIPTION_MIN_INTERVAL:
         return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_SUBSCRIPTION_MIN_INTERVAL
+    if key in limits_settings.KEYS:
+        return limits_settings.shape_ok(key, value)
+    if key in window_settings.KEYS:
+        return window_settings.shape_ok(key, value)
     return isinstance(value, str)
 
 
@@ -223,6 +242,8 @@ def limits(settings=None) -> dict:
         PRIVATE_FOR_USERS: {"choices": [False, True]},
         MAX_STREAMS: {"min": 1, "max": MAX_MAX_STREAMS},
         SUBSCRIPTION_MIN_INTERVAL: {"min": 1, "max": MAX_SUBSCRIPTION_MIN_INTERVAL},
+        **limits_settings.LIMITS,
+        **window_settings.LIMITS,
     }
 
 
@@ -302,6 +323,10 @@ def validate(key: str, raw, settings=None):
         return _whole_number(raw, 1, MAX_MAX_STREAMS, "Live connections per user")
     if key == SUBSCRIPTION_MIN_INTERVAL:
         return _whole_number(raw, 1, MAX_SUBSCRIPTION_MIN_INTERVAL, "The subscriptions' shortest interval (minutes)")
+    if key in limits_settings.KEYS:
+        return limits_settings.validate(key, raw)
+    if key in window_settings.KEYS:
+        return window_settings.validate(key, raw)
     if key in TOOL_OF_ARGS:
         text = " ".join(str(raw or "").split())  # one line: newlines from a textarea are spaces
         if len(text) > MAX_ARGS_LENGTH:
@@ -353,14 +378,7 @@ def save(values: dict, settings=None, reset_keys=()) -> list[str]:
     if forget:
         db.session.execute(delete(Setting).where(Setting.key.in_(forget)))
     for key, value in clean.items():
-        row = db.session.get(Setting, key)
-        if value == env[key]:
-            if row is not None:
-                db.session.delete(row)
-        elif row is None:
-            db.session.add(Setting(key=key, value=value))
-        else:
-            row.value = value
+        store_setting(key, value, env[key])
     db.session.commit()
     after = current(settings)
     _wake_for_more_room(before.download_concurrency, after.download_concurrency)

@@ -28,6 +28,7 @@ from webapp.models import GuestSession, Invite, Job, JobFile, Submission, Upload
 from webapp.models.base import isoformat, utcnow
 from webapp.models.invite import DEFAULT_KINDS, DUPLICATE, KINDS, new_key
 from webapp.services.library import presets
+from webapp.services.notifications import news as notification_news
 
 MAX_NAME = 100
 MAX_POST_TITLE = 300
@@ -192,6 +193,7 @@ def count_use(guest: GuestSession) -> None:
         db.session.rollback()
         raise closed_error("used_up")
     guest.counted_at = now
+    notification_news.invite_used(db.session.get(Invite, guest.invite_id))  # its creator's targets hear of it
 
 
 def check_password(invite: Invite, guest: GuestSession, password: str) -> bool:

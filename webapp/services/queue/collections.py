@@ -42,6 +42,7 @@ from webapp.extensions import db
 from webapp.models import Job, Subscription, SubscriptionRun
 from webapp.models.base import utcnow
 from webapp.models.subscription import RUN_ACTIVE, RUN_COMPLETED, RUN_DOWNLOADING, RUN_FAILED
+from webapp.services.notifications import news as notification_news
 from webapp.services.queue import dispatch, events
 
 # Children's ranks sit just after their parent's, in order: they are claimed in the
@@ -107,6 +108,7 @@ def _expand_once(job_id, listing, base_folder, picked, url_dedupe, within) -> Ex
     # One event for the lot: live views redraw the parent (its count) and read its children
     # when shown; an event per child would be 1,000 rows and 1,000 frames for every open stream.
     events.publish_job(events.STATUS, parent, children=len(children))
+    notification_news.new_items(parent, sum(1 for child in children if child["status"] == QUEUED))
     _follow(parent, now)
     db.session.commit()
     if any(child["status"] == QUEUED for child in children):
@@ -143,6 +145,7 @@ def _child_rows(parent: Job, entries: list[Item], options: Options, base_folder,
             "priority": parent.priority,
             "rank": parent.rank + position * RANK_STEP,
             "preset": parent.preset,
+            "run_now": parent.run_now,  # a collection started "now" starts its entries now too
             "source": parent.source,
             "user_id": parent.user_id,
             "token_id": parent.token_id,
@@ -261,6 +264,8 @@ def _follow(parent: Job, now: datetime) -> None:
         kind = {COMPLETED: events.COMPLETED, FAILED: events.FAILED, CANCELLED: events.CANCELLED}.get(
             parent.status, events.PROGRESS)
         events.publish_job(kind, parent, children=summary)
+        if parent.status != before[0]:
+            notification_news.job_finished(parent)  # completed or failed: its owner's targets hear of it
         if parent.subscription_run_id is not None:
             _follow_run(parent, summary, now)
 
@@ -280,6 +285,8 @@ def _follow_run(parent: Job, summary: dict, now: datetime) -> None:
         subscription = db.session.get(Subscription, run.subscription_id)
         kind = events.RUN_FAILED if run.status == RUN_FAILED else events.RUN_FINISHED
         events.publish_queue(kind, user_id=subscription.user_id, **run.event_data(subscription))
+        if run.status == RUN_FAILED:
+            notification_news.subscription_failed(subscription, run)
     else:
         run.status = RUN_DOWNLOADING
 

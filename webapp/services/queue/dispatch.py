@@ -26,6 +26,7 @@ from webapp.extensions import db
 from webapp.models import Job, Setting
 from webapp.services.admin import runtime_settings
 from webapp.services.queue import pause as queue_state
+from webapp.services.queue import windows
 
 
 class WorkerQueue(Protocol):
@@ -132,6 +133,11 @@ def top_up(release_session: bool = True) -> int:
     still use their session's objects, like a submission, keep it).
     """
     queued, room = _startable()
+    if queued and room and not windows.may_start_any():
+        # Outside the download windows only the jobs marked "now" may start: the others get their
+        # wake-ups from the watchdog's top-up when a window opens (jobs/recovery.py, every 5 s).
+        queued = db.session.scalar(select(func.count(Job.id)).where(
+            Job.status == QUEUED, Job.kind == ITEM, Job.run_now.is_(True))) or 0
     if release_session:
         db.session.remove()
     missing = min(queued, room) - _ready_wakeups() if room else 0

@@ -34,6 +34,10 @@ CLEARED = "cleared"  # a job left the queue page (history keeps it)
 REORDERED, CLEARED_MANY = "reordered", "cleared_many"
 QUEUE_PAUSED, QUEUE_RESUMED = "queue_paused", "queue_resumed"
 QUEUE_EVENTS = (REORDERED, CLEARED_MANY, QUEUE_PAUSED, QUEUE_RESUMED)
+# The disk guard (services/queue/disk_guard.py) stopped new jobs, or let them start again: queue-wide,
+# the queue page's toolbar shows or drops its banner. Data: tripped, reason, free_bytes, threshold_bytes, message.
+DISK_GUARD_TRIPPED, DISK_GUARD_CLEARED = "disk_guard_tripped", "disk_guard_cleared"
+QUEUE_EVENTS += (DISK_GUARD_TRIPPED, DISK_GUARD_CLEARED)
 # A subscription's run: started, found its new items (queued as children), finished, failed, or
 # skipped because the previous one was still going. Told to the subscription's owner (and admins).
 RUN_STARTED, RUN_FOUND, RUN_FINISHED = "run_started", "run_found", "run_finished"

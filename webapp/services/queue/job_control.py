@@ -376,7 +376,9 @@ def resume_all() -> int:
     events.publish_queue(events.QUEUE_RESUMED)
     db.session.commit()
     waiting = db.session.scalar(select(func.count(Job.id)).where(Job.status == QUEUED)) or 0
-    dispatch.top_up()
+    # The session stays: the queue page's answer still reads the signed-in user (a removed
+    # session left it detached, and "Resume all" answered 500).
+    dispatch.top_up(release_session=False)
     return waiting
 
 

@@ -31,7 +31,7 @@ from webapp.models.job import new_submission_id
 from webapp.services.accounts.identity import Principal
 from webapp.services.admin import runtime_settings
 from webapp.services.library import presets
-from webapp.services.queue import dispatch, events, job_control, submit_batcher
+from webapp.services.queue import dispatch, events, job_control, start_now, submit_batcher
 
 MAX_URLS = 200
 MAX_TEXT = 300
@@ -146,6 +146,8 @@ class Prepared:
     # A collection's options as stored (Options.to_json()), None when none were given: the
     # worker's defaults apply should the URL turn out to be a playlist or channel.
     collection: dict | None = None
+    # May start outside the download windows (webapp/services/queue/windows.py).
+    run_now: bool = False
 
 
 def check_collection(collection) -> dict | None:
@@ -187,6 +189,7 @@ def submit(
     refuse_if_nothing_new: bool = False,
     guest=None,
     collection=None,
+    run_now: bool = False,
 ) -> SubmitResult:
     """Queue `urls` as one submission; URLs already queued, running or done answer with that job.
 
@@ -197,6 +200,8 @@ def submit(
     URL policy the worker enforces unless the invite allows private addresses.
     `collection` (a playlist's or channel's options: items, limit, order, numbered, folder) is
     stored on each new job for the worker, should its URL list other pages.
+    `run_now` lets the new jobs start outside the download windows (services/queue/windows.py;
+    only an admin may ask: start_now.check_run_now).
 
     Only an admin's links may lead to private addresses (unless the admin's setting allows
     users, or the invite its guests): a URL whose host is known to be one is refused here
@@ -211,12 +216,14 @@ def submit(
     if not isinstance(force, bool):
         raise Invalid("force must be true or false", error_code="invalid_force")
     collection = check_collection(collection)
+    run_now = start_now.check_run_now(run_now, principal)
     prepared = Prepared(
         normalised, post_title, label, force, engine, priority, preset, source, refuse_if_nothing_new,
         user_id=principal.user_id if principal else None,
         token_id=principal.token_id if principal else None,
         via=principal.via if principal else (INVITE if guest is not None else source),
         collection=collection,
+        run_now=run_now,
     )
     if guest is not None:
         prepared.trust, prepared.invite_id, prepared.guest_session_id = GUEST_TRUST, guest.invite_id, guest.id
@@ -366,6 +373,7 @@ def _job_row(prepared: Prepared, submission_id: str, url: str, now: datetime) ->
         "token_id": prepared.token_id,
         "status": QUEUED,
         "collection_options": prepared.collection,
+        "run_now": prepared.run_now,
         "created_at": now,
         "updated_at": now,
     }

@@ -39,6 +39,7 @@ from webapp.models.subscription import (
     TRIGGER_MANUAL,
     TRIGGER_SCHEDULE,
 )
+from webapp.services.notifications import news as notification_news
 from webapp.services.queue import collections, dispatch, events
 
 log = logging.getLogger(__name__)
@@ -317,6 +318,7 @@ def listing_ended(job: Job) -> None:
     run.error = job.error or f"The run's listing was {job.status}"
     subscription = db.session.get(Subscription, run.subscription_id)
     _publish(events.RUN_FAILED, subscription, run)
+    notification_news.subscription_failed(subscription, run)
 
 
 def _publish(kind: str, subscription: Subscription, run: SubscriptionRun) -> None:

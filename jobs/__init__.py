@@ -1,7 +1,8 @@
 """The Huey instance both processes share, chosen from the configuration.
 
-Huey on SQLite in its own file in the data dir: it carries only wake-up tasks (the job rows are
-the queue), so it needs no other service.
+Huey carries only wake-up tasks (the job rows are the queue). By default it is SqliteHuey in its
+own file in the data dir, so it needs no other service; with HAUL_REDIS_URL it is RedisHuey,
+shared by the web and worker processes of every host (docs/scale-out.md).
 """
 import sys
 
@@ -43,6 +44,13 @@ def _make_huey():
     from webapp.database import CooperativeConnection, under_gevent
 
     settings = load_settings(check_tool_args=False)
+    if settings.redis_url:
+        # Imported only in this mode: the embedded default never loads the Redis client.
+        from huey import RedisHuey
+
+        # blocking=True: a consumer waits on BRPOP instead of polling, so a wake-up reaches an
+        # idle worker host at once; results=False as below.
+        return RedisHuey("haul", url=settings.redis_url, results=False, blocking=True, read_timeout=1)
     # Written by the web (enqueue) and the worker threads (dequeue) at once: wait, don't fail.
     # In the gevent web process the wait must be cooperative (see webapp/database.py).
     # results=False: outcomes live in the job rows; Huey would keep every task's return value.

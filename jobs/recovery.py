@@ -2,19 +2,20 @@
 
 Huey runs a task at most once, so a task that was running when its consumer was killed is
 gone from Huey. The job row still says `downloading`, with the worker's tag and heartbeat:
-when that worker is gone (its process is dead on this host, or its heartbeat is stale), the
-job is queued again and a wake-up task enqueued. This runs when a consumer starts and every
-few seconds in its watchdog thread.
+when that worker is gone (its process is dead on this host, or its heartbeat — the lease its worker renews every
+few seconds, jobs/lease.py — has expired), the job is queued again and a wake-up task enqueued.
+This runs when a consumer starts and, once per period across every worker and host, in the
+watchdog thread (jobs/worker.py). A worker that cannot renew its lease stops the download itself
+before the lease runs out, so a job is never downloaded twice at once.
 """
 from __future__ import annotations
 
 import logging
 import os
-from datetime import timedelta
 
 from sqlalchemy import select
 
-from jobs import runner
+from jobs import lease, runner
 from webapp.core.vocabulary import DOWNLOADING, ITEM
 from webapp.extensions import db
 from webapp.models import Job
@@ -24,7 +25,6 @@ from webapp.services.queue import collections, dispatch, events
 from webapp.services.subscriptions import runs as subscription_runs
 
 log = logging.getLogger(__name__)
-STALE_AFTER = timedelta(seconds=30)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -43,7 +43,7 @@ def _pid_alive(pid: int) -> bool:
 
 def is_orphaned(job: Job, now) -> bool:
     """True when the worker that claimed `job` is certainly gone."""
-    if job.heartbeat_at is None or now - job.heartbeat_at > STALE_AFTER:
+    if job.heartbeat_at is None or now - job.heartbeat_at > lease.stale_after():
         return True
     host, _, rest = (job.worker_tag or "").partition(":")
     pid_text, _, boot_id = rest.partition(":")
@@ -60,7 +60,12 @@ def requeue_orphans() -> list[int]:
     now = utcnow()
     recovered = []
     # Items only: a collection that queued its children has no worker (it follows them).
-    for job in db.session.scalars(select(Job).where(Job.status == DOWNLOADING, Job.kind == ITEM)).all():
+    # FOR UPDATE SKIP LOCKED on PostgreSQL: the rows judged stay as read until the commit, so two
+    # hosts recovering at once cannot both re-queue a job (the second would re-queue it again
+    # after a third worker claimed it); a row another transaction holds (its worker renewing its
+    # lease this instant) is alive anyway. SQLite has one writer at a time and ignores the clause.
+    candidates = select(Job).where(Job.status == DOWNLOADING, Job.kind == ITEM).with_for_update(skip_locked=True)
+    for job in db.session.scalars(candidates).all():
         if not is_orphaned(job, now):
             continue
         if job.attempts >= runner.MAX_ATTEMPTS:

@@ -21,7 +21,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import func, insert, or_, select, true, update
 
-from jobs import bandwidth, disk_full, guest_limits, job_log, net_guard, thumbnails
+from jobs import bandwidth, disk_full, guest_limits, job_log, lease, net_guard, thumbnails
 from jobs.engines import picker
 from jobs.engines.base import (
     AlreadyDownloaded,
@@ -52,7 +52,6 @@ from webapp.services.subscriptions import runs as subscription_runs
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
-HEARTBEAT_SECONDS = 5.0
 CANCEL_POLL_SECONDS = 0.4
 PROGRESS_WRITE_SECONDS = 0.3
 BOOT_ID = uuid.uuid4().hex[:12]
@@ -70,10 +69,10 @@ def worker_tag() -> str:
 def claim_next_job() -> int | None:
     """Atomically move the next runnable job (priority, then rank — its age unless moved) to downloading.
 
-    Nothing is claimed while the whole queue is paused; a paused job is never claimed. One
-    UPDATE … WHERE id = (the next queued job) AND status = 'queued' RETURNING: of two workers
-    racing for a job only one gets it back, and the write lock is held for one statement and
-    one event row.
+    Nothing is claimed while the whole queue is paused; a paused job is never claimed. On
+    SQLite, one UPDATE … WHERE id = (the next queued job) AND status = 'queued' RETURNING: of two
+    workers racing for a job only one gets it back, and the write lock is held for one statement
+    and one event row. On PostgreSQL, `_claim_on_postgresql`.
     """
     if queue_state.holds_claims():  # paused, or a restore under way
         db.session.rollback()
@@ -89,6 +88,8 @@ def claim_next_job() -> int | None:
     running = select(func.count(Job.id)).where(Job.status == DOWNLOADING, Job.kind == ITEM).scalar_subquery()
     # Outside the download windows only the jobs marked "now" may start (services/queue/windows.py).
     startable = Job.run_now.is_(True) if not download_windows.may_start_any() else true()
+    if db.session.get_bind().dialect.name == "postgresql":
+        return _claim_on_postgresql(limit, running, startable)
     for _ in range(10):
         if db.session.scalar(select(running)) >= limit:
             db.session.rollback()
@@ -120,6 +121,46 @@ def claim_next_job() -> int | None:
     return None
 
 
+# The transaction-scoped advisory lock every PostgreSQL claim takes first ("HAUL" in ASCII).
+CLAIM_LOCK_KEY = 0x4841554C
+
+
+def _claim_on_postgresql(limit: int, running, startable) -> int | None:
+    """The claim on PostgreSQL, where many workers on many hosts claim at once.
+
+    SQLite runs one writer at a time, so the UPDATE above counts the running jobs and picks the
+    next one without a race. PostgreSQL's READ COMMITTED would let two claims each count a free
+    slot and both start; the advisory lock makes the count-and-claim one at a time (held for the
+    few statements of the transaction). The job row itself is taken with FOR UPDATE SKIP LOCKED:
+    a queued job another transaction holds this instant (a cancel, a move, a pause from the web)
+    is passed over instead of waited for, and its wake-up claims the next one.
+    """
+    db.session.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK_KEY)))
+    if db.session.scalar(select(running)) >= limit:
+        db.session.rollback()
+        return None
+    now = utcnow()
+    next_id = db.session.scalar(
+        select(Job.id)
+        .where(Job.status == QUEUED, or_(Job.not_before.is_(None), Job.not_before <= now), startable)
+        .order_by(Job.priority.desc(), Job.rank, Job.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if next_id is None:
+        db.session.rollback()
+        return None
+    job = db.session.execute(
+        update(Job).where(Job.id == next_id, Job.status == QUEUED)
+        .values(**Job.claim_values(worker_tag(), now))
+        .returning(Job)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    events.publish_job(events.STATUS, job)
+    db.session.commit()
+    return job.id
+
+
 @dataclass
 class _Stop:
     reason: Outcome = Outcome.CANCELLED  # why the job's cancel event was set
@@ -146,9 +187,19 @@ class _Monitor(threading.Thread):
             self.cancel_event.set()
 
     def run(self) -> None:
-        last_beat = time.monotonic()
+        last_beat = last_renewed = time.monotonic()
         tag = worker_tag()
+        with self.app.app_context():
+            lease_length = lease.lease_seconds()
+        renew_every, fence_after = lease.renew_every(lease_length), lease.fence_after(lease_length)
         while not self.finished.wait(CANCEL_POLL_SECONDS):
+            if time.monotonic() - last_renewed > fence_after:
+                # The lease could not be renewed for most of its life (the database is out of
+                # reach: a network cut): another host will take the job over when it expires, so
+                # stop downloading before then. Nothing is written: the row may no longer be ours.
+                log.warning("job %s: lease not renewed for %.0f s; stopping it for another worker", self.job_id,
+                            time.monotonic() - last_renewed)
+                self._cancel(Outcome.TAKEN_OVER)
             if SHUTDOWN.is_set():
                 self._cancel(Outcome.SHUTDOWN)
             if self.timeout_seconds and time.monotonic() - self.started_at > self.timeout_seconds:
@@ -159,7 +210,7 @@ class _Monitor(threading.Thread):
                         self._cancel(Outcome.CANCELLED)
                     if queue_state.is_stopped():  # the queue was stopped: back to the queue, as at a shutdown
                         self._cancel(Outcome.SHUTDOWN)
-                    if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                    if time.monotonic() - last_beat >= renew_every:
                         beat = db.session.execute(
                             update(Job)
                             .where(Job.id == self.job_id, Job.worker_tag == tag, Job.status == DOWNLOADING)
@@ -167,7 +218,9 @@ class _Monitor(threading.Thread):
                         ).rowcount
                         db.session.commit()
                         last_beat = time.monotonic()
-                        if beat == 0:  # recovered by a watchdog and given to another worker
+                        if beat:
+                            last_renewed = last_beat
+                        else:  # recovered by a watchdog and given to another worker
                             self._cancel(Outcome.TAKEN_OVER)
                     if self.limits is not None:
                         self.limits.check_from_monitor()

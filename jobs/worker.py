@@ -21,7 +21,7 @@ from huey.consumer import Consumer
 from jobs import notify, recovery, runner
 from webapp.config import ConfigError
 from webapp.extensions import db
-from webapp.services.admin import runtime_settings
+from webapp.services.admin import periodic, runtime_settings
 from webapp.services.queue import disk_guard, events
 from webapp.services.queue import heartbeat as worker_heartbeat
 
@@ -83,16 +83,18 @@ class HaulConsumer(Consumer):
 
 
 def _watchdog(app, stop: threading.Event) -> None:
-    last_prune = 0.0
+    """Every few seconds: this worker's own checks, then the queue-wide ones, which one worker of
+    all (on every host) runs per period (webapp/services/admin/periodic.py)."""
+    tag = runner.worker_tag()
     while not stop.wait(WATCHDOG_SECONDS):
         try:
             with app.app_context():
                 disk_guard.check()  # first: on a full disk the writes below may fail
                 worker_heartbeat.beat()  # /health/detailed's sign that the worker is alive
-                recovery.recover()
-                if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
+                if periodic.claim("watchdog", periodic.period_of(WATCHDOG_SECONDS), tag):
+                    recovery.recover()
+                if periodic.claim("prune_events", periodic.period_of(PRUNE_EVERY_SECONDS), tag):
                     events.prune_events()
-                    last_prune = time.monotonic()
         except Exception:  # keep watching through a busy or briefly missing database
             log.exception("watchdog pass failed")
 

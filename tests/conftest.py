@@ -37,10 +37,39 @@ from support.media_site import MediaSite  # noqa: E402
 from support.stack import HaulStack  # noqa: E402
 from support.web import ADMIN_PASSWORD, ADMIN_USERNAME, USER_PASSWORD, USER_USERNAME, sign_in_as  # noqa: E402
 
+from support import scale_out  # noqa: E402
+
 API_TOKEN = "test-static-token-0123456789"
 # A public address (example.com's old one) the tests give to the loopback interface, so that a
 # local site can stand for a host on the internet in the network policy's tests.
 PUBLIC_ADDRESS = "93.184.216.34"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--scale-out", action="store_true",
+                     help="run the end-to-end tests (tests/test_e2e_*.py) again with every live stack on "
+                          "PostgreSQL + Redis (tests/support/scale_out.py); the other tests are left out")
+
+
+def pytest_configure(config):
+    if config.getoption("--scale-out"):
+        os.environ[scale_out.ENABLED_VARIABLE] = "1"  # read by every HaulStack (tests/support/stack.py)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the end-to-end tests; in the scale-out run keep only them, less those marked
+    `embedded_only` (a test of the SQLite setup itself, such as a disk filling under its file)."""
+    for item in items:
+        if item.path.name.startswith("test_e2e_"):
+            item.add_marker(pytest.mark.e2e)
+    if not config.getoption("--scale-out"):
+        return
+    kept, left = [], []
+    for item in items:
+        (kept if item.get_closest_marker("e2e") and not item.get_closest_marker("embedded_only") else left).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")
@@ -110,6 +139,32 @@ def app(settings, migrated_database):
         if not path.exists():
             shutil.copyfile(migrated_database, path)
     app = create_app(settings, role="test", TESTING=True)
+    with app.app_context():
+        upgrade()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def postgres_url():
+    """A new, empty PostgreSQL database on 127.0.0.1:5432 for one test, dropped after it."""
+    url = scale_out.create_database("haul_unit")
+    yield url
+    scale_out.drop_database(url)
+
+
+@pytest.fixture
+def pg_app(settings, postgres_url):
+    """An app like `app`, on a PostgreSQL database the real migrations built."""
+    import dataclasses
+
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+    from webapp.extensions import db
+
+    app = create_app(dataclasses.replace(settings, database_url=postgres_url), role="test", TESTING=True)
     with app.app_context():
         upgrade()
         yield app

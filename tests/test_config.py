@@ -243,8 +243,7 @@ def test_cli_reports_a_bad_value_in_one_line(tmp_path):
     assert not (tmp_path / "data" / "haul.db").exists()  # nothing was migrated
 
 
-@pytest.mark.parametrize(("url", "module"), [("postgresql://haul@db/haul", "psycopg2"),
-                                             ("postgresql+psycopg2://haul@db/haul", "psycopg2"),
+@pytest.mark.parametrize(("url", "module"), [("postgresql+psycopg2://haul@db/haul", "psycopg2"),
                                              ("postgresql+psycopg://haul@db/haul", "psycopg")])
 def test_a_postgres_url_without_its_driver_says_what_to_install(monkeypatch, url, module):
     import importlib.util
@@ -261,3 +260,27 @@ def test_a_postgres_url_without_its_driver_says_what_to_install(monkeypatch, url
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == module else real_find_spec(name, *a))
     check_database_driver(url)  # installed: nothing to say
     check_database_driver("sqlite:///haul.db")
+
+
+@pytest.mark.parametrize("url", ["postgresql://haul:pw@db/haul", "postgres://haul:pw@db/haul"])
+def test_a_plain_postgres_url_means_psycopg_3(url):
+    env = {"HAUL_DATA_DIR": "/tmp/haul-config-test", "HAUL_DATABASE_URL": url}
+    assert load_settings(env, env_file=None).database_url == "postgresql+psycopg://haul:pw@db/haul"
+
+
+@pytest.mark.parametrize(("name", "url"), [("HAUL_DATABASE_URL", "mysql://haul:s3cr3t-pw@db/haul"),
+                                           ("HAUL_REDIS_URL", "http://:s3cr3t-pw@cache:6379/0")])
+def test_a_refused_url_never_shows_its_password(name, url):
+    env = {"HAUL_DATA_DIR": "/tmp/haul-config-test", name: url}
+    with pytest.raises(ConfigError) as info:
+        load_settings(env, env_file=None)
+    assert str(info.value).startswith(name) and "s3cr3t-pw" not in str(info.value) and "***" in str(info.value)
+
+
+def test_several_web_processes_need_postgresql():
+    env = {"HAUL_DATA_DIR": "/tmp/haul-config-test", "HAUL_WEB_PROCESSES": "2"}
+    with pytest.raises(ConfigError) as info:
+        load_settings(env, env_file=None)
+    assert str(info.value).startswith("HAUL_WEB_PROCESSES") and "PostgreSQL" in str(info.value)
+    env["HAUL_DATABASE_URL"] = "postgresql://haul@db/haul"
+    assert load_settings(env, env_file=None).web_processes == 2

@@ -268,12 +268,20 @@ def test_a_page_with_nothing_to_download_fails_with_a_clear_message(stack, media
     assert job["engine"] == "gallery-dl" and job["files"] == []
 
 
-def test_the_queue_file_keeps_no_task_results(stack, media_site):
-    """Outcomes live in the job rows; Huey's result store stays empty however many jobs run."""
+def test_the_queue_keeps_no_task_results(stack, media_site):
+    """Outcomes live in the job rows; Huey's result store (its SQLite file's `kv` table, or the
+    results hash in Redis) stays empty however many jobs run."""
     import sqlite3
+
+    import redis
 
     result = stack.submit([media_site.url(f"/img/{400 + i}.png") for i in range(3)])
     for entry in result["jobs"]:
         assert stack.wait_for_job(entry["id"])["status"] == "completed"
-    with sqlite3.connect(stack.data_dir / "huey.db") as conn:
-        assert conn.execute("SELECT COUNT(*) FROM kv").fetchone() == (0,)
+    if "HAUL_REDIS_URL" in stack.env:
+        client = redis.Redis.from_url(stack.env["HAUL_REDIS_URL"])
+        assert client.hlen("huey.results.haul") == 0
+        assert not (stack.data_dir / "huey.db").exists()
+    else:
+        with sqlite3.connect(stack.data_dir / "huey.db") as conn:
+            assert conn.execute("SELECT COUNT(*) FROM kv").fetchone() == (0,)

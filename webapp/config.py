@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import secrets
 import shlex
 from dataclasses import dataclass, field
@@ -71,6 +72,12 @@ class Settings:
     log_backups: int = 5
     # Where backups are kept (webapp/services/admin/backup.py); None: DATA_DIR/backups.
     backup_dir: Path | None = None
+    # gunicorn's serving processes on this host (webapp/gunicorn_conf.py); more than one only on
+    # PostgreSQL (docs/scale-out.md), where every process's streams see every event.
+    web_processes: int = 1
+    # How long a worker may go without renewing its lease on a running job before any host's
+    # watchdog gives the job to another worker (jobs/lease.py).
+    job_lease_seconds: int = 30
 
     @property
     def is_sqlite(self) -> bool:
@@ -149,9 +156,7 @@ def load_settings(environ=None, env_file=".env", check_tool_args=True) -> Settin
         if not os.access(folder, os.W_OK):
             raise ConfigError(f"{name}: {folder} is not writable")
 
-    database_url = env.get("HAUL_DATABASE_URL") or f"sqlite:///{data_dir / 'haul.db'}"
-    if not database_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgresql+psycopg2:")):
-        raise ConfigError(f"HAUL_DATABASE_URL: expected a sqlite:/// or postgresql:// URL, got {database_url!r}")
+    database_url = _database_url(env.get("HAUL_DATABASE_URL") or f"sqlite:///{data_dir / 'haul.db'}")
 
     port = _number(env, "HAUL_PORT", 8080, 1, 65535)
     worker_type = (env.get("HAUL_WORKER_TYPE") or "thread").strip().lower()
@@ -160,9 +165,13 @@ def load_settings(environ=None, env_file=".env", check_tool_args=True) -> Settin
     log_level = (env.get("HAUL_LOG_LEVEL") or "INFO").strip().upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"HAUL_LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+    web_processes = _number(env, "HAUL_WEB_PROCESSES", 1, 1, 64)
+    if web_processes > 1 and database_url.startswith("sqlite"):
+        raise ConfigError("HAUL_WEB_PROCESSES: more than one web process needs PostgreSQL (HAUL_DATABASE_URL); "
+                          "one process serves thousands of connections on SQLite")
     redis_url = env.get("HAUL_REDIS_URL") or None
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(f"HAUL_REDIS_URL: expected a redis:// URL, got {redis_url!r}")
+        raise ConfigError(f"HAUL_REDIS_URL: expected a redis:// URL, got {without_password(redis_url)!r}")
 
     api_token = env.get("HAUL_API_TOKEN") or None
     if api_token is not None and len(api_token) < MIN_API_TOKEN_LENGTH:
@@ -223,11 +232,32 @@ def load_settings(environ=None, env_file=".env", check_tool_args=True) -> Settin
         log_max_bytes=_number(env, "HAUL_LOG_MAX_BYTES", 5 * 1024 * 1024, 64 * 1024, 1024**3),
         log_backups=_number(env, "HAUL_LOG_BACKUPS", 5, 1, 100),
         backup_dir=Path(env["HAUL_BACKUP_DIR"]).expanduser().resolve() if env.get("HAUL_BACKUP_DIR") else None,
+        web_processes=web_processes,
+        job_lease_seconds=_number(env, "HAUL_JOB_LEASE_SECONDS", 30, 6, 600),
     )
 
 
+_PASSWORD_IN_URL = re.compile(r"(//[^:/@]*:)[^@/]*@")
+
+
+def without_password(url: str) -> str:
+    """A database or Redis URL fit for a message: its password (if any) replaced by ***."""
+    return _PASSWORD_IN_URL.sub(r"\1***@", url)
+
+
+def _database_url(url: str) -> str:
+    """HAUL_DATABASE_URL, checked; plain postgresql:// (and postgres://) mean psycopg 3, the
+    driver Haul ships (SQLAlchemy would otherwise look for psycopg2)."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    if not url.startswith(("sqlite:", "postgresql+psycopg:", "postgresql+psycopg2:")):
+        raise ConfigError(f"HAUL_DATABASE_URL: expected a sqlite:/// or postgresql:// URL, got {without_password(url)!r}")
+    return url
+
+
 # The driver SQLAlchemy loads for each PostgreSQL URL scheme, and the package that provides it.
-_POSTGRES_DRIVERS = {"postgresql": ("psycopg2", "psycopg2-binary"), "postgresql+psycopg2": ("psycopg2", "psycopg2-binary"),
+_POSTGRES_DRIVERS = {"postgresql+psycopg2": ("psycopg2", "psycopg2-binary"),
                      "postgresql+psycopg": ("psycopg", "psycopg[binary]")}
 
 
@@ -239,6 +269,13 @@ def check_database_driver(database_url: str) -> None:
     if module and importlib.util.find_spec(module) is None:
         raise ConfigError(f"HAUL_DATABASE_URL: {scheme}:// needs the {module} driver; "
                           f"install it with `pip install '{package}'` (into .venv/ for make run)")
+
+
+# libpq's timeouts: a host cut off from the database finds out in seconds, not after TCP's
+# retransmissions (~15 min), so a worker's lease monitor can stop its download in time
+# (jobs/runner.py FENCE_SECONDS) and the web answers /health instead of hanging.
+POSTGRES_CONNECT_ARGS = {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 3,
+                         "keepalives_count": 3, "tcp_user_timeout": 10_000, "application_name": "haul"}
 
 
 def flask_config(settings: Settings) -> dict:
@@ -253,7 +290,8 @@ def flask_config(settings: Settings) -> dict:
 
         engine_options = {"connect_args": {**sqlite_connect_args(), "check_same_thread": False}}
     else:
-        engine_options = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+        engine_options = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20,
+                          "connect_args": POSTGRES_CONNECT_ARGS}
     return {
         "SECRET_KEY": settings.secret_key,
         "SQLALCHEMY_DATABASE_URI": settings.database_url,

@@ -8,7 +8,8 @@ _settings = load_settings(check_tool_args=False)
 
 bind = f"{_settings.host}:{_settings.port}"
 worker_class = "gevent"
-workers = 1
+# One serving process by default; HAUL_WEB_PROCESSES more on PostgreSQL (docs/scale-out.md).
+workers = _settings.web_processes
 # SSE and WebSocket clients each hold a connection; the default of 1,000 caps them.
 worker_connections = 2000
 # gunicorn 27 otherwise writes a control socket under ~/.gunicorn/.

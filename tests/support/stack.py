@@ -14,6 +14,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
+from support import scale_out as scale_out_mode
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -47,7 +49,11 @@ def free_port() -> int:
 
 
 class HaulStack:
-    def __init__(self, workdir: Path, api_token: str, extra_env: dict | None = None, workers: int = 3):
+    """`scale_out`: run on a PostgreSQL database and a Redis database of the stack's own
+    (tests/support/scale_out.py); by default, as the test run says (`pytest --scale-out`)."""
+
+    def __init__(self, workdir: Path, api_token: str, extra_env: dict | None = None, workers: int = 3,
+                 scale_out: bool | None = None):
         self.workdir = Path(workdir)
         self.data_dir = self.workdir / "data"
         self.storage_root = self.data_dir / "downloads"
@@ -65,6 +71,8 @@ class HaulStack:
             HAUL_LOG_LEVEL="INFO",
             PYTHONUNBUFFERED="1",
         )
+        self.scale_out = scale_out_mode.enabled() if scale_out is None else scale_out
+        self.servers: scale_out_mode.ScaleOutServers | None = None
         self.env.update({k: str(v) for k, v in (extra_env or {}).items()})
         self.web: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None
@@ -90,9 +98,16 @@ class HaulStack:
 
     def start(self) -> "HaulStack":
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.migrate()
-        self.start_web()
-        self.start_worker()
+        if self.scale_out and self.servers is None and "HAUL_DATABASE_URL" not in self.env:
+            self.servers = scale_out_mode.ScaleOutServers()
+            self.env.update(self.servers.env)
+        try:
+            self.migrate()
+            self.start_web()
+            self.start_worker()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def start_web(self) -> None:
@@ -132,6 +147,9 @@ class HaulStack:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait(5)
+        if self.servers is not None:
+            self.servers.close()
+            self.servers = None
 
     def __enter__(self):
         return self.start()

@@ -103,3 +103,20 @@ def test_the_workers_checkpoint_copies_the_whole_log_back(app):
         submit([f"http://example.com/wal/{i}"], principal=None)
     busy, logged, copied = checkpoint_once()
     assert busy == 0 and logged > 0 and copied == logged
+
+
+def test_postgresql_sums_and_averages_come_back_as_sqlite_gives_them(pg_app):
+    """sum() over a bigint column is `numeric` on PostgreSQL; Haul reads it as int (float when not
+    whole), so totals fit in JSON (an event, a collection's progress) as they do on SQLite."""
+    import json
+
+    from sqlalchemy import BigInteger, Numeric, cast, func, literal, select
+
+    from webapp.extensions import db
+
+    total, average, fraction = db.session.execute(select(
+        func.sum(cast(literal(5), BigInteger)), func.avg(cast(literal(7), BigInteger)),
+        cast(literal(2.5), Numeric))).one()
+    assert (total, average, fraction) == (5, 7, 2.5)
+    assert type(total) is int and type(average) is int and type(fraction) is float
+    assert json.dumps({"total": total}) == '{"total": 5}'

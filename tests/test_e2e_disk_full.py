@@ -136,6 +136,7 @@ def test_the_guard_pauses_on_low_space_and_resumes_when_it_is_freed(stack, media
     assert not _guard(stack)["tripped"]
 
 
+@pytest.mark.embedded_only  # its point is SQLite's files sharing the full disk with the library
 def test_a_download_bigger_than_the_disk_fails_cleanly(stack, media_site):
     kept = stack.wait_for_job(_job_id(stack, media_site.url("/img/3.png")))
     assert kept["status"] == "completed"

@@ -56,17 +56,25 @@ def redirecting_url(public_site, path: str) -> str:
 
 @pytest.fixture(scope="module")
 def stack_app(stack):
-    """An in-process app on the live stack's database, its Huey handle on the stack's queue file,
-    so a submit made here wakes the stack's worker as one made by its web process would."""
+    """An in-process app on the live stack's database, its Huey handle on the stack's queue (its
+    SQLite file, or its Redis database in the scale-out run), so a submit made here wakes the
+    stack's worker as one made by its web process would."""
+    from huey import RedisHuey
+
     from jobs import HaulSqliteStorage, huey
     from webapp import create_app
     from webapp.config import load_settings
 
-    settings = load_settings({"HAUL_DATA_DIR": str(stack.data_dir), "HAUL_API_TOKEN": API_TOKEN}, env_file=None)
-    assert settings.huey_path.exists()
+    env = {"HAUL_DATA_DIR": str(stack.data_dir), "HAUL_API_TOKEN": API_TOKEN}
+    env.update({name: stack.env[name] for name in ("HAUL_DATABASE_URL", "HAUL_REDIS_URL") if name in stack.env})
+    settings = load_settings(env, env_file=None)
     app = create_app(settings, role="test")
     session_storage = huey.storage
-    huey.storage = HaulSqliteStorage(name=huey.name, filename=str(settings.huey_path), timeout=30)
+    if settings.redis_url:
+        huey.storage = RedisHuey(huey.name, url=settings.redis_url, results=False).storage
+    else:
+        assert settings.huey_path.exists()
+        huey.storage = HaulSqliteStorage(name=huey.name, filename=str(settings.huey_path), timeout=30)
     try:
         with app.app_context():
             yield app

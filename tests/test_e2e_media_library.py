@@ -7,9 +7,9 @@ and chapters, mutagen for the tags of a song, ElementTree for the .nfo."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -31,14 +31,14 @@ PRESETS = {
 @pytest.fixture(scope="module")
 def library_stack(stack):
     """The module's stack with the test presets as rows (as an admin would have saved them)."""
-    with sqlite3.connect(stack.data_dir / "haul.db") as database:
-        for position, (name, options) in enumerate(PRESETS.items(), start=50):
-            options = dict(options)
-            label = options.pop("label")
-            database.execute(
-                "INSERT OR REPLACE INTO presets (name, label, options, built_in, position, created_at, updated_at) "
-                "VALUES (?, ?, ?, 0, ?, datetime('now'), datetime('now'))",
-                (name, label, json.dumps(options), position))
+    now = stack.timestamp(datetime.now(timezone.utc))
+    for position, (name, options) in enumerate(PRESETS.items(), start=50):
+        options = dict(options)
+        label = options.pop("label")
+        stack.sql("DELETE FROM presets WHERE name = :name", name=name)
+        stack.sql("INSERT INTO presets (name, label, options, built_in, position, created_at, updated_at) "
+                  "VALUES (:name, :label, :options, :built_in, :position, :now, :now)",
+                  name=name, label=label, options=json.dumps(options), built_in=False, position=position, now=now)
     return stack
 
 
@@ -63,16 +63,17 @@ def children(stack, parent_id: int) -> list[dict]:
 
 def recorded_files(stack, job_id: int) -> dict[str, str]:
     """path -> kind of each file recorded for the job, read from the database."""
-    with sqlite3.connect(stack.data_dir / "haul.db") as database:
-        return dict(database.execute("SELECT path, kind FROM job_files WHERE job_id = ? ORDER BY id", (job_id,)))
+    rows = stack.sql("SELECT path, kind FROM job_files WHERE job_id = :job_id ORDER BY id", job_id=job_id)
+    return {row["path"]: row["kind"] for row in rows}
 
 
 def metadata_row(stack, job_id: int) -> dict:
-    with sqlite3.connect(stack.data_dir / "haul.db") as database:
-        database.row_factory = sqlite3.Row
-        row = database.execute("SELECT * FROM job_metadata WHERE job_id = ?", (job_id,)).fetchone()
-    assert row is not None, f"job {job_id} has no metadata row"
-    return dict(row)
+    rows = stack.sql("SELECT * FROM job_metadata WHERE job_id = :job_id", job_id=job_id)
+    assert rows, f"job {job_id} has no metadata row"
+    row = rows[0]
+    if isinstance(row["extra"], str):  # SQLite keeps JSON as text; PostgreSQL's driver decodes it
+        row["extra"] = row["extra"]
+    return row
 
 
 def probe(path: Path) -> dict:
@@ -136,7 +137,7 @@ def test_a_show_with_a_library_preset_has_subtitles_chapters_tags_cover_poster_n
     assert row["webpage_url"] == media_site.url("/show/lib-one") and row["extractor"] == "HTML5MediaEmbed"
     assert (row["width"], row["height"], row["vcodec"], row["acodec"], row["container"]) == (
         160, 120, "h264", "aac", "mp4")
-    assert json.loads(row["extra"])["chapters"] == 2
+    assert row["extra"]["chapters"] == 2
 
 
 def test_the_shipped_audio_preset_makes_tagged_mp3s_with_covers_of_a_collection(library_stack, media_site):
@@ -166,7 +167,7 @@ def test_the_shipped_audio_preset_makes_tagged_mp3s_with_covers_of_a_collection(
         row = metadata_row(stack, child["id"])
         assert row["uploader"] == expected["uploader"] and row["tags"].split("\n") == expected["tags"]
         assert (row["acodec"], row["container"], row["vcodec"]) == ("mp3", "mp3", None)
-        assert json.loads(row["extra"]) == {"album": "Feed album", "artist": expected["artist"],
+        assert row["extra"] == {"album": "Feed album", "artist": expected["artist"],
                                             "track": child["position"], "id": name}
 
 

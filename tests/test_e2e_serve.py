@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -215,9 +214,8 @@ def test_kill_9_of_the_launcher_leaves_no_process_of_the_stack_and_loses_no_down
         launcher.kill()
         launcher.wait(10)
         wait_for(lambda: not any(alive(pid) for pid in everything), 30, "a process of the stack outlived its launcher")
-        with sqlite3.connect(stack.data_dir / "haul.db") as database:
-            status, attempts = database.execute("SELECT status, attempts FROM jobs WHERE id = ?",
-                                                (job["id"],)).fetchone()
+        [row] = stack.sql("SELECT status, attempts FROM jobs WHERE id = :id", id=job["id"])
+        status, attempts = row["status"], row["attempts"]
         # The worker was told to stop and handed its download back (an attempt it did not finish
         # is not counted).
         assert (status, attempts) == ("queued", 0)

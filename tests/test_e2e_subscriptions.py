@@ -4,7 +4,6 @@ scheduler task) and yt-dlp against a feed on the local media site, driven throug
 Each test follows a feed of its own name (the media site lives for the whole session)."""
 from __future__ import annotations
 
-import sqlite3
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -113,11 +112,8 @@ def test_a_run_falling_due_during_a_slow_run_is_skipped(stack, media_site):
     second = api(stack, "POST", f"/subscriptions/{subscription['id']}/run", expect=(202,))
     assert second["status"] == "skipped" and f"Run {first['id']}" in second["error"]
     # The scheduler's pass meets the same rule: due now, while the first run still goes.
-    db = sqlite3.connect(stack.data_dir / "haul.db")
-    with db:
-        db.execute("UPDATE subscriptions SET enabled = 1, next_run_at = ? WHERE id = ?",
-                   ((datetime.now(timezone.utc) - timedelta(seconds=5)).strftime("%Y-%m-%d %H:%M:%S.%f"),
-                    subscription["id"]))
+    stack.sql("UPDATE subscriptions SET enabled = :on, next_run_at = :due WHERE id = :id", on=True,
+              due=stack.timestamp(datetime.now(timezone.utc) - timedelta(seconds=5)), id=subscription["id"])
     deadline = time.monotonic() + 90
     while True:
         runs = api(stack, "GET", f"/subscriptions/{subscription['id']}/runs")["items"]
@@ -192,11 +188,8 @@ def test_schedules_survive_a_restart_and_a_missed_run_runs_once(stack, media_sit
     stack.stop_worker()
     stack.stop_web()
     # Down for ten slots: it was due ten minutes ago.
-    db = sqlite3.connect(stack.data_dir / "haul.db")
-    with db:
-        db.execute("UPDATE subscriptions SET enabled = 1, next_run_at = ? WHERE id = ?",
-                   ((datetime.now(timezone.utc) - timedelta(minutes=10)).strftime("%Y-%m-%d %H:%M:%S.%f"),
-                    subscription["id"]))
+    stack.sql("UPDATE subscriptions SET enabled = :on, next_run_at = :due WHERE id = :id", on=True,
+              due=stack.timestamp(datetime.now(timezone.utc) - timedelta(minutes=10)), id=subscription["id"])
     stack.start_web()
     stack.start_worker()
     deadline = time.monotonic() + 60

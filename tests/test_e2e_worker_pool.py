@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
+from datetime import datetime, timezone
 
 
 def save_concurrency(stack, value: int) -> None:
     """What the settings page stores when an admin changes "Downloads at once"."""
-    with sqlite3.connect(stack.data_dir / "haul.db") as connection:
-        connection.execute(
-            "INSERT INTO settings (key, value, updated_at) VALUES ('download_concurrency', ?, datetime('now')) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (json.dumps(value),))
+    stack.sql("DELETE FROM settings WHERE key = 'download_concurrency'")
+    stack.sql("INSERT INTO settings (key, value, updated_at) VALUES ('download_concurrency', :value, :now)",
+              value=json.dumps(value), now=stack.timestamp(datetime.now(timezone.utc)))
 
 
 def most_at_once(stack, job_ids: list[int], timeout: float = 30) -> int:

@@ -50,6 +50,10 @@ def create_app(settings=None, role: str | None = None, **overrides) -> "Flask":
     register_commands(app)
     if role in ("web", "test"):
         start_web_services(app)
+    # Every process that commits events wakes every web process's hub (after the hub exists).
+    from webapp.services.queue import event_wakeups
+
+    event_wakeups.install(app)
     return app
 
 
@@ -67,7 +71,7 @@ def configure_app_log(settings, role: str) -> None:
 
 def register_extensions(app: "Flask") -> None:
     from webapp import models  # noqa: F401  (every table known to Flask-Migrate)
-    from webapp.database import configure_sqlite
+    from webapp.database import configure_postgresql, configure_sqlite
     from webapp.extensions import db
 
     db.init_app(app)
@@ -82,6 +86,7 @@ def register_extensions(app: "Flask") -> None:
 
     with app.app_context():
         configure_sqlite(db.engine)
+        configure_postgresql(db.engine)
 
 
 def connect_worker_queue() -> None:

@@ -1,4 +1,5 @@
-"""SQLite settings for every connection, and lock waits that don't stall the web process.
+"""Settings for every database connection: SQLite's, with lock waits that don't stall the web
+process, and PostgreSQL's number loader (`configure_postgresql`, at the end).
 
 SQLite is shared by the web process and the worker threads: WAL lets readers and one writer
 work at once, busy_timeout makes a writer wait instead of failing with "database is locked",
@@ -125,6 +126,12 @@ def sqlite_connect_args() -> dict:
     return {"timeout": LOCK_WAIT_SECONDS}
 
 
+def icontains(haystack: str | None, folded_needle: str) -> int:
+    """1 when `folded_needle` (already lower-case) occurs in `haystack` with case ignored, as
+    PostgreSQL's ILIKE '%…%' would say; NULL holds nothing."""
+    return int(haystack is not None and folded_needle in haystack.lower())
+
+
 def configure_sqlite(engine: Engine) -> None:
     """Set Haul's pragmas on every new SQLite connection of this engine."""
     if engine.dialect.name != "sqlite":
@@ -140,3 +147,26 @@ def configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        # The history's search of a non-ASCII term (SQLite's LIKE folds only ASCII letters).
+        dbapi_connection.create_function("haul_icontains", 2, icontains, deterministic=True)
+
+
+def configure_postgresql(engine: Engine) -> None:
+    """Have every PostgreSQL connection of this engine read `numeric` as SQLite would answer.
+
+    No Haul column is numeric: the type only appears as the result of sum() over a bigint column
+    and of avg(), which psycopg would hand back as Decimal — a type JSON cannot carry (an event's
+    or a collection's totals) and SQLite never returns. Whole values become int, others float.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+    from psycopg.types.numeric import NumericLoader  # only in this mode: psycopg is loaded by the engine anyway
+
+    class IntegralNumericLoader(NumericLoader):
+        def load(self, data):
+            value = super().load(data)
+            return int(value) if value == value.to_integral_value() else float(value)
+
+    @event.listens_for(engine, "connect")
+    def _register_loaders(dbapi_connection, _record):
+        dbapi_connection.adapters.register_loader("numeric", IntegralNumericLoader)

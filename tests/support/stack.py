@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import timezone
 from pathlib import Path
 
 import requests
@@ -178,6 +179,31 @@ class HaulStack:
                 return
             time.sleep(0.05)
         raise TimeoutError(message)
+
+    # -- the database, for tests that read or set rows directly ---------------------
+    @property
+    def database_url(self) -> str:
+        return self.env.get("HAUL_DATABASE_URL") or f"sqlite:///{self.data_dir / 'haul.db'}"
+
+    def sql(self, statement: str, **params) -> list:
+        """Run one SQL statement (named :params) on the stack's database, SQLite or PostgreSQL,
+        and commit; the rows as mappings (empty for a statement that returns none)."""
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(self.database_url, poolclass=sqlalchemy.pool.NullPool)
+        try:
+            with engine.begin() as conn:
+                result = conn.execute(sqlalchemy.text(statement), params)
+                return [dict(row) for row in result.mappings()] if result.returns_rows else []
+        finally:
+            engine.dispose()
+
+    def timestamp(self, moment):
+        """A UTC datetime as the stack's database stores it: naive text on SQLite (as Haul's
+        UTCDateTime writes it), the aware value on PostgreSQL."""
+        if self.database_url.startswith("sqlite"):
+            return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return moment
 
     # -- API helpers -----------------------------------------------------------------
     def submit(self, urls, **fields) -> dict:

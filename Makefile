@@ -8,7 +8,8 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
 	@echo "make run    - install into .venv, migrate, start web + worker on http://127.0.0.1:8080"
-	@echo "make test   - install test requirements (ffmpeg, chromium and nginx via apt-get) and run the whole suite"
+	@echo "make test   - install test requirements (ffmpeg, chromium and nginx via apt-get) and run the whole suite,"
+	@echo "              then the end-to-end tests again on PostgreSQL + Redis (both must run on this machine)"
 	@echo "make bench  - the benchmark (not part of make test)"
 
 # The venv; Debian/Ubuntu ship venv support as a separate package, installed when missing.
@@ -49,9 +50,17 @@ system-deps-test:
 # The test files run on two processes (pytest-xdist; a file's tests stay together, as they share
 # module-scoped live stacks): the whole suite in ~17 min instead of ~32 on a 2-core box, most of
 # it end-to-end tests waiting on downloads. PYTEST_ARGS= runs it serially.
+# Then the end-to-end files run a second time with every live stack on PostgreSQL + Redis
+# (--scale-out, tests/support/scale_out.py), which must answer on 127.0.0.1:5432 (trust auth,
+# database test) and 127.0.0.1:6379: checked first, with how to start them when they don't.
+# Both runs always run; make fails if either did.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 test: $(VENV)/.requirements-dev system-deps-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@cd tests && ../$(BIN)/python -m support.scale_out
+	$(BIN)/python -m pytest $(PYTEST_ARGS); embedded=$$?; \
+	$(BIN)/python -m pytest $(PYTEST_ARGS) --scale-out; scale_out=$$?; \
+	echo "make test: embedded run exit $$embedded, scale-out run exit $$scale_out"; \
+	[ $$embedded -eq 0 ] && [ $$scale_out -eq 0 ]
 
 # Downloads, submit latency, memory and the 100,000-job history (benchmark.py), then the
 # machine API under load (bench_api.py), a 1,000-item collection and 200 due subscriptions

@@ -2,6 +2,7 @@ import logging
 from logging.config import fileConfig
 
 from flask import current_app
+from sqlalchemy import text
 
 from alembic import context
 
@@ -13,6 +14,9 @@ config = context.config
 # runner's, the web's) keep working when migrations run inside a process that logs.
 fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
+
+# The advisory lock `flask db upgrade` holds on PostgreSQL ("HAULMIGR" as a number).
+MIGRATION_LOCK_KEY = 0x4841554C4D494752
 
 
 def get_engine():
@@ -93,14 +97,27 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        # Several hosts of a scale-out setup may start `flask db upgrade` at once: on PostgreSQL
+        # they take turns under a session-level advisory lock, and the later ones find the
+        # schema at head. (Committed at once, so Alembic opens its own transaction below.)
+        serialised = connection.dialect.name == 'postgresql'
+        if serialised:
+            connection.execute(text('SELECT pg_advisory_lock(:key)'), {'key': MIGRATION_LOCK_KEY})
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
             **conf_args
         )
 
-        with context.begin_transaction():
-            context.run_migrations()
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            if serialised:
+                connection.rollback()  # whatever a failed migration left open
+                connection.execute(text('SELECT pg_advisory_unlock(:key)'), {'key': MIGRATION_LOCK_KEY})
+                connection.commit()
 
 
 if context.is_offline_mode():

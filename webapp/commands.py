@@ -1,9 +1,11 @@
-"""flask --app wsgi … commands: users, tokens, `serve` (web + worker together), `backup`, `restore` and `config`."""
+"""flask --app wsgi … commands: users, tokens, `serve` (web + worker together), `backup`, `restore`, `config`
+and `db copy` (a SQLite install into PostgreSQL)."""
 from __future__ import annotations
 
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -12,12 +14,14 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, select
 
 from webapp import app_log, stack_lock
+from webapp.config import without_password
 from webapp.errors import HaulError
 from webapp.extensions import db
 from webapp.models import ApiToken, User
 from webapp.services.accounts import identity as accounts
 from webapp.services.accounts import setup
 from webapp.services.admin import config_transfer
+from webapp.services.admin import db_copy
 from webapp.services.admin import restore as restoring
 from webapp.services.admin.backup import BackupError, back_up, backup_folder
 from webapp.services.notifications import launcher as notification_launcher
@@ -86,11 +90,14 @@ def revoke_token_command(token_id):
 
 
 @click.command("serve")
-def serve_command():
+@click.option("--only", type=click.Choice(["web", "worker"]), default=None,
+              help="Run only the web server or only the worker (a host of a scale-out setup, docs/scale-out.md).")
+def serve_command(only):
     """Run the web server (gunicorn + gevent) and the worker together until Ctrl-C.
 
     Either one that dies is started again (webapp/supervisor.py); a second `serve` on the same
-    data dir refuses to start (webapp/stack_lock.py)."""
+    data dir refuses to start (webapp/stack_lock.py). With --only, one of them, supervised the
+    same way: a web host or a worker host sharing PostgreSQL, Redis and the storage with others."""
     settings = current_app.config["HAUL"]
     try:
         lock_fd = stack_lock.hold(settings.data_dir)
@@ -111,13 +118,14 @@ def serve_command():
         finally:
             db.session.remove()
 
+    children = [
+        Child("web", [sys.executable, "-m", "gunicorn", "-c", "python:webapp.gunicorn_conf", "wsgi:app"]),
+        # A session of its own: the scheduler then weighs the worker apart from the web and
+        # this launcher, at the lower priority HAUL_WORKER_NICE gives it (jobs/worker.py).
+        Child("worker", [sys.executable, "-m", "jobs.worker"], new_session=True),
+    ]
     supervisor = Supervisor(
-        [
-            Child("web", [sys.executable, "-m", "gunicorn", "-c", "python:webapp.gunicorn_conf", "wsgi:app"]),
-            # A session of its own: the scheduler then weighs the worker apart from the web and
-            # this launcher, at the lower priority HAUL_WORKER_NICE gives it (jobs/worker.py).
-            Child("worker", [sys.executable, "-m", "jobs.worker"], new_session=True),
-        ],
+        [child for child in children if only in (None, child.name)],
         env=dict(os.environ),
         pass_fds=(lock_fd,),
         log=lambda line: (click.echo(line, err=True), launcher_log.info(line)),
@@ -125,11 +133,14 @@ def serve_command():
     )
     supervisor.install_signal_handlers()
     supervisor.start()
-    click.echo(f"\n  Haul is running at {url}  (data in {settings.data_dir})")
-    if code:
-        click.echo(f"  First run: open {url}/setup and enter the setup code {code}")
+    if only == "worker":
+        click.echo(f"\n  Haul's worker is running (data in {settings.data_dir}, library in {settings.storage_root})")
     else:
-        click.echo(f"  Sign in at {url}/login")
+        click.echo(f"\n  Haul is running at {url}  (data in {settings.data_dir})")
+        if code:
+            click.echo(f"  First run: open {url}/setup and enter the setup code {code}")
+        else:
+            click.echo(f"  Sign in at {url}/login")
     click.echo("  Press Ctrl-C to stop.\n")
     exit_code = supervisor.supervise()
     click.echo("Haul stopped.")
@@ -212,6 +223,85 @@ def config_import_command(source, apply_it):
     click.echo("Applied." if report["applied"] else "Dry run: nothing changed (add --apply).")
 
 
+@click.command("copy")
+@click.option("--to", "to_url", required=True, metavar="URL",
+              help="The empty PostgreSQL database to fill: postgresql://user:password@host:5432/database")
+@click.option("--from", "from_url", metavar="URL", help="The SQLite database to copy (default: HAUL_DATABASE_URL).")
+@with_appcontext
+def db_copy_command(to_url, from_url):
+    """Copy this SQLite install's database into an empty PostgreSQL database, and verify it.
+
+    Every table, ids kept, sequences set; each table's rows counted and checksummed on both sides.
+    All in one transaction on the target: on any failure or mismatch it is left as it was.
+    Stop Haul first: the copy refuses while `flask serve` runs on the data dir."""
+    settings = current_app.config["HAUL"]
+    source_url = from_url or settings.database_url
+    try:
+        source = db_copy.source_path(source_url)
+        db_copy.target_url(to_url)
+    except HaulError as exc:
+        raise click.ClickException(exc.detail) from None
+    # Held for the whole copy: a `flask serve` started meanwhile waits for it instead of writing
+    # rows the copy would miss (webapp/stack_lock.py).
+    lock_dirs = {settings.data_dir} | ({source.parent} if (source.parent / stack_lock.LOCK_FILE).exists() else set())
+    held = []
+    try:
+        for folder in sorted(lock_dirs):
+            try:
+                held.append(stack_lock.hold(folder))
+            except stack_lock.AlreadyRunning as exc:
+                raise click.ClickException(f"Haul is running: {exc} (the copy must hold everything it will ever "
+                                           "write; stop it, copy, then start it on PostgreSQL)") from None
+        click.echo(f"Copying {source} into {without_password(to_url)} …", err=True)
+        try:
+            report = db_copy.copy_database(source_url, to_url, progress=_progress_printer())
+        except HaulError as exc:
+            raise click.ClickException(exc.detail) from None
+    finally:
+        for fd in held:
+            os.close(fd)
+    _print_copy_report(report)
+    if not report.committed:
+        raise click.ClickException("The copy did not verify (see the tables marked MISMATCH); it was rolled back "
+                                   "and the target is as it was")
+
+
+def _progress_printer():
+    """A progress line at most every 5 s: a table of a million rows takes a while."""
+    last = [time.monotonic()]
+
+    def show(table: str, done: int, total: int) -> None:
+        if time.monotonic() - last[0] >= 5:
+            last[0] = time.monotonic()
+            click.echo(f"  {done:,} of {total:,} rows copied (now: {table})", err=True)
+
+    return show
+
+
+def _print_copy_report(report) -> None:
+    """One line per table: its rows, its checksum, the id its sequence is at, and the verdict."""
+    width = max(len(check.name) for check in report.tables)
+    click.echo(f"{'table':<{width}}  {'rows':>10}  {'sha256':<16}  {'sequence':>10}  verified")
+    for check in report.tables:
+        if check.ok:
+            verdict = "ok"
+        elif check.source_rows != check.target_rows:
+            verdict = f"MISMATCH: {check.target_rows:,} rows in the target"
+        else:
+            verdict = f"MISMATCH: the target's checksum is {check.target_checksum[:16]}"
+        sequence = report.sequences.get(check.name)
+        at = f"{sequence[1]:,}" if sequence else "-"
+        click.echo(f"{check.name:<{width}}  {check.source_rows:>10,}  {check.source_checksum[:16]:<16}  {at:>10}  {verdict}")
+    for what, why in report.not_copied:
+        click.echo(f"not copied: {what}: {why}")
+    for what in report.cleared:
+        click.echo(f"replaced: the target's {what} written by its migrations, by the source's")
+    if report.committed:
+        click.echo(f"Copied {report.rows:,} rows in {len(report.tables)} tables in {report.seconds:.1f} s, all verified "
+                   f"(schema {report.revision}).")
+        click.echo(f"Next: set HAUL_DATABASE_URL={report.target} (with its password) on every host and start Haul.")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
@@ -219,3 +309,9 @@ def register(app: Flask) -> None:
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
     app.cli.add_command(config_cli)
+    if "migrate" in app.extensions:
+        # Flask-Migrate's `db` group (only where Migrate is set up: the commands and the tests;
+        # imported here, as Alembic costs the long-running processes ~11 MB).
+        from flask_migrate.cli import db as db_group
+
+        db_group.add_command(db_copy_command)

@@ -47,7 +47,7 @@ class Backup:
 def database_file(settings: Settings) -> Path:
     """The SQLite file behind HAUL_DATABASE_URL; a BackupError for anything else."""
     if not settings.is_sqlite:
-        raise BackupError("The database is PostgreSQL: back it up with pg_dump (see docs/deployment.md).")
+        raise BackupError("The database is PostgreSQL: back it up with pg_dump (see docs/scale-out.md, Backups).")
     name = make_url(settings.database_url).database
     if not name or name == ":memory:":
         raise BackupError("The database is in memory: there is nothing to back up.")

@@ -284,3 +284,14 @@ def test_several_web_processes_need_postgresql():
     assert str(info.value).startswith("HAUL_WEB_PROCESSES") and "PostgreSQL" in str(info.value)
     env["HAUL_DATABASE_URL"] = "postgresql://haul@db/haul"
     assert load_settings(env, env_file=None).web_processes == 2
+
+
+def test_the_upload_partial_dir_is_made_and_checked(tmp_path):
+    env = {"HAUL_DATA_DIR": str(tmp_path / "data"), "HAUL_UPLOAD_PARTIAL_DIR": str(tmp_path / "shared" / "partial")}
+    assert load_settings(env, env_file=None).upload_partial_dir == tmp_path / "shared" / "partial"
+    assert (tmp_path / "shared" / "partial").is_dir()
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    with pytest.raises(ConfigError) as info:
+        load_settings({**env, "HAUL_UPLOAD_PARTIAL_DIR": str(blocked / "partial")}, env_file=None)
+    assert str(info.value).startswith("HAUL_UPLOAD_PARTIAL_DIR: cannot create")

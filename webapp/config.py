@@ -75,6 +75,10 @@ class Settings:
     # gunicorn's serving processes on this host (webapp/gunicorn_conf.py); more than one only on
     # PostgreSQL (docs/scale-out.md), where every process's streams see every event.
     web_processes: int = 1
+    # Where uploads gather while their chunks arrive (webapp/services/guests/upload_store.py);
+    # None: DATA_DIR/partial. Several web hosts behind one address need a folder they all share
+    # (docs/scale-out.md), since an upload's chunks may reach any of them.
+    upload_partial_dir: Path | None = None
     # How long a worker may go without renewing its lease on a running job before any host's
     # watchdog gives the job to another worker (jobs/lease.py).
     job_lease_seconds: int = 30
@@ -148,7 +152,10 @@ def load_settings(environ=None, env_file=".env", check_tool_args=True) -> Settin
 
     data_dir = Path(env.get("HAUL_DATA_DIR") or "./data").expanduser().resolve()
     storage_root = Path(env.get("HAUL_STORAGE_ROOT") or data_dir / "downloads").expanduser().resolve()
-    for name, folder in (("HAUL_DATA_DIR", data_dir), ("HAUL_STORAGE_ROOT", storage_root)):
+    partial_raw = env.get("HAUL_UPLOAD_PARTIAL_DIR")
+    partial_dir = Path(partial_raw).expanduser().resolve() if partial_raw else None
+    folders = [("HAUL_DATA_DIR", data_dir), ("HAUL_STORAGE_ROOT", storage_root)]
+    for name, folder in folders + ([("HAUL_UPLOAD_PARTIAL_DIR", partial_dir)] if partial_dir else []):
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -233,6 +240,7 @@ def load_settings(environ=None, env_file=".env", check_tool_args=True) -> Settin
         log_backups=_number(env, "HAUL_LOG_BACKUPS", 5, 1, 100),
         backup_dir=Path(env["HAUL_BACKUP_DIR"]).expanduser().resolve() if env.get("HAUL_BACKUP_DIR") else None,
         web_processes=web_processes,
+        upload_partial_dir=partial_dir,
         job_lease_seconds=_number(env, "HAUL_JOB_LEASE_SECONDS", 30, 6, 600),
     )
 
@@ -252,7 +260,8 @@ def _database_url(url: str) -> str:
         if url.startswith(plain):
             return "postgresql+psycopg://" + url[len(plain):]
     if not url.startswith(("sqlite:", "postgresql+psycopg:", "postgresql+psycopg2:")):
-        raise ConfigError(f"HAUL_DATABASE_URL: expected a sqlite:/// or postgresql:// URL, got {without_password(url)!r}")
+        raise ConfigError("HAUL_DATABASE_URL: expected a sqlite:/// or postgresql:// URL, "
+                          f"got {without_password(url)!r}")
     return url
 
 

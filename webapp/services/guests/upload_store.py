@@ -28,7 +28,8 @@ from webapp.models.job import Outcome
 from webapp.services.queue import dispatch, events
 
 UPLOADS_DOMAIN = "uploads"  # the folder under the post title, where a download's site would be
-PARTIAL_DIRNAME = "partial"  # data_dir/partial: uploads still arriving, never in the library
+# data_dir/partial, unless HAUL_UPLOAD_PARTIAL_DIR says: uploads still arriving, never in the library
+PARTIAL_DIRNAME = "partial"
 
 
 @dataclass
@@ -41,7 +42,8 @@ class Imported:
 
 
 def partial_dir() -> Path:
-    folder = current_app.config["HAUL"].data_dir / PARTIAL_DIRNAME
+    settings = current_app.config["HAUL"]
+    folder = settings.upload_partial_dir or settings.data_dir / PARTIAL_DIRNAME
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

@@ -8,7 +8,17 @@ so each term is first probed with a capped count: the rarest term (if any is rar
 enough) drives the query through its FTS set and the others are checked with LIKE on those
 few rows; when every term is common, the newest jobs are scanned in order and checked with
 LIKE, which finds a page at once (they are common), and the total is not counted. Terms under three characters
-cannot use trigrams and are always checked with LIKE. On PostgreSQL every term is an ILIKE.
+cannot use trigrams and are always checked with LIKE.
+
+PostgreSQL does the same with its own trigrams: every term is an ILIKE, which the pg_trgm GIN
+indexes over the same columns serve (migration f4c8a2e6b9d1). Each term is probed with the same
+capped counts (ILIKE through those indexes instead of FTS MATCH), so both databases choose the
+same strategy on the same data, and so give the same totals ("index": counted, "scan": not).
+
+Case. A term is matched ignoring case, non-ASCII letters too ("ärger" finds "ÄRGER"), on both:
+PostgreSQL's ILIKE folds every letter; SQLite's LIKE folds only ASCII, so there a term with a
+non-ASCII letter is checked with haul_icontains() (webapp/database.py; Python's str.lower), on
+the rows its trigram set (which folds Unicode case too) or the scan gives.
 """
 from __future__ import annotations
 
@@ -16,7 +26,7 @@ import re
 import weakref
 from dataclasses import dataclass, field
 
-from sqlalchemy import Integer, column, exists, or_, text
+from sqlalchemy import Integer, column, exists, func, or_, select, text, union
 
 from webapp.extensions import db
 from webapp.models import Job, JobFile, JobMetadata
@@ -63,6 +73,24 @@ def _has_fts() -> bool:
     return known
 
 
+_trigram_checked: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_TRIGRAM_INDEXES = {"ix_jobs_url_trgm", "ix_jobs_title_trgm", "ix_job_files_path_trgm", "ix_job_metadata_uploader_trgm",
+                    "ix_job_metadata_tags_trgm", "ix_job_metadata_description_trgm"}
+
+
+def _has_trigram_indexes() -> bool:
+    """Whether this database is PostgreSQL with the history's pg_trgm indexes (built by the migrations)."""
+    engine = db.engine
+    if engine.dialect.name != "postgresql":
+        return False
+    known = _trigram_checked.get(engine)
+    if known is None:
+        names = set(db.session.scalars(text(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")))
+        known = _trigram_checked[engine] = _TRIGRAM_INDEXES <= names
+    return known
+
+
 def _fts_phrase(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
@@ -72,15 +100,26 @@ def _like_pattern(term: str) -> str:
     return f"%{escaped}%"
 
 
-def _row_match(term: str, dialect: str):
-    """The term occurs in the job's URL, title, one of its files' paths or its metadata (checked row by row)."""
+def _matcher(term: str, dialect: str):
+    """column → "the term occurs in it, case ignored" for a dialect."""
     pattern = _like_pattern(term)
     if dialect == "postgresql":
         def like(col):
             return col.ilike(pattern, escape="\\")
-    else:  # SQLite's LIKE ignores ASCII case, like the trigram index
+    elif term.isascii():  # SQLite's LIKE ignores ASCII case, like the trigram index
         def like(col):
             return col.like(pattern, escape="\\")
+    else:  # ... and only ASCII case: see the module docstring
+        folded = term.lower()
+
+        def like(col):
+            return func.haul_icontains(col, folded) == 1
+    return like
+
+
+def _row_match(term: str, dialect: str):
+    """The term occurs in the job's URL, title, one of its files' paths or its metadata (checked row by row)."""
+    like = _matcher(term, dialect)
     return or_(like(Job.url), like(Job.title), exists().where(JobFile.job_id == Job.id, like(JobFile.path)),
                exists().where(JobMetadata.job_id == Job.id,
                               or_(like(JobMetadata.uploader), like(JobMetadata.tags), like(JobMetadata.description))))
@@ -123,6 +162,36 @@ def _fts_job_ids(term: str, name: str):
     )
 
 
+def _is_common_postgresql(term: str) -> tuple[bool, int]:
+    """_is_common on PostgreSQL: the same capped counts, through the trigram indexes."""
+    like = _matcher(term, "postgresql")
+
+    def capped(query, cap: int) -> int:
+        return db.session.scalar(select(func.count()).select_from(query.limit(cap).subquery())) or 0
+
+    in_jobs = capped(select(Job.id).where(or_(like(Job.url), like(Job.title))), DENSE_JOBS)
+    if in_jobs >= DENSE_JOBS:
+        return True, in_jobs
+    in_metadata = capped(select(JobMetadata.job_id).where(
+        or_(like(JobMetadata.uploader), like(JobMetadata.tags), like(JobMetadata.description))), DENSE_JOBS)
+    if in_metadata >= DENSE_JOBS:
+        return True, in_jobs + in_metadata
+    in_jobs += in_metadata
+    in_files = capped(select(JobFile.id).where(like(JobFile.path)), DENSE_FILES)
+    return in_files >= DENSE_FILES, in_jobs + in_files
+
+
+def _trigram_job_ids(term: str):
+    """_fts_job_ids on PostgreSQL: each ILIKE is a bitmap scan of its column's trigram index."""
+    like = _matcher(term, "postgresql")
+    return union(
+        select(Job.id).where(or_(like(Job.url), like(Job.title))),
+        select(JobFile.job_id).where(like(JobFile.path)),
+        select(JobMetadata.job_id).where(
+            or_(like(JobMetadata.uploader), like(JobMetadata.tags), like(JobMetadata.description))),
+    )
+
+
 @dataclass
 class SearchPlan:
     conditions: list = field(default_factory=list)
@@ -136,18 +205,29 @@ def plan_search(terms: list[str], dialect: str) -> SearchPlan:
     if not terms:
         return plan
     driver = None
+    probe = None
     if dialect == "sqlite" and _has_fts():
+        probe = _is_common
+    elif dialect == "postgresql" and _has_trigram_indexes():
+        probe = _is_common_postgresql
+    if probe is not None:
         best = None
         for term in terms:
-            if len(term) < 3:
+            if len(term) < 3:  # no whole trigram: neither index can find it
                 continue
-            common, hits = _is_common(term)
+            common, hits = probe(term)
             if not common and (best is None or hits < best):
                 driver, best = term, hits
     if driver is not None:
-        plan.conditions.append(Job.id.in_(_fts_job_ids(driver, "search_phrase")))
+        if dialect == "postgresql":
+            plan.conditions.append(Job.id.in_(_trigram_job_ids(driver)))
+        else:
+            plan.conditions.append(Job.id.in_(_fts_job_ids(driver, "search_phrase")))
         plan.strategy = "index"
     else:
         plan.strategy, plan.countable = "scan", False
-    plan.conditions.extend(_row_match(term, dialect) for term in terms if term is not driver)
+    # The FTS set of a non-ASCII term is checked again: the trigram tokenizer's case folding is
+    # SQLite's own table, the row check the same str.lower as everywhere else.
+    plan.conditions.extend(_row_match(term, dialect) for term in terms
+                           if term is not driver or (dialect == "sqlite" and not term.isascii()))
     return plan

@@ -71,7 +71,9 @@ QUEUE_ORDER = (
     _GROUP,
     case((_GROUP < 2, Job.priority), else_=0).desc(),
     case((_GROUP < 2, Job.rank), else_=0.0),
-    Job.finished_at.desc(),
+    # NULLS LAST said, not left to the database: PostgreSQL puts NULLs first in a DESC order,
+    # SQLite last (a finished row without finished_at comes only from old data, but both agree).
+    Job.finished_at.desc().nulls_last(),
     Job.id,
 )
 

@@ -114,7 +114,7 @@ def serve_command(only):
     def announce_exit(name: str, how: str, gave_up: bool) -> None:
         """The worker died: admins' targets hear of it (sent by the next worker, or now when giving up)."""
         try:
-            notification_launcher.worker_exited(name, how, gave_up, settings.data_dir)
+            notification_launcher.worker_exited(name, how, gave_up, settings.thumbnail_dir)
         finally:
             db.session.remove()
 
@@ -250,8 +250,9 @@ def db_copy_command(to_url, from_url):
             try:
                 held.append(stack_lock.hold(folder))
             except stack_lock.AlreadyRunning as exc:
-                raise click.ClickException(f"Haul is running: {exc} (the copy must hold everything it will ever "
-                                           "write; stop it, copy, then start it on PostgreSQL)") from None
+                pid = f" (pid {exc.pid})" if exc.pid else ""
+                raise click.ClickException(f"Haul is running on {exc.data_dir}{pid}: stop it first, then copy "
+                                           "(a copy of a running Haul misses what it writes afterwards)") from None
         click.echo(f"Copying {source} into {without_password(to_url)} …", err=True)
         try:
             report = db_copy.copy_database(source_url, to_url, progress=_progress_printer())

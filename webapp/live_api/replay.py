@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from webapp.extensions import db
 from webapp.models import Event
 from webapp.models.base import isoformat
-from webapp.services.queue.events import EventRecord
+from webapp.services.queue.events import EventRecord, replay_ceiling
 
 REPLAY_LIMIT = 2000  # a client further behind gets the newest this many, after a "gap" notice
 
@@ -22,9 +22,11 @@ def missed_since(after_id: int, limit: int = REPLAY_LIMIT) -> tuple[list[EventRe
     The gap is {"oldest_available_id", "reason"}: "pruned" when the events right after
     `after_id` are no longer stored, "too_many" when more than `limit` were missed.
     """
-    rows = db.session.scalars(
-        select(Event).where(Event.id > after_id).order_by(Event.id.desc()).limit(limit + 1)
-    ).all()
+    query = select(Event).where(Event.id > after_id)
+    ceiling = replay_ceiling()  # PostgreSQL: never ahead of an event still to come live
+    if ceiling is not None:
+        query = query.where(Event.id <= ceiling)
+    rows = db.session.scalars(query.order_by(Event.id.desc()).limit(limit + 1)).all()
     rows.reverse()
     gap = None
     if len(rows) > limit:

@@ -4,18 +4,21 @@ Writers call `publish()` before they commit. Each web process runs one `EventHub
 poller that reads new rows in id order and hands them to every subscriber (WebSocket and
 SSE clients), so a thousand open streams cost one query every poll interval. A commit in the
 web process wakes the poller at once (`EventHub.wake`), so what the web itself changed reaches
-the streams without waiting out the interval; the worker's events are found by the poll.
+the streams without waiting out the interval; other processes' and hosts' commits wake it
+through Redis or LISTEN/NOTIFY (event_wakeups.py), and the poll finds them anyway. On
+PostgreSQL the hub delivers in id order even though transactions commit out of it (EventHub).
 """
 from __future__ import annotations
 
 import functools
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app, has_app_context
-from sqlalchemy import bindparam, delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy import event as orm_event
 
 from webapp.extensions import db
@@ -149,13 +152,42 @@ def publish_submitted(rows: list[dict]) -> None:
     db.session.connection().execute(_insert_event(), rows)
 
 
-def latest_event_id() -> int:
+def newest_event_id() -> int:
+    """The highest event id committed so far (on PostgreSQL some lower ids may still commit)."""
     return db.session.scalar(select(func.max(Event.id))) or 0
+
+
+def latest_event_id() -> int:
+    """The position a page drawn now has seen: events after it reach it through its stream.
+
+    On PostgreSQL that is the web process's hub's in-order position (everything up to it has
+    been delivered or will never come; see EventHub), not max(id): a lower id may still be in
+    an open transaction, and a page starting after max(id) would never be sent it."""
+    hub = _current_hub()
+    if hub is not None and hub.ordered:
+        hub.start()
+        return hub.safe_id
+    return newest_event_id()
+
+
+def replay_ceiling() -> int | None:
+    """The highest id a replay (Last-Event-ID) may send: the hub's in-order position on
+    PostgreSQL, so that a replay never runs ahead of an event still to come live (the stream
+    would then drop that event as already covered); None: no limit (SQLite has one writer)."""
+    hub = _current_hub()
+    if hub is not None and hub.ordered:
+        hub.start()
+        return hub.safe_id
+    return None
+
+
+def _current_hub() -> "EventHub | None":
+    return current_app.extensions.get("haul_event_hub") if has_app_context() else None
 
 
 def prune_events(keep: timedelta = timedelta(days=2), keep_rows: int = 100_000) -> int:
     """Drop old events; live views only need the recent window."""
-    cutoff_id = latest_event_id() - keep_rows
+    cutoff_id = newest_event_id() - keep_rows
     result = db.session.execute(
         delete(Event).where((Event.created_at < utcnow() - keep) | (Event.id <= cutoff_id))
     )
@@ -192,9 +224,11 @@ def replayable_since(after_id: int, limit: int) -> tuple[list[EventRecord], int]
     cover; None when it cannot be replayed — some of it is gone (pruned) or it is more than
     `limit` events — and the page must be drawn anew instead."""
     oldest = db.session.scalar(select(func.min(Event.id)))
-    rows = db.session.scalars(
-        select(Event).where(Event.id > after_id).order_by(Event.id).limit(limit + 1)
-    ).all()
+    query = select(Event).where(Event.id > after_id)
+    ceiling = replay_ceiling()
+    if ceiling is not None:
+        query = query.where(Event.id <= ceiling)
+    rows = db.session.scalars(query.order_by(Event.id).limit(limit + 1)).all()
     if (oldest is not None and oldest > after_id + 1 and rows) or len(rows) > limit:
         return None
     records = [EventRecord(row.id, row.type, row.submission_id, row.job_id, row.user_id, row.data or {},
@@ -234,22 +268,55 @@ class Subscription:
 def _poll_query():
     """The hub's poll, in Core and built once: it runs 20+ times a second in every web process."""
     events = Event.__table__
-    return (select(events.c.id, events.c.type, events.c.submission_id, events.c.job_id, events.c.user_id,
-                   events.c.data, events.c.created_at, events.c.token_id)
-            .where(events.c.id > bindparam("after")).order_by(events.c.id).limit(500))
+    return (select(*_poll_columns())
+            .where(events.c.id > bindparam("after")).order_by(events.c.id).limit(POLL_LIMIT))
+
+
+@functools.cache
+def _poll_with_gaps_query():
+    """The poll while some ids below the cursor are still missing (PostgreSQL): those too."""
+    events = Event.__table__
+    return (select(*_poll_columns())
+            .where((events.c.id > bindparam("after")) | events.c.id.in_(bindparam("gaps", expanding=True)))
+            .order_by(events.c.id).limit(POLL_LIMIT))
+
+
+def _poll_columns():
+    events = Event.__table__
+    return (events.c.id, events.c.type, events.c.submission_id, events.c.job_id, events.c.user_id,
+            events.c.data, events.c.created_at, events.c.token_id)
+
+
+# The transactions that may hold an event id not yet committed: any that inserts into `events`
+# takes this lock before the id is drawn from the sequence, and keeps it until it ends.
+_EVENT_WRITERS = text(
+    "SELECT virtualtransaction FROM pg_locks WHERE locktype = 'relation' AND relation = 'events'::regclass "
+    "AND mode = 'RowExclusiveLock' AND pid <> pg_backend_pid()"
+)
+
+POLL_LIMIT = 500
 
 
 def _wake_current_hub(session) -> None:
-    if has_app_context():
-        hub = current_app.extensions.get("haul_event_hub")
-        if hub is not None:
-            hub.wake()
+    hub = _current_hub()
+    if hub is not None:
+        hub.wake()
 
 
 def wake_hub_after_commits() -> None:
     """What a web process commits reaches its own live streams at once, not at the next poll."""
     if not orm_event.contains(db.session, "after_commit", _wake_current_hub):
         orm_event.listen(db.session, "after_commit", _wake_current_hub)
+
+
+@dataclass
+class _Gap:
+    """An id below the hub's cursor that has not been read: an open transaction's, or never to
+    come (rolled back, or an insert that failed). `writers` are the transactions that could hold
+    it (None until first asked, after the poll that found the gap)."""
+
+    seen: float
+    writers: set | None = None
 
 
 class EventHub:
@@ -263,9 +330,25 @@ class EventHub:
     Readers need no lock because the buffer is `_window = (base, records)`: the poller only
     appends to `records`, and trims by assigning a new tuple, so any (base, records) a reader
     holds stays consistent.
+
+    In id order, none missed, on PostgreSQL too (`ordered`). Ids come from a sequence, but
+    transactions commit in their own order: B may commit id 101 while A still holds 100. The
+    poll's cursor (`last_id`) passes 101, so 100 is remembered as a gap and asked for again by
+    every poll; the records above it are held back, so every stream still gets the events in
+    increasing id order (a stream drops an id at or below one it has sent, webapp/stream_loop.py,
+    and a client's Last-Event-ID means "everything up to here"). A gap is closed when its row
+    comes, or when every transaction that was writing events once it was seen (pg_locks) has
+    ended and the row still is not there — rolled back: nothing is held longer than the slowest
+    such transaction, a rollback costs one poll — or after GAP_MAX_SECONDS whatever happens
+    (logged: an event transaction open that long is a bug). `safe_id` is the position up to
+    which everything is settled: pages and replays (latest_event_id, replay_ceiling) use it.
+    SQLite has one writer at a time, ids are given in commit order: none of this runs there.
     """
 
     BUFFER = 2000
+    GAP_MAX_SECONDS = 10.0
+    MAX_GAPS = 5000  # more missing ids at once than this: a sequence jump (failed bulk insert), not open transactions
+    STARTUP_WINDOW = 500  # ids below the newest one, looked at for gaps when the hub starts
 
     def __init__(self, app, interval: float = 0.05):
         self.app = app
@@ -278,7 +361,24 @@ class EventHub:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._closing = False
-        self.last_id = 0
+        self.last_id = 0  # the poll's cursor: the highest id read
+        self._safe_id = 0
+        with app.app_context():
+            self.ordered = db.engine.dialect.name == "postgresql"
+        self._gaps: dict[int, _Gap] = {}
+        self._held: list[EventRecord] = []  # read, but above an open gap
+        self.on_start: list = []  # called (with the hub) when its poller starts: the cross-process wake-ups
+        self.polls = 0  # for the benchmarks: queries this hub ran
+        self.gaps_expired = self.gaps_filled = 0
+
+    @property
+    def safe_id(self) -> int:
+        """Every event up to this id has been delivered or will never exist (read from any thread:
+        a plain int the poller replaces, never the gaps it is changing)."""
+        return self._safe_id
+
+    def _settle(self) -> None:
+        self._safe_id = min(self._gaps) - 1 if self._gaps else self.last_id
 
     def subscribe(self) -> Subscription:
         """A subscription to every record that arrives from now on."""
@@ -288,6 +388,12 @@ class EventHub:
             self._subscribers.add(sub)
             self._ensure_running()
         return sub
+
+    def start(self) -> None:
+        """Start polling (a page is about to ask for its position, or a stream for its events)."""
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                self._ensure_running()
 
     def _next_for(self, sub: Subscription, timeout: float | None) -> EventRecord | None:
         waited = False
@@ -316,18 +422,37 @@ class EventHub:
     def _ensure_running(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             with self.app.app_context():
-                self.last_id = latest_event_id()
+                self.last_id = newest_event_id()
+                self._gaps.clear()
+                self._held.clear()
+                if self.ordered:
+                    self._startup_gaps()
+                self._settle()
                 db.session.remove()
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="haul-event-hub", daemon=True)
             self._thread.start()
+            for start in self.on_start:
+                start(self)
+
+    def _startup_gaps(self) -> None:
+        """Ids missing just below the newest one when the hub starts may be open transactions':
+        watched like any gap, so that their events still come (the rows already there are not
+        sent: they are older than every stream)."""
+        events = Event.__table__
+        low = self.last_id - self.STARTUP_WINDOW
+        present = set(db.session.scalars(select(events.c.id).where(events.c.id > low)))
+        now = time.monotonic()
+        for missing in range(max(low + 1, 1), self.last_id):
+            if missing not in present:
+                self._gaps[missing] = _Gap(now)
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
 
     def wake(self) -> None:
-        """Poll now: this process has just committed (maybe events). Cheap when nobody listens."""
+        """Poll now: this process or another has just committed (maybe events). Cheap when nobody listens."""
         if self._subscribers:
             self._wake.set()
 
@@ -343,28 +468,92 @@ class EventHub:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                batch = self._poll()
+                batch, read = self._poll()
             except Exception:  # a dropped database connection must not end live updates
                 log.exception("event hub poll failed")
-                batch = []
+                batch, read = [], 0
             if batch:
                 self._fan_out(batch)
-            if len(batch) < 500:
+            if read < POLL_LIMIT:
                 self._wake.wait(self.interval)
                 self._wake.clear()
 
-    def _poll(self) -> list[EventRecord]:
+    def _poll(self) -> tuple[list[EventRecord], int]:
+        """The records to deliver now, in id order, and how many rows the poll read."""
         with self.app.app_context():
-            rows = db.session.connection().execute(_poll_query(), {"after": self.last_id}).all()
+            connection = db.session.connection()
+            writers = None
+            if self._gaps:
+                # Who may still hold a missing id — asked before the rows are read, so that a gap
+                # whose writers have all gone and whose row is not in the read below never will be.
+                writers = set(connection.execute(_EVENT_WRITERS).scalars())
+                self.polls += 1
+                rows = connection.execute(_poll_with_gaps_query(), {"after": self.last_id,
+                                                                    "gaps": list(self._gaps)}).all()
+            else:
+                rows = connection.execute(_poll_query(), {"after": self.last_id}).all()
+            self.polls += 1
             records = [
                 EventRecord(r.id, r.type, r.submission_id, r.job_id, r.user_id, r.data or {}, isoformat(r.created_at),
                             r.token_id)
                 for r in rows
             ]
             db.session.remove()
-        if records:
-            self.last_id = records[-1].id
-        return records
+        if not self.ordered:
+            if records:
+                self.last_id = records[-1].id
+            self._settle()
+            return records, len(records)
+        ready = self._in_order(records, writers)
+        self._settle()
+        return ready, len(records)
+
+    def _in_order(self, records: list[EventRecord], writers: set | None) -> list[EventRecord]:
+        """PostgreSQL: note the gaps `records` leave, close the settled ones, and release what
+        lies below every gap still open."""
+        gaps, now = self._gaps, time.monotonic()
+        if writers is not None:
+            for gap in gaps.values():
+                gap.writers = set(writers) if gap.writers is None else gap.writers & writers
+        filled = set()
+        for record in records:
+            if record.id in gaps:
+                del gaps[record.id]
+                filled.add(record.id)
+                self.gaps_filled += 1
+            elif record.id > self.last_id:
+                missing = record.id - self.last_id - 1
+                if 0 < missing <= self.MAX_GAPS - len(gaps):
+                    for gap_id in range(self.last_id + 1, record.id):
+                        gaps[gap_id] = _Gap(now)
+                elif missing:
+                    log.warning("event ids %d-%d skipped: too many missing at once to wait for",
+                                self.last_id + 1, record.id - 1)
+                self.last_id = record.id
+            else:
+                continue  # neither new nor awaited (read twice): already delivered
+            self._held.append(record)
+        for gap_id, gap in list(gaps.items()):
+            if gap.writers is not None and not gap.writers and gap_id not in filled:
+                del gaps[gap_id]  # every transaction that could hold it has ended: rolled back
+                self.gaps_expired += 1
+            elif now - gap.seen > self.GAP_MAX_SECONDS:
+                del gaps[gap_id]
+                self.gaps_expired += 1
+                log.warning("event id %d given up after %.0f s: a transaction writing events stays open",
+                            gap_id, self.GAP_MAX_SECONDS)
+        if not self._held:
+            return []
+        self._held.sort(key=lambda record: record.id)
+        if not gaps:
+            ready, self._held = self._held, []
+            return ready
+        lowest_gap = min(gaps)
+        cut = 0
+        while cut < len(self._held) and self._held[cut].id < lowest_gap:
+            cut += 1
+        ready, self._held = self._held[:cut], self._held[cut:]
+        return ready
 
     def _fan_out(self, batch: list[EventRecord]) -> None:
         base, records = self._window

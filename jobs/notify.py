@@ -84,7 +84,7 @@ def prune_finished(now=None) -> int:
     return count
 
 
-def send_claimed(delivery_id: int, data_dir=None, timeout: float = sending.SEND_TIMEOUT_SECONDS) -> str | None:
+def send_claimed(delivery_id: int, thumbnail_dir=None, timeout: float = sending.SEND_TIMEOUT_SECONDS) -> str | None:
     """Send one claimed delivery and record the outcome (commits). Returns the error, or None when sent."""
     delivery = db.session.get(NotificationDelivery, delivery_id)
     if delivery is None or delivery.status != sending.SENDING:
@@ -95,7 +95,7 @@ def send_claimed(delivery_id: int, data_dir=None, timeout: float = sending.SEND_
         db.session.commit()
         return delivery.last_error
     public_only = not targets.owner_is_admin(target)
-    message = messages.compose(delivery.event, delivery.payload or {}, data_dir)
+    message = messages.compose(delivery.event, delivery.payload or {}, thumbnail_dir)
     # No transaction stays open while sending: the target is read, then set apart from the session.
     db.session.expunge(target)
     db.session.commit()
@@ -192,7 +192,7 @@ class Notifier:
             try:
                 with self.app.app_context():
                     try:
-                        send_claimed(delivery_id, self.app.config["HAUL"].data_dir)
+                        send_claimed(delivery_id, self.app.config["HAUL"].thumbnail_dir)
                     finally:
                         db.session.remove()
             except Exception:

@@ -1,7 +1,7 @@
 """Thumbnails of downloaded files, made by the worker once a job has completed.
 
 Images are scaled with Pillow; videos give a frame (and audio files their cover art, if
-any) through ffmpeg. A thumbnail is a small WebP under `<data_dir>/thumbnails/`, keyed by
+any) through ffmpeg. A thumbnail is a small WebP under `Settings.thumbnail_dir` (DATA_DIR/thumbnails by default), keyed by
 the file's sha256 (webapp/services/library/files.py), so it is made once however often the same
 content is downloaded. The web process only serves them. Files come from anyone, so each is
 read as media only: ffmpeg gets that one file in a real container format, Pillow a common
@@ -60,7 +60,7 @@ class Work:
     source: Path
     sha256: str
     mime: str | None
-    data_dir: Path
+    thumbnail_dir: Path
     job_id: int | None = None  # whose file: the job announced once its thumbnails are made
     app: Flask | None = field(default=None, compare=False)  # where to announce it
 
@@ -109,12 +109,12 @@ def _frame_from_media(source: Path, kind: str):
     return None
 
 
-def make_thumbnail(source: Path, sha256: str, data_dir: Path, mime: str | None = None) -> Path | None:
+def make_thumbnail(source: Path, sha256: str, thumbnail_dir: Path, mime: str | None = None) -> Path | None:
     """Make the thumbnail of one file unless it exists; returns its path, or None when there is none.
 
     Never raises: a file Pillow or ffmpeg cannot read gets no thumbnail.
     """
-    target = thumbnail_path(data_dir, sha256)
+    target = thumbnail_path(thumbnail_dir, sha256)
     if target is None:
         return None
     if target.is_file():
@@ -156,14 +156,14 @@ def _save(image, target: Path) -> None:
         raise
 
 
-def _files_of(job_id: int, storage_root: Path, data_dir: Path, app: Flask | None = None) -> list[Work]:
+def _files_of(job_id: int, storage_root: Path, thumbnail_dir: Path, app: Flask | None = None) -> list[Work]:
     rows = db.session.execute(
         select(JobFile.path, JobFile.sha256, JobFile.mime).where(JobFile.job_id == job_id).order_by(JobFile.id)
     ).all()
     work = []
     for path, sha256, mime in rows:
         try:
-            work.append(Work(absolute_path(storage_root, path), sha256, mime, Path(data_dir), job_id, app))
+            work.append(Work(absolute_path(storage_root, path), sha256, mime, Path(thumbnail_dir), job_id, app))
         except ValueError:  # UnsafePath: a record pointing outside the library is never read
             log.warning("not making a thumbnail of %s: outside the storage root", path)
     return work
@@ -211,7 +211,7 @@ def _wait_for_quiet() -> None:
 def _make_in_child(batch: list[Work]) -> None:
     """Make a batch of thumbnails in a child process (`python -m jobs.thumbnails --stdin`)."""
     lines = "".join(json.dumps({"source": str(w.source), "sha256": w.sha256, "mime": w.mime,
-                                "data_dir": str(w.data_dir)}) + "\n" for w in batch)
+                                "thumbnail_dir": str(w.thumbnail_dir)}) + "\n" for w in batch)
     args = [sys.executable, "-m", "jobs.thumbnails", "--stdin"]
     nice = shutil.which("nice")
     if nice:
@@ -255,7 +255,7 @@ def _announce_made(batch: list[Work]) -> None:
     for work in batch:
         if work.app is None or work.job_id is None:
             continue
-        target = thumbnail_path(work.data_dir, work.sha256)
+        target = thumbnail_path(work.thumbnail_dir, work.sha256)
         if target is not None and target.is_file():
             made.setdefault(work.app, set()).add(work.job_id)
     for app, job_ids in made.items():
@@ -301,8 +301,8 @@ def after_job_completed(job_id: int) -> None:
     global _unfinished
     try:
         settings = current_app.config["HAUL"]
-        work = _files_of(job_id, settings.storage_root, settings.data_dir, current_app._get_current_object())
-        work = [w for w in work if (t := thumbnail_path(w.data_dir, w.sha256)) is not None and not t.is_file()]
+        work = _files_of(job_id, settings.storage_root, settings.thumbnail_dir, current_app._get_current_object())
+        work = [w for w in work if (t := thumbnail_path(w.thumbnail_dir, w.sha256)) is not None and not t.is_file()]
         if not work:
             return
         _ensure_thread()
@@ -345,7 +345,7 @@ def _child_main() -> int:
     for line in sys.stdin:
         if line.strip():
             item = json.loads(line)
-            made += make_thumbnail(Path(item["source"]), item["sha256"], Path(item["data_dir"]),
+            made += make_thumbnail(Path(item["source"]), item["sha256"], Path(item["thumbnail_dir"]),
                                    item.get("mime")) is not None
     print(made)
     return 0
@@ -372,14 +372,14 @@ def backfill(batch: int = 1000) -> tuple[int, int]:
         announced = set()
         for file_id, path, sha256, mime, job_id in rows:
             last_id, seen = file_id, seen + 1
-            target = thumbnail_path(settings.data_dir, sha256)
+            target = thumbnail_path(settings.thumbnail_dir, sha256)
             if target is None or target.is_file():
                 continue
             try:
                 source = absolute_path(settings.storage_root, path)
             except ValueError:
                 continue
-            if source.is_file() and make_thumbnail(source, sha256, settings.data_dir, mime) is not None:
+            if source.is_file() and make_thumbnail(source, sha256, settings.thumbnail_dir, mime) is not None:
                 made += 1
                 announced.add(job_id)
         announce(app, announced)

@@ -76,7 +76,7 @@ def content(label: str, size: int = 1000) -> bytes:
 
 
 def make_thumbnail(app, sha256: str) -> bytes:
-    path = file_service.thumbnail_path(app.config["HAUL"].data_dir, sha256)
+    path = file_service.thumbnail_path(app.config["HAUL"].thumbnail_dir, sha256)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = b"RIFF\x00\x00\x00\x00WEBPVP8 fake"
     path.write_bytes(data)

@@ -57,7 +57,7 @@ def wait_for_thumbnails(stack, shas, timeout: float = 90) -> None:
     """Until each of `shas` has a thumbnail (the worker waits for a quiet moment, then makes a batch)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if all(thumbnail_path(stack.data_dir, sha).is_file() for sha in shas):
+        if all(thumbnail_path(stack.data_dir / "thumbnails", sha).is_file() for sha in shas):
             return
         time.sleep(0.2)
     raise TimeoutError(f"no thumbnails after {timeout}s; worker log:\n{stack.log('worker.log')[-3000:]}")
@@ -89,10 +89,10 @@ def test_guest_uploads_are_decoded_as_media_only(stack, media_site, guest, tmp_p
     wait_for_thumbnails(stack, real)
 
     for sha in real:
-        with Image.open(thumbnail_path(stack.data_dir, sha)) as thumbnail:
+        with Image.open(thumbnail_path(stack.data_dir / "thumbnails", sha)) as thumbnail:
             assert thumbnail.size == (160, 120)
     for sha in attacks:
-        assert not thumbnail_path(stack.data_dir, sha).exists()
+        assert not thumbnail_path(stack.data_dir / "thumbnails", sha).exists()
     made = sorted(p.name for p in (stack.data_dir / "thumbnails").rglob("*") if p.is_file())
     assert made == sorted(f"{sha}.webp" for sha in real)  # nothing else was written: the secret is nowhere
     assert media_site.count(trap) == 0

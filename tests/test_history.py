@@ -470,7 +470,7 @@ def test_thumbnails_of_images_are_made_once_and_served(app, client, people, tmp_
 
     job = make_job(app, "http://example.com/img", user=people["admin"], files=[("example.com/img/big.png", None)])
     record = job.files[0]
-    data_dir = app.config["HAUL"].data_dir
+    data_dir = app.config["HAUL"].thumbnail_dir
     sign_in_as(client, people["admin"])
     assert client.get(f"/files/{record.id}/thumbnail").status_code == 404
     assert "/thumbnail" not in client.get("/history").get_data(as_text=True)
@@ -509,7 +509,7 @@ def test_a_video_gets_a_frame_and_broken_files_get_nothing(app, tmp_path):
     assert thumbnails.make_thumbnail(tmp_path / "broken.mp4", "c" * 64, data_dir, "video/mp4") is None
     assert thumbnails.make_thumbnail(tmp_path / "notes.txt", "d" * 64, data_dir, "text/plain") is None
     assert thumbnails.make_thumbnail(clip, "not-a-hash", data_dir, "video/mp4") is None
-    assert not list((data_dir / "thumbnails").rglob(".tmp-*"))
+    assert not list(data_dir.rglob(".tmp-*"))
 
 
 def test_the_runner_hook_makes_thumbnails_in_the_background_and_never_raises(app, people):
@@ -517,7 +517,7 @@ def test_the_runner_hook_makes_thumbnails_in_the_background_and_never_raises(app
                    files=[("example.com/img/a.png", None), ("example.com/img/b.txt", b"text")])
     thumbnails.after_job_completed(job.id)
     assert thumbnails.wait_idle(20)
-    data_dir = app.config["HAUL"].data_dir
+    data_dir = app.config["HAUL"].thumbnail_dir
     png, txt = job.files
     assert file_service.has_thumbnail(data_dir, png.sha256)
     assert not file_service.has_thumbnail(data_dir, txt.sha256)
@@ -531,7 +531,7 @@ def test_thumbnails_wait_until_no_download_runs(app, people, monkeypatch):
 
     monkeypatch.setattr(thumbnails, "QUIET_SECONDS", 0.3)
     job = make_job(app, "http://example.com/q", user=people["admin"], files=[("example.com/q/a.png", None)])
-    target = file_service.thumbnail_path(app.config["HAUL"].data_dir, job.files[0].sha256)
+    target = file_service.thumbnail_path(app.config["HAUL"].thumbnail_dir, job.files[0].sha256)
     download_done = threading.Event()
     monitor = threading.Thread(target=download_done.wait, name=thumbnails.MONITOR_THREAD_PREFIX + "99", daemon=True)
     monitor.start()
@@ -654,7 +654,7 @@ def test_delete_with_files_removes_them_and_empty_folders_but_nothing_else(app, 
     db.session.add(JobFile(job_id=job.id, path="../outside.png", size=7, sha256="e" * 64))
     db.session.commit()
     thumb = thumbnails.make_thumbnail(root / "Trip/example.com/gone/1.png", job.files[0].sha256,
-                                      app.config["HAUL"].data_dir, "image/png")
+                                      app.config["HAUL"].thumbnail_dir, "image/png")
     assert thumb is not None
     submission_id = job.submission_id
     sign_in_as(client, people["alice"])

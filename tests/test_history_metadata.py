@@ -456,7 +456,7 @@ def test_the_worker_announces_thumbnails_and_the_entry_is_drawn_with_them(app, p
         assert f'src="/files/{job.files[0].id}/thumbnail"' in html
         filters, _ = history.parse_filters({}, view_of(people["bob"]))
         assert HistoryView(people["bob"].id, False, filters).fragments(record_of(announced[0])) == ""
-    file_service.thumbnail_path(app.config["HAUL"].data_dir, job.files[0].sha256).unlink()
+    file_service.thumbnail_path(app.config["HAUL"].thumbnail_dir, job.files[0].sha256).unlink()
 
 
 def test_a_deleted_or_retried_entry_leaves_open_pages(app, people):

@@ -543,8 +543,8 @@ def test_apprise_attaches_the_jobs_thumbnail(app, db, admin, receiver):
     sha = "ab" * 32
     db.session.add(JobFile(job_id=job_id, path="x/clip.mp4", size=10, sha256=sha))
     db.session.commit()
-    data_dir = app.config["HAUL"].data_dir
-    thumb = files.thumbnail_path(data_dir, sha)
+    thumbnail_dir = app.config["HAUL"].thumbnail_dir
+    thumb = files.thumbnail_path(thumbnail_dir, sha)
     thumb.parent.mkdir(parents=True, exist_ok=True)
     thumb.write_bytes(b"RIFF-not-really-webp")
     try:
@@ -553,7 +553,7 @@ def test_apprise_attaches_the_jobs_thumbnail(app, db, admin, receiver):
                                           "files": 1, "bytes": 10}, user_id=admin.id)
         db.session.commit()
         [claimed] = notify.claim_due(10)
-        assert notify.send_claimed(claimed, data_dir) is None
+        assert notify.send_claimed(claimed, thumbnail_dir) is None
         body = receiver.wait_for(lambda r: True)["json"]
         assert body["title"] == "Downloaded: Clip" and "https://example.com/clip" in body["message"]
         assert "1 file, 10 B" in body["message"]

@@ -79,9 +79,16 @@ class Settings:
     # None: DATA_DIR/partial. Several web hosts behind one address need a folder they all share
     # (docs/scale-out.md), since an upload's chunks may reach any of them.
     upload_partial_dir: Path | None = None
+    # Where the worker puts the thumbnails the web serves; None: DATA_DIR/thumbnails. Web and worker
+    # hosts apart need a folder they share (docs/scale-out.md). Read it as `thumbnail_dir`.
+    thumbnail_dir_setting: Path | None = None
     # How long a worker may go without renewing its lease on a running job before any host's
     # watchdog gives the job to another worker (jobs/lease.py).
     job_lease_seconds: int = 30
+
+    @property
+    def thumbnail_dir(self) -> Path:
+        return self.thumbnail_dir_setting or self.data_dir / "thumbnails"
 
     @property
     def is_sqlite(self) -> bool:
@@ -154,8 +161,11 @@ def load_settings(environ=None, env_file=".env", check_tool_args=True) -> Settin
     storage_root = Path(env.get("HAUL_STORAGE_ROOT") or data_dir / "downloads").expanduser().resolve()
     partial_raw = env.get("HAUL_UPLOAD_PARTIAL_DIR")
     partial_dir = Path(partial_raw).expanduser().resolve() if partial_raw else None
-    folders = [("HAUL_DATA_DIR", data_dir), ("HAUL_STORAGE_ROOT", storage_root)]
-    for name, folder in folders + ([("HAUL_UPLOAD_PARTIAL_DIR", partial_dir)] if partial_dir else []):
+    thumbnails_raw = env.get("HAUL_THUMBNAIL_DIR")
+    thumbnail_dir = Path(thumbnails_raw).expanduser().resolve() if thumbnails_raw else None
+    folders = [("HAUL_DATA_DIR", data_dir), ("HAUL_STORAGE_ROOT", storage_root),
+               ("HAUL_UPLOAD_PARTIAL_DIR", partial_dir), ("HAUL_THUMBNAIL_DIR", thumbnail_dir)]
+    for name, folder in ((name, folder) for name, folder in folders if folder is not None):
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -241,6 +251,7 @@ def load_settings(environ=None, env_file=".env", check_tool_args=True) -> Settin
         backup_dir=Path(env["HAUL_BACKUP_DIR"]).expanduser().resolve() if env.get("HAUL_BACKUP_DIR") else None,
         web_processes=web_processes,
         upload_partial_dir=partial_dir,
+        thumbnail_dir_setting=thumbnail_dir,
         job_lease_seconds=_number(env, "HAUL_JOB_LEASE_SECONDS", 30, 6, 600),
     )
 

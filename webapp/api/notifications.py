@@ -135,7 +135,7 @@ def delete_notification_target(target_id: int):
 @bp.alt_response(502, schema=ApiErrorSchema, description="The target could not be reached")
 def test_notification_target(target_id: int):
     target = _target(target_id)
-    error = sending.run_test(target, current_app.config["HAUL"].data_dir)
+    error = sending.run_test(target, current_app.config["HAUL"].thumbnail_dir)
     if error is not None:
         raise HaulError(f"The test message was not delivered: {error}", error_code="notification_failed",
                         status=502)

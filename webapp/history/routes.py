@@ -210,7 +210,7 @@ def thumbnail(file_id: int):
     record = history.visible_file(file_id, session_principal())
     if record is None:
         abort(404, "No such file")
-    path = file_service.thumbnail_path(current_app.config["HAUL"].data_dir, record.sha256)
+    path = file_service.thumbnail_path(current_app.config["HAUL"].thumbnail_dir, record.sha256)
     if path is None or not path.is_file():
         abort(404, "No thumbnail for this file")
     response = send_file(path, mimetype="image/webp", conditional=True, max_age=86400)

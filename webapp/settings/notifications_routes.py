@@ -77,7 +77,7 @@ def test_notification(target_id: int):
     """Send a test message now; the list comes back with the result beside the target."""
     _check_csrf()
     target = _target_or_404(target_id)
-    error = sending.run_test(target, current_app.config["HAUL"].data_dir)
+    error = sending.run_test(target, current_app.config["HAUL"].thumbnail_dir)
     text = "Test message sent." if error is None else f"Not delivered: {error}"
     results = {target_id: {"ok": error is None, "text": text}}
     level = "success" if error is None else "error"

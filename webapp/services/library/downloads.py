@@ -130,7 +130,7 @@ def file_path(record: JobFile) -> Path:
 def thumbnail(job: Job, file_id: int | None = None, index: int | None = None) -> Path:
     """The worker's thumbnail of the chosen file, or without a choice the download's cover (its
     first file that has one); 404 `thumbnail_not_ready` while there is none."""
-    data_dir = current_app.config["HAUL"].data_dir
+    thumbnail_dir = current_app.config["HAUL"].thumbnail_dir
     if file_id is not None or index is not None:
         hashes = [pick_file(job, file_id, index).sha256]
     else:
@@ -140,10 +140,10 @@ def thumbnail(job: Job, file_id: int | None = None, index: int | None = None) ->
         ))
         if not hashes:
             raise NotFound(f"Download {job.id} has no files", error_code="no_files")
-    check = file_service.ThumbnailCheck(data_dir)
+    check = file_service.ThumbnailCheck(thumbnail_dir)
     for sha256 in hashes:
         if check.exists(sha256):
-            return file_service.thumbnail_path(data_dir, sha256)
+            return file_service.thumbnail_path(thumbnail_dir, sha256)
     raise NotFound(f"No thumbnail for download {job.id} yet", error_code="thumbnail_not_ready")
 
 

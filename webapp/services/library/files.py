@@ -63,28 +63,28 @@ def file_on_disk(storage_root: Path, relative: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def thumbnail_dir(data_dir: Path) -> Path:
-    return Path(data_dir) / THUMBNAIL_DIRNAME
+# Thumbnails live in `Settings.thumbnail_dir`: DATA_DIR/thumbnails unless HAUL_THUMBNAIL_DIR says
+# otherwise (a folder every host shares when workers and web run on different hosts).
 
 
-def thumbnail_path(data_dir: Path, sha256: str) -> Path | None:
+def thumbnail_path(thumbnail_dir: Path, sha256: str) -> Path | None:
     """Where the thumbnail of content `sha256` lives (whether or not it was made); None for a bad key."""
     key = (sha256 or "").lower()
     if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
         return None
-    return thumbnail_dir(data_dir) / key[:2] / f"{key}{THUMBNAIL_SUFFIX}"
+    return Path(thumbnail_dir) / key[:2] / f"{key}{THUMBNAIL_SUFFIX}"
 
 
-def has_thumbnail(data_dir: Path, sha256: str) -> bool:
-    path = thumbnail_path(data_dir, sha256)
+def has_thumbnail(thumbnail_dir: Path, sha256: str) -> bool:
+    path = thumbnail_path(thumbnail_dir, sha256)
     return path is not None and path.is_file()
 
 
 class ThumbnailCheck:
     """has_thumbnail for many files at once, with plain strings (a page checks ~300)."""
 
-    def __init__(self, data_dir: Path):
-        self.base = os.path.join(str(data_dir), THUMBNAIL_DIRNAME)
+    def __init__(self, thumbnail_dir: Path):
+        self.base = str(thumbnail_dir)
 
     def exists(self, sha256: str) -> bool:
         key = (sha256 or "").lower()

@@ -425,7 +425,7 @@ def _entries(jobs: list[Job], principal: Principal, files_per_entry: int) -> lis
     rows = db.session.execute(
         select(ranked).where(ranked.c.number <= files_per_entry).order_by(ranked.c.job_id, ranked.c.number)
     ).all()
-    thumbnails = file_service.ThumbnailCheck(_settings().data_dir)
+    thumbnails = file_service.ThumbnailCheck(_settings().thumbnail_dir)
     files: dict[int, list[FileView]] = {job_id: [] for job_id in ids}
     counts: dict[int, int] = {}
     sizes: dict[int, int] = {}
@@ -614,7 +614,7 @@ def delete_entry(job: Job, with_files: bool) -> DeleteResult:
                 result.failed.append(path)
         _remove_empty_folders(folders, Path(settings.storage_root))
     for sha in hashes - still_used:
-        thumbnail = file_service.thumbnail_path(settings.data_dir, sha)
+        thumbnail = file_service.thumbnail_path(settings.thumbnail_dir, sha)
         if thumbnail is not None:
             thumbnail.unlink(missing_ok=True)
     return result

@@ -18,7 +18,7 @@ from webapp.services.notifications import messages, news, sending
 DIRECT_TIMEOUT_SECONDS = 5.0
 
 
-def worker_exited(name: str, how: str, gave_up: bool, data_dir=None) -> int:
+def worker_exited(name: str, how: str, gave_up: bool, thumbnail_dir=None) -> int:
     """Announce an unexpected exit of the worker (commits); returns how many messages were written.
     When `gave_up`, they are sent now, each within DIRECT_TIMEOUT_SECONDS."""
     if name != "worker":
@@ -26,11 +26,11 @@ def worker_exited(name: str, how: str, gave_up: bool, data_dir=None) -> int:
     added = news.worker_down(how, gave_up)
     db.session.commit()
     if gave_up and added:
-        send_pending_now(WORKER_DOWN_EVENT, data_dir)
+        send_pending_now(WORKER_DOWN_EVENT, thumbnail_dir)
     return added
 
 
-def send_pending_now(event: str, data_dir=None, timeout: float = DIRECT_TIMEOUT_SECONDS) -> int:
+def send_pending_now(event: str, thumbnail_dir=None, timeout: float = DIRECT_TIMEOUT_SECONDS) -> int:
     """Claim and send every pending delivery of `event` here and now (server events: admins'
     targets, which may reach private addresses). Returns how many were sent."""
     sent = 0
@@ -47,7 +47,7 @@ def send_pending_now(event: str, data_dir=None, timeout: float = DIRECT_TIMEOUT_
             continue
         delivery = db.session.get(NotificationDelivery, delivery_id)
         target = db.session.get(NotificationTarget, delivery.target_id)
-        message = messages.compose(delivery.event, delivery.payload or {}, data_dir)
+        message = messages.compose(delivery.event, delivery.payload or {}, thumbnail_dir)
         try:
             sending.send(target, message, delivery_id=delivery_id, timeout=timeout)
         except sending.SendFailed as exc:

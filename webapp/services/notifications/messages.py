@@ -36,14 +36,14 @@ class Message:
     payload: dict
 
 
-def compose(event: str, payload: dict, data_dir: Path | None = None) -> Message:
+def compose(event: str, payload: dict, thumbnail_dir: Path | None = None) -> Message:
     """The message for `event`: its words, the link, and the job's thumbnail when one was made."""
     title, lines = _words(event, payload)
     url = payload.get("url") if isinstance(payload.get("url"), str) else None
     if url:
         lines.append(url)
     body = "\n".join(line for line in lines if line)[:MAX_BODY]
-    thumbnail = _thumbnail(payload.get("job_id"), data_dir) if data_dir is not None else None
+    thumbnail = _thumbnail(payload.get("job_id"), thumbnail_dir) if thumbnail_dir is not None else None
     return Message(event=event, title=title[:MAX_TITLE], body=body or title, url=url, thumbnail=thumbnail,
                    payload=payload)
 
@@ -74,13 +74,13 @@ def _words(event: str, p: dict) -> tuple[str, list[str]]:
     return name, [message]
 
 
-def _thumbnail(job_id, data_dir: Path) -> Path | None:
+def _thumbnail(job_id, thumbnail_dir: Path) -> Path | None:
     """The first thumbnail made of the job's files (made after it completed; maybe none yet)."""
     if not isinstance(job_id, int):
         return None
     for sha256 in db.session.scalars(select(JobFile.sha256).where(JobFile.job_id == job_id).order_by(JobFile.id)
                                      .limit(20)):
-        path = library_files.thumbnail_path(data_dir, sha256 or "")
+        path = library_files.thumbnail_path(thumbnail_dir, sha256 or "")
         if path is not None and path.is_file():
             return path
     return None

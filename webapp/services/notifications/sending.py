@@ -243,14 +243,14 @@ def record_failure(delivery: NotificationDelivery | None, target: NotificationTa
     target.consecutive_failures = (target.consecutive_failures or 0) + 1
 
 
-def run_test(target: NotificationTarget, data_dir=None) -> str | None:
+def run_test(target: NotificationTarget, thumbnail_dir=None) -> str | None:
     """"Send test": None when the test message was delivered, else why not (safe to show).
 
     An admin's target is sent from here at once. A user's is handed to the worker, which sends
     every connection of it under the network guard (public addresses only, after DNS and every
     redirect), and waited for: the web never connects where a user's URL leads."""
     if targets.owner_is_admin(target):
-        return send_test(target, data_dir)
+        return send_test(target, thumbnail_dir)
     return wait_for_test(queue_test(target))
 
 
@@ -291,10 +291,10 @@ def wait_for_test(delivery_id: int, timeout: float | None = None, poll: float = 
     return wait_for_test(delivery_id, timeout=SEND_TIMEOUT_SECONDS * 2 + 1, poll=poll)  # being sent now
 
 
-def send_test(target: NotificationTarget, data_dir=None, timeout: float = 5.0) -> str | None:
+def send_test(target: NotificationTarget, thumbnail_dir=None, timeout: float = 5.0) -> str | None:
     """Send the test message from this process now; record the outcome on the target and
     commit. Returns None when it was sent, else the failure's (safe) text."""
-    message = messages.compose(messages.TEST_EVENT, {"title": target.name}, data_dir)
+    message = messages.compose(messages.TEST_EVENT, {"title": target.name}, thumbnail_dir)
     try:
         send(target, message, timeout=timeout)
     except SendFailed as exc:

@@ -146,3 +146,42 @@ def test_a_web_host_and_a_worker_host_share_the_queue(tmp_path, media_site):
         for process in launched:
             kill_tree(process)
         servers.close()
+
+
+BOOTSTRAP = """
+import sys
+from webapp import create_app
+from webapp.config import load_settings
+from webapp.services.accounts import setup
+settings = load_settings({"HAUL_DATA_DIR": sys.argv[1], "HAUL_DATABASE_URL": sys.argv[2],
+                          "HAUL_ADMIN_USERNAME": "root", "HAUL_ADMIN_PASSWORD": "a-long-password"}, env_file=None)
+import os, time
+with create_app(settings, role="test").app_context():
+    open(sys.argv[3] + "/ready-" + str(os.getpid()), "w").close()
+    while not os.path.exists(sys.argv[3] + "/go"):  # all start together, as gunicorn's processes do
+        time.sleep(0.001)
+    setup.bootstrap(settings)
+"""
+
+
+def test_web_processes_starting_at_once_create_the_first_admin_once(pg_app, tmp_path):
+    """Every web process bootstraps on start (HAUL_ADMIN_USERNAME/PASSWORD): on one fresh database
+    the first creates the admin, the others wait for it and find it there; none fails to boot."""
+    from webapp.models import User
+
+    url = pg_app.config["HAUL"].database_url
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HAUL_")}
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    starts = [subprocess.Popen([sys.executable, "-c", BOOTSTRAP, str(tmp_path / f"web{n}"), url, str(gate)], cwd=ROOT,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for n in range(4)]
+    deadline = time.monotonic() + 60
+    while len(list(gate.glob("ready-*"))) < 4:
+        assert time.monotonic() < deadline and all(start.poll() is None for start in starts), "a process did not start"
+        time.sleep(0.05)
+    (gate / "go").touch()
+    outputs = [start.communicate(timeout=120)[0] for start in starts]
+    assert [start.returncode for start in starts] == [0, 0, 0, 0], outputs
+    from webapp.extensions import db
+
+    assert [user.username for user in db.session.query(User).all()] == ["root"]

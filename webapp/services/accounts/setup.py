@@ -7,6 +7,8 @@ import os
 import secrets
 from pathlib import Path
 
+from sqlalchemy import text
+
 from webapp.errors import Forbidden
 from webapp.extensions import db
 from webapp.models import Setting
@@ -14,6 +16,7 @@ from webapp.services.accounts import identity as accounts
 
 log = logging.getLogger(__name__)
 SETUP_KEY = "setup_code_hash"
+SETUP_LOCK_KEY = 0x4841554C53455455  # "HAULSETU": the first start's advisory lock on PostgreSQL
 
 
 def needs_setup() -> bool:
@@ -72,7 +75,13 @@ def bootstrap(settings) -> str | None:
 
     Returns the setup code when one was issued (the caller logs or prints it).
     """
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Several web processes (and hosts) start at once on one database: they take turns here,
+        # so one creates the admin (or issues the code) and the others find it done. Held until
+        # the commit below, or released by the rollback when there is nothing to do.
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SETUP_LOCK_KEY})
     if not needs_setup():
+        db.session.rollback()
         return None
     if settings.admin_username and settings.admin_password:
         accounts.create_user(settings.admin_username, settings.admin_password, role="admin")

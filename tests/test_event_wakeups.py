@@ -42,10 +42,10 @@ def _insert(conn, kind="status") -> int:
 def _make_app(settings, database_url, redis_url=None, mode=None, monkeypatch=None):
     from webapp import create_app
 
+    settings = dataclasses.replace(settings, database_url=database_url, redis_url=redis_url)
     if mode is not None:
-        monkeypatch.setenv("HAUL_EVENT_WAKEUPS", mode)
-    return create_app(dataclasses.replace(settings, database_url=database_url, redis_url=redis_url),
-                      role="test", TESTING=True)
+        settings = dataclasses.replace(settings, event_wakeups=mode)
+    return create_app(settings, role="test", TESTING=True)
 
 
 @pytest.fixture

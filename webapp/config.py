@@ -82,6 +82,9 @@ class Settings:
     # Where the worker puts the thumbnails the web serves; None: DATA_DIR/thumbnails. Web and worker
     # hosts apart need a folder they share (docs/scale-out.md). Read it as `thumbnail_dir`.
     thumbnail_dir_setting: Path | None = None
+    # How web processes learn of events other processes wrote (webapp/services/queue/event_wakeups.py):
+    # auto, redis, notify or poll; checked against the database and Redis settings there.
+    event_wakeups: str = "auto"
     # How long a worker may go without renewing its lease on a running job before any host's
     # watchdog gives the job to another worker (jobs/lease.py).
     job_lease_seconds: int = 30
@@ -251,6 +254,7 @@ def load_settings(environ=None, env_file=".env", check_tool_args=True) -> Settin
         backup_dir=Path(env["HAUL_BACKUP_DIR"]).expanduser().resolve() if env.get("HAUL_BACKUP_DIR") else None,
         web_processes=web_processes,
         upload_partial_dir=partial_dir,
+        event_wakeups=(env.get("HAUL_EVENT_WAKEUPS") or "auto").strip().lower(),
         thumbnail_dir_setting=thumbnail_dir,
         job_lease_seconds=_number(env, "HAUL_JOB_LEASE_SECONDS", 30, 6, 600),
     )

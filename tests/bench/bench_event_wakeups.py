@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import socket
 import statistics
@@ -117,8 +116,8 @@ class Writer:
         from webapp import create_app
         from webapp.config import load_settings
 
-        os.environ["HAUL_EVENT_WAKEUPS"] = mode
-        self.app = create_app(load_settings(environ=env, env_file=None, check_tool_args=False), role="cli")
+        self.app = create_app(load_settings(environ={**env, "HAUL_EVENT_WAKEUPS": mode}, env_file=None,
+                                            check_tool_args=False), role="cli")
         assert self.app.extensions["haul_event_wakeups"] == mode
 
     def write(self, n: int) -> tuple[int, float]:

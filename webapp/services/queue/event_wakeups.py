@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 import time
 
@@ -45,7 +44,7 @@ LISTENER_NAME = "haul-event-wakeups"  # a silent PostgreSQL listener checks its 
 
 def chosen_mode(settings, requested: str | None = None) -> str:
     """The wake-up mode for these settings: HAUL_EVENT_WAKEUPS, `auto` resolved."""
-    requested = (requested or os.environ.get("HAUL_EVENT_WAKEUPS") or "auto").strip().lower()
+    requested = (requested or settings.event_wakeups or "auto").strip().lower()
     if requested not in MODES:
         raise ConfigError(f"HAUL_EVENT_WAKEUPS: expected one of {', '.join(MODES)}, got {requested!r}")
     postgres = settings.database_url.startswith("postgresql")

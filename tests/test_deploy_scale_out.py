@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 COMPOSE = Path(__file__).resolve().parents[1] / "docs" / "deploy" / "compose.scale-out.yaml"
-DOTENV = {"HAUL_SECRET_KEY": "0" * 64, "POSTGRES_PASSWORD": "pw"}
+DOTENV = {"HAUL_SECRET_KEY": "0" * 64, "POSTGRES_PASSWORD": "pw", "REDIS_PASSWORD": "rpw"}
 
 
 def _substitute(value: str) -> str:
@@ -53,9 +53,11 @@ def test_each_hosts_settings_are_accepted_by_haul(tmp_path):
         environment["HAUL_STORAGE_ROOT"] = str(tmp_path / "library")
         settings = load_settings(environment, env_file=None)
         assert settings.database_url == "postgresql+psycopg://haul:pw@postgres:5432/haul"
-        assert settings.redis_url == "redis://redis:6379/0" and settings.secret_key == "0" * 64
+        assert settings.redis_url == "redis://:rpw@redis:6379/0" and settings.secret_key == "0" * 64
     web = _compose()["services"]["web"]["environment"]
     assert int(web["HAUL_WEB_PROCESSES"]) > 1  # allowed: the database is PostgreSQL
+    redis = _compose()["services"]["redis"]
+    assert "ports" not in redis and _substitute(redis["command"][-1]) == "rpw"  # private, with the password
 
 
 def test_a_missing_secret_key_stops_compose_with_a_message():

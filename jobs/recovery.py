@@ -19,7 +19,6 @@ from jobs import lease, runner
 from webapp.core.vocabulary import DOWNLOADING, ITEM
 from webapp.extensions import db
 from webapp.models import Job
-from webapp.models.base import utcnow
 from webapp.models.job import Outcome
 from webapp.services.queue import collections, dispatch, events
 from webapp.services.subscriptions import runs as subscription_runs
@@ -57,7 +56,7 @@ def is_orphaned(job: Job, now) -> bool:
 
 def requeue_orphans() -> list[int]:
     """Queue again every downloading job whose worker is gone; returns their ids."""
-    now = utcnow()
+    now = lease.database_now()  # the clock the leases were written with
     recovered = []
     # Items only: a collection that queued its children has no worker (it follows them).
     # FOR UPDATE SKIP LOCKED on PostgreSQL: the rows judged stay as read until the commit, so two

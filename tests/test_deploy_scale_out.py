@@ -49,8 +49,11 @@ def test_each_hosts_settings_are_accepted_by_haul(tmp_path):
 
     for name in ("web", "worker"):
         environment = {key: _substitute(str(value)) for key, value in _compose()["services"][name]["environment"].items()}
+        # The container's paths, moved under tmp_path (load_settings makes the folders it names).
+        for key in ("HAUL_STORAGE_ROOT", "HAUL_THUMBNAIL_DIR"):
+            assert environment[key].startswith("/library")  # on the shared library, for every host
+            environment[key] = str(tmp_path) + environment[key]
         environment["HAUL_DATA_DIR"] = str(tmp_path / name)
-        environment["HAUL_STORAGE_ROOT"] = str(tmp_path / "library")
         settings = load_settings(environment, env_file=None)
         assert settings.database_url == "postgresql+psycopg://haul:pw@postgres:5432/haul"
         assert settings.redis_url == "redis://:rpw@redis:6379/0" and settings.secret_key == "0" * 64

@@ -71,6 +71,7 @@ bench: $(VENV)/.requirements-dev system-deps-test
 	$(BIN)/python tests/bench/bench_api.py
 	$(BIN)/python tests/bench/bench_collections.py
 	$(BIN)/python tests/bench/bench_library.py
+	$(BIN)/python tests/bench/bench_scale_out.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/.assets

@@ -20,10 +20,40 @@ if _started_as_worker() and "gevent" not in sys.modules:
     # Huey takes its no-gevent path.
     sys.modules["gevent"] = None
 
-from huey import Huey  # noqa: E402  (after the gevent decision above)
-from huey.storage import SqliteStorage  # noqa: E402
+import contextlib  # noqa: E402
+
+
+@contextlib.contextmanager
+def _not_imported(*names: str):
+    """Keep `names` from being imported inside the block (a None entry in sys.modules makes the
+    import fail at once), then let them be imported as usual again.
+
+    huey.storage imports redis and psycopg at its top whenever they are installed (for its own
+    Redis and PostgreSQL storages). Haul installs both for the scale-out mode, and the default
+    SQLite setup would carry them in the web and the worker for nothing: ~140 modules, about
+    12 MB of each process (docs/benchmarks.md, issue 17). Haul never uses huey's PostgreSQL
+    storage, and its Redis one only when HAUL_REDIS_URL is set; SQLAlchemy imports psycopg
+    itself when the database is PostgreSQL, after this block.
+    """
+    blocked = [name for name in names if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None
+    try:
+        yield
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
+
 
 from webapp.config import load_settings  # noqa: E402
+
+# The settings first (the environment and .env), to know which of huey's optional back-ends this
+# process needs: Redis only with HAUL_REDIS_URL, its PostgreSQL storage never.
+_settings = load_settings(check_tool_args=False)
+with _not_imported("psycopg", *(() if _settings.redis_url else ("redis",))):
+    from huey import Huey  # noqa: E402  (after the gevent decision above)
+    from huey.storage import SqliteStorage  # noqa: E402
 
 
 class HaulSqliteStorage(SqliteStorage):
@@ -43,7 +73,7 @@ class HaulSqliteStorage(SqliteStorage):
 def _make_huey():
     from webapp.database import CooperativeConnection, under_gevent
 
-    settings = load_settings(check_tool_args=False)
+    settings = _settings
     if settings.redis_url:
         # Imported only in this mode: the embedded default never loads the Redis client.
         from huey import RedisHuey

@@ -139,7 +139,7 @@ def _claim_on_postgresql(limit: int, running, startable) -> int | None:
     if db.session.scalar(select(running)) >= limit:
         db.session.rollback()
         return None
-    now = utcnow()
+    now = lease.database_now()  # the lease starts on the clock every host reads it with
     next_id = db.session.scalar(
         select(Job.id)
         .where(Job.status == QUEUED, or_(Job.not_before.is_(None), Job.not_before <= now), startable)
@@ -180,26 +180,40 @@ class _Monitor(threading.Thread):
         self.stop_info = stop
         self.finished = threading.Event()
         self.started_at = time.monotonic()
+        self.renewed_at = self.started_at  # when the lease was last renewed (the claim renewed it)
+        self._cancel_lock = threading.Lock()  # the fence and the monitor may both cancel
 
     def _cancel(self, reason: Outcome) -> None:
-        if not self.cancel_event.is_set():
-            self.stop_info.reason = reason
-            self.cancel_event.set()
+        with self._cancel_lock:
+            if not self.cancel_event.is_set():
+                self.stop_info.reason = reason
+                self.cancel_event.set()
+
+    def _fence(self, fence_after: float) -> None:
+        """Stop the download when the lease could not be renewed for most of its life.
+
+        The database is out of reach (a network cut): another host will take the job over when
+        the lease expires, so the download must stop before then. A thread of its own, touching
+        no database: the monitor's own queries hang on a cut network until the connection's TCP
+        timeouts (10 s and more, webapp/config.py), past a short lease's fence. Nothing is
+        written: the row may no longer be ours."""
+        while not self.finished.wait(CANCEL_POLL_SECONDS):
+            unrenewed = time.monotonic() - self.renewed_at
+            if unrenewed > fence_after:
+                log.warning("job %s: lease not renewed for %.0f s; stopping it for another worker", self.job_id,
+                            unrenewed)
+                self._cancel(Outcome.TAKEN_OVER)
+                return
 
     def run(self) -> None:
-        last_beat = last_renewed = time.monotonic()
+        last_beat = time.monotonic()
         tag = worker_tag()
         with self.app.app_context():
             lease_length = lease.lease_seconds()
         renew_every, fence_after = lease.renew_every(lease_length), lease.fence_after(lease_length)
+        threading.Thread(target=self._fence, args=(fence_after,), name=f"haul-fence-{self.job_id}",
+                         daemon=True).start()
         while not self.finished.wait(CANCEL_POLL_SECONDS):
-            if time.monotonic() - last_renewed > fence_after:
-                # The lease could not be renewed for most of its life (the database is out of
-                # reach: a network cut): another host will take the job over when it expires, so
-                # stop downloading before then. Nothing is written: the row may no longer be ours.
-                log.warning("job %s: lease not renewed for %.0f s; stopping it for another worker", self.job_id,
-                            time.monotonic() - last_renewed)
-                self._cancel(Outcome.TAKEN_OVER)
             if SHUTDOWN.is_set():
                 self._cancel(Outcome.SHUTDOWN)
             if self.timeout_seconds and time.monotonic() - self.started_at > self.timeout_seconds:
@@ -211,15 +225,17 @@ class _Monitor(threading.Thread):
                     if queue_state.is_stopped():  # the queue was stopped: back to the queue, as at a shutdown
                         self._cancel(Outcome.SHUTDOWN)
                     if time.monotonic() - last_beat >= renew_every:
+                        # The lease runs from the heartbeat written below, never earlier than now.
+                        renewing_at = time.monotonic()
                         beat = db.session.execute(
                             update(Job)
                             .where(Job.id == self.job_id, Job.worker_tag == tag, Job.status == DOWNLOADING)
-                            .values(heartbeat_at=utcnow())
+                            .values(heartbeat_at=lease.renewal_stamp())
                         ).rowcount
                         db.session.commit()
                         last_beat = time.monotonic()
                         if beat:
-                            last_renewed = last_beat
+                            self.renewed_at = renewing_at
                         else:  # recovered by a watchdog and given to another worker
                             self._cancel(Outcome.TAKEN_OVER)
                     if self.limits is not None:
@@ -369,7 +385,15 @@ def run_job(job_id: int) -> Outcome:
         monitor.finished.set()
         monitor.join()
         db.session.rollback()
-        _remove_partial_files(settings.storage_root, request.temp_paths, files)
+        # Taken over (the lease lapsed: fenced, or found given away): the job is another
+        # worker's now, whatever the engine ended with — a download stuck on a cut network may
+        # fail with a timeout long after the fence. Its partial files are left alone: the new
+        # holder writes the same paths, and removing them would break its download.
+        taken_over = cancel_event.is_set() and stop.reason is Outcome.TAKEN_OVER
+        if not taken_over:
+            _remove_partial_files(settings.storage_root, request.temp_paths, files)
+    if taken_over:
+        outcome, error = Outcome.TAKEN_OVER, None
     if expansion.done:
         # Its children are queued and it follows them now (collections.expand committed it all);
         # whatever stopped the job after that is theirs to meet.
@@ -388,7 +412,7 @@ def run_job(job_id: int) -> Outcome:
         disk_guard.trip_disk_full()
 
     outcome = _finish(job_id, outcome, error, transient, reporter, files, settings, limits, duplicate_of,
-                      described)
+                      described, request.file_hashes)
     capture.finish(outcome.value, error)
     if outcome is not Outcome.TAKEN_OVER and not SHUTDOWN.is_set():
         # This job's slot is free: a queued job refused while the pool was full has no wake-up left.
@@ -470,12 +494,13 @@ _EVENT_OF_STATUS = {COMPLETED: events.COMPLETED, CANCELLED: events.CANCELLED, FA
 
 
 def _finish(job_id, outcome: Outcome, error, transient, reporter: _Reporter, files, settings,
-            limits=None, duplicate_of: int | None = None, metadata: dict | None = None) -> Outcome:
+            limits=None, duplicate_of: int | None = None, metadata: dict | None = None,
+            file_hashes: dict | None = None) -> Outcome:
     """Record how the run ended; returns the outcome (OVER_LIMIT when the invite's limits say so)."""
     if outcome in (Outcome.TAKEN_OVER, Outcome.EXPANDED):
         return outcome  # the row is another worker's, or the collection's expansion wrote it
     # Hash the files before the transaction: the write lock is held only for the writes.
-    described = _describe_files(files, settings.storage_root)
+    described = _describe_files(files, settings.storage_root, file_hashes)
     job = db.session.get(Job, job_id)
     if job is None:  # deleted while it ran
         return outcome
@@ -540,17 +565,22 @@ def _finish(job_id, outcome: Outcome, error, transient, reporter: _Reporter, fil
     return outcome
 
 
-def _describe_files(files: list[Path], storage_root: Path) -> list[dict]:
-    """Path relative to the library, size, sha256 and MIME type of each finished file."""
+def _describe_files(files: list[Path], storage_root: Path, hashed: dict | None = None) -> list[dict]:
+    """Path relative to the library, size, sha256 and MIME type of each finished file.
+
+    `hashed` (DownloadRequest.file_hashes): digests the engine computed as it wrote; one is
+    used only while the file still has the size that was hashed, else the file is read."""
     described = []
     for path in files:
         try:
             if not path.is_file():
                 continue
+            size = path.stat().st_size
+            known = (hashed or {}).get(str(path))
             described.append({
                 "path": relative_to_root(storage_root, path),
-                "size": path.stat().st_size,
-                "sha256": sha256_of(path),
+                "size": size,
+                "sha256": known[1] if known is not None and known[0] == size else sha256_of(path),
                 "mime": mimetypes.guess_type(path.name)[0],
             })
         except (OSError, ValueError):

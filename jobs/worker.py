@@ -43,7 +43,8 @@ class HaulConsumer(Consumer):
     def loop(self, health_check_ts=None):
         health_check_ts = super().loop(health_check_ts)
         now = time.monotonic()
-        if self.app is not None and self.worker_type == "thread" and now >= self._next_grow_check:
+        if (self.app is not None and self.worker_type == "thread" and now >= self._next_grow_check
+                and not runtime_settings.shared_by_hosts(self.app.config["HAUL"])):
             self._next_grow_check = now + self.GROW_CHECK_SECONDS
             self._grow_to_setting()
         return health_check_ts

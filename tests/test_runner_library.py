@@ -41,3 +41,30 @@ def test_files_are_recorded_with_their_kind(app):
         "Show.mp4": "media", "Show-poster.jpg": "poster", "Show.en.srt": "subtitle", "Show.info.json": "info-json",
         "Show.nfo": "nfo", "cover.png": "poster", "Song.mp3": "audio", "Song.jpg": "poster", "other.txt": "other",
     }
+
+
+def test_the_direct_engine_hashes_as_it_writes_and_the_runner_records_that_digest(tmp_path, media_site):
+    import hashlib
+    import threading
+
+    from jobs.engines.base import DownloadRequest
+    from jobs.engines.direct import DirectEngine
+
+    files = []
+    request = DownloadRequest(url=media_site.url("/large/1.5.jpg"), base_dir=tmp_path / "base", storage_root=tmp_path,
+                              report=lambda progress: None, add_file=files.append, cancel_event=threading.Event())
+    DirectEngine().run(request)
+    (path,) = files
+    data = path.read_bytes()
+    assert request.file_hashes == {str(path): (len(data), hashlib.sha256(data).hexdigest())}
+    (described,) = runner._describe_files(files, tmp_path, request.file_hashes)
+    assert described["sha256"] == hashlib.sha256(data).hexdigest() and described["size"] == len(data)
+
+
+def test_a_digest_of_another_size_than_the_files_is_not_trusted(tmp_path):
+    import hashlib
+
+    path = tmp_path / "a.bin"
+    path.write_bytes(b"grown after it was hashed")
+    (described,) = runner._describe_files([path], tmp_path, {str(path): (3, "0" * 64)})
+    assert described["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()

@@ -33,6 +33,21 @@ def _head_revision() -> str:
 
 
 @pytest.fixture
+def admin_client_pg(pg_app):
+    """A test client of the PostgreSQL app, signed in as an admin."""
+    from flask import g
+    from support.web import ADMIN_PASSWORD, ADMIN_USERNAME, sign_in_as
+
+    from webapp.services.accounts import identity as accounts
+
+    admin = accounts.create_user(ADMIN_USERNAME, ADMIN_PASSWORD, role="admin")
+    pg_app.teardown_request(lambda exc: g.__dict__.clear())
+    client = pg_app.test_client()
+    sign_in_as(client, admin)
+    return client
+
+
+@pytest.fixture
 def redis_database():
     held = scale_out.RedisDatabase()
     yield held
@@ -185,3 +200,20 @@ def test_web_processes_starting_at_once_create_the_first_admin_once(pg_app, tmp_
     from webapp.extensions import db
 
     assert [user.username for user in db.session.query(User).all()] == ["root"]
+
+
+def test_on_postgresql_the_concurrency_caps_every_host_together(pg_app, admin_client_pg):
+    """Three hosts of 8 threads need a cap of 24: the setting goes that high on PostgreSQL, each
+    host's pool stays its own HAUL_WORKERS, and the Settings page says it is the hosts' total."""
+    import dataclasses
+
+    from webapp.services.admin import runtime_settings
+
+    settings = dataclasses.replace(pg_app.config["HAUL"], workers=8)
+    assert runtime_settings.shared_by_hosts(settings)
+    assert runtime_settings.max_concurrency(settings) == runtime_settings.MAX_CLUSTER_CONCURRENCY
+    runtime_settings.save({"download_concurrency": "24"}, settings)
+    assert runtime_settings.concurrency(settings) == 24
+    assert runtime_settings.pool_size(settings) == 8  # never grown to the cluster's cap
+    page = admin_client_pg.get("/settings").get_data(as_text=True)
+    assert "for all worker hosts together" in page

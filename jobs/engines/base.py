@@ -86,6 +86,10 @@ class DownloadRequest:
     preset: PresetSpec = AS_IS
     cookies_file: Path | None = None  # the site's cookies.txt (Netscape format), if the admin gave one
     temp_paths: set = field(default_factory=set)  # partial files to remove if the job stops
+    # str(path) → (size, sha256 hex) of a file whose bytes the engine hashed as it wrote them:
+    # the runner then records that digest instead of reading the file again (a 1 GiB file is
+    # ~0.8 s of CPU on the benchmarks' machine type, and a second read from a slow disk or NAS).
+    file_hashes: dict = field(default_factory=dict)
     # A job restricted to public addresses (jobs/net_guard.py checks its connections);
     # engines that could start an external downloader keep to their own instead.
     public_only: bool = False

@@ -41,7 +41,10 @@ Routes (GET and HEAD everywhere, POST too; HEAD sends the same headers without a
                                     replaces the video stream's address
     /playlist/<name>.mp4?ref=<a>…   an HLS playlist (text) served as video/mp4, listing each
                                     `ref` (a path on disk or a URL) as a segment
-    /large/<mb>.bin|.jpg            MB MiB of deterministic bytes, streamed (Range ok)
+    /large/<mb>.bin|.jpg|.mp4       MB MiB of deterministic bytes, streamed (Range ok); .jpg is a real
+                                    JPEG padded with COM segments, .mp4 a real 1 s clip followed by an
+                                    MP4 `free` box of filler (served as video/mp4: yt-dlp takes it
+                                    as a direct video, ffprobe reads the clip)
     /slow/<name>.jpg?kb=N&rate=R    N KiB (default 2048) at ~R KiB/s (default 128)
     /nolength/<name>.jpg|.mp4?kb=N  N KiB (default 2048) with no Content-Length: the body ends
                                     when the connection closes (a server that does not say)
@@ -819,9 +822,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_bytes(200, body.encode(), "video/mp4")
             return
 
-        if m := re.fullmatch(r"/large/(\d+(?:\.\d+)?)\.(bin|jpg)", path):
+        if m := re.fullmatch(r"/large/(\d+(?:\.\d+)?)\.(bin|jpg|mp4)", path):
             body = site._large_body(m.group(1), m.group(2))
-            ctype = "image/jpeg" if m.group(2) == "jpg" else "application/octet-stream"
+            ctype = {"jpg": "image/jpeg", "mp4": "video/mp4"}.get(m.group(2), "application/octet-stream")
             self._send_ranged(body.size, body.read, ctype)
             return
 
@@ -1145,6 +1148,13 @@ class MediaSite:
     def _large_body(self, mb: str, ext: str) -> _FillerBody:
         name = f"{mb}.{ext}"
         size = int(float(mb) * MIB)
+        if ext == "mp4":
+            # A playable clip, then one top-level `free` box (players and ffprobe skip it) up to the size.
+            clip = self.clip_bytes(_name_number(name))
+            padding = size - len(clip) - 8
+            if padding < 0:
+                return _FillerBody(f"large/{name}", len(clip), [clip])
+            return _FillerBody(f"large/{name}", size, [clip, struct.pack(">I4s", 8 + padding, b"free"), padding])
         if ext != "jpg":
             return _FillerBody(f"large/{name}", size)
         # The .jpg variant is a real (padded) JPEG so sniffers and decoders

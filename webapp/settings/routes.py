@@ -149,6 +149,7 @@ def _settings_context(**forms) -> dict:
         "env_defaults": runtime_settings.defaults(settings),
         "env_names": runtime_settings.ENV_NAMES,
         "max_concurrency": runtime_settings.max_concurrency(settings),
+        "concurrency_shared": runtime_settings.shared_by_hosts(settings),
         "worker_type": settings.worker_type,
         "downloads_form": forms.get("downloads_form") or _downloads_form(effective),
         "tools_form": forms.get("tools_form") or _tools_form(effective),

@@ -46,6 +46,9 @@ from webapp.services.queue import dispatch
 log = logging.getLogger(__name__)
 
 MAX_CONCURRENCY = 16  # thread workers: the highest the setting goes (HAUL_WORKERS may set more)
+# On PostgreSQL the setting caps every worker host's downloads together, each host running at
+# most its own HAUL_WORKERS (docs/scale-out.md): it may go as high as a cluster needs.
+MAX_CLUSTER_CONCURRENCY = 256
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_ARGS_LENGTH = 2000
 ENGINE_CHOICES = (AUTO, *TOOLS)
@@ -124,14 +127,23 @@ def _settings(settings=None):
 def pool_size(settings=None) -> int:
     """How many download threads (or processes) the worker starts with."""
     settings = _settings(settings)
-    if settings.worker_type == "process":
-        return settings.workers
+    if settings.worker_type == "process" or shared_by_hosts(settings):
+        return settings.workers  # a host of a cluster: its own capacity, whatever the cluster's cap
     return max(settings.workers, concurrency(settings))
 
 
+def shared_by_hosts(settings=None) -> bool:
+    """Whether worker hosts may share this queue (PostgreSQL): the concurrency setting is then
+    the cap of all of them together, and no worker's pool grows to it."""
+    return not _settings(settings).is_sqlite
+
+
 def max_concurrency(settings=None) -> int:
-    """The highest concurrency the worker can honour: thread pools grow, process pools don't."""
+    """The highest concurrency the worker can honour: thread pools grow, process pools don't;
+    on PostgreSQL the cap of every worker host together."""
     settings = _settings(settings)
+    if shared_by_hosts(settings):
+        return max(MAX_CLUSTER_CONCURRENCY, settings.workers)
     if settings.worker_type == "process":
         return settings.workers
     return max(MAX_CONCURRENCY, settings.workers)

@@ -71,6 +71,12 @@ def stack_app(stack):
     app = create_app(settings, role="test")
     session_storage = huey.storage
     if settings.redis_url:
+        # This test process imported huey for its own settings, which name no Redis, so huey's
+        # storage module holds no Redis client (jobs/__init__.py): hand it the real one.
+        import huey.storage as huey_storage
+        import redis
+
+        huey_storage.redis = redis
         huey.storage = RedisHuey(huey.name, url=settings.redis_url, results=False).storage
     else:
         assert settings.huey_path.exists()

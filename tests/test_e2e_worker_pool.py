@@ -5,6 +5,8 @@ import json
 import time
 from datetime import datetime, timezone
 
+import pytest
+
 
 def save_concurrency(stack, value: int) -> None:
     """What the settings page stores when an admin changes "Downloads at once"."""
@@ -25,6 +27,7 @@ def most_at_once(stack, job_ids: list[int], timeout: float = 30) -> int:
     raise AssertionError(f"jobs did not finish: {statuses}")
 
 
+@pytest.mark.embedded_only  # on PostgreSQL a worker host keeps its own HAUL_WORKERS (test_scale_out_modes.py)
 def test_raising_the_concurrency_grows_the_pool_without_a_restart(make_stack, media_site):
     stack = make_stack(HAUL_WORKERS="1")
     assert "worker started: 1 thread worker(s)" in stack.log("worker.log")

@@ -58,11 +58,18 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
     """Mark the end-to-end tests; in the scale-out run keep only them, less those marked
-    `embedded_only` (a test of the SQLite setup itself, such as a disk filling under its file)."""
+    `embedded_only` (a test of the SQLite setup itself, such as a disk filling under its file);
+    in the main run leave out those marked `scale_out_pass`."""
     for item in items:
         if item.path.name.startswith("test_e2e_"):
             item.add_marker(pytest.mark.e2e)
     if not config.getoption("--scale-out"):
+        # Tests whose stacks are on PostgreSQL + Redis by themselves run in the --scale-out pass
+        # only: running them in both would do the same work twice.
+        left = [item for item in items if item.get_closest_marker("scale_out_pass")]
+        if left:
+            config.hook.pytest_deselected(items=left)
+            items[:] = [item for item in items if not item.get_closest_marker("scale_out_pass")]
         return
     kept, left = [], []
     for item in items:

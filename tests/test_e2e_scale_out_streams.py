@@ -25,6 +25,9 @@ from support.live_clients import SSEReader
 from support.scale_out import ScaleOutServers
 from support.stack import HaulStack
 
+# Its stacks are on PostgreSQL by themselves: run once, in make test's --scale-out pass.
+pytestmark = pytest.mark.scale_out_pass
+
 CONFIGURATIONS = {
     "postgresql+redis": ({"with_redis": True}, {}),
     "postgresql-notify": ({"with_redis": False}, {}),

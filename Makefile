@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench system-deps-test clean help
+.PHONY: run test bench bench-history-1m system-deps-test clean help
 
 help:
 	@echo "make run    - install into .venv, migrate, start web + worker on http://127.0.0.1:8080"
@@ -63,15 +63,25 @@ test: $(VENV)/.requirements-dev system-deps-test
 	[ $$embedded -eq 0 ] && [ $$scale_out -eq 0 ]
 
 # Downloads, submit latency, memory and the 100,000-job history (benchmark.py), then the
-# machine API under load (bench_api.py), a 1,000-item collection and 200 due subscriptions
-# (bench_collections.py), a library rescan of 20,000 files (bench_library.py). Each prints its
-# figures beside a baseline of the same run.
+# machine API under load (bench_api.py; on 1/2/4 PostgreSQL web processes and with 5,000 SSE clients:
+# bench_scale_out_api.py, which uses wrk when installed), a 1,000-item collection and 200 due subscriptions
+# (bench_collections.py), a library rescan of 20,000 files (bench_library.py), the scale-out
+# figures (bench_scale_out.py: 50 links on both setups, a 1 GiB file, 1 vs 2 worker hosts, memory)
+# and Redis against LISTEN/NOTIFY wake-ups (bench_event_wakeups.py). Each prints its figures
+# beside a baseline of the same run. The history at 1,000,000 jobs on both databases takes
+# ~25 min to build: `make bench-history-1m`.
 bench: $(VENV)/.requirements-dev system-deps-test
 	$(BIN)/python tests/bench/benchmark.py
 	$(BIN)/python tests/bench/bench_api.py
+	$(BIN)/python tests/bench/bench_scale_out_api.py
 	$(BIN)/python tests/bench/bench_collections.py
 	$(BIN)/python tests/bench/bench_library.py
 	$(BIN)/python tests/bench/bench_scale_out.py
+	$(BIN)/python tests/bench/bench_event_wakeups.py
+
+bench-history-1m: $(VENV)/.requirements-dev
+	$(BIN)/python tests/bench/bench_history.py --jobs 1000000 --files 3000000 --requests 30 \
+	  --database both --fast-sqlite --target-ms 50
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/.assets

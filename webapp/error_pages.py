@@ -8,6 +8,7 @@ import uuid
 from flask import Flask, g, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
+from sqlalchemy import exc as sqlalchemy_exc
 from werkzeug.exceptions import HTTPException
 
 from webapp.errors import HaulError, TooManyRequests
@@ -86,6 +87,26 @@ def _retry_after(exc) -> int:
     return 60
 
 
+BUSY_RETRY_AFTER_SECONDS = 5
+# Redis's client errors that mean "full or unreachable", by name: the redis package is imported
+# only in the scale-out mode, and this check must not load it.
+_REDIS_CAPACITY_ERRORS = {"ConnectionError", "TimeoutError", "MaxConnectionsError", "BusyLoadingError"}
+
+
+def _out_of_capacity(exc: Exception) -> bool:
+    """Whether `exc` says a server Haul depends on is full or out of reach, not that Haul erred:
+    SQLAlchemy's pool gave no connection in time, the database refused or dropped one, or
+    Redis's client could not get or use one."""
+    if isinstance(exc, (sqlalchemy_exc.TimeoutError, sqlalchemy_exc.DisconnectionError)):
+        return True
+    if isinstance(exc, sqlalchemy_exc.OperationalError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sqlalchemy_exc.OperationalError) and type(exc.orig).__module__.startswith("psycopg"):
+        return True  # connection refused, reset, server closed it, too many clients
+    kind = type(exc)
+    return kind.__module__.startswith("redis.") and kind.__name__ in _REDIS_CAPACITY_ERRORS
+
+
 def _generic_message(status: int) -> str:
     if status == 404:
         return "That is not there any more."
@@ -143,6 +164,16 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):
+        if _out_of_capacity(exc):
+            # Not a bug: the database's connections (or Redis's) are all in use — thousands of
+            # streams opening at once — or it is briefly out of reach. Ask the client to come
+            # back; nothing was changed (the request's transaction never began or rolled back).
+            log.warning("answered 503 to %s %s (request %s): %s", request.method, request.path, request_id(),
+                        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            response = make_response(error_response(
+                503, "The server is busy; try again in a few seconds.", "server_busy", page_detail=None))
+            response.headers["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
+            return response
         # Logged with its traceback for the admin; the client gets no stack trace.
         log.exception("unhandled error on %s %s (request %s)", request.method, request.path, request_id())
         return error_response(500, "Something went wrong on the server; the error was logged.", "internal_error",

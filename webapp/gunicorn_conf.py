@@ -10,8 +10,25 @@ bind = f"{_settings.host}:{_settings.port}"
 worker_class = "gevent"
 # One serving process by default; HAUL_WEB_PROCESSES more on PostgreSQL (docs/scale-out.md).
 workers = _settings.web_processes
-# SSE and WebSocket clients each hold a connection; the default of 1,000 caps them.
-worker_connections = 2000
+# SSE and WebSocket clients each hold a connection; gunicorn's default of 1,000 would cap them.
+# 10,000 per serving process: one process holds 5,000 live streams (docs/benchmarks.md, ~35 KiB
+# each), with room for the pages and API calls beside them. What one user, token or guest may
+# hold is capped by the max_streams setting (webapp/streams.py), not by this.
+worker_connections = 10000
+
+
+def _raise_open_files_limit(wanted: int = worker_connections + 1000) -> None:
+    """Each connection is a file descriptor: lift the soft limit (often 1,024) towards the hard
+    one, as `ulimit -n` would, so the cap above is reachable; never above the hard limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+_raise_open_files_limit()
 # gunicorn 27 otherwise writes a control socket under ~/.gunicorn/.
 control_socket_disable = True
 # Open streams would hold a graceful shutdown until this timeout; keep it short.

@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
-from flask import Response, current_app, stream_with_context
+from flask import Response, current_app, g, stream_with_context
 from simple_websocket import ConnectionClosed
 
 from webapp import streams
@@ -188,6 +188,10 @@ def sse_response(holder: streams.Holder, view: LiveView, *, last_id: int | None 
 
     def generate():
         try:
+            # The request context lives as long as the stream (stream_with_context): let go of the
+            # bearer's Principal in it (its User and ApiToken ORM objects, their loaded rows), about
+            # 2-3 KiB a stream; the holder and the view hold copies of what they need.
+            g.pop("principal", None)
             yield opening
             frames, covered = view.missed(last_id) if last_id is not None else ([], 0)
             db.session.remove()  # hold no database connection while sending or waiting

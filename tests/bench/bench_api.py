@@ -200,6 +200,28 @@ def submit_phase(stack: HaulStack, token: str, clients: int, per_client: int, ru
 
 # -- SSE clients (a separate process) ----------------------------------------------------------
 
+
+def arrivals_by_url(chunks: dict, errors: list) -> dict[str, list[float]]:
+    """When each submitted URL's event reached the clients: `chunks` holds each client's
+    (arrival time, bytes) as read from its socket; a client whose answer was not 200 goes
+    into `errors`."""
+    arrivals: dict[str, list[float]] = {}
+    for index, received in chunks.items():
+        stream, start = b"", 0
+        if not received or b" 200 " not in received[0][1].split(b"\r\n", 1)[0]:
+            errors.append(f"client {index}: {received[0][1][:80] if received else 'no answer'!r}")
+            continue
+        for at, data in received:
+            stream += data
+            while (end := stream.find(b"\n\n", start)) >= 0:
+                frame, start = stream[start:end], end + 2
+                marker = frame.find(b"data: ")
+                if marker >= 0:
+                    payload = json.loads(frame[marker + 6:].split(b"\n", 1)[0])
+                    for url in payload.get("data", {}).get("urls", ()):
+                        arrivals.setdefault(url, []).append(at)
+    return arrivals
+
 def _sse_clients(host: str, port: int, token: str, count: int, connected, stop, results) -> None:
     """`count` SSE clients on raw non-blocking sockets, in their own process (and session, as
     the submitting clients: see benchmark._load_clients).
@@ -248,22 +270,7 @@ def _sse_clients(host: str, port: int, token: str, count: int, connected, stop, 
     for key in list(selector.get_map().values()):
         key.fileobj.close()
 
-    arrivals: dict[str, list[float]] = {}
-    for index, received in chunks.items():
-        stream, start = b"", 0
-        if not received or b" 200 " not in received[0][1].split(b"\r\n", 1)[0]:
-            errors.append(f"client {index}: {received[0][1][:80] if received else 'no answer'!r}")
-            continue
-        for at, data in received:
-            stream += data
-            while (end := stream.find(b"\n\n", start)) >= 0:
-                frame, start = stream[start:end], end + 2
-                marker = frame.find(b"data: ")
-                if marker >= 0:
-                    payload = json.loads(frame[marker + 6:].split(b"\n", 1)[0])
-                    for url in payload.get("data", {}).get("urls", ()):
-                        arrivals.setdefault(url, []).append(at)
-    results.put((arrivals, errors))
+    results.put((arrivals_by_url(chunks, errors), errors))
 
 
 def uss_kib(pid: int) -> float:

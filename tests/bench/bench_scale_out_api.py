@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support.stack import HaulStack  # noqa: E402
 
-from bench.bench_api import ADMIN, API_TOKEN, KIB, BenchError, hammer, personal_token  # noqa: E402
+from bench.bench_api import ADMIN, API_TOKEN, KIB, BenchError, arrivals_by_url, hammer, personal_token  # noqa: E402
 from bench.benchmark import percentile  # noqa: E402
 
 TARGETS = {"sse_delivery_p99_ms": ("max", 100.0), "sse_kib_per_client": ("max", 20.0)}
@@ -306,22 +306,7 @@ def _sse_clients_paced(host: str, port: int, token: str, count: int, connected, 
     for key in list(selector.get_map().values()):
         key.fileobj.close()
 
-    arrivals: dict[str, list[float]] = {}
-    for index, received in chunks.items():
-        stream, start = b"", 0
-        if not received or b" 200 " not in received[0][1].split(b"\r\n", 1)[0]:
-            errors.append(f"client {index}: {received[0][1][:80] if received else 'no answer'!r}")
-            continue
-        for at, data in received:
-            stream += data
-            while (end := stream.find(b"\n\n", start)) >= 0:
-                frame, start = stream[start:end], end + 2
-                marker = frame.find(b"data: ")
-                if marker >= 0:
-                    payload = json.loads(frame[marker + 6:].split(b"\n", 1)[0])
-                    for url in payload.get("data", {}).get("urls", ()):
-                        arrivals.setdefault(url, []).append(at)
-    results.put((arrivals, errors))
+    results.put((arrivals_by_url(chunks, errors), errors))
 
 
 def _connections_per_process(pids, port: int) -> list[int]:

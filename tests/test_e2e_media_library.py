@@ -72,7 +72,7 @@ def metadata_row(stack, job_id: int) -> dict:
     assert rows, f"job {job_id} has no metadata row"
     row = rows[0]
     if isinstance(row["extra"], str):  # SQLite keeps JSON as text; PostgreSQL's driver decodes it
-        row["extra"] = row["extra"]
+        row["extra"] = json.loads(row["extra"])
     return row
 
 

@@ -54,13 +54,26 @@ def redirecting_url(public_site, path: str) -> str:
     return f"http://{PUBLIC_ADDRESS}:{public_site.server_port}/to-local/{path.lstrip('/')}"
 
 
+def redis_queue_storage(name: str, url: str):
+    """Huey's Redis storage of a stack's queue, built in this test process. The process imported
+    huey for its own settings, which name no Redis, so huey's storage module was loaded without
+    the Redis client (jobs/__init__.py keeps it out); it is given the client's names here."""
+    import huey.storage as huey_storage
+    import redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    if huey_storage.Redis is None:
+        huey_storage.ConnectionPool, huey_storage.Redis = redis.ConnectionPool, redis.Redis
+        huey_storage.ConnectionError, huey_storage.TimeoutError = RedisConnectionError, RedisTimeoutError
+    return huey_storage.RedisStorage(name, url=url)
+
+
 @pytest.fixture(scope="module")
 def stack_app(stack):
     """An in-process app on the live stack's database, its Huey handle on the stack's queue (its
     SQLite file, or its Redis database in the scale-out run), so a submit made here wakes the
     stack's worker as one made by its web process would."""
-    from huey import RedisHuey
-
     from jobs import HaulSqliteStorage, huey
     from webapp import create_app
     from webapp.config import load_settings
@@ -71,13 +84,7 @@ def stack_app(stack):
     app = create_app(settings, role="test")
     session_storage = huey.storage
     if settings.redis_url:
-        # This test process imported huey for its own settings, which name no Redis, so huey's
-        # storage module holds no Redis client (jobs/__init__.py): hand it the real one.
-        import huey.storage as huey_storage
-        import redis
-
-        huey_storage.redis = redis
-        huey.storage = RedisHuey(huey.name, url=settings.redis_url, results=False).storage
+        huey.storage = redis_queue_storage(huey.name, settings.redis_url)
     else:
         assert settings.huey_path.exists()
         huey.storage = HaulSqliteStorage(name=huey.name, filename=str(settings.huey_path), timeout=30)

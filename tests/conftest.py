@@ -54,6 +54,10 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     if config.getoption("--scale-out"):
         os.environ[scale_out.ENABLED_VARIABLE] = "1"  # read by every HaulStack (tests/support/stack.py)
+        # Tests that enqueue into a stack's Redis queue from this process need huey loaded with the
+        # Redis client, which jobs/__init__.py leaves out for settings without HAUL_REDIS_URL (as this
+        # process's are) unless it is loaded already: load it before anything imports jobs.
+        import redis  # noqa: F401
 
 
 def pytest_collection_modifyitems(config, items):

@@ -55,17 +55,11 @@ def redirecting_url(public_site, path: str) -> str:
 
 
 def redis_queue_storage(name: str, url: str):
-    """Huey's Redis storage of a stack's queue, built in this test process. The process imported
-    huey for its own settings, which name no Redis, so huey's storage module was loaded without
-    the Redis client (jobs/__init__.py keeps it out); it is given the client's names here."""
+    """Huey's Redis storage of a stack's queue, built in this test process (which loaded huey with
+    the Redis client: tests/conftest.py imports it first in the --scale-out run)."""
     import huey.storage as huey_storage
-    import redis
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    if huey_storage.Redis is None:
-        huey_storage.ConnectionPool, huey_storage.Redis = redis.ConnectionPool, redis.Redis
-        huey_storage.ConnectionError, huey_storage.TimeoutError = RedisConnectionError, RedisTimeoutError
+    assert huey_storage.Redis is not None, "huey was loaded without the Redis client (see tests/conftest.py)"
     return huey_storage.RedisStorage(name, url=url)
 
 

@@ -140,50 +140,15 @@ def smaps_groups(pid: int) -> dict[str, float]:
 
 
 class DetailedSampler(PssSampler):
-    """benchmark.py's sampler, with two differences.
-
-    A child the worker (not the web: gunicorn's serving process is a fork of its master for good)
-    has forked and not yet turned into its program (subprocess's fork-exec;
-    yt-dlp starts ffmpeg and ffprobe so) is a copy-on-write image of the worker: read a moment
-    after its parent it shows the parent's whole size a second time, memory that does not exist.
-    Such a child (the command line of its parent) is left out and counted in `transients`.
-    And at each new peak, every process's mappings are read (smaps_groups).
-    """
+    """benchmark.py's sampler that also reads every process's mappings at each new peak
+    (smaps_groups), to say where the peak's memory goes."""
 
     def __init__(self, roots):
         super().__init__(roots)
         self.peak_groups: list[tuple[str, dict[str, float]]] = []
-        self.transients = 0
 
-    def sample(self) -> None:
-        by_role, counts, per_proc = {}, {}, []
-        for role, root in self.roots.items():
-            try:
-                root_cmdline = root.cmdline()
-                procs = [root, *root.children(recursive=True)]
-            except psutil.Error:
-                procs, root_cmdline = [], None
-            total = 0
-            for proc in procs:
-                self.seen.setdefault(proc.pid, proc)
-                try:
-                    # The worker's only: gunicorn's serving process is a fork of its master for good.
-                    if role == "worker" and proc is not root and proc.cmdline() == root_cmdline:
-                        self.transients += 1
-                        continue
-                    pss = proc.memory_full_info().pss
-                    name = proc.name()
-                except psutil.Error:
-                    continue
-                total += pss
-                per_proc.append((role, f"{proc.pid} {name}", pss / MB))
-            by_role[role], counts[role] = total / MB, len(procs)
-        self.samples += 1
-        total_mb = sum(by_role.values())
-        if total_mb > self.peak_mb:
-            self.peak_mb, self.peak_breakdown, self.peak_procs = total_mb, by_role, counts
-            self.peak_per_process = per_proc
-            self.peak_groups = [(f"{role}[{label}]", smaps_groups(int(label.split()[0]))) for role, label, _ in per_proc]
+    def new_peak(self, per_proc) -> None:
+        self.peak_groups = [(f"{role}[{label}]", smaps_groups(int(label.split()[0]))) for role, label, _ in per_proc]
 
 
 # What importing each group costs a fresh interpreter, in the worker's order (USS, so shared

@@ -147,6 +147,7 @@ class PssSampler(threading.Thread):
         self.peak_per_process: list[tuple[str, int, float]] = []
         self.samples = 0
         self.seen: dict[int, psutil.Process] = {}
+        self.transients = 0  # worker children left out between fork and exec (see sample)
 
     def run(self) -> None:
         while not self.stopped.wait(PSS_INTERVAL):
@@ -157,13 +158,21 @@ class PssSampler(threading.Thread):
         by_role, counts, per_proc = {}, {}, []
         for role, root in self.roots.items():
             try:
+                root_cmdline = root.cmdline()
                 procs = [root, *root.children(recursive=True)]
             except psutil.Error:  # the root is gone (it crashed): the phase will fail loudly
-                procs = []
+                procs, root_cmdline = [], None
             total = 0
             for proc in procs:
                 self.seen.setdefault(proc.pid, proc)
                 try:
+                    # A child the worker has forked but not yet turned into its program (ffmpeg,
+                    # ffprobe) is a copy-on-write image of the worker: read a moment after its
+                    # parent, it would count the worker's whole size a second time. (The web's
+                    # serving process is a fork of gunicorn's master for good: counted.)
+                    if role == "worker" and proc is not root and proc.cmdline() == root_cmdline:
+                        self.transients += 1
+                        continue
                     pss = proc.memory_full_info().pss
                     name = proc.name()  # which program: the tools' children count for their role
                 except psutil.Error:  # exited between listing and reading
@@ -176,6 +185,10 @@ class PssSampler(threading.Thread):
         if total_mb > self.peak_mb:
             self.peak_mb, self.peak_breakdown, self.peak_procs = total_mb, by_role, counts
             self.peak_per_process = per_proc
+            self.new_peak(per_proc)
+
+    def new_peak(self, per_proc) -> None:
+        """Called at each new peak with (role, "pid name", MB) per process; nothing by default."""
 
     def remember_children(self) -> None:
         """Note every process of both trees now (also outside phases), to stop them at the end."""

@@ -55,40 +55,33 @@ def search_terms(q: str) -> list[str]:
 # -- search -----------------------------------------------------------------------------------
 
 
-_fts_checked: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_search_objects_checked: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _FTS_TABLES = {"jobs_search", "job_files_search", "job_metadata_search"}
-
-
-def _has_fts() -> bool:
-    """Whether this database has the SQLite search tables (built by the migrations)."""
-    engine = db.engine
-    if engine.dialect.name != "sqlite":
-        return False
-    known = _fts_checked.get(engine)
-    if known is None:
-        names = set(db.session.scalars(text(
-            "SELECT name FROM sqlite_master WHERE name IN ('jobs_search', 'job_files_search', 'job_metadata_search')"
-        )))
-        known = _fts_checked[engine] = names == _FTS_TABLES
-    return known
-
-
-_trigram_checked: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _TRIGRAM_INDEXES = {"ix_jobs_url_trgm", "ix_jobs_title_trgm", "ix_job_files_path_trgm", "ix_job_metadata_uploader_trgm",
                     "ix_job_metadata_tags_trgm", "ix_job_metadata_description_trgm"}
 
 
+def _database_has(dialect: str, names_sql: str, wanted: set[str]) -> bool:
+    """Whether this database is `dialect` and holds every object in `wanted` (names listed by
+    `names_sql`); asked once per engine, as the migrations made them."""
+    engine = db.engine
+    if engine.dialect.name != dialect:
+        return False
+    known = _search_objects_checked.get(engine)
+    if known is None:
+        known = _search_objects_checked[engine] = wanted <= set(db.session.scalars(text(names_sql)))
+    return known
+
+
+def _has_fts() -> bool:
+    """Whether this database has the SQLite search tables (built by the migrations)."""
+    return _database_has("sqlite", "SELECT name FROM sqlite_master WHERE type = 'table'", _FTS_TABLES)
+
+
 def _has_trigram_indexes() -> bool:
     """Whether this database is PostgreSQL with the history's pg_trgm indexes (built by the migrations)."""
-    engine = db.engine
-    if engine.dialect.name != "postgresql":
-        return False
-    known = _trigram_checked.get(engine)
-    if known is None:
-        names = set(db.session.scalars(text(
-            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")))
-        known = _trigram_checked[engine] = _TRIGRAM_INDEXES <= names
-    return known
+    return _database_has("postgresql", "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()",
+                         _TRIGRAM_INDEXES)
 
 
 def _fts_phrase(term: str) -> str:

@@ -54,21 +54,33 @@
     });
   });
 
-  document.addEventListener("haul:toast", function (event) {
-    var detail = event.detail || {};
-    var list = Array.isArray(detail.value) ? detail.value : (Array.isArray(detail) ? detail : [detail.value || detail]);
-    list.forEach(function (t) { if (t && t.message) toast(t.message, t.level); });
-  });
-
-  // htmx: show server errors as toasts instead of failing silently; 4xx bodies may be fragments.
-  document.addEventListener("htmx:responseError", function (event) {
-    var xhr = event.detail.xhr;
-    var message = "Request failed (" + xhr.status + ")";
+  // Toasts ride on the response's HX-Trigger header and are read from the request itself, not
+  // from htmx's events: those are dispatched on the element that made the request, and when a
+  // live update removed that element while the request was in flight (a deleted entry's own
+  // event arriving first) they never reach the document and the toast would be lost.
+  function responseToasts(xhr) {
+    var header = xhr.getResponseHeader("HX-Trigger");
+    if (!header) return null;
+    try {
+      var listed = JSON.parse(header)["haul:toast"];
+      return listed ? (Array.isArray(listed) ? listed : [listed]) : [];
+    } catch (e) { return []; }
+  }
+  function errorMessage(xhr) {
     try {
       var body = JSON.parse(xhr.responseText);
-      if (body.detail) message = body.detail;
+      if (body.detail) return body.detail;
     } catch (e) { /* not JSON */ }
-    if (!xhr.getResponseHeader("HX-Trigger")) toast(message, "error");
+    return "Request failed (" + xhr.status + ")";
+  }
+  document.addEventListener("htmx:beforeSend", function (event) {
+    var xhr = event.detail.xhr;
+    xhr.addEventListener("load", function () {
+      var toasts = responseToasts(xhr);
+      if (toasts) toasts.forEach(function (t) { if (t && t.message) toast(t.message, t.level); });
+      // A refusal without its own toast still says something (422 forms show theirs inline).
+      else if (xhr.status >= 400 && xhr.status !== 422) toast(errorMessage(xhr), "error");
+    });
   });
   document.addEventListener("htmx:sendError", function () { toast("Haul did not answer; check the connection.", "error"); });
 })();

@@ -176,6 +176,28 @@ def test_delete_with_files_removes_them_from_disk(admin_page: Page, gui_stack, m
     expect(entry(page, job_id)).to_have_count(0)
 
 
+def test_the_toast_arrives_when_a_live_update_removed_the_entry_first(admin_page: Page, gui_stack, media_site):
+    """The deleted entry's own live event may remove it before the delete's answer comes back."""
+    page = admin_page
+    job_id = gui_stack.submit([media_site.url("/img/5151.png")], post_title="Raced")["jobs"][0]["id"]
+    assert gui_stack.wait_for_job(job_id, timeout=60)["status"] == "completed"
+    page.goto("/history")
+    item = entry(page, job_id)
+    expect(item).to_be_visible()
+    # As the stream does when its event wins the race: the entry leaves the page once the
+    # answer's headers are in, before htmx handles the answer.
+    page.evaluate("""(id) => document.addEventListener("htmx:beforeSend", (event) => {
+        const xhr = event.detail.xhr;
+        xhr.addEventListener("readystatechange", () => {
+            if (xhr.readyState === XMLHttpRequest.HEADERS_RECEIVED) document.getElementById("entry-" + id)?.remove();
+        });
+    })""", job_id)
+    item.get_by_role("button", name=re.compile("^Delete ")).click()
+    page.locator(f"#delete-{job_id}").get_by_role("button", name="Delete record and files").click()
+    expect(page.locator(".toast")).to_contain_text("1 file removed from disk")
+    expect(item).to_have_count(0)
+
+
 def test_download_again_queues_the_url_as_a_new_job(admin_page: Page, gui_stack, downloads):
     page = admin_page
     page.goto("/history")

@@ -160,17 +160,18 @@ def _statements(fn):
     ({"from": "2026-01-01"}, "ix_jobs_history"),
 ])
 def test_the_page_query_reads_a_partial_index_in_order(app, people, args, index):
-    """The page of jobs is read from the partial index in id order: no sort, no full scan."""
+    """The page of jobs and its capped count are read from the partial index in id order: no sort,
+    no full scan."""
     make_job(app, "http://example.com/1")
     filters, _ = history.parse_filters(args, admin_view(people))
     statements = _statements(lambda: history.list_history(filters, admin_view(people)))
-    page_sql = [(s, p) for s, p in statements if "ORDER BY jobs.id DESC" in s]
-    assert len(page_sql) == 1
-    statement, parameters = page_sql[0]
+    in_order = [(s, p) for s, p in statements if "ORDER BY jobs.id DESC" in s]
+    assert len(in_order) == 2 and sum("count(" in s for s, _ in in_order) == 1  # the page and the count
     raw = db.session.connection().connection.driver_connection
-    plan = " | ".join(row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + statement, parameters).fetchall())
-    assert f"USING INDEX {index}" in plan or f"USING COVERING INDEX {index}" in plan, plan
-    assert "TEMP B-TREE" not in plan, plan
+    for statement, parameters in in_order:
+        plan = " | ".join(row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + statement, parameters).fetchall())
+        assert f"USING INDEX {index}" in plan or f"USING COVERING INDEX {index}" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan
 
 
 # -- access ------------------------------------------------------------------------------------
@@ -348,7 +349,7 @@ def test_bad_filter_values_are_explained_inline_and_ignored(app, client, people)
 
 def test_pages_keep_the_filters_in_their_links(app, client, people, monkeypatch):
     monkeypatch.setattr(history, "PER_PAGE", 3)
-    monkeypatch.setattr(history.list_history, "__defaults__", (3,))
+    monkeypatch.setattr(history.list_history, "__defaults__", (3, history.COUNT_LIMIT))
     jobs = [make_job(app, f"http://example.com/item/{i}", user=people["admin"], title=f"Item {i}") for i in range(8)]
     make_job(app, "http://other.example.com/x", user=people["admin"], title="Item elsewhere")
     sign_in_as(client, people["admin"])
@@ -363,6 +364,33 @@ def test_pages_keep_the_filters_in_their_links(app, client, people, monkeypatch)
     assert 'href="/history?domain=example.com&amp;page=2"' in third.get_data(as_text=True)
     assert ids_on(client.get("/history?domain=example.com&page=99")) == []
     assert ids_on(client.get("/history?page=-4")) == ids_on(client.get("/history"))
+
+
+def test_past_the_count_limit_the_page_says_how_many_it_counted_and_the_api_counts_them_all(
+        app, client, people, monkeypatch):
+    """Counting stops at the limit (an exact count reads every finished job); the API stays exact."""
+    monkeypatch.setattr(history, "PER_PAGE", 2)
+    monkeypatch.setattr(history.list_history, "__defaults__", (2, 4))  # 2 a page, counted up to 4
+    jobs = [make_job(app, f"http://example.com/many/{i}", user=people["admin"]) for i in range(4)]
+    sign_in_as(client, people["admin"])
+    page = client.get("/history").get_data(as_text=True)
+    assert "4 entries · showing 1–2" in page  # at the limit: still exact, with page links
+    assert 'href="/history?page=2"' in page and 'aria-label="Page 2"' in page
+
+    jobs.append(make_job(app, "http://example.com/many/4", user=people["admin"]))
+    page = client.get("/history").get_data(as_text=True)
+    assert ids_on(client.get("/history")) == [jobs[4].id, jobs[3].id]
+    assert "4+ entries · showing 1–2" in page and "5 entries" not in page
+    assert "Page 1" in page and 'rel="next"' in page and 'aria-label="Page 2"' not in page
+    third = client.get("/history?page=3").get_data(as_text=True)
+    assert ids_on(client.get("/history?page=3")) == [jobs[0].id] and "4+ entries · showing 5–5" in third
+    searched = client.get("/history?q=many").get_data(as_text=True)
+    assert "4+ matches" in searched
+
+    # The same library through the API: the exact total, whatever the page's limit.
+    token = accounts.create_token(people["admin"], "reader", "read")[1]
+    listed = client.get("/api/v1/downloads?per_page=2", headers={"Authorization": f"Bearer {token}"})
+    assert listed.status_code == 200 and listed.get_json()["total"] == 5 and listed.get_json()["pages"] == 3
 
 
 def test_htmx_gets_the_results_partial_and_history_restore_the_whole_page(app, client, people):

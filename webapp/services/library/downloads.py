@@ -62,7 +62,7 @@ class DownloadList:
 
 def list_downloads(filters: history.Filters, principal: Principal, per_page: int) -> DownloadList:
     """One page of the library `principal` may see, newest first: the history page's list."""
-    result = history.list_history(filters, principal, per_page)
+    result = history.list_history(filters, principal, per_page, count_limit=None)
     return DownloadList(result.entries, result.total, result.has_next, submitters([e.job for e in result.entries]))
 
 

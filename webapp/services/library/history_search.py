@@ -14,6 +14,8 @@ PostgreSQL does the same with its own trigrams: every term is an ILIKE, which th
 indexes over the same columns serve (migration f4c8a2e6b9d1). Each term is probed with the same
 capped counts (ILIKE through those indexes instead of FTS MATCH), so both databases choose the
 same strategy on the same data, and so give the same totals ("index": counted, "scan": not).
+The probe of a rare term reads every job holding it, so its ids are kept and passed to the page
+and its count as one array, instead of those reading the trigram indexes again.
 
 Case. A term is matched ignoring case, non-ASCII letters too ("ärger" finds "ÄRGER"), on both:
 PostgreSQL's ILIKE folds every letter; SQLite's LIKE folds only ASCII, so there a term with a
@@ -26,7 +28,8 @@ import re
 import weakref
 from dataclasses import dataclass, field
 
-from sqlalchemy import Integer, column, exists, func, or_, select, text, union
+from sqlalchemy import Integer, any_, bindparam, column, exists, func, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from webapp.extensions import db
 from webapp.models import Job, JobFile, JobMetadata
@@ -155,34 +158,28 @@ def _fts_job_ids(term: str, name: str):
     )
 
 
-def _is_common_postgresql(term: str) -> tuple[bool, int]:
-    """_is_common on PostgreSQL: the same capped counts, through the trigram indexes."""
+def _probe_postgresql(term: str) -> tuple[bool, int, list[int] | None]:
+    """_is_common on PostgreSQL (the same capped counts, through the trigram indexes), and for a
+    rare term the ids of its jobs too: the rows the probe read are the whole set, so the page and
+    its count need not read the indexes again. A term whose words are everywhere (pg_trgm splits
+    "harbour_sunset" into "harbour" and "sunset") has its candidates rechecked once, not thrice."""
     like = _matcher(term, "postgresql")
 
-    def capped(query, cap: int) -> int:
-        return db.session.scalar(select(func.count()).select_from(query.limit(cap).subquery())) or 0
+    def capped(query, cap: int) -> list[int]:
+        return list(db.session.scalars(query.limit(cap)))
 
     in_jobs = capped(select(Job.id).where(or_(like(Job.url), like(Job.title))), DENSE_JOBS)
-    if in_jobs >= DENSE_JOBS:
-        return True, in_jobs
+    if len(in_jobs) >= DENSE_JOBS:
+        return True, len(in_jobs), None
     in_metadata = capped(select(JobMetadata.job_id).where(
         or_(like(JobMetadata.uploader), like(JobMetadata.tags), like(JobMetadata.description))), DENSE_JOBS)
-    if in_metadata >= DENSE_JOBS:
-        return True, in_jobs + in_metadata
-    in_jobs += in_metadata
-    in_files = capped(select(JobFile.id).where(like(JobFile.path)), DENSE_FILES)
-    return in_files >= DENSE_FILES, in_jobs + in_files
-
-
-def _trigram_job_ids(term: str):
-    """_fts_job_ids on PostgreSQL: each ILIKE is a bitmap scan of its column's trigram index."""
-    like = _matcher(term, "postgresql")
-    return union(
-        select(Job.id).where(or_(like(Job.url), like(Job.title))),
-        select(JobFile.job_id).where(like(JobFile.path)),
-        select(JobMetadata.job_id).where(
-            or_(like(JobMetadata.uploader), like(JobMetadata.tags), like(JobMetadata.description))),
-    )
+    if len(in_metadata) >= DENSE_JOBS:
+        return True, len(in_jobs) + len(in_metadata), None
+    in_files = capped(select(JobFile.job_id).where(like(JobFile.path)), DENSE_FILES)  # a row per file, as FTS
+    hits = len(in_jobs) + len(in_metadata) + len(in_files)
+    if len(in_files) >= DENSE_FILES:
+        return True, hits, None
+    return False, hits, sorted(set(in_jobs).union(in_metadata, in_files))
 
 
 @dataclass
@@ -197,23 +194,24 @@ def plan_search(terms: list[str], dialect: str) -> SearchPlan:
     plan = SearchPlan()
     if not terms:
         return plan
-    driver = None
+    driver = driver_ids = None
     probe = None
     if dialect == "sqlite" and _has_fts():
-        probe = _is_common
+        def probe(term):
+            return (*_is_common(term), None)
     elif dialect == "postgresql" and _has_trigram_indexes():
-        probe = _is_common_postgresql
+        probe = _probe_postgresql
     if probe is not None:
         best = None
         for term in terms:
             if len(term) < 3:  # no whole trigram: neither index can find it
                 continue
-            common, hits = probe(term)
+            common, hits, ids = probe(term)
             if not common and (best is None or hits < best):
-                driver, best = term, hits
+                driver, best, driver_ids = term, hits, ids
     if driver is not None:
-        if dialect == "postgresql":
-            plan.conditions.append(Job.id.in_(_trigram_job_ids(driver)))
+        if driver_ids is not None:
+            plan.conditions.append(Job.id == any_(bindparam("search_ids", driver_ids, type_=ARRAY(Integer))))
         else:
             plan.conditions.append(Job.id.in_(_fts_job_ids(driver, "search_phrase")))
         plan.strategy = "index"

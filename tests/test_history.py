@@ -262,6 +262,20 @@ def test_search_finds_url_title_and_file_name_in_any_case(app, client, people, s
         assert ids_on(client.get("/history", query_string={"q": q})) == ids, q
 
 
+def test_a_rare_term_reads_each_search_table_once(app, people, searchable):
+    """The probe reads the term's whole set from the FTS tables; the page and its count take
+    those ids as one value instead of matching again."""
+    filters, _ = history.parse_filters({"q": "holiday_beach"}, admin_view(people))
+    statements = _statements(lambda: history.list_history(filters, admin_view(people)))
+    result = history.list_history(filters, admin_view(people))
+    assert result.strategy == "index" and [e.job.id for e in result.entries] == [searchable["file"].id]
+    assert result.total == 1
+    matching = [s for s, _ in statements if " MATCH " in s]
+    assert len(matching) == 3  # jobs_search, job_metadata_search, job_files_search
+    in_order = [s for s, _ in statements if "ORDER BY jobs.id DESC" in s]
+    assert len(in_order) == 2 and all("json_each" in s and " MATCH " not in s for s in in_order)
+
+
 def test_on_postgresql_the_query_is_portable_sql_with_ilike(people):
     """No FTS and no SQLite-only syntax there: every term is an ILIKE."""
     from sqlalchemy.dialects import postgresql

@@ -3,19 +3,18 @@
 Search. Each word (or "quoted phrase") must occur in the job's URL, its title, the path of
 one of its files, or what the extractor said of it (uploader, tags, description: JobMetadata),
 case-insensitively. On SQLite three FTS5 trigram tables find the jobs holding a term without
-reading every row. A term found very often would make that set expensive,
-so each term is first probed with a capped count: the rarest term (if any is rare
-enough) drives the query through its FTS set and the others are checked with LIKE on those
-few rows; when every term is common, the newest jobs are scanned in order and checked with
-LIKE, which finds a page at once (they are common), and the total is not counted. Terms under three characters
-cannot use trigrams and are always checked with LIKE.
+reading every row. A term found very often would make that set expensive, so each term is
+first probed with capped reads of those tables: the rarest term (if any is rare enough) drives
+the query — the probe read its whole set, so those ids are passed to the page and its count as
+one value instead of matching again — and the others are checked with LIKE on those few rows;
+when every term is common, the newest jobs are scanned in order and checked with LIKE, which
+finds a page at once (they are common), and the total is not counted. Terms under three
+characters cannot use trigrams and are always checked with LIKE.
 
 PostgreSQL does the same with its own trigrams: every term is an ILIKE, which the pg_trgm GIN
 indexes over the same columns serve (migration f4c8a2e6b9d1). Each term is probed with the same
-capped counts (ILIKE through those indexes instead of FTS MATCH), so both databases choose the
+capped reads (ILIKE through those indexes instead of FTS MATCH), so both databases choose the
 same strategy on the same data, and so give the same totals ("index": counted, "scan": not).
-The probe of a rare term reads every job holding it, so its ids are kept and passed to the page
-and its count as one array, instead of those reading the trigram indexes again.
 
 Case. A term is matched ignoring case, non-ASCII letters too ("ärger" finds "ÄRGER"), on both:
 PostgreSQL's ILIKE folds every letter; SQLite's LIKE folds only ASCII, so there a term with a
@@ -24,6 +23,7 @@ the rows its trigram set (which folds Unicode case too) or the scan gives.
 """
 from __future__ import annotations
 
+import json
 import re
 import weakref
 from dataclasses import dataclass, field
@@ -121,48 +121,32 @@ def _row_match(term: str, dialect: str):
                               or_(like(JobMetadata.uploader), like(JobMetadata.tags), like(JobMetadata.description))))
 
 
-def _is_common(term: str) -> tuple[bool, int]:
-    """(whether the term is common, its hits counted up to the limits): reads the indexes only."""
+def _probe_sqlite(term: str) -> tuple[bool, int, list[int] | None]:
+    """(whether the term is common, its hits counted up to the limits, and for a rare term the
+    ids of its jobs): reads the FTS indexes only, and each once — the page and its count take
+    the ids instead of matching again."""
     phrase = _fts_phrase(term)
-    in_jobs = db.session.scalar(
-        text("SELECT count(*) FROM (SELECT 1 FROM jobs_search WHERE jobs_search MATCH :phrase LIMIT :cap)"),
-        {"phrase": phrase, "cap": DENSE_JOBS},
-    ) or 0
-    if in_jobs >= DENSE_JOBS:
-        return True, in_jobs
-    in_metadata = db.session.scalar(
-        text("SELECT count(*) FROM (SELECT 1 FROM job_metadata_search WHERE job_metadata_search MATCH :phrase "
-             "LIMIT :cap)"),
-        {"phrase": phrase, "cap": DENSE_JOBS},
-    ) or 0
-    if in_metadata >= DENSE_JOBS:
-        return True, in_jobs + in_metadata
-    in_jobs += in_metadata
-    in_files = db.session.scalar(
-        text("SELECT count(*) FROM (SELECT 1 FROM job_files_search WHERE job_files_search MATCH :phrase LIMIT :cap)"),
-        {"phrase": phrase, "cap": DENSE_FILES},
-    ) or 0
-    return in_files >= DENSE_FILES, in_jobs + in_files
 
+    def capped(sql: str, cap: int) -> list[int]:
+        return list(db.session.scalars(text(sql + " LIMIT :cap"), {"phrase": phrase, "cap": cap}))
 
-def _fts_job_ids(term: str, name: str):
-    """The ids of the jobs whose URL, title, a file path or metadata holds the term (an IN-able select)."""
-    return (
-        text(
-            f"SELECT rowid AS id FROM jobs_search WHERE jobs_search MATCH :{name} "
-            f"UNION SELECT job_id FROM job_files_search WHERE job_files_search MATCH :{name} "
-            f"UNION SELECT rowid FROM job_metadata_search WHERE job_metadata_search MATCH :{name}"
-        )
-        .bindparams(**{name: _fts_phrase(term)})
-        .columns(column("id", Integer))
-    )
+    in_jobs = capped("SELECT rowid FROM jobs_search WHERE jobs_search MATCH :phrase", DENSE_JOBS)
+    if len(in_jobs) >= DENSE_JOBS:
+        return True, len(in_jobs), None
+    in_metadata = capped("SELECT rowid FROM job_metadata_search WHERE job_metadata_search MATCH :phrase", DENSE_JOBS)
+    if len(in_metadata) >= DENSE_JOBS:
+        return True, len(in_jobs) + len(in_metadata), None
+    in_files = capped("SELECT job_id FROM job_files_search WHERE job_files_search MATCH :phrase", DENSE_FILES)
+    hits = len(in_jobs) + len(in_metadata) + len(in_files)
+    if len(in_files) >= DENSE_FILES:
+        return True, hits, None
+    return False, hits, sorted(set(in_jobs).union(in_metadata, in_files))
 
 
 def _probe_postgresql(term: str) -> tuple[bool, int, list[int] | None]:
-    """_is_common on PostgreSQL (the same capped counts, through the trigram indexes), and for a
-    rare term the ids of its jobs too: the rows the probe read are the whole set, so the page and
-    its count need not read the indexes again. A term whose words are everywhere (pg_trgm splits
-    "harbour_sunset" into "harbour" and "sunset") has its candidates rechecked once, not thrice."""
+    """_probe_sqlite on PostgreSQL: the same capped reads, through the trigram indexes. Reading
+    them once matters more here: pg_trgm splits "harbour_sunset" into "harbour" and "sunset", so
+    every row holding both words is a candidate its ILIKE must recheck."""
     like = _matcher(term, "postgresql")
 
     def capped(query, cap: int) -> list[int]:
@@ -182,6 +166,15 @@ def _probe_postgresql(term: str) -> tuple[bool, int, list[int] | None]:
     return False, hits, sorted(set(in_jobs).union(in_metadata, in_files))
 
 
+def _one_of(ids: list[int], dialect: str):
+    """jobs.id is one of `ids`, passed as one value (a few thousand ids as as many parameters
+    would cost more to bind than the search)."""
+    if dialect == "postgresql":
+        return Job.id == any_(bindparam("search_ids", ids, type_=ARRAY(Integer)))
+    return Job.id.in_(text("SELECT value FROM json_each(:search_ids)")
+                      .bindparams(search_ids=json.dumps(ids)).columns(column("value", Integer)))
+
+
 @dataclass
 class SearchPlan:
     conditions: list = field(default_factory=list)
@@ -197,8 +190,7 @@ def plan_search(terms: list[str], dialect: str) -> SearchPlan:
     driver = driver_ids = None
     probe = None
     if dialect == "sqlite" and _has_fts():
-        def probe(term):
-            return (*_is_common(term), None)
+        probe = _probe_sqlite
     elif dialect == "postgresql" and _has_trigram_indexes():
         probe = _probe_postgresql
     if probe is not None:
@@ -210,10 +202,7 @@ def plan_search(terms: list[str], dialect: str) -> SearchPlan:
             if not common and (best is None or hits < best):
                 driver, best, driver_ids = term, hits, ids
     if driver is not None:
-        if driver_ids is not None:
-            plan.conditions.append(Job.id == any_(bindparam("search_ids", driver_ids, type_=ARRAY(Integer))))
-        else:
-            plan.conditions.append(Job.id.in_(_fts_job_ids(driver, "search_phrase")))
+        plan.conditions.append(_one_of(driver_ids, dialect))
         plan.strategy = "index"
     else:
         plan.strategy, plan.countable = "scan", False

@@ -10,7 +10,6 @@ newest jobs checked row by row, not counted).
 from __future__ import annotations
 
 import contextlib
-import time
 
 import pytest
 from conftest import API_TOKEN

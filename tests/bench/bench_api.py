@@ -285,6 +285,53 @@ def serving_pid(stack: HaulStack) -> int:
     return children[0].pid
 
 
+def wait_for_streams(connected, count: int, seconds: float, clients_alive) -> None:
+    """Until `count` streams have said hello (their retry: line), or raise."""
+    deadline = time.monotonic() + seconds
+    while connected.value < count and time.monotonic() < deadline and clients_alive():
+        time.sleep(0.1)
+    if connected.value < count:
+        raise BenchError(f"only {connected.value} of {count} SSE clients connected")
+
+
+def post_live_events(session: requests.Session, base_url: str, run: str, n_events: int,
+                     when_warm) -> dict[str, float]:
+    """Queue 2 + n_events links, 0.15 s apart, each an event every stream receives; returns the
+    measured ones' URL → when it was sent. The first two come before `when_warm()` (the memory
+    figure), so every stream has sent something (its buffers and per-frame work are counted)."""
+    sent: dict[str, float] = {}
+    for i in range(2 + n_events):
+        url = f"http://127.0.0.1:9/{run}/live-{i}.jpg"
+        began = time.monotonic()
+        answer = session.post(f"{base_url}/api/v1/queue", json={"url": url}, timeout=30)
+        if answer.status_code != 201:
+            raise BenchError(f"POST /api/v1/queue answered {answer.status_code}: {answer.text[:200]}")
+        if i >= 2:
+            sent[url] = began
+        if i == 1:
+            time.sleep(1.0)
+            when_warm()
+        time.sleep(0.15)
+    time.sleep(1.5)
+    return sent
+
+
+def delivery_delays(sent: dict[str, float], arrivals: dict[str, list[float]], errors: list[str],
+                    count: int) -> list[float]:
+    """Milliseconds from each event's POST to each stream's receipt; raises when a stream failed
+    or a delivery is missing (a figure without them would flatter)."""
+    if errors:
+        raise BenchError(f"{len(errors)} SSE client error(s): {errors[:3]}")
+    delays, missing = [], 0
+    for url, began in sent.items():
+        got = arrivals.get(url, [])
+        missing += count - len(got)
+        delays.extend((at - began) * 1000 for at in got)
+    if missing:
+        raise BenchError(f"{missing} event deliveries never arrived")
+    return delays
+
+
 def sse_phase(stack: HaulStack, token: str, count: int, n_events: int, run: str) -> dict:
     pid = serving_pid(stack)
     session = requests.Session()
@@ -297,27 +344,11 @@ def sse_phase(stack: HaulStack, token: str, count: int, n_events: int, run: str)
                               args=("127.0.0.1", stack.port, token, count, connected, stop, results))
     process.start()
     try:
-        deadline = time.monotonic() + 120
-        while connected.value < count and time.monotonic() < deadline and process.is_alive():
-            time.sleep(0.1)
-        if connected.value < count:
-            raise BenchError(f"only {connected.value} of {count} SSE clients connected")
-        sent: dict[str, float] = {}
-        # Two events before the memory figure, so every stream has sent something (its buffers
-        # and the per-frame work are counted), then the measured ones.
-        for i in range(2 + n_events):
-            url = f"http://127.0.0.1:9/{run}/live-{i}.jpg"
-            began = time.monotonic()
-            answer = session.post(f"{stack.base_url}/api/v1/queue", json={"url": url}, timeout=30)
-            if answer.status_code != 201:
-                raise BenchError(f"POST /api/v1/queue answered {answer.status_code}: {answer.text[:200]}")
-            if i >= 2:
-                sent[url] = began
-            if i == 1:
-                time.sleep(1.0)
-                after = uss_kib(pid)
-            time.sleep(0.15)
-        time.sleep(1.5)
+        wait_for_streams(connected, count, 120, lambda: process.is_alive())
+        figures = {}
+        sent = post_live_events(session, stack.base_url, run, n_events,
+                                when_warm=lambda: figures.update(after=uss_kib(pid)))
+        after = figures["after"]
     finally:
         stop.set()
         try:
@@ -326,16 +357,7 @@ def sse_phase(stack: HaulStack, token: str, count: int, n_events: int, run: str)
             process.join(10)
             if process.is_alive():
                 process.kill()
-    if errors:
-        raise BenchError(f"{len(errors)} SSE client error(s): {errors[:3]}")
-    delays = []
-    missing = 0
-    for url, began in sent.items():
-        got = arrivals.get(url, [])
-        missing += count - len(got)
-        delays.extend((at - began) * 1000 for at in got)
-    if missing:
-        raise BenchError(f"{missing} event deliveries never arrived")
+    delays = delivery_delays(sent, arrivals, errors, count)
     return {
         "clients": count,
         "events": len(sent),

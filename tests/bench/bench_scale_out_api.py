@@ -52,7 +52,18 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support.stack import HaulStack  # noqa: E402
 
-from bench.bench_api import ADMIN, API_TOKEN, KIB, BenchError, arrivals_by_url, hammer, personal_token  # noqa: E402
+from bench.bench_api import (  # noqa: E402
+    ADMIN,
+    API_TOKEN,
+    KIB,
+    BenchError,
+    arrivals_by_url,
+    delivery_delays,
+    hammer,
+    personal_token,
+    post_live_events,
+    wait_for_streams,
+)
 from bench.benchmark import percentile  # noqa: E402
 
 TARGETS = {"sse_delivery_p99_ms": ("max", 100.0), "sse_kib_per_client": ("max", 20.0)}
@@ -352,31 +363,18 @@ def live_run(workdir: Path, processes: int, postgres: bool, count: int, n_events
         arrivals: dict[str, list[float]] = {}
         errors: list[str] = []
         try:
-            deadline = time.monotonic() + 180
-            while connected.value < count and time.monotonic() < deadline and all(p.is_alive() for p in clients):
-                time.sleep(0.1)
-            if connected.value < count:
-                raise BenchError(f"only {connected.value} of {count} SSE clients connected")
+            wait_for_streams(connected, count, 180, lambda: all(p.is_alive() for p in clients))
             per_process = _connections_per_process(pids, stack.port)
-            sent: dict[str, float] = {}
-            cpu_before = cpu_seconds(pids)
             load_before = machine_load()
-            for i in range(2 + n_events):
-                url = f"http://127.0.0.1:9/{run}/live-{i}.jpg"
-                began = time.monotonic()
-                answer = session.post(f"{stack.base_url}/api/v1/queue", json={"url": url}, timeout=30)
-                if answer.status_code != 201:
-                    raise BenchError(f"POST /api/v1/queue answered {answer.status_code}: {answer.text[:200]}")
-                if i >= 2:
-                    sent[url] = began
-                if i == 1:
-                    time.sleep(1.0)
-                    after = pss_kib(pids)
-                    uss_after = sum(psutil.Process(pid).memory_full_info().uss for pid in pids) / KIB
-                    cpu_before = cpu_seconds(pids)
-                time.sleep(0.15)
-            time.sleep(1.5)
-            web_cpu = cpu_seconds(pids) - cpu_before
+            warm = {}
+
+            def when_warm():
+                warm.update(after=pss_kib(pids), cpu=cpu_seconds(pids),
+                            uss=sum(psutil.Process(pid).memory_full_info().uss for pid in pids) / KIB)
+
+            sent = post_live_events(session, stack.base_url, run, n_events, when_warm)
+            web_cpu = cpu_seconds(pids) - warm["cpu"]
+            after, uss_after = warm["after"], warm["uss"]
         finally:
             stop.set()
             for _ in clients:
@@ -393,15 +391,7 @@ def live_run(workdir: Path, processes: int, postgres: bool, count: int, n_events
                     process.kill()
     finally:
         stack.stop()
-    if errors:
-        raise BenchError(f"{len(errors)} SSE client error(s): {errors[:3]}")
-    delays, missing = [], 0
-    for url, began in sent.items():
-        got = arrivals.get(url, [])
-        missing += count - len(got)
-        delays.extend((at - began) * 1000 for at in got)
-    if missing:
-        raise BenchError(f"{missing} event deliveries never arrived")
+    delays = delivery_delays(sent, arrivals, errors, count)
     return {
         "label": label, "clients": count, "processes": processes, "database": "postgresql" if postgres else "sqlite",
         "per_process": per_process, "events": len(sent), "deliveries": len(delays),

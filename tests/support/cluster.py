@@ -25,7 +25,6 @@ and `can_cut` is False: the network-cut test is skipped, saying why.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import itertools
 import json
 import os
@@ -43,6 +42,7 @@ import psutil
 import requests
 
 from support.media_site import MediaSite
+from support.slots import hold_first_free
 from support.stack import ROOT
 
 PG_BIN = Path(os.environ.get("TESTS_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -130,21 +130,12 @@ class _SubnetLock:
     and never a subnet an interface of this machine already has."""
 
     def __init__(self):
-        lock_dir = Path(tempfile.gettempdir()) / "haul-cluster-subnets"
-        lock_dir.mkdir(exist_ok=True)
         used = _ip("-o", "-4", "addr", "show", check=False).stdout
-        for n in range(10, 250):
-            if f" 10.77.{n}." in used:
-                continue
-            lock = open(lock_dir / f"{n}.lock", "a")
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                lock.close()
-                continue
-            self.n, self._lock = n, lock
-            return
-        raise RuntimeError("no free 10.77.N.0/24 subnet for the cluster")
+        held = hold_first_free(Path(tempfile.gettempdir()) / "haul-cluster-subnets",
+                               (n for n in range(10, 250) if f" 10.77.{n}." not in used))
+        if held is None:
+            raise RuntimeError("no free 10.77.N.0/24 subnet for the cluster")
+        self.n, self._lock = held
 
     def release(self) -> None:
         self._lock.close()

@@ -9,12 +9,13 @@ and says how to start them when they do not.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sys
 import tempfile
 import uuid
 from pathlib import Path
+
+from support.slots import hold_first_free
 
 POSTGRES_URL = os.environ.get("TESTS_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TESTS_REDIS_URL", "redis://127.0.0.1:6379")
@@ -56,21 +57,14 @@ class RedisDatabase:
     def __init__(self):
         import redis
 
-        _LOCK_DIR.mkdir(exist_ok=True)
-        for number in REDIS_DATABASES:
-            lock = open(_LOCK_DIR / f"{number}.lock", "a")
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                lock.close()
-                continue
-            self.number, self._lock = number, lock
-            self.url = f"{REDIS_URL}/{number}"
-            self._client = redis.Redis.from_url(self.url)
-            self._client.flushdb()
-            return
-        raise RuntimeError(f"all Redis databases {REDIS_DATABASES.start}-{REDIS_DATABASES.stop - 1} are held by "
-                           "other stacks of this test run")
+        held = hold_first_free(_LOCK_DIR, REDIS_DATABASES)
+        if held is None:
+            raise RuntimeError(f"all Redis databases {REDIS_DATABASES.start}-{REDIS_DATABASES.stop - 1} are held "
+                               "by other stacks of this test run")
+        self.number, self._lock = held
+        self.url = f"{REDIS_URL}/{self.number}"
+        self._client = redis.Redis.from_url(self.url)
+        self._client.flushdb()
 
     def release(self) -> None:
         with contextlib.suppress(Exception):

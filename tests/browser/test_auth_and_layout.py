@@ -296,9 +296,14 @@ def test_keyboard_alone_signs_in(new_context):
     """Username, Tab, password, Enter: signed in without a mouse."""
     page = new_context().new_page()
     page.goto("/login")
-    page.keyboard.type(ADMIN_USERNAME)  # the username field has the focus
+    username, password = page.get_by_label("Username"), page.get_by_label("Password", exact=True)
+    # The browser applies autofocus a moment after the load event: keys typed before it are lost.
+    expect(username).to_be_focused()
+    page.keyboard.type(ADMIN_USERNAME)
     page.keyboard.press("Tab")
+    expect(password).to_be_focused()
     page.keyboard.type(ADMIN_PASSWORD)
+    expect(username).to_have_value(ADMIN_USERNAME)
     page.keyboard.press("Enter")
     page.wait_for_url(lambda url: urlsplit(url).path == "/")
 
